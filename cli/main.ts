@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import type { CommandModule } from 'yargs';
+
+// One module per subcommand under cli/commands/. Add yours to this list.
+const commands: CommandModule<object, never>[] = [];
+
+await yargs(hideBin(process.argv))
+  .scriptName('midi-corpus')
+  .usage('$0 <command> [options]\n\nIngests MIDI corpora into PostgreSQL: locally, or on Kubernetes as a MidiCorpus resource.')
+  .command(commands as CommandModule[])
+  .demandCommand(1, 'Name a command; `midi-corpus --help` lists them.')
+  .strict()
+  .recommendCommands()
+  .wrap(Math.min(110, process.stdout.columns ?? 110))
+  .help()
+  .alias('help', 'h')
+  .version()
+  .parseAsync();
