@@ -1,0 +1,55 @@
+/**
+ * Phases, condition types and reasons of a MidiCorpus. Reasons are shared by status conditions and Events, so a user
+ * who sees an Event can find the condition that explains it (and the other way round).
+ */
+
+export const PHASES = ['Pending', 'Scanning', 'Running', 'Succeeded', 'Failed', 'Suspended', 'Invalid'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const ConditionType = {
+  /** True once every shard is done (phase Succeeded). */
+  Ready: 'Ready',
+  /** True while the scan or the runners are making progress (or waiting their turn for the budget). */
+  Progressing: 'Progressing',
+  /** True when something failed that the operator cannot fix by waiting: failed shards, a failed scan. */
+  Degraded: 'Degraded',
+  /** True when the connection budget holds the corpus below the parallelism it asked for (down to zero pods). */
+  BudgetLimited: 'BudgetLimited',
+  /** True when the spec cannot be acted on (missing Secret, unreadable URL, bad CPU request...). */
+  InvalidSpec: 'InvalidSpec',
+} as const;
+export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
+
+export const Reason = {
+  // Progressing / phases
+  Pending: 'Pending',
+  ScanStarted: 'ScanStarted',
+  ScanSucceeded: 'ScanSucceeded',
+  ScanFailed: 'ScanFailed',
+  RunStarted: 'RunStarted',
+  Running: 'Running',
+  Succeeded: 'Succeeded',
+  RunFailed: 'RunFailed',
+  Suspended: 'Suspended',
+  Resumed: 'Resumed',
+  // Degraded
+  AsExpected: 'AsExpected',
+  ShardsFailed: 'ShardsFailed',
+  // BudgetLimited
+  BudgetAvailable: 'BudgetAvailable',
+  BudgetShared: 'BudgetShared',
+  BudgetExhausted: 'BudgetExhausted',
+  ParallelismChanged: 'ParallelismChanged',
+  // InvalidSpec
+  SpecValid: 'SpecValid',
+  SecretNotFound: 'SecretNotFound',
+  SecretKeyMissing: 'SecretKeyMissing',
+  InvalidDatabaseUrl: 'InvalidDatabaseUrl',
+  DatabaseUnreachable: 'DatabaseUnreachable',
+  InvalidCpuRequest: 'InvalidCpuRequest',
+  InvalidSource: 'InvalidSource',
+  InvalidScanResult: 'InvalidScanResult',
+  TooManyShards: 'TooManyShards',
+  NoRunnerImage: 'NoRunnerImage',
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
