@@ -1,0 +1,23 @@
+/**
+ * Text on its way into Postgres. `text` and `jsonb` refuse U+0000, and jsonb refuses lone UTF-16 surrogates, yet both
+ * occur in MIDI files' track names and in messages quoting them. One bad name must not fail a whole batch, so
+ * strings are cleaned here: NUL dropped, lone surrogates replaced by U+FFFD.
+ */
+export function pgText(s: string): string {
+  return s
+    .replaceAll('\u0000', '')
+    .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+}
+
+/** JSON for a jsonb parameter, every string in it cleaned with pgText. */
+export function pgJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? pgText(v) : v));
+}
+
+/**
+ * One field of COPY's text format: backslash, tab, newline and carriage return escaped (file names may hold any of
+ * them). https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.2
+ */
+export function copyField(s: string): string {
+  return pgText(s).replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+}

@@ -1,0 +1,39 @@
+/**
+ * The `application_name` every connection carries, so `pg_stat_activity` shows which corpus, shard and pod holds it.
+ * Postgres keeps at most NAMEDATALEN − 1 = 63 bytes and replaces non-ASCII characters, so the name is made of
+ * printable ASCII and fitted to 63 bytes here, where we choose what to cut: the corpus name gives way first (the pod
+ * name already contains it in a cluster), then the pod name loses its beginning (its unique suffix is at the end).
+ */
+
+export const APPLICATION_NAME_MAX_BYTES = 63;
+
+export interface ConnectionOwner {
+  /** What the process does: 'run', 'scan', 'migrate', 'local'... */
+  role: string;
+  corpus?: string;
+  shard?: number;
+  pod?: string;
+}
+
+export function applicationNameFor(owner: ConnectionOwner): string {
+  const head = `mco ${ascii(owner.role)}`;
+  const tail = [owner.shard !== undefined ? `s${owner.shard}` : '', owner.pod ? ascii(owner.pod) : '']
+    .filter((s) => s !== '')
+    .join(' ');
+  const corpus = owner.corpus ? ascii(owner.corpus) : '';
+  const join = (...parts: string[]) => parts.filter((s) => s !== '').join(' ');
+
+  const full = join(head, corpus, tail);
+  if (full.length <= APPLICATION_NAME_MAX_BYTES) return full;
+  const withoutCorpus = join(head, tail);
+  const room = APPLICATION_NAME_MAX_BYTES - withoutCorpus.length - 1;
+  // Keep a recognisable corpus prefix when at least a few characters fit; '~' marks the cut.
+  if (corpus && room >= 4) return join(head, `${corpus.slice(0, room - 1)}~`, tail);
+  if (withoutCorpus.length <= APPLICATION_NAME_MAX_BYTES) return withoutCorpus;
+  return `${head} ~${withoutCorpus.slice(withoutCorpus.length - (APPLICATION_NAME_MAX_BYTES - head.length - 2))}`;
+}
+
+/** Printable ASCII only: anything else becomes '?', as older Postgres versions would do anyway. */
+function ascii(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '?');
+}
