@@ -1,0 +1,21 @@
+import type { Rule } from './support.js';
+
+/**
+ * The controller's permissions, reviewed verb by verb (the reasons are in manifests/rbac/cluster-role.yaml and the
+ * README's RBAC table). Both the manifests and the chart must grant exactly these: a test fails on any extra verb as
+ * well as on a missing one.
+ */
+export const controllerRules: Rule[] = [
+  { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'delete', 'list', 'patch', 'watch'] },
+  { apiGroups: ['midi.corpus.dev'], resources: ['midicorpora'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['midi.corpus.dev'], resources: ['midicorpora/finalizers'], verbs: ['update'] },
+  { apiGroups: ['midi.corpus.dev'], resources: ['midicorpora/status'], verbs: ['patch', 'update'] },
+];
+
+/** Leader election, in the operator's own namespace only. */
+export const leaderElectionRules: Rule[] = [
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create', 'get', 'update'] },
+];
