@@ -83,3 +83,20 @@ export function describeError(err: unknown): string {
   }
   return scrubSecrets(String(err));
 }
+
+/** Exit codes of the runner CLI (contracts.md): 0 done, 75 retry me, 64 retrying cannot help, 1 a bug. */
+export const EXIT_OK = 0;
+export const EXIT_TEMPFAIL = 75;
+export const EXIT_USAGE = 64;
+export const EXIT_BUG = 1;
+
+/** The exit code for an error that ended a database command. Errors that say "permanent" by name get 64 too. */
+export function exitCodeForDatabaseError(err: unknown): number {
+  if (isTransientDatabaseError(err)) return EXIT_TEMPFAIL;
+  if (isConfigurationDatabaseError(err)) return EXIT_USAGE;
+  if (err instanceof Error && PERMANENT_ERROR_NAMES.has(err.name)) return EXIT_USAGE;
+  return EXIT_BUG;
+}
+
+/** Errors raised by our own checks that mean the setup is wrong (the schema is newer than the code, and so on). */
+const PERMANENT_ERROR_NAMES = new Set(['SchemaTooNewError', 'MigrationChecksumError']);
