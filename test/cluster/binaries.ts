@@ -1,0 +1,43 @@
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BUILD_SCRIPT = path.join(REPO_ROOT, 'test', 'cluster', 'build.sh');
+
+/**
+ * Whether this machine can build and run the test control plane. Cluster tests skip (loudly) where it cannot,
+ * except under CI=true, where a missing toolchain is a failure: CI must never pass by skipping them.
+ */
+export function clusterSupport(): { ok: true } | { ok: false; reason: string } {
+  if (process.env.MIDI_CORPUS_K8S_BIN) return { ok: true };
+  const go = spawnSync('go', ['version'], { stdio: 'ignore' });
+  if (go.error || go.status !== 0) return { ok: false, reason: 'Go is not installed (needed to build the control plane)' };
+  if (process.platform !== 'linux') return { ok: false, reason: 'the process kubelet needs Linux mount namespaces' };
+  return { ok: true };
+}
+
+let building: Promise<string> | undefined;
+
+/**
+ * The directory holding etcd, kube-apiserver, kube-controller-manager, kube-scheduler and helm: built by
+ * test/cluster/build.sh on first use (minutes), then reused from the cache. MIDI_CORPUS_K8S_BIN overrides it.
+ */
+export function ensureClusterBinaries(): Promise<string> {
+  const preset = process.env.MIDI_CORPUS_K8S_BIN;
+  if (preset) return Promise.resolve(preset);
+  building ??= new Promise<string>((resolve, reject) => {
+    // Progress goes straight to our stderr so a cold build (many minutes) visibly moves.
+    const child = spawn('bash', [BUILD_SCRIPT], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const dir = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && dir) resolve(dir);
+      else reject(new Error(`test/cluster/build.sh failed with exit code ${code}`));
+    });
+  });
+  building.catch(() => (building = undefined));
+  return building;
+}
