@@ -1,0 +1,44 @@
+/**
+ * Names and labels of the objects the operator creates for a MidiCorpus. Deterministic: the same corpus always maps to
+ * the same child names, so a restarted (or newly elected) operator finds its Jobs instead of creating duplicates.
+ */
+import { createHash } from 'node:crypto';
+
+/** Kubernetes puts a Job's name in a pod label (batch.kubernetes.io/job-name), and label values stop at 63 characters. */
+export const MAX_JOB_NAME = 63;
+
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'midi-corpus-operator';
+export const LABEL_NAME = 'app.kubernetes.io/name';
+export const LABEL_CORPUS_UID = 'midi.corpus.dev/corpus-uid';
+export const LABEL_ROLE = 'midi.corpus.dev/role';
+/** Annotation (not a label: names may be longer than a label value) naming the owning MidiCorpus. */
+export const ANNOTATION_CORPUS = 'midi.corpus.dev/corpus';
+
+export type ChildRole = 'scan' | 'run';
+
+/** The informers' selector: everything this operator created, and nothing else. */
+export const CHILD_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+
+/**
+ * `<corpus>-<role>`, or, when that would pass 63 characters, the corpus name cut short with 8 hex digits of its hash
+ * before the role, so two long names with a common prefix still get different children. Dots become dashes: Indexed
+ * Job pods take `<job>-<index>` as their hostname, which must be a DNS label.
+ */
+export function childName(corpusName: string, role: ChildRole): string {
+  const plain = `${corpusName.replaceAll('.', '-')}-${role}`;
+  if (plain.length <= MAX_JOB_NAME) return plain;
+  const hash = createHash('sha256').update(corpusName).digest('hex').slice(0, 8);
+  const room = MAX_JOB_NAME - role.length - hash.length - 2;
+  const stem = corpusName.replaceAll('.', '-').slice(0, room).replace(/-+$/, '');
+  return `${stem}-${hash}-${role}`;
+}
+
+/** The key under which the runners record the corpus in Postgres (contracts.md): `<namespace>/<name>`. */
+export function corpusKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+export function childLabels(corpusUid: string, role: ChildRole): Record<string, string> {
+  return { [LABEL_NAME]: 'midi-corpus', [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_CORPUS_UID]: corpusUid, [LABEL_ROLE]: role };
+}

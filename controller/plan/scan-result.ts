@@ -1,0 +1,49 @@
+/**
+ * The scan pod's answer, read from its termination message (contracts.md: the same JSON as `scan --json`'s last line:
+ * `{"corpus":..,"files":N,"bytes":N,"shards":S}`). Kubernetes keeps at most 4 KiB of it, plenty for this.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { MAX_SHARDS } from '../api/v1alpha1/midicorpus.js';
+import { SCAN_CONTAINER } from './desired-jobs.js';
+
+export interface ScanResult {
+  files: number;
+  bytes: number;
+  shards: number;
+}
+
+export type ScanOutcome = { ok: true; result: ScanResult } | { ok: false; message: string };
+
+/** Parses and checks a termination message. The message in a failure names the problem, never the content. */
+export function parseScanResult(message: string, expectedCorpus: string): ScanOutcome {
+  let value: unknown;
+  try {
+    value = JSON.parse(message.trim());
+  } catch {
+    return { ok: false, message: 'the scan\'s termination message is not JSON' };
+  }
+  if (typeof value !== 'object' || value === null) return { ok: false, message: 'the scan\'s termination message is not a JSON object' };
+  const v = value as Record<string, unknown>;
+  if (v.corpus !== expectedCorpus) return { ok: false, message: 'the scan reported another corpus than this one' };
+  for (const field of ['files', 'bytes', 'shards'] as const) {
+    const n = v[field];
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return { ok: false, message: `the scan's ${field} is not a whole number ≥ 0` };
+  }
+  const result = { files: v.files as number, bytes: v.bytes as number, shards: v.shards as number };
+  if (result.shards > MAX_SHARDS) {
+    return { ok: false, message: `the scan made ${result.shards} shards, more than an Indexed Job can run (${MAX_SHARDS}); raise sharding.filesPerShard` };
+  }
+  if (result.shards > result.files || (result.files > 0 && result.shards === 0)) return { ok: false, message: 'the scan\'s shard count does not fit its file count' };
+  return { ok: true, result };
+}
+
+/** The termination message of the scan Job's succeeded pod, if the informer still has one. */
+export function scanTerminationMessage(pods: readonly V1Pod[]): string | undefined {
+  for (const pod of pods) {
+    if (pod.status?.phase !== 'Succeeded') continue;
+    const status = pod.status.containerStatuses?.find((c) => c.name === SCAN_CONTAINER);
+    const message = status?.state?.terminated?.message;
+    if (message !== undefined && message !== '') return message;
+  }
+  return undefined;
+}

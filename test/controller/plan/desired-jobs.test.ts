@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import { runJob, scanJob, SAFE_TO_EVICT } from '../../../controller/plan/desired-jobs.js';
+import { childName } from '../../../controller/plan/names.js';
+import { cpuMillis } from '../../../controller/plan/cpu.js';
+import { makeCorpus } from '../fixtures.js';
+
+const options = { defaultImage: 'ghcr.io/midi-corpus/midi-corpus-operator:0.1.0' };
+
+describe('the run Job', () => {
+  const corpus = makeCorpus({ spec: { runner: { resources: { requests: { cpu: '2', memory: '1Gi' } } } } });
+  const job = runJob(corpus, { ...options, shards: 3000, parallelism: 7 });
+  const pod = job.spec!.template.spec!;
+  const container = pod.containers[0]!;
+
+  it('is one Indexed Job with a completion per shard and the budget\'s parallelism', () => {
+    expect(job.metadata!.name).toBe('bach-run');
+    expect(job.spec).toMatchObject({ completionMode: 'Indexed', completions: 3000, parallelism: 7, suspend: false });
+  });
+
+  it('replaces a pod only once it is gone, retries per shard, and ignores evictions', () => {
+    expect(job.spec).toMatchObject({ podReplacementPolicy: 'Failed', backoffLimitPerIndex: 6, ttlSecondsAfterFinished: 86_400 });
+    expect(job.spec!.backoffLimit).toBeUndefined();
+    expect(job.spec!.podFailurePolicy!.rules).toEqual([
+      { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+      { action: 'FailIndex', onExitCodes: { containerName: 'runner', operator: 'In', values: [64] } },
+    ]);
+    expect(pod.restartPolicy).toBe('Never'); // podFailurePolicy is refused without it
+  });
+
+  it('is owned by its MidiCorpus, so deleting the corpus deletes it', () => {
+    expect(job.metadata!.ownerReferences).toEqual([{
+      apiVersion: 'midi.corpus.dev/v1alpha1', kind: 'MidiCorpus', name: 'bach', uid: corpus.metadata.uid, controller: true, blockOwnerDeletion: true,
+    }]);
+  });
+
+  it('runs run-shard on the corpus key with the pool the budget counted', () => {
+    expect(container.image).toBe(options.defaultImage);
+    expect(container.args).toEqual([
+      'run-shard', '--corpus', 'music/bach', '--root', '/corpus',
+      '--connections-per-worker', '1', '--extra-connections', '1', '--max-per-pod', '16', '--warm-fraction', '1', '--json',
+    ]);
+  });
+
+  it('hands the process its database URL from the Secret, its CPU request in millicores and its pod name', () => {
+    expect(container.env).toEqual([
+      { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'db', key: 'url' } } },
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'CPU_REQUEST_MILLIS', valueFrom: { resourceFieldRef: { containerName: 'runner', resource: 'requests.cpu', divisor: '1m' } } },
+    ]);
+    expect(container.resources!.requests).toEqual({ cpu: '2', memory: '1Gi' });
+  });
+
+  it('runs locked down: non-root, read-only root, no privilege escalation, no capabilities, RuntimeDefault seccomp', () => {
+    expect(container.securityContext).toEqual({
+      allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(pod.securityContext).toEqual({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.automountServiceAccountToken).toBe(false);
+  });
+
+  it('mounts the corpus read-only and a writable /tmp', () => {
+    expect(pod.volumes).toEqual([
+      { name: 'corpus', persistentVolumeClaim: { claimName: 'midi' } },
+      { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
+    ]);
+    expect(container.volumeMounts).toEqual([
+      { name: 'corpus', mountPath: '/corpus', readOnly: true },
+      { name: 'tmp', mountPath: '/tmp' },
+    ]);
+  });
+
+  it('lets the autoscaler evict runner pods', () => {
+    expect(job.spec!.template.metadata!.annotations![SAFE_TO_EVICT]).toBe('true');
+  });
+
+  it('passes the optional knobs, the split-track volume, scheduling and a failed-index cap', () => {
+    const full = makeCorpus({
+      spec: {
+        source: { volume: { nfs: { server: 'nas', path: '/m' } }, path: 'classical/' },
+        splitTracks: { volume: { persistentVolumeClaim: { claimName: 'out' } }, path: 'split' },
+        runner: {
+          image: 'example/runner:1', imagePullPolicy: 'IfNotPresent', maxFileBytes: 1_000_000, fileTimeoutMs: 5000, maxFailedIndexes: 10,
+          nodeSelector: { pool: 'batch' }, tolerations: [{ key: 'batch', operator: 'Exists', effect: 'NoSchedule' }], priorityClassName: 'low',
+        },
+        suspend: true,
+      },
+    });
+    const j = runJob(full, { ...options, shards: 4, parallelism: 0 });
+    const c = j.spec!.template.spec!.containers[0]!;
+    expect(c.args).toEqual(expect.arrayContaining(['--root', '/corpus/classical', '--split-output', '/split-tracks/split', '--max-file-bytes', '1000000', '--file-timeout-ms', '5000']));
+    expect(c.image).toBe('example/runner:1');
+    expect(c.imagePullPolicy).toBe('IfNotPresent');
+    expect(j.spec).toMatchObject({ suspend: true, parallelism: 0, maxFailedIndexes: 10 });
+    expect(j.spec!.template.spec).toMatchObject({ nodeSelector: { pool: 'batch' }, priorityClassName: 'low', tolerations: [{ key: 'batch', operator: 'Exists', effect: 'NoSchedule' }] });
+    expect(j.spec!.template.spec!.volumes).toContainEqual({ name: 'split-tracks', persistentVolumeClaim: { claimName: 'out' } });
+    expect(c.volumeMounts).toContainEqual({ name: 'split-tracks', mountPath: '/split-tracks' });
+  });
+});
+
+describe('the scan Job', () => {
+  it('runs scan once, reports through its termination message, and fails at once on bad configuration', () => {
+    const job = scanJob(makeCorpus({ spec: { source: { include: ['**/*.mid'] } } }), options);
+    const c = job.spec!.template.spec!.containers[0]!;
+    expect(job.metadata!.name).toBe('bach-scan');
+    expect(job.spec).toMatchObject({ completions: 1, parallelism: 1, podReplacementPolicy: 'Failed' });
+    expect(c.args).toEqual(['scan', '--corpus', 'music/bach', '--root', '/corpus', '--include', '**/*.mid', '--files-per-shard', '1000', '--termination-log', '/dev/termination-log', '--json']);
+    expect(c.terminationMessagePath).toBe('/dev/termination-log');
+    expect(job.spec!.podFailurePolicy!.rules[1]).toEqual({ action: 'FailJob', onExitCodes: { containerName: 'scan', operator: 'In', values: [64] } });
+    expect(job.spec!.template.metadata!.annotations![SAFE_TO_EVICT]).toBe('false');
+  });
+
+  it('asks for a shard count when the spec gives targetShards', () => {
+    const job = scanJob(makeCorpus({ spec: { sharding: { targetShards: 40 } } }), options);
+    expect(job.spec!.template.spec!.containers[0]!.args).toEqual(expect.arrayContaining(['--shards', '40']));
+    expect(job.spec!.template.spec!.containers[0]!.args).not.toContain('--files-per-shard');
+  });
+});
+
+describe('childName', () => {
+  const table = [
+    { name: 'short names get a plain suffix', corpus: 'bach', role: 'run' as const, want: 'bach-run' },
+    { name: 'dots become dashes (pod hostnames are DNS labels)', corpus: 'bach.wtc', role: 'scan' as const, want: 'bach-wtc-scan' },
+    { name: 'a name of exactly 59 characters still fits', corpus: 'a'.repeat(59), role: 'run' as const, want: `${'a'.repeat(59)}-run` },
+  ];
+  for (const row of table) it(row.name, () => expect(childName(row.corpus, row.role)).toBe(row.want));
+
+  it('cuts long names to 63 characters with a hash, keeping names that share a prefix apart', () => {
+    const a = childName(`${'x'.repeat(100)}-one`, 'scan');
+    const b = childName(`${'x'.repeat(100)}-two`, 'scan');
+    expect(a.length).toBeLessThanOrEqual(63);
+    expect(a).toMatch(/^x+-[0-9a-f]{8}-scan$/);
+    expect(a).not.toBe(b);
+    expect(childName(`${'x'.repeat(100)}-one`, 'scan')).toBe(a);
+  });
+});
+
+describe('cpuMillis', () => {
+  const table: Array<[string | number | undefined, number | undefined]> = [
+    ['2', 2000], [2, 2000], ['500m', 500], ['1.5', 1500], ['1.1', 1100], ['0.0001', 1], ['.5', 500],
+    ['0', undefined], ['-1', undefined], ['1Gi', undefined], ['lots', undefined], [undefined, undefined],
+  ];
+  for (const [q, want] of table) it(`${String(q)} → ${String(want)}`, () => expect(cpuMillis(q)).toBe(want));
+});
