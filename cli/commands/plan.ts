@@ -1,0 +1,107 @@
+import type { CommandModule } from 'yargs';
+import { midiCorpusSpecSchema } from '../../controller/api/v1alpha1/midicorpus.js';
+import { cpuMillis } from '../../controller/plan/cpu.js';
+import { dryRun, type DryRun } from '../../controller/plan/dry-run.js';
+
+interface PlanArgs {
+  files: number;
+  'files-per-shard'?: number;
+  shards?: number;
+  cpu?: string;
+  'cpu-millis'?: number;
+  'max-connections': number;
+  reserved: number;
+  headroom: number;
+  'max-parallelism': number;
+  'connections-per-worker'?: number;
+  'extra-connections'?: number;
+  'max-per-pod'?: number;
+  'warm-fraction'?: number;
+  json: boolean;
+}
+
+// The CLI's defaults are the CRD's defaults, read from the one schema, so `plan` answers for what `kubectl apply` gets.
+const db = midiCorpusSpecSchema.openapi.properties!.database!.properties!;
+const runner = midiCorpusSpecSchema.openapi.properties!.runner!.properties!;
+const DEFAULT_RESERVED = db.reservedConnections!.default as number;
+const DEFAULT_HEADROOM = db.headroom!.default as number;
+const DEFAULT_MAX_PARALLELISM = runner.maxParallelism!.default as number;
+
+/** `midi-corpus plan`: a dry run of the connection budget, with no cluster and no database. */
+export const planCommand: CommandModule<object, PlanArgs> = {
+  command: 'plan',
+  describe: 'Dry run: shards, per-pod pool, parallelism and peak connections for a corpus (no cluster needed)',
+  builder: (y) =>
+    y
+      .usage([
+        '$0 plan --files N (--files-per-shard N | --shards N) (--cpu CORES | --cpu-millis N) --max-connections N [options]',
+        '',
+        'Answers "how would the operator run this corpus?" with the same code the controller uses:',
+        '  shards       = files / files-per-shard (or --shards, at most one per file)',
+        '  perPod.max   = connections one runner pod may hold (one writer per whole CPU + 1, capped by --max-per-pod)',
+        '  allowance    = max-connections − reserved − headroom − 1 (the operator\'s own connection)',
+        '  parallelism  = min(max-parallelism, shards, floor(allowance / perPod.max))',
+        '  peakConnections = parallelism × perPod.max (never above the allowance)',
+      ].join('\n'))
+      .option('files', { type: 'number', demandOption: true, describe: 'Files in the corpus' })
+      .option('files-per-shard', { type: 'number', describe: 'Files per shard (one pod run each)' })
+      .option('shards', { type: 'number', describe: 'Number of shards instead of --files-per-shard' })
+      .conflicts('files-per-shard', 'shards')
+      .option('cpu', { type: 'string', describe: 'CPU request of a runner pod, as in Kubernetes: 2, 1.5, 500m' })
+      .option('cpu-millis', { type: 'number', describe: 'CPU request in millicores instead of --cpu' })
+      .conflicts('cpu', 'cpu-millis')
+      .option('max-connections', { type: 'number', demandOption: true, describe: 'The server\'s max_connections' })
+      .option('reserved', { type: 'number', default: DEFAULT_RESERVED, describe: 'Connections runners must leave alone (superuser slots, other applications)' })
+      .option('headroom', { type: 'number', default: DEFAULT_HEADROOM, describe: 'Safety margin on top of reserved' })
+      .option('max-parallelism', { type: 'number', default: DEFAULT_MAX_PARALLELISM, describe: 'Most runner pods at once' })
+      .option('connections-per-worker', { type: 'number', describe: 'Pool tuning (spec.runner.pool.connectionsPerWorker)' })
+      .option('extra-connections', { type: 'number', describe: 'Pool tuning (spec.runner.pool.extraConnections)' })
+      .option('max-per-pod', { type: 'number', describe: 'Pool tuning (spec.runner.pool.maxPerPod)' })
+      .option('warm-fraction', { type: 'number', describe: 'Pool tuning (spec.runner.pool.warmFraction)' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object instead of a table' })
+      .example('$0 plan --files 3000000 --files-per-shard 1000 --cpu 2 --max-connections 100 --reserved 10 --json', '')
+      .check((a) => {
+        if (a['files-per-shard'] === undefined && a.shards === undefined) throw new Error('give --files-per-shard or --shards');
+        if (a.cpu === undefined && a['cpu-millis'] === undefined) throw new Error('give --cpu or --cpu-millis');
+        for (const name of ['files', 'max-connections', 'reserved', 'headroom'] as const) {
+          if (!Number.isInteger(a[name]) || a[name] < 0) throw new Error(`--${name} must be a whole number ≥ 0`);
+        }
+        return true;
+      }),
+  handler: (args) => {
+    const millis = args['cpu-millis'] ?? cpuMillis(args.cpu);
+    if (millis === undefined || !(millis > 0)) throw new Error(`--cpu ${args.cpu}: not a positive CPU quantity (try 2, 1.5 or 500m)`);
+    const result = dryRun({
+      files: args.files,
+      sharding: args.shards !== undefined ? { shards: args.shards } : { filesPerShard: args['files-per-shard']! },
+      cpuMillis: millis,
+      maxConnections: args['max-connections'],
+      reservedConnections: args.reserved,
+      headroom: args.headroom,
+      maxParallelism: args['max-parallelism'],
+      pool: {
+        connectionsPerWorker: args['connections-per-worker'],
+        extraConnections: args['extra-connections'],
+        maxPerPod: args['max-per-pod'],
+        warmFraction: args['warm-fraction'],
+      },
+    });
+    process.stdout.write(args.json ? `${JSON.stringify(result)}\n` : table(result, millis));
+    if (result.errors.length > 0) process.exitCode = 64;
+  },
+};
+
+function table(r: DryRun, millis: number): string {
+  const c = r.connections;
+  const lines = [
+    `shards            ${r.shards}`,
+    `per pod           ${r.perPod.workers} parse workers for ${millis}m CPU; pool max ${r.perPod.max}, warm ${r.perPod.warm}`,
+    `allowance         ${c.allowance} = max_connections ${c.limit} − reserved ${c.reserved} − headroom ${c.headroom} − operator ${c.operator}`,
+    `parallelism       ${r.parallelism} pods`,
+    `peak connections  ${r.peakConnections} (of ${c.allowance} allowed)`,
+    `waves             ${r.waves ?? 'none: nothing runs'}`,
+  ];
+  if (r.note) lines.push('', r.note);
+  for (const e of r.errors) lines.push('', `error: ${e}`);
+  return `${lines.join('\n')}\n`;
+}
