@@ -3,9 +3,10 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import type { CommandModule } from 'yargs';
 import { migrateCommand } from './commands/migrate.js';
+import { planCommand } from './commands/plan.js';
 
 // One module per subcommand under cli/commands/. Add yours to this list.
-const commands: CommandModule<object, never>[] = [migrateCommand as CommandModule<object, never>];
+const commands: CommandModule<object, never>[] = [migrateCommand as CommandModule<object, never>, planCommand as CommandModule<object, never>];
 
 await yargs(hideBin(process.argv))
   .scriptName('midi-corpus')
