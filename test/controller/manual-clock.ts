@@ -1,0 +1,41 @@
+import type { Clock } from '../../controller/runtime/clock.js';
+
+/** A clock that moves only when told to: timers fire, in order, as `advance` passes their time. */
+export class ManualClock implements Clock {
+  private time = 0;
+  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  private nextId = 1;
+  /** Every delay asked for, in order: what tests assert on. */
+  readonly delays: number[] = [];
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.delays.push(ms);
+    this.timers.push({ at: this.time + ms, fn, id });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers = this.timers.filter((t) => t.id !== handle);
+  }
+
+  advance(ms: number): void {
+    const end = this.time + ms;
+    while (true) {
+      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.time = due.at;
+      due.fn();
+    }
+    this.time = end;
+  }
+
+  get pending(): number {
+    return this.timers.length;
+  }
+}
