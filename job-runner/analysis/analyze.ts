@@ -36,7 +36,8 @@ const POLYPHONY_WARNING = 1000;
 export function analyzeMidi(bytes: Uint8Array, options: AnalysisOptions = {}): AnalysisOutcome {
   const warnings: string[] = [];
   try {
-    const content = readSmf(bytes, { maxEvents: options.maxEvents ?? DEFAULT_READER_LIMITS.maxEvents }, warnings);
+    const limits = { maxEvents: options.maxEvents ?? DEFAULT_READER_LIMITS.maxEvents, borrowNotes: true };
+    const content = readSmf(bytes, limits, warnings);
     const analysis = describe(content, options.maxDurationSeconds ?? DEFAULT_MAX_DURATION_SECONDS);
     const nonFinite = findNonFinite(analysis, 'analysis');
     if (nonFinite !== null) return { ok: false, reason: `${FailureKind.nonFinite}: ${nonFinite}`, warnings };
@@ -192,42 +193,92 @@ function programAtFirstNote(content: SmfContent, channel: number, firstTick: num
 }
 
 /**
- * Sweeps the sorted note starts and ends once: the most notes sounding together, and how long at least one sounds.
- * O(n log n) for the sorts; @tonejs/midi's pairing alone is O(n²).
+ * The most notes sounding together, and how long at least one sounds, in O(n log k + n log p) for k tracks and
+ * polyphony p, without sorting all notes (two full sorts took half the analysis time): each track's notes are
+ * already in start order, so the tracks' runs are merged; a min-heap holds the ends of the notes sounding.
  */
 function measurePolyphony(content: SmfContent, tempo: TempoMap): { max: number; soundingSeconds: number } {
-  const { notes } = content;
-  const starts = new Float64Array(notes.count);
-  const ends = new Float64Array(notes.count);
-  let m = 0;
-  for (let i = 0; i < notes.count; i++) {
-    if (notes.endTick[i]! > notes.startTick[i]!) {
-      starts[m] = notes.startTick[i]!;
-      ends[m] = notes.endTick[i]!;
-      m++;
-    }
-  }
-  const s = starts.subarray(0, m).sort();
-  const e = ends.subarray(0, m).sort();
-  let sounding = 0;
+  const { startTick, endTick } = content.notes;
+  const order = notesByStart(content);
+  const heap = new Float64Array(order.length);
+  let size = 0;
   let max = 0;
   let soundingSeconds = 0;
-  let soundingSince = 0;
-  let i = 0;
-  let j = 0;
-  while (i < m) {
-    // Ends first at equal ticks: intervals are half-open.
-    if (e[j]! <= s[i]!) {
-      if (--sounding === 0) soundingSeconds += tempo.toSeconds(e[j]!) - soundingSince;
-      j++;
-    } else {
-      if (sounding++ === 0) soundingSince = tempo.toSeconds(s[i]!);
-      if (sounding > max) max = sounding;
-      i++;
+  let clusterStart = 0;
+  let clusterEnd = -Infinity;
+  for (let k = 0; k < order.length; k++) {
+    const note = order[k]!;
+    const start = startTick[note]!;
+    const end = endTick[note]!;
+    // Notes ending at or before this start no longer sound: intervals are half-open.
+    while (size > 0 && heap[0]! <= start) {
+      const last = heap[--size]!;
+      let i = 0;
+      while (true) {
+        const left = 2 * i + 1;
+        if (left >= size) break;
+        const child = left + 1 < size && heap[left + 1]! < heap[left]! ? left + 1 : left;
+        if (heap[child]! >= last) break;
+        heap[i] = heap[child]!;
+        i = child;
+      }
+      heap[i] = last;
+    }
+    let i = size++;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent]! <= end) break;
+      heap[i] = heap[parent]!;
+      i = parent;
+    }
+    heap[i] = end;
+    if (size > max) max = size;
+    // Union of the intervals, cluster by cluster.
+    if (start >= clusterEnd) {
+      if (clusterEnd > -Infinity) soundingSeconds += tempo.toSeconds(clusterEnd) - tempo.toSeconds(clusterStart);
+      clusterStart = start;
+      clusterEnd = end;
+    } else if (end > clusterEnd) {
+      clusterEnd = end;
     }
   }
-  if (m > 0) soundingSeconds += tempo.toSeconds(e[m - 1]!) - soundingSince;
+  if (clusterEnd > -Infinity) soundingSeconds += tempo.toSeconds(clusterEnd) - tempo.toSeconds(clusterStart);
   return { max, soundingSeconds };
+}
+
+/** Indices of the notes that last longer than zero ticks, by start tick: a bottom-up merge of the tracks' runs. */
+function notesByStart(content: SmfContent): Int32Array {
+  const { notes, tracks } = content;
+  let src = new Int32Array(notes.count);
+  const runEnds: number[] = [];
+  let m = 0;
+  for (const track of tracks) {
+    for (let i = track.noteFrom; i < track.noteTo; i++) if (notes.endTick[i]! > notes.startTick[i]!) src[m++] = i;
+    if (runEnds.length === 0 || runEnds[runEnds.length - 1] !== m) runEnds.push(m);
+  }
+  src = src.subarray(0, m);
+  let dst = new Int32Array(m);
+  const start = notes.startTick;
+  let bounds = runEnds;
+  while (bounds.length > 1) {
+    const merged: number[] = [];
+    let from = 0;
+    for (let r = 0; r < bounds.length; r += 2) {
+      const mid = bounds[r]!;
+      const to = r + 1 < bounds.length ? bounds[r + 1]! : mid;
+      let i = from;
+      let j = mid;
+      let o = from;
+      while (i < mid && j < to) dst[o++] = start[src[j]!]! < start[src[i]!]! ? src[j++]! : src[i++]!;
+      while (i < mid) dst[o++] = src[i++]!;
+      while (j < to) dst[o++] = src[j++]!;
+      merged.push(to);
+      from = to;
+    }
+    [src, dst] = [dst, src];
+    bounds = merged;
+  }
+  return src;
 }
 
 /** One event per tick (the last wins, as for tempo), in tick order. */
