@@ -54,6 +54,8 @@ export interface TestCluster {
   createNamespace(name: string): Promise<void>;
   kubectl(args: string[], input?: string): Promise<CommandResult>;
   helm(args: string[]): Promise<CommandResult>;
+  /** Process ids of the cluster still running (control plane and containers), for leak checks. */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
@@ -98,7 +100,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     log,
   });
 
-  const stop = async () => {
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= stopAll());
+  const stopAll = async () => {
     nodes.stop();
     await kubelet.stop();
     await rest.close();
@@ -151,7 +155,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     kc,
     apiserverUrl: plane.apiserverUrl,
     binDir,
-    addNode: (spec) => nodes.add(spec),
+    async addNode(spec) {
+      await nodes.add(spec);
+      kubelet.resync();
+    },
     async removeNode(name) {
       await nodes.remove(name);
       await kubelet.killNodePods(name);
@@ -171,6 +178,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     },
     kubectl: (args, input) => run('kubectl', args, env, input),
     helm: (args) => run(path.join(binDir, 'helm'), args, env),
+    pids: () => supervisor.pids(),
     stop,
   };
 }

@@ -476,6 +476,11 @@ export class Kubelet {
     worker.update(pod);
   }
 
+  /** Looks again at every known pod: after a node is registered, pods bound to it in the meantime start. */
+  resync(): void {
+    for (const pod of this.informer?.list() ?? []) this.sync(pod);
+  }
+
   /** Kills the processes of every pod on a node that vanished; the pod objects are left to the pod GC. */
   async killNodePods(nodeName: string): Promise<void> {
     const victims = [...this.workers.entries()].filter(([uid]) => {

@@ -30,7 +30,7 @@ function microTime(d = new Date()): string {
  * requests, kept Ready with Lease heartbeats in kube-node-lease, and served by the process kubelet.
  */
 export class FakeNodes {
-  private readonly nodes = new Map<string, { resources: NodeResources; timer: NodeJS.Timeout }>();
+  private readonly nodes = new Map<string, { resources: NodeResources; timer: NodeJS.Timeout | undefined }>();
 
   constructor(private readonly rest: KubeRest, private readonly log: (line: string) => void) {}
 
@@ -45,52 +45,60 @@ export class FakeNodes {
   async add(spec: FakeNodeSpec): Promise<void> {
     const { name } = spec;
     const resources = { cpu: spec.cpu ?? '4', memory: spec.memory ?? '8Gi', pods: String(spec.pods ?? 110) };
-    await this.rest.request('POST', '/api/v1/nodes', {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: {
-        name,
-        labels: {
-          'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64',
-          ...spec.labels,
+    if (this.nodes.has(name)) throw new Error(`node ${name} already exists`);
+    // Known to the kubelet before the scheduler can see the node, so no pod bound to it is ignored.
+    const entry = { resources: { allocatable: resources }, timer: undefined as NodeJS.Timeout | undefined };
+    this.nodes.set(name, entry);
+    try {
+      await this.rest.request('POST', '/api/v1/nodes', {
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name,
+          labels: {
+            'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64',
+            ...spec.labels,
+          },
         },
-      },
-      spec: { taints: spec.taints ?? [] },
-    });
-    const at = new Date().toISOString();
-    await this.rest.request('PATCH', `/api/v1/nodes/${name}/status`, {
-      status: {
-        capacity: resources,
-        allocatable: resources,
-        conditions: [
-          { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'process kubelet is posting ready status',
-            lastHeartbeatTime: at, lastTransitionTime: at },
-          ...['MemoryPressure', 'DiskPressure', 'PIDPressure'].map((type) => ({
-            type, status: 'False', reason: `KubeletHasNo${type}`, lastHeartbeatTime: at, lastTransitionTime: at,
-          })),
-        ],
-        addresses: [{ type: 'InternalIP', address: POD_IP }, { type: 'Hostname', address: name }],
-        nodeInfo: {
-          machineID: name, systemUUID: name, bootID: name, kernelVersion: '', osImage: 'process kubelet',
-          containerRuntimeVersion: 'process://1', kubeletVersion: 'v0.0.0-process', kubeProxyVersion: '',
-          operatingSystem: 'linux', architecture: 'amd64',
+        spec: { taints: spec.taints ?? [] },
+      });
+      const at = new Date().toISOString();
+      await this.rest.request('PATCH', `/api/v1/nodes/${name}/status`, {
+        status: {
+          capacity: resources,
+          allocatable: resources,
+          conditions: [
+            { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'process kubelet is posting ready status',
+              lastHeartbeatTime: at, lastTransitionTime: at },
+            ...['MemoryPressure', 'DiskPressure', 'PIDPressure'].map((type) => ({
+              type, status: 'False', reason: `KubeletHasNo${type}`, lastHeartbeatTime: at, lastTransitionTime: at,
+            })),
+          ],
+          addresses: [{ type: 'InternalIP', address: POD_IP }, { type: 'Hostname', address: name }],
+          nodeInfo: {
+            machineID: name, systemUUID: name, bootID: name, kernelVersion: '', osImage: 'process kubelet',
+            containerRuntimeVersion: 'process://1', kubeletVersion: 'v0.0.0-process', kubeProxyVersion: '',
+            operatingSystem: 'linux', architecture: 'amd64',
+          },
         },
-      },
-    }, MERGE_PATCH);
-    const node = await this.rest.request<{ metadata: { uid: string } }>('GET', `/api/v1/nodes/${name}`);
-    const lease = {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: {
-        name, namespace: 'kube-node-lease',
-        ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid }],
-      },
-      spec: { holderIdentity: name, leaseDurationSeconds: LEASE_DURATION_SECONDS, renewTime: microTime() },
-    };
-    await this.rest.request('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', lease);
-    const timer = setInterval(() => void this.renew(name), LEASE_RENEW_MS);
-    timer.unref();
-    this.nodes.set(name, { resources: { allocatable: resources }, timer });
+      }, MERGE_PATCH);
+      const node = await this.rest.request<{ metadata: { uid: string } }>('GET', `/api/v1/nodes/${name}`);
+      const lease = {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: {
+          name, namespace: 'kube-node-lease',
+          ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid }],
+        },
+        spec: { holderIdentity: name, leaseDurationSeconds: LEASE_DURATION_SECONDS, renewTime: microTime() },
+      };
+      await this.rest.request('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', lease);
+    } catch (err) {
+      this.nodes.delete(name);
+      throw err;
+    }
+    entry.timer = setInterval(() => void this.renew(name), LEASE_RENEW_MS);
+    entry.timer.unref();
   }
 
   private async renew(name: string): Promise<void> {

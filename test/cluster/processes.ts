@@ -122,6 +122,11 @@ export class ProcessSupervisor {
     process.off('exit', this.onExit);
   }
 
+  /** Process ids still running, for leak checks. */
+  pids(): number[] {
+    return [...this.live.keys()];
+  }
+
   private killAllNow(): void {
     for (const proc of this.live.values()) proc.signal('SIGKILL');
   }
