@@ -14,6 +14,8 @@ export interface PoolPicture {
 /** No connection became free in time. Says how big the pool is and how crowded, never where the database is. */
 export class PoolAcquireTimeoutError extends Error {
   override readonly name = 'PoolAcquireTimeoutError';
+  /** Marks the error for any classifier that looks for the flag rather than the class. */
+  readonly transient = true;
   constructor(readonly waitedMs: number, readonly picture: PoolPicture) {
     super(
       `no database connection became free within ${waitedMs} ms: pool max ${picture.max}, ` +
@@ -25,6 +27,7 @@ export class PoolAcquireTimeoutError extends Error {
 /** The database could not be reached (or kept refusing) until a deadline passed: starting, restarting, or gone. */
 export class DatabaseUnavailableError extends Error {
   override readonly name = 'DatabaseUnavailableError';
+  readonly transient = true;
   constructor(readonly attempts: number, readonly waitedMs: number, cause: unknown) {
     super(`database unreachable after ${attempts} attempt(s) over ${waitedMs} ms: ${describeError(cause)}`, { cause });
   }
