@@ -49,6 +49,9 @@ export interface ProgramChangeEvent { tick: number; channel: number; program: nu
 
 export interface TrackSummary {
   index: number;
+  /** The MTrk chunk's body is bytes [bodyStart, bodyEnd) of `SmfContent.smf`. */
+  bodyStart: number;
+  bodyEnd: number;
   name: string | null;
   /** Tick of the end-of-track event, or of the last event when it is missing. */
   endTick: number;
@@ -517,6 +520,8 @@ class Reader {
     this.pitchBendCount += pitchBends;
     return {
       index: trackIndex,
+      bodyStart: start,
+      bodyEnd: end,
       name,
       endTick: tick,
       noteFrom,

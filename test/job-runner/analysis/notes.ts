@@ -12,15 +12,16 @@ export interface NoteRow {
   duration: number;
 }
 
-function sorted(rows: NoteRow[]): NoteRow[] {
+function sorted<T extends NoteRow>(rows: T[]): T[] {
   return rows.sort((a, b) => a.ticks - b.ticks || a.channel - b.channel || a.midi - b.midi || a.durationTicks - b.durationTicks);
 }
 
-export function analyzerNotes(bytes: Uint8Array): NoteRow[] {
+/** The analysis reader's notes, with the index of the track chunk each comes from. */
+export function analyzerNotes(bytes: Uint8Array): (NoteRow & { track: number })[] {
   const content = readSmf(bytes);
   const tempo = buildTempoMap(content.division, content.tempos);
   const { notes } = content;
-  const rows: NoteRow[] = [];
+  const rows: (NoteRow & { track: number })[] = [];
   for (let i = 0; i < notes.count; i++) {
     const start = tempo.toSeconds(notes.startTick[i]!);
     rows.push({
@@ -30,6 +31,7 @@ export function analyzerNotes(bytes: Uint8Array): NoteRow[] {
       channel: notes.channel[i]!,
       time: start,
       duration: tempo.toSeconds(notes.endTick[i]!) - start,
+      track: notes.track[i]!,
     });
   }
   return sorted(rows);
