@@ -30,6 +30,12 @@ export interface RunnerPoolOptions {
   /** Server-side statement_timeout for every connection, sent at connect time. 0 = none. Default 10 min. */
   statementTimeoutMs?: number;
   /**
+   * Server-side idle_in_transaction_session_timeout. A runner that freezes mid-batch (SIGSTOP, a partitioned node)
+   * would otherwise hold its rows locked until TCP keepalive gives up, blocking the retry of its shard. A batch never
+   * pauses between its statements, so a minute is generous. 0 = none. Default 60 s.
+   */
+  idleInTransactionTimeoutMs?: number;
+  /**
    * How long acquire() waits for a free connection, retrying refused connects meanwhile. Also bounds one connection
    * attempt: pg-pool has a single setting for both. Default 30 s.
    */
@@ -107,6 +113,7 @@ export class RunnerPool {
     this.log = options.log;
     this.opts = {
       statementTimeoutMs: options.statementTimeoutMs ?? 600_000,
+      idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? 60_000,
       acquireTimeoutMs: options.acquireTimeoutMs ?? 30_000,
       openTimeoutMs: options.openTimeoutMs ?? 60_000,
       validation: options.validation ?? 'bypass-window',
@@ -130,6 +137,7 @@ export class RunnerPool {
       connectionTimeoutMillis: this.opts.acquireTimeoutMs,
       application_name: options.applicationName,
       ...(this.opts.statementTimeoutMs > 0 ? { statement_timeout: this.opts.statementTimeoutMs } : {}),
+      ...(this.opts.idleInTransactionTimeoutMs > 0 ? { idle_in_transaction_session_timeout: this.opts.idleInTransactionTimeoutMs } : {}),
       // A peer that vanished without a FIN (node failure, network partition) is noticed by the kernel.
       keepAlive: true,
     });

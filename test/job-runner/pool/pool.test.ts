@@ -45,11 +45,13 @@ describe('RunnerPool against a real Postgres', () => {
     expect(pool.stats()).toMatchObject({ total: 3, idle: 3, active: 0, acquires: 0 });
   });
 
-  it('sets statement_timeout on every connection at connect time', async () => {
-    const { pool } = makePool({ size: { max: 1, warm: 1 }, statementTimeoutMs: 250 });
+  it('sets statement_timeout and idle_in_transaction_session_timeout on every connection at connect time', async () => {
+    const { pool } = makePool({ size: { max: 1, warm: 1 }, statementTimeoutMs: 250, idleInTransactionTimeoutMs: 7000 });
     await pool.open();
-    const { rows } = await pool.use((c) => c.query('SHOW statement_timeout'));
-    expect(rows).toEqual([{ statement_timeout: '250ms' }]);
+    const { rows } = await pool.use((c) =>
+      c.query("SELECT current_setting('statement_timeout') AS st, current_setting('idle_in_transaction_session_timeout') AS iit"),
+    );
+    expect(rows).toEqual([{ st: '250ms', iit: '7s' }]);
     await expect(pool.use((c) => c.query('SELECT pg_sleep(5)'))).rejects.toMatchObject({ code: '57014' });
   });
 

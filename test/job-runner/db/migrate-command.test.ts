@@ -1,0 +1,58 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { migrateCommand } from '../../../cli/commands/migrate.js';
+import { freePort } from '../../../job-runner/db/embedded.js';
+import { MIGRATIONS } from '../../../job-runner/db/migrations.js';
+import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
+
+/** `midi-corpus migrate` through its yargs handler, as main.ts calls it: the exit codes of contracts.md. */
+describe('midi-corpus migrate', () => {
+  let db: TestPostgres;
+  beforeAll(async () => {
+    process.env.LOG_LEVEL = 'silent';
+    db = await startTestPostgres();
+  });
+  afterAll(async () => db?.destroy());
+  afterEach(() => {
+    process.exitCode = undefined;
+  });
+
+  async function run(args: { 'database-url'?: string; 'wait-seconds'?: number }): Promise<number | string | undefined> {
+    const url = args['database-url'];
+    const wait = args['wait-seconds'] ?? 60;
+    await migrateCommand.handler({ _: ['migrate'], $0: 'midi-corpus', 'database-url': url, databaseUrl: url, 'wait-seconds': wait, waitSeconds: wait });
+    return process.exitCode;
+  }
+
+  it('migrates a fresh database and exits 0, twice', async () => {
+    const url = await db.createDatabase();
+    expect(await run({ 'database-url': url })).toBe(0);
+    expect(await run({ 'database-url': url })).toBe(0);
+    const pg = (await import('pg')).default;
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query('SELECT version FROM midi.schema_migrations ORDER BY version');
+    await client.end();
+    expect(rows.map((r: { version: number }) => r.version)).toEqual(MIGRATIONS.map((m) => m.version));
+  });
+
+  it('exits 75 (retry me) when the database stays unreachable', async () => {
+    const port = await freePort();
+    expect(await run({ 'database-url': `postgres://postgres:x@127.0.0.1:${port}/none`, 'wait-seconds': 0.3 })).toBe(75);
+  });
+
+  it('exits 64 when the database does not exist: retrying cannot help', async () => {
+    const u = new URL(db.url);
+    u.pathname = '/no_such_database';
+    expect(await run({ 'database-url': u.toString() })).toBe(64);
+  });
+
+  it('exits 64 without any database URL', async () => {
+    const saved = process.env.DATABASE_URL;
+    delete process.env.DATABASE_URL;
+    try {
+      expect(await run({})).toBe(64);
+    } finally {
+      if (saved !== undefined) process.env.DATABASE_URL = saved;
+    }
+  });
+});
