@@ -1,8 +1,8 @@
 import type { Dirent, Stats } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { isUtf8 } from 'node:buffer';
 import path from 'node:path';
 import picomatch from 'picomatch';
+import { displayPath } from '../db/paths.js';
 
 /**
  * Listing a corpus directory: which files a scan records, with their sizes, and which entries it records as problems
@@ -106,32 +106,6 @@ export async function listCorpus(options: ListOptions): Promise<Listing> {
   return { root, entries };
 }
 
-/** A path for people and for glob matching: UTF-8 when it is, otherwise with each invalid byte shown as \xNN. */
-export function displayPath(bytes: Buffer): string {
-  if (isUtf8(bytes)) return bytes.toString('utf8');
-  let out = '';
-  let i = 0;
-  while (i < bytes.length) {
-    const len = utf8SequenceLength(bytes, i);
-    if (len > 0) {
-      out += bytes.subarray(i, i + len).toString('utf8');
-      i += len;
-    } else {
-      out += `\\x${bytes[i]!.toString(16).padStart(2, '0')}`;
-      i += 1;
-    }
-  }
-  return out;
-}
-
-/** Length of the valid UTF-8 sequence starting at i, or 0 when the byte there does not start one. */
-function utf8SequenceLength(b: Buffer, i: number): number {
-  const first = b[i]!;
-  const len = first < 0x80 ? 1 : first >= 0xc2 && first <= 0xdf ? 2 : first >= 0xe0 && first <= 0xef ? 3 : first >= 0xf0 && first <= 0xf4 ? 4 : 0;
-  if (len === 0 || i + len > b.length) return 0;
-  return isUtf8(b.subarray(i, i + len)) ? len : 0;
-}
-
 async function regularFile(rel: Buffer, abs: Buffer): Promise<CorpusEntry> {
   try {
     return { path: rel, size: (await stat(abs)).size, problem: null };
@@ -162,19 +136,21 @@ async function followSymlink(abs: Buffer, root: Buffer): Promise<SymlinkTarget> 
     return { problem: { status: 'failed', reason: `symlink target could not be read (${errorCode(e)})` }, isDirectory: false };
   }
   if (!isInside(real, root)) {
-    return { problem: { status: 'skipped', reason: 'symlink leads outside the corpus root; not followed' }, isDirectory: stats.isDirectory() };
+    return { problem: { status: 'skipped', reason: OUTSIDE_ROOT_REASON }, isDirectory: stats.isDirectory() };
   }
   return { stats };
 }
 
+export const OUTSIDE_ROOT_REASON = 'symlink leads outside the corpus root; not followed';
+
 /** Whether `real` is `root` or lies under it (a byte comparison: `/corpus-other` is not inside `/corpus`). */
-function isInside(real: Buffer, root: Buffer): boolean {
+export function isInside(real: Buffer, root: Buffer): boolean {
   if (real.equals(root)) return true;
   const prefix = root[root.length - 1] === SLASH[0] ? root : Buffer.concat([root, SLASH]);
   return real.length > prefix.length && real.subarray(0, prefix.length).equals(prefix);
 }
 
-function notRegular(s: Stats): EntryProblem {
+export function notRegular(s: Stats): EntryProblem {
   const kind = s.isFIFO() ? 'a FIFO' : s.isSocket() ? 'a socket' : s.isCharacterDevice() ? 'a character device' : s.isBlockDevice() ? 'a block device' : 'an unknown kind of entry';
   return { status: 'failed', reason: `not a regular file (${kind})` };
 }

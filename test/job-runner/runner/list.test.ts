@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { displayPath, listCorpus, type CorpusEntry } from '../../../job-runner/runner/list.js';
+import { displayPath } from '../../../job-runner/db/paths.js';
+import { listCorpus, type CorpusEntry } from '../../../job-runner/runner/list.js';
 
 /** Entries as [display path, size, status, reason] rows, for diff-style assertions. */
 function rows(entries: CorpusEntry[]): [string, number, string, string | null][] {
@@ -81,17 +82,5 @@ describe('listCorpus', () => {
 
   it('refuses a root that is not a directory', async () => {
     await expect(listCorpus({ root: path.join(root, 'a/one.mid') })).rejects.toThrow(/not a directory/);
-  });
-});
-
-describe('displayPath', () => {
-  it.each([
-    ['plain ASCII', Buffer.from('a/b.mid'), 'a/b.mid'],
-    ['valid UTF-8 kept', Buffer.from('ä/日本.mid'), 'ä/日本.mid'],
-    ['Latin-1 byte escaped', Buffer.from([0x61, 0xe9, 0x62]), 'a\\xe9b'],
-    ['valid sequence beside an invalid byte', Buffer.concat([Buffer.from('é'), Buffer.from([0xff])]), 'é\\xff'],
-    ['truncated sequence at the end', Buffer.from([0x61, 0xe6, 0x97]), 'a\\xe6\\x97'],
-  ])('%s', (_name, bytes, shown) => {
-    expect(displayPath(bytes)).toBe(shown);
   });
 });

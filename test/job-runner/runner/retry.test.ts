@@ -1,57 +1,55 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelays, DatabaseUnavailableError, isTransientDatabaseError, withRetry } from '../../../job-runner/runner/retry.js';
+import { DatabaseUnavailableError } from '../../../job-runner/pool/errors.js';
+import { withRetry, type RetryOptions } from '../../../job-runner/runner/retry.js';
 
 function errorWith(fields: Record<string, unknown>): Error {
   return Object.assign(new Error(String(fields.message ?? 'boom')), fields);
 }
 
-describe('isTransientDatabaseError', () => {
-  it.each<[string, unknown, boolean]>([
-    ['connection refused (server down)', errorWith({ code: 'ECONNREFUSED' }), true],
-    ['admin shutdown (server restarting)', errorWith({ code: '57P01' }), true],
-    ['starting up', errorWith({ code: '57P03' }), true],
-    ['connection exception class 08', errorWith({ code: '08006' }), true],
-    ['node-postgres losing its socket', new Error('Connection terminated unexpectedly'), true],
-    ['pg-pool connect timeout', new Error('timeout exceeded when trying to connect'), true],
-    ['all addresses refused (AggregateError)', new AggregateError([errorWith({ code: 'ECONNREFUSED' })]), true],
-    ['an error marked transient by the pool', errorWith({ transient: true }), true],
-    ['a check constraint violation', errorWith({ code: '23514' }), false],
-    ['a syntax error', errorWith({ code: '42601' }), false],
-    ['a plain bug', new TypeError('x is undefined'), false],
-  ])('%s → %s', (_name, error, transient) => {
-    expect(isTransientDatabaseError(error)).toBe(transient);
-  });
-});
-
-describe('backoffDelays', () => {
-  it('doubles up to the cap and stops before the deadline', () => {
-    expect(backoffDelays({ deadlineMs: 10_000, initialDelayMs: 500, maxDelayMs: 2_000 })).toEqual([500, 1000, 2000, 2000, 2000, 2000]);
-  });
-});
+/** A fake clock that advances only when the code under test sleeps. */
+function fakeTime(): Required<Pick<RetryOptions, 'now' | 'sleep' | 'random'>> & { slept: number[] } {
+  let t = 0;
+  const slept: number[] = [];
+  return { slept, now: () => t, sleep: async (ms) => { slept.push(ms); t += ms; }, random: () => 1 };
+}
 
 describe('withRetry', () => {
-  const policy = { deadlineMs: 1_000, initialDelayMs: 100, maxDelayMs: 400 };
-
-  it('waits out transient failures and returns the result', async () => {
-    const slept: number[] = [];
+  it('waits out a database that refuses connections, then returns the result', async () => {
+    const time = fakeTime();
     let calls = 0;
     const result = await withRetry(async () => {
-      if (++calls < 3) throw errorWith({ code: 'ECONNREFUSED' });
+      if (++calls < 4) throw errorWith({ code: 'ECONNREFUSED' });
       return 'committed';
-    }, policy, { sleep: async (ms) => void slept.push(ms) });
-    expect({ result, calls, slept }).toEqual({ result: 'committed', calls: 3, slept: [100, 200] });
+    }, { ...time, deadlineMs: 60_000 });
+    // The pool's backoff: 100, 200, 400 ms (full step with random = 1).
+    expect({ result, calls, slept: time.slept }).toEqual({ result: 'committed', calls: 4, slept: [100, 200, 400] });
   });
 
-  it('gives up after the deadline with an error that means "retry me later"', async () => {
-    const slept: number[] = [];
-    const attempt = withRetry(async () => { throw errorWith({ code: '57P03' }); }, policy, { sleep: async (ms) => void slept.push(ms) });
+  it('gives up at the deadline with an error that means "retry me later"', async () => {
+    const time = fakeTime();
+    const attempt = withRetry(async () => { throw errorWith({ code: '57P03' }); }, { ...time, deadlineMs: 1_000 });
     await expect(attempt).rejects.toBeInstanceOf(DatabaseUnavailableError);
-    expect(slept).toEqual([100, 200, 400]);
+    expect(time.slept).toEqual([100, 200, 400, 300]);
   });
 
   it('throws a permanent error at once', async () => {
+    const time = fakeTime();
     let calls = 0;
-    await expect(withRetry(async () => { calls++; throw errorWith({ code: '23514', message: 'violates check' }); }, policy, { sleep: async () => {} })).rejects.toThrow('violates check');
+    const attempt = withRetry(async () => { calls++; throw errorWith({ code: '23514', message: 'violates check' }); }, time);
+    await expect(attempt).rejects.toThrow('violates check');
+    expect(calls).toBe(1);
+  });
+
+  it('stops retrying once shutdown has begun', async () => {
+    const time = fakeTime();
+    let stopping = false;
+    let calls = 0;
+    const attempt = withRetry(async () => {
+      calls++;
+      stopping = true;
+      throw errorWith({ code: 'ECONNRESET', message: 'reset' });
+    }, { ...time, stopped: () => stopping });
+    await expect(attempt).rejects.toThrow('reset');
     expect(calls).toBe(1);
   });
 });

@@ -1,0 +1,85 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { CommandModule } from 'yargs';
+import { migrate } from '../../job-runner/db/migrations.js';
+import { createLogger, describeDatabaseUrl } from '../../job-runner/log.js';
+import { describeError, EXIT_OK, EXIT_USAGE } from '../../job-runner/pool/errors.js';
+import { applicationNameFor } from '../../job-runner/pool/naming.js';
+import { RunnerPool } from '../../job-runner/pool/pool.js';
+import { exitCodeFor } from '../../job-runner/runner/errors.js';
+import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
+import { scanCorpus } from '../../job-runner/runner/scan.js';
+
+interface ScanArgs {
+  corpus: string;
+  root: string;
+  include?: string[];
+  'files-per-shard'?: number;
+  shards?: number;
+  'termination-log'?: string;
+  json: boolean;
+  'database-url'?: string;
+}
+
+/** `midi-corpus scan`: lists a corpus and records its files with their shard numbers (one connection). */
+export const scanCommand: CommandModule<object, ScanArgs> = {
+  command: 'scan',
+  describe: 'List a corpus directory and record every file with its shard number in Postgres (COPY)',
+  builder: (y) =>
+    y
+      .option('corpus', { type: 'string', demandOption: true, describe: 'Corpus key in the database' })
+      .option('root', { type: 'string', demandOption: true, describe: 'Corpus directory' })
+      .option('include', { type: 'string', array: true, describe: `Globs of files to include, relative to the root (default ${DEFAULT_INCLUDE.join(' ')})` })
+      .option('files-per-shard', { type: 'number', describe: 'Files per shard' })
+      .option('shards', { type: 'number', describe: 'Number of shards instead of --files-per-shard' })
+      .conflicts('files-per-shard', 'shards')
+      .option('termination-log', { type: 'string', describe: 'Also write the JSON summary here (Kubernetes: /dev/termination-log)' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print the JSON summary as the last stdout line' })
+      .option('database-url', { type: 'string', describe: 'PostgreSQL URL (default: env DATABASE_URL)' })
+      .check((a) => {
+        if (a['files-per-shard'] === undefined && a.shards === undefined) throw new Error('give --files-per-shard or --shards');
+        return true;
+      }),
+  handler: async (args) => {
+    process.exitCode = await runScan(args);
+  },
+};
+
+async function runScan(args: ScanArgs): Promise<number> {
+  const log = createLogger({ base: { component: 'scan', corpus: args.corpus } });
+  const url = args['database-url'] ?? process.env.DATABASE_URL;
+  if (!url) {
+    log.error('no database: pass --database-url or set DATABASE_URL');
+    return EXIT_USAGE;
+  }
+  const pool = new RunnerPool({
+    connectionString: url,
+    size: { max: 1, warm: 1 },
+    applicationName: applicationNameFor({ role: 'scan', corpus: args.corpus, pod: process.env.POD_NAME }),
+    statsIntervalMs: 0,
+    log,
+  });
+  try {
+    await pool.open();
+    await pool.use(migrate);
+    const result = await pool.use((c) => scanCorpus(c, {
+      corpus: args.corpus,
+      root: args.root,
+      include: args.include,
+      shards: args.shards !== undefined ? { shards: args.shards } : { filesPerShard: args['files-per-shard']! },
+    }));
+    log.info({ database: describeDatabaseUrl(url), ...result }, 'scan recorded');
+    const line = JSON.stringify(result);
+    if (args['termination-log']) {
+      await mkdir(path.dirname(args['termination-log']), { recursive: true });
+      await writeFile(args['termination-log'], line);
+    }
+    if (args.json) process.stdout.write(`${line}\n`);
+    return EXIT_OK;
+  } catch (err) {
+    log.error({ database: describeDatabaseUrl(url), err: describeError(err) }, 'scan failed');
+    return exitCodeFor(err);
+  } finally {
+    await pool.close().catch(() => {});
+  }
+}

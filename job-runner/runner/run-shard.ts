@@ -1,0 +1,276 @@
+import { realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { migrate } from '../db/migrations.js';
+import { findCorpus, shardFiles, writeBatch, type FileResult, type ShardFile } from '../db/store.js';
+import type { Logger } from '../log.js';
+import { describeError } from '../pool/errors.js';
+import { applicationNameFor } from '../pool/naming.js';
+import { RunnerPool, type PoolStats } from '../pool/pool.js';
+import { poolSizeFor, type PoolSize, type PoolTuning } from '../pool/sizing.js';
+import { BatchWriter } from './batch-writer.js';
+import { ShutdownRequestedError, UsageError } from './errors.js';
+import { ParsePool } from './parse-pool.js';
+import type { ParseResult } from './protocol.js';
+import { withRetry } from './retry.js';
+
+/**
+ * run-shard: analyse one shard of a scanned corpus and record every file, through a pool sized by poolSizeFor.
+ *
+ * 1. Open the pool (its warm connections before the first file), migrate, load the shard's files.
+ * 2. Parse on worker threads, one per CPU of the request; a file whose bytes hash to the recorded sha256 is skipped.
+ * 3. Write results in batches, one transaction each, at most max − 1 at once (one connection stays free for control
+ *    queries), retrying through a database outage up to a deadline.
+ * 4. On shutdown (the signal aborts): take no new file, drop what is parsed but unsent, let the batches being written
+ *    commit or roll back, close the pool, and report ShutdownRequestedError (exit 75).
+ */
+
+export interface RunShardConfig {
+  corpus: string;
+  root: string;
+  shard: number;
+  /** A secret: never logged. */
+  databaseUrl: string;
+  /** The CPU request in millicores: parse workers and the pool's size follow from it. */
+  cpuMillis: number;
+  tuning: PoolTuning;
+  /** Larger files are recorded as failed without being read. */
+  maxFileBytes: number;
+  /** A file whose analysis runs longer is recorded as failed; its worker is replaced. */
+  fileTimeoutMs: number;
+  /** Write each track of multi-track files under this directory (recorded with its hash). */
+  splitOutput: string | null;
+  pod?: string;
+  /** A batch is written when it holds this many results... */
+  batchFiles: number;
+  /** ...or when its oldest result has waited this long. */
+  batchDelayMs: number;
+  /** How long a batch write keeps retrying through an outage before the runner exits 75. */
+  writeDeadlineMs: number;
+  /** A progress log line this often. */
+  progressIntervalMs: number;
+}
+
+export const RUN_SHARD_DEFAULTS = {
+  cpuMillis: 1000,
+  maxFileBytes: 64 * 1024 * 1024,
+  fileTimeoutMs: 30_000,
+  batchFiles: 50,
+  batchDelayMs: 200,
+  writeDeadlineMs: 120_000,
+  progressIntervalMs: 5_000,
+} as const;
+
+export interface ShardSummary {
+  corpus: string;
+  shard: number;
+  /** Files in the shard. */
+  files: number;
+  /** Recorded by this run, by status. */
+  recorded: { ok: number; failed: number; skipped: number };
+  /** Read and found identical (same sha256) to what an earlier run recorded. */
+  unchanged: number;
+  /** Settled before this run and not touched: skipped by the scan, or failed before their bytes could be hashed. */
+  settled: number;
+  workers: number;
+  workersReplaced: number;
+  pool: PoolStats;
+  durationSeconds: number;
+}
+
+export async function runShard(config: RunShardConfig, log: Logger, signal: AbortSignal): Promise<ShardSummary> {
+  const started = process.hrtime.bigint();
+  const size = poolSizeOrUsageError(config.cpuMillis, config.tuning);
+  const root = await realRoot(config.root);
+  const pool = new RunnerPool({
+    connectionString: config.databaseUrl,
+    size,
+    applicationName: applicationNameFor({ role: 'run', corpus: config.corpus, shard: config.shard, pod: config.pod }),
+    log,
+  });
+  log.info({ workers: size.workers, poolMax: size.max, poolWarm: size.warm }, 'opening the pool');
+  try {
+    await pool.open();
+    await pool.use((c) => migrate(c));
+    const corpusId = await pool.use((c) => findCorpus(c, config.corpus));
+    if (corpusId === null) throw new UsageError(`corpus ${JSON.stringify(config.corpus)} has not been scanned: run \`midi-corpus scan\` first`);
+    const files = await pool.use((c) => shardFiles(c, corpusId, config.shard));
+    const run = new ShardRun(config, size, root, pool, corpusId, log, signal);
+    const counts = await run.process(files);
+    const summary: ShardSummary = {
+      corpus: config.corpus,
+      shard: config.shard,
+      files: files.length,
+      ...counts,
+      workers: size.workers,
+      pool: pool.stats(),
+      durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+    };
+    if (signal.aborted) throw new ShutdownRequestedError(String(signal.reason ?? 'a signal'));
+    return summary;
+  } finally {
+    await pool.close();
+  }
+}
+
+function poolSizeOrUsageError(cpuMillis: number, tuning: PoolTuning): PoolSize {
+  try {
+    return poolSizeFor(cpuMillis, tuning);
+  } catch (e) {
+    throw new UsageError(`pool settings: ${describeError(e)}`);
+  }
+}
+
+async function realRoot(root: string): Promise<Buffer> {
+  try {
+    return await realpath(path.resolve(root), { encoding: 'buffer' });
+  } catch (e) {
+    throw new UsageError(`corpus root ${root} cannot be opened: ${describeError(e)}`);
+  }
+}
+
+/** Does a file need the parse workers? Pending ones do; recorded ones with a hash are re-hashed to spot changes. */
+export function needsParsing(f: Pick<ShardFile, 'status' | 'sha256'>): boolean {
+  return f.status === 'pending' || ((f.status === 'ok' || f.status === 'failed') && f.sha256 !== null);
+}
+
+/** The store's record for a parse result; null when there is nothing to write (the file is unchanged). */
+export function toRecord(file: ShardFile, shard: number, result: ParseResult): FileResult | null {
+  const base = { path: file.path, shard };
+  switch (result.kind) {
+    case 'unchanged':
+      return null;
+    case 'analysed': {
+      const sha256 = Buffer.from(result.sha256, 'hex');
+      const o = result.outcome;
+      return {
+        ...base,
+        size: result.size,
+        sha256,
+        outcome: o.ok
+          ? {
+            status: 'ok',
+            analysis: o.analysis,
+            warnings: o.warnings,
+            splitTracks: result.splitTracks.map((t) => ({ ...t, sha256: Buffer.from(t.sha256, 'hex') })),
+          }
+          : { status: 'failed', reason: o.reason, warnings: o.warnings },
+      };
+    }
+    case 'refused':
+      return {
+        ...base,
+        size: result.size ?? file.size,
+        sha256: result.sha256 ? Buffer.from(result.sha256, 'hex') : null,
+        outcome: { status: result.status, reason: result.reason, warnings: [] },
+      };
+  }
+}
+
+/** One shard's processing: the feed loop, the parse pool and the batch writer, and their counters. */
+class ShardRun {
+  private readonly counts = { recorded: { ok: 0, failed: 0, skipped: 0 }, unchanged: 0, settled: 0, workersReplaced: 0 };
+  private done = 0;
+
+  constructor(
+    private readonly config: RunShardConfig,
+    private readonly size: PoolSize,
+    private readonly root: Buffer,
+    private readonly pool: RunnerPool,
+    private readonly corpusId: number,
+    private readonly log: Logger,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  async process(files: ShardFile[]): Promise<Omit<ShardSummary, 'corpus' | 'shard' | 'files' | 'workers' | 'pool' | 'durationSeconds'>> {
+    const todo = files.filter(needsParsing);
+    this.counts.settled = files.length - todo.length;
+    this.log.info({ files: files.length, toRead: todo.length, settled: this.counts.settled }, 'shard loaded');
+    if (todo.length === 0) return this.counts;
+
+    const parse = new ParsePool({ workers: this.size.workers, fileTimeoutMs: this.config.fileTimeoutMs });
+    const writer = new BatchWriter<FileResult>({
+      maxFiles: this.config.batchFiles,
+      maxDelayMs: this.config.batchDelayMs,
+      maxInFlight: Math.max(1, this.size.max - 1),
+      write: (batch) => this.write(batch),
+      onCommitted: (batch) => {
+        for (const r of batch) this.counts.recorded[r.outcome.status]++;
+      },
+    });
+    const progress = setInterval(() => this.logProgress(todo.length, parse, writer), this.config.progressIntervalMs);
+    // Stop at once: queued and running analyses are dropped, and a producer waiting for the writer is let go.
+    const onAbort = () => {
+      void parse.close();
+      void writer.abandon();
+    };
+    this.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await this.feed(todo, parse, writer);
+      if (this.signal.aborted) {
+        this.log.warn({ batchesInFlight: writer.batchesInFlight }, 'shutting down: letting the batches being written finish');
+        await writer.abandon();
+      } else {
+        await writer.drain();
+      }
+    } finally {
+      clearInterval(progress);
+      this.signal.removeEventListener('abort', onAbort);
+      this.counts.workersReplaced = parse.replaced;
+      await parse.close();
+    }
+    this.logProgress(todo.length, parse, writer);
+    return this.counts;
+  }
+
+  /** Hands files to the workers, keeping two per worker queued, and pausing while the writer is backed up. */
+  private async feed(todo: ShardFile[], parse: ParsePool, writer: BatchWriter<FileResult>): Promise<void> {
+    const inFlight = new Set<Promise<void>>();
+    const queueDepth = this.size.workers * 2;
+    for (const file of todo) {
+      if (this.signal.aborted || writer.failure) break;
+      await writer.waitForRoom();
+      while (inFlight.size >= queueDepth) await Promise.race(inFlight);
+      if (this.signal.aborted || writer.failure) break;
+      const job = parse.parse({
+        path: Buffer.concat([this.root, Buffer.from('/'), file.path]),
+        root: this.root,
+        knownSha256: file.sha256 ? file.sha256.toString('hex') : null,
+        maxFileBytes: this.config.maxFileBytes,
+        splitOutputDir: this.config.splitOutput,
+      }).then((result) => {
+        if (result === null) return; // shutting down: not analysed, not recorded
+        this.done++;
+        const record = toRecord(file, this.config.shard, result);
+        if (record) writer.add(record);
+        else this.counts.unchanged++;
+      }).finally(() => inFlight.delete(job));
+      inFlight.add(job);
+    }
+    await Promise.all(inFlight);
+  }
+
+  private write(batch: FileResult[]): Promise<void> {
+    return withRetry(
+      async () => void (await this.pool.use((c) => writeBatch(c, this.corpusId, batch))),
+      {
+        deadlineMs: this.config.writeDeadlineMs,
+        stopped: () => this.signal.aborted,
+        onRetry: (attempt, delayMs, err) =>
+          this.log.warn({ attempt, retryInMs: delayMs, err: describeError(err), files: batch.length }, 'batch write failed; retrying'),
+      },
+    );
+  }
+
+  private logProgress(total: number, parse: ParsePool, writer: BatchWriter<FileResult>): void {
+    this.log.info({
+      parsed: this.done,
+      of: total,
+      recorded: this.counts.recorded,
+      unchanged: this.counts.unchanged,
+      backlog: writer.backlog,
+      batchesInFlight: writer.batchesInFlight,
+      workersReplaced: parse.replaced,
+      pool: this.pool.stats(),
+    }, 'progress');
+  }
+}

@@ -1,0 +1,66 @@
+import type pg from 'pg';
+import { ensureCorpus, recordScan, writeBatch, type FileResult } from '../db/store.js';
+import { describeError } from '../pool/errors.js';
+import { UsageError } from './errors.js';
+import { listCorpus, type CorpusEntry } from './list.js';
+import { planShards, type ShardRequest } from './shards.js';
+
+/**
+ * The scan: list the corpus, give every file its shard, and record the listing in Postgres (COPY, one transaction).
+ * Entries the listing already knows will not be read (symlinks out of the root, FIFOs, dangling links, directories
+ * it could not open) are then recorded with their status and reason, so they show up among the results at once and
+ * no runner ever opens them.
+ *
+ * `midi-corpus scan` (a Kubernetes scan pod) and local mode both call this; it uses only the client it is given.
+ */
+
+export interface ScanOptions {
+  corpus: string;
+  root: string;
+  include?: string[];
+  shards: ShardRequest;
+  /** Stored with the corpus (what it was scanned with), for people looking at the database later. */
+  settings?: Record<string, unknown>;
+}
+
+/** The JSON `midi-corpus scan --json` prints and writes to the termination log. */
+export interface ScanResult {
+  corpus: string;
+  /** Entries recorded, problems included. */
+  files: number;
+  /** Bytes of the readable files. */
+  bytes: number;
+  shards: number;
+  /** Entries recorded as skipped or failed by the scan itself. */
+  problems: number;
+}
+
+/** Problem entries go through writeBatch in slices of this many: one transaction each, like a runner's batches. */
+const PROBLEM_BATCH = 1000;
+
+export async function scanCorpus(client: pg.ClientBase, options: ScanOptions): Promise<ScanResult> {
+  const listing = await listCorpus({ root: options.root, include: options.include }).catch((e: unknown) => {
+    throw new UsageError(`cannot list corpus root ${options.root}: ${describeError(e)}`);
+  });
+  const plan = planShards(listing.entries.length, options.shards);
+  const corpusId = await ensureCorpus(client, options.corpus, { root: listing.root, include: options.include ?? null, ...options.settings });
+  const shardOf = (i: number) => plan.shardOf(i);
+  await recordScan(client, corpusId, listing.entries.map((e, i) => ({ path: e.path, size: e.size, shard: shardOf(i) })), { shardCount: plan.shards });
+  const problems = problemRecords(listing.entries, shardOf);
+  for (let i = 0; i < problems.length; i += PROBLEM_BATCH) await writeBatch(client, corpusId, problems.slice(i, i + PROBLEM_BATCH));
+  return {
+    corpus: options.corpus,
+    files: listing.entries.length,
+    bytes: listing.entries.reduce((n, e) => n + e.size, 0),
+    shards: plan.shards,
+    problems: problems.length,
+  };
+}
+
+function problemRecords(entries: CorpusEntry[], shardOf: (i: number) => number): FileResult[] {
+  const out: FileResult[] = [];
+  entries.forEach((e, i) => {
+    if (e.problem) out.push({ path: e.path, size: e.size, shard: shardOf(i), sha256: null, outcome: { status: e.problem.status, reason: e.problem.reason, warnings: [] } });
+  });
+  return out;
+}

@@ -1,0 +1,32 @@
+import type { Logger } from '../log.js';
+import { EXIT_TEMPFAIL } from '../pool/errors.js';
+
+/**
+ * SIGTERM and SIGINT for a runner process. The first one aborts the returned signal: the runner stops taking files
+ * and lets its batches in flight commit or roll back. If that takes longer than `graceMs` (a hung database), or a
+ * second signal comes (Ctrl-C twice), the process exits 75 at once; Postgres rolls back whatever transaction a closed
+ * connection had open, so an exit at any moment leaves only whole batches behind.
+ *
+ * Kubernetes sends SIGTERM and waits terminationGracePeriodSeconds (30 s by default) before SIGKILL: the default
+ * grace stays under that.
+ */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
+
+export function installShutdownHandlers(log: Logger, graceMs = DEFAULT_SHUTDOWN_GRACE_MS): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(EXIT_TEMPFAIL);
+    }
+    log.warn({ signal, graceMs }, 'shutdown requested: finishing the batches in flight');
+    controller.abort(signal);
+    setTimeout(() => {
+      log.error({ graceMs }, 'shutdown took longer than its grace period: exiting; uncommitted batches roll back');
+      process.exit(EXIT_TEMPFAIL);
+    }, graceMs).unref();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return controller.signal;
+}
