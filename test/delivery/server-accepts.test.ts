@@ -1,0 +1,106 @@
+import path from 'node:path';
+import { beforeAll, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { AuthorizationV1Api } from '@kubernetes/client-node';
+import { describeWithCluster, useCluster } from '../cluster/vitest.js';
+import { controllerRules, leaderElectionRules } from './rbac.js';
+import { chartDir, manifestsDir, parseObjects, run, type KubeObject } from './support.js';
+
+/**
+ * The delivery files against a real API server (test/cluster): it, not a YAML parser, decides whether the CRD's
+ * schema and CEL rules compile, whether the sample MidiCorpus is valid, and what the installed RBAC allows.
+ * Nothing here starts the controller: the Deployment is only dry-run.
+ */
+const OPERATOR_NS = 'midi-corpus-system';
+const CORPUS_NS = 'corpora';
+const CONTROLLER_SA = `system:serviceaccount:${OPERATOR_NS}:midi-corpus-operator`;
+
+const yamlOf = (objects: KubeObject[]) => objects.map((o) => stringify(o)).join('---\n');
+
+describeWithCluster('the delivery files on a real API server', () => {
+  const cluster = useCluster();
+  beforeAll(async () => {
+    await cluster().createNamespace(CORPUS_NS);
+    await cluster().createNamespace('team-a');
+  });
+
+  async function kubectl(args: string[], input?: string): Promise<string> {
+    const r = await cluster().kubectl(args, input);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}):\n${r.stderr}`);
+    return r.stdout;
+  }
+
+  async function kustomized(): Promise<KubeObject[]> {
+    const { stdout } = await run(process.env.KUBECTL ?? 'kubectl', ['kustomize', manifestsDir], { maxBuffer: 16 << 20 });
+    return parseObjects(stdout);
+  }
+
+  /** Whether the controller's ServiceAccount may do `verb` on `resource` (SubjectAccessReview, as the authorizer decides). */
+  async function controllerMay(verb: string, group: string, resource: string, namespace: string): Promise<boolean> {
+    const [plural, subresource] = resource.split('/');
+    const review = await cluster().kc.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: CONTROLLER_SA,
+          groups: ['system:serviceaccounts', `system:serviceaccounts:${OPERATOR_NS}`, 'system:authenticated'],
+          resourceAttributes: { verb, group, resource: plural, ...(subresource ? { subresource } : {}), namespace },
+        },
+      },
+    });
+    return review.status?.allowed === true;
+  }
+
+  it('accepts everything `kubectl apply -k manifests/` sends, and installs the CRD and RBAC for real', async () => {
+    const objects = await kustomized();
+    // Namespace and CRD first: a dry run cannot validate objects in a namespace, or of a kind, that does not exist yet.
+    await kubectl(['apply', '-f', '-'], yamlOf(objects.filter((o) => o.kind === 'Namespace' || o.kind === 'CustomResourceDefinition')));
+    await kubectl(['wait', '--for=condition=Established', 'crd/midicorpora.midi.corpus.dev', '--timeout=60s']);
+    await kubectl(['apply', '--dry-run=server', '-k', manifestsDir]);
+    // Everything but the Deployment for real: the RBAC below is then the installed one. No controller process starts.
+    await kubectl(['apply', '-f', '-'], yamlOf(objects.filter((o) => o.kind !== 'Deployment')));
+  });
+
+  it('accepts the samples, validated by the CRD\'s schema and CEL rules', async () => {
+    const out = await kubectl(['apply', '--dry-run=server', '-n', CORPUS_NS, '-f', path.join(manifestsDir, 'samples')]);
+    expect(out).toContain('midicorpus.midi.corpus.dev/lakh created (server dry run)');
+  });
+
+  it.each([[[]], [['watchNamespace=team-a']], [['crds.create=false', 'replicaCount=1']]])('accepts every object the chart renders with %j', async (set) => {
+    const { stdout } = await run(path.join(cluster().binDir, 'helm'), [
+      'template', 'midi-corpus-operator', chartDir, '--namespace', OPERATOR_NS, '--kube-version', '1.34.0',
+      ...set.flatMap((s) => ['--set', s]),
+    ], { maxBuffer: 16 << 20 });
+    await kubectl(['apply', '--dry-run=server', '-f', '-'], stdout);
+  });
+
+  it('lets the controller do what its rules list, in any namespace, and take the Lease in its own', async () => {
+    const denied: string[] = [];
+    for (const rule of controllerRules) {
+      for (const verb of rule.verbs) {
+        if (!(await controllerMay(verb, rule.apiGroups[0]!, rule.resources[0]!, CORPUS_NS))) denied.push(`${verb} ${rule.resources[0]}`);
+      }
+    }
+    for (const verb of leaderElectionRules[0]!.verbs) {
+      if (!(await controllerMay(verb, 'coordination.k8s.io', 'leases', OPERATOR_NS))) denied.push(`${verb} leases`);
+    }
+    expect(denied).toEqual([]);
+  });
+
+  it.each([
+    ['delete', '', 'pods', CORPUS_NS],
+    ['create', '', 'pods', CORPUS_NS],
+    ['list', '', 'secrets', CORPUS_NS],
+    ['watch', '', 'secrets', CORPUS_NS],
+    ['update', 'midi.corpus.dev', 'midicorpora', CORPUS_NS],
+    ['delete', 'midi.corpus.dev', 'midicorpora', CORPUS_NS],
+    ['update', 'batch', 'jobs', CORPUS_NS],
+    ['create', 'coordination.k8s.io', 'leases', CORPUS_NS],
+    ['list', '', 'nodes', ''],
+    ['create', '', 'serviceaccounts/token', CORPUS_NS],
+    ['escalate', 'rbac.authorization.k8s.io', 'clusterroles', ''],
+  ])('refuses the controller `%s` on %s/%s (namespace %s)', async (verb, group, resource, namespace) => {
+    expect(await controllerMay(verb, group, resource, namespace)).toBe(false);
+  });
+});
