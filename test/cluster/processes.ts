@@ -43,9 +43,10 @@ export class ProcessSupervisor {
     this.stoppedFile = path.join(dir, 'stopped');
     writeFileSync(this.groupsFile, '');
     process.on('exit', this.onExit);
+    // dash (/bin/sh here) has no `kill --`: a negative pid right after the signal names the process group.
     const watchdog = spawn('/bin/sh', ['-c', [
       `while kill -0 ${process.pid} 2>/dev/null && [ ! -e "$2" ]; do sleep 1; done`,
-      '[ -e "$2" ] || for g in $(cat "$1"); do kill -KILL -- "-$g" 2>/dev/null; done',
+      '[ -e "$2" ] || for g in $(cat "$1"); do kill -KILL "-$g" 2>/dev/null; done',
     ].join('\n'), 'watchdog', this.groupsFile, this.stoppedFile], { detached: true, stdio: 'ignore' });
     watchdog.unref();
   }
