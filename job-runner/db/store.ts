@@ -30,7 +30,10 @@ export interface ScanSummary {
   files: number;
   /** Paths recorded for the first time. */
   inserted: number;
-  /** Paths whose size changed since their result was recorded: back to pending, old result dropped. */
+  /**
+   * Recorded paths sent back to pending: their size changed (the old result is dropped), or they were settled without
+   * a content hash (unreadable, skipped), which a new scan looks at again.
+   */
   changed: number;
 }
 
@@ -110,8 +113,9 @@ export async function findCorpus(client: pg.ClientBase, key: string): Promise<nu
 /**
  * Records a scan's listing in one transaction, streaming it with COPY into a temporary table and merging from there:
  * new paths become pending; known paths keep their results (a re-scan must not throw work away) unless their size
- * changed, in which case the old result is dropped and the file is pending again. `shardCount` defaults to the
- * highest shard number in the listing plus one.
+ * changed, in which case the old result is dropped and the file is pending again. Files settled without a content
+ * hash (they could not be read, or were skipped) are pending again too: the cause may be gone, and the scan records
+ * the problems it still sees right after. `shardCount` defaults to the highest shard number in the listing plus one.
  */
 export async function recordScan(
   client: pg.ClientBase,
@@ -129,7 +133,8 @@ export async function recordScan(
       `UPDATE midi.files f
           SET status = 'pending', reason = NULL, warnings = '{}', sha256 = NULL, analysed_at = NULL, updated_at = now()
          FROM pg_temp.scan_in s
-        WHERE f.corpus_id = $1 AND f.raw_path = s.raw_path AND f.size_bytes <> s.size_bytes AND f.status <> 'pending'`,
+        WHERE f.corpus_id = $1 AND f.raw_path = s.raw_path AND f.status <> 'pending'
+          AND (f.size_bytes <> s.size_bytes OR f.sha256 IS NULL)`,
       [corpusId],
     );
     if ((changed.rowCount ?? 0) > 0) {

@@ -84,22 +84,24 @@ describe('the store', () => {
     expect(s.analysis).toHaveLength(1);
   });
 
-  it('a re-scan keeps recorded results and moves shards; a changed size sends the file back to pending', async () => {
+  it('a re-scan keeps recorded results and moves shards; a changed size or a settlement without hash sends the file back to pending', async () => {
     const listing: ScannedFile[] = [
       { path: 'a.mid', size: 1234, shard: 0 },
       { path: 'b.mid', size: 1234, shard: 0 },
       { path: 'c.mid', size: 10, shard: 1 },
+      { path: 'e.mid', size: 10, shard: 1 },
     ];
-    expect(await recordScan(client, corpus, listing)).toEqual({ files: 3, inserted: 3, changed: 0 });
-    await writeBatch(client, corpus, [okResult('a.mid'), okResult('b.mid'), failed('c.mid', 'bad')]);
+    expect(await recordScan(client, corpus, listing)).toEqual({ files: 4, inserted: 4, changed: 0 });
+    await writeBatch(client, corpus, [okResult('a.mid'), okResult('b.mid'), failed('c.mid', 'bad'), skipped('e.mid', 'unreadable')]);
 
     const again = await recordScan(client, corpus, [
       { path: 'a.mid', size: 1234, shard: 1 },
       { path: 'b.mid', size: 4321, shard: 0 },
       { path: 'c.mid', size: 10, shard: 1 },
       { path: 'd.mid', size: 1, shard: 1 },
+      { path: 'e.mid', size: 10, shard: 1 },
     ]);
-    expect(again).toEqual({ files: 4, inserted: 1, changed: 1 });
+    expect(again).toEqual({ files: 5, inserted: 1, changed: 2 });
     const byPath = Object.fromEntries(
       [...(await shardFiles(client, corpus, 0)), ...(await shardFiles(client, corpus, 1))].map((f) => [f.displayPath, f]),
     );
@@ -107,7 +109,8 @@ describe('the store', () => {
     expect(byPath['b.mid']).toMatchObject({ status: 'pending', size: 4321, sha256: null });
     expect(byPath['c.mid']).toMatchObject({ status: 'failed' });
     expect(byPath['d.mid']).toMatchObject({ status: 'pending' });
-    expect((await shardFiles(client, corpus, 1)).map((f) => f.displayPath)).toEqual(['a.mid', 'c.mid', 'd.mid']);
+    expect(byPath['e.mid']).toMatchObject({ status: 'pending' });
+    expect((await shardFiles(client, corpus, 1)).map((f) => f.displayPath)).toEqual(['a.mid', 'c.mid', 'd.mid', 'e.mid']);
     const s = (await snapshot()) as { analysis: unknown[] };
     expect(s.analysis).toHaveLength(1);
     const { rows } = await client.query('SELECT shard_count FROM midi.corpora WHERE id = $1', [corpus]);
