@@ -6,11 +6,9 @@
  * to the termination message), then one Indexed Job whose completion index is the shard number.
  */
 import type { V1EnvVar, V1Job, V1OwnerReference, V1PodSpec, V1PodTemplateSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { EXIT_USAGE } from '../../job-runner/pool/errors.js';
 import { API_VERSION, KIND, type MidiCorpus } from '../api/v1alpha1/midicorpus.js';
-import { ANNOTATION_CORPUS, childLabels, childName, corpusKey, type ChildRole } from './names.js';
-
-/** Exit code the runner uses for bad arguments or configuration (contracts.md): retrying cannot help. */
-export const EXIT_USAGE = 64;
+import { ANNOTATION_BUDGET_KEY, ANNOTATION_CONNECTIONS, ANNOTATION_CORPUS, childLabels, childName, corpusKey, type ChildRole } from './names.js';
 
 export const CORPUS_MOUNT = '/corpus';
 export const SPLIT_MOUNT = '/split-tracks';
@@ -36,6 +34,8 @@ export const SCAN_BACKOFF_LIMIT = 4;
 export interface DesiredJobOptions {
   /** The operator's --runner-image, used when spec.runner.image is absent. */
   defaultImage: string;
+  /** The budget (see budget/pool-key.ts) the Job's pods draw on. */
+  budgetKey: string;
 }
 
 export interface RunJobOptions extends DesiredJobOptions {
@@ -43,7 +43,12 @@ export interface RunJobOptions extends DesiredJobOptions {
   shards: number;
   /** Pods allowed by the connection budget now. */
   parallelism: number;
+  /** Connections one runner pod may hold: poolSizeFor(cpu, pool).max. */
+  perPod: number;
 }
+
+/** A scan holds one connection (contracts.md). */
+export const SCAN_CONNECTIONS = 1;
 
 export function ownerReference(corpus: MidiCorpus): V1OwnerReference {
   return { apiVersion: API_VERSION, kind: KIND, name: corpus.metadata.name, uid: corpus.metadata.uid!, controller: true, blockOwnerDeletion: true };
@@ -59,7 +64,7 @@ export function scanJob(corpus: MidiCorpus, options: DesiredJobOptions): V1Job {
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: childMetadata(corpus, 'scan'),
+    metadata: childMetadata(corpus, 'scan', budgetAnnotations(options.budgetKey, SCAN_CONNECTIONS)),
     spec: {
       completions: 1,
       parallelism: 1,
@@ -73,7 +78,7 @@ export function scanJob(corpus: MidiCorpus, options: DesiredJobOptions): V1Job {
         ],
       },
       ttlSecondsAfterFinished: spec.retention.ttlSecondsAfterFinished,
-      template: podTemplate(corpus, 'scan', SCAN_CONTAINER, args, options, { [SAFE_TO_EVICT]: 'false' }),
+      template: podTemplate(corpus, 'scan', SCAN_CONTAINER, args, options, { [SAFE_TO_EVICT]: 'false', ...budgetAnnotations(options.budgetKey, SCAN_CONNECTIONS) }),
     },
   };
 }
@@ -96,7 +101,7 @@ export function runJob(corpus: MidiCorpus, options: RunJobOptions): V1Job {
   const job: V1Job = {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: childMetadata(corpus, 'run'),
+    metadata: childMetadata(corpus, 'run', budgetAnnotations(options.budgetKey, options.perPod)),
     spec: {
       completionMode: 'Indexed',
       completions: options.shards,
@@ -115,7 +120,7 @@ export function runJob(corpus: MidiCorpus, options: RunJobOptions): V1Job {
         ],
       },
       ttlSecondsAfterFinished: spec.retention.ttlSecondsAfterFinished,
-      template: podTemplate(corpus, 'run', RUNNER_CONTAINER, args, options, { [SAFE_TO_EVICT]: 'true' }),
+      template: podTemplate(corpus, 'run', RUNNER_CONTAINER, args, options, { [SAFE_TO_EVICT]: 'true', ...budgetAnnotations(options.budgetKey, options.perPod) }),
     },
   };
   if (spec.runner.maxFailedIndexes !== undefined) job.spec!.maxFailedIndexes = spec.runner.maxFailedIndexes;
@@ -126,12 +131,16 @@ function key(corpus: MidiCorpus): string {
   return corpusKey(corpus.metadata.namespace, corpus.metadata.name);
 }
 
-function childMetadata(corpus: MidiCorpus, role: ChildRole): V1Job['metadata'] {
+function budgetAnnotations(budgetKey: string, connections: number): Record<string, string> {
+  return { [ANNOTATION_BUDGET_KEY]: budgetKey, [ANNOTATION_CONNECTIONS]: String(connections) };
+}
+
+function childMetadata(corpus: MidiCorpus, role: ChildRole, annotations: Record<string, string>): V1Job['metadata'] {
   return {
     name: childName(corpus.metadata.name, role),
     namespace: corpus.metadata.namespace,
     labels: childLabels(corpus.metadata.uid!, role),
-    annotations: { [ANNOTATION_CORPUS]: corpus.metadata.name },
+    annotations: { ...annotations, [ANNOTATION_CORPUS]: corpus.metadata.name },
     ownerReferences: [ownerReference(corpus)],
   };
 }

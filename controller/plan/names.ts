@@ -15,6 +15,14 @@ export const LABEL_ROLE = 'midi.corpus.dev/role';
 /** Annotation (not a label: names may be longer than a label value) naming the owning MidiCorpus. */
 export const ANNOTATION_CORPUS = 'midi.corpus.dev/corpus';
 
+/**
+ * On every Job and pod: the budget it draws on and the connections one of its pods may hold. The budget is accounted
+ * from these, not from the MidiCorpus, so pods whose corpus is already deleted (garbage collection takes a moment, and
+ * Terminating pods still hold connections) keep counting until they are gone.
+ */
+export const ANNOTATION_BUDGET_KEY = 'midi.corpus.dev/budget-key';
+export const ANNOTATION_CONNECTIONS = 'midi.corpus.dev/connections-per-pod';
+
 export type ChildRole = 'scan' | 'run';
 
 /** The informers' selector: everything this operator created, and nothing else. */

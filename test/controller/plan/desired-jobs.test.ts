@@ -4,11 +4,11 @@ import { childName } from '../../../controller/plan/names.js';
 import { cpuMillis } from '../../../controller/plan/cpu.js';
 import { makeCorpus } from '../fixtures.js';
 
-const options = { defaultImage: 'ghcr.io/midi-corpus/midi-corpus-operator:0.1.0' };
+const options = { defaultImage: 'ghcr.io/midi-corpus/midi-corpus-operator:0.1.0', budgetKey: 'server-0123456789abcdef' };
 
 describe('the run Job', () => {
   const corpus = makeCorpus({ spec: { runner: { resources: { requests: { cpu: '2', memory: '1Gi' } } } } });
-  const job = runJob(corpus, { ...options, shards: 3000, parallelism: 7 });
+  const job = runJob(corpus, { ...options, shards: 3000, parallelism: 7, perPod: 3 });
   const pod = job.spec!.template.spec!;
   const container = pod.containers[0]!;
 
@@ -73,6 +73,15 @@ describe('the run Job', () => {
     expect(job.spec!.template.metadata!.annotations![SAFE_TO_EVICT]).toBe('true');
   });
 
+  it('marks the Job and every pod with the budget they draw on and their connections, for accounting after the corpus is gone', () => {
+    const want = { 'midi.corpus.dev/budget-key': 'server-0123456789abcdef', 'midi.corpus.dev/connections-per-pod': '3', 'midi.corpus.dev/corpus': 'bach' };
+    expect(job.metadata!.annotations).toEqual(want);
+    expect(job.spec!.template.metadata!.annotations).toMatchObject(want);
+    expect(job.spec!.template.metadata!.labels).toEqual({
+      'app.kubernetes.io/name': 'midi-corpus', 'app.kubernetes.io/managed-by': 'midi-corpus-operator', 'midi.corpus.dev/corpus-uid': corpus.metadata.uid, 'midi.corpus.dev/role': 'run',
+    });
+  });
+
   it('passes the optional knobs, the split-track volume, scheduling and a failed-index cap', () => {
     const full = makeCorpus({
       spec: {
@@ -85,7 +94,7 @@ describe('the run Job', () => {
         suspend: true,
       },
     });
-    const j = runJob(full, { ...options, shards: 4, parallelism: 0 });
+    const j = runJob(full, { ...options, shards: 4, parallelism: 0, perPod: 3 });
     const c = j.spec!.template.spec!.containers[0]!;
     expect(c.args).toEqual(expect.arrayContaining(['--root', '/corpus/classical', '--split-output', '/split-tracks/split', '--max-file-bytes', '1000000', '--file-timeout-ms', '5000']));
     expect(c.image).toBe('example/runner:1');

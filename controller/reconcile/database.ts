@@ -1,0 +1,136 @@
+/**
+ * What the controller needs from a corpus's database, with the fewest connections possible.
+ *
+ * - The URL comes from the Secret named in the spec. It is kept in memory only, never logged or written anywhere;
+ *   errors about it name the Secret, not its content.
+ * - max_connections, when the spec does not give it, is read with SHOW max_connections; progress counts (files done
+ *   and failed) with one COUNT query. Each uses one short-lived connection, and calls for one budget key are chained,
+ *   so the operator never holds more than OPERATOR_CONNECTIONS (1) per database: exactly what the budget sets aside.
+ * - Answers are cached (the Secret for a minute, max_connections for ten) and progress queries are throttled per
+ *   corpus, so a busy reconcile loop does not become a busy database client.
+ */
+import pg from 'pg';
+import { describeError } from '../../job-runner/pool/errors.js';
+import { realClock, type Clock } from '../runtime/clock.js';
+import { Reason } from '../api/v1alpha1/conditions.js';
+import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
+import { InvalidDatabaseUrlError, budgetKey } from '../budget/pool-key.js';
+
+export type SecretData = Record<string, string> | undefined;
+
+export interface DatabaseAccessOptions {
+  /** Reads a Secret's decoded data; undefined when the Secret does not exist. */
+  readSecret: (namespace: string, name: string) => Promise<SecretData>;
+  clock?: Clock;
+  secretTtlMs?: number;
+  limitTtlMs?: number;
+  progressIntervalMs?: number;
+  /** Connection and statement timeout of the operator's own queries. */
+  queryTimeoutMs?: number;
+}
+
+export type Resolution =
+  | { ok: true; url: string; budgetKey: string }
+  | { ok: false; reason: Reason; message: string };
+
+export interface Progress {
+  processed: number;
+  failed: number;
+}
+
+export class DatabaseAccess {
+  private readonly clock: Clock;
+  private readonly secrets = new Map<string, { at: number; data: SecretData }>();
+  private readonly limits = new Map<string, { at: number; value: number }>();
+  private readonly progressAt = new Map<string, number>();
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly o: DatabaseAccessOptions) {
+    this.clock = o.clock ?? realClock;
+  }
+
+  /** The URL and budget key of a corpus, or why there is none (an InvalidSpec reason and message). */
+  async resolve(corpus: MidiCorpus): Promise<Resolution> {
+    const { namespace } = corpus.metadata;
+    const { name, key } = corpus.spec.database.secretRef;
+    const cacheKey = `${namespace}/${name}`;
+    let cached = this.secrets.get(cacheKey);
+    if (!cached || this.clock.now() - cached.at > (this.o.secretTtlMs ?? 60_000)) {
+      cached = { at: this.clock.now(), data: await this.o.readSecret(namespace, name) };
+      this.secrets.set(cacheKey, cached);
+    }
+    if (cached.data === undefined) return { ok: false, reason: Reason.SecretNotFound, message: `Secret ${namespace}/${name} not found.` };
+    const url = cached.data[key];
+    if (url === undefined || url === '') return { ok: false, reason: Reason.SecretKeyMissing, message: `Secret ${namespace}/${name} has no key "${key}".` };
+    try {
+      return { ok: true, url: url.trim(), budgetKey: budgetKey(corpus.spec.database, url.trim()) };
+    } catch (err) {
+      if (err instanceof InvalidDatabaseUrlError) return { ok: false, reason: Reason.InvalidDatabaseUrl, message: `Secret ${namespace}/${name} key "${key}": ${err.message}.` };
+      throw err;
+    }
+  }
+
+  /** Forgets a cached Secret (after an error that suggests it changed). */
+  forgetSecret(namespace: string, name: string): void {
+    this.secrets.delete(`${namespace}/${name}`);
+  }
+
+  /** max_connections of the server, from cache or one short query. Throws with a scrubbed message when unreachable. */
+  async maxConnections(key: string, url: string): Promise<number> {
+    const cached = this.limits.get(key);
+    if (cached && this.clock.now() - cached.at <= (this.o.limitTtlMs ?? 600_000)) return cached.value;
+    const value = await this.serial(key, () => this.query(url, async (c) => {
+      const r = await c.query<{ max_connections: string }>('SHOW max_connections');
+      const n = Number(r.rows[0]?.max_connections);
+      if (!Number.isInteger(n) || n < 1) throw new Error('SHOW max_connections gave no whole number');
+      return n;
+    }));
+    this.limits.set(key, { at: this.clock.now(), value });
+    return value;
+  }
+
+  /**
+   * Files recorded for the corpus (any status but pending) and failed ones; undefined when not due yet (throttled),
+   * or when the schema is not there yet (the runners create it).
+   */
+  async progress(key: string, url: string, corpusKey: string): Promise<Progress | undefined> {
+    const last = this.progressAt.get(corpusKey);
+    if (last !== undefined && this.clock.now() - last < (this.o.progressIntervalMs ?? 30_000)) return undefined;
+    this.progressAt.set(corpusKey, this.clock.now());
+    return this.serial(key, () => this.query(url, async (c) => {
+      const exists = await c.query<{ t: string | null }>("SELECT to_regclass('midi.files') AS t");
+      if (!exists.rows[0]?.t) return undefined;
+      const r = await c.query<{ processed: string; failed: string }>(
+        `SELECT count(*) FILTER (WHERE f.status <> 'pending') AS processed, count(*) FILTER (WHERE f.status = 'failed') AS failed
+           FROM midi.files f JOIN midi.corpora c ON c.id = f.corpus_id WHERE c.key = $1`,
+        [corpusKey],
+      );
+      return { processed: Number(r.rows[0]?.processed ?? 0), failed: Number(r.rows[0]?.failed ?? 0) };
+    }));
+  }
+
+  /** Runs `fn` after every earlier call for the same budget key has finished: one connection per database at most. */
+  private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(fn);
+    this.chains.set(key, next);
+    void next.catch(() => undefined).finally(() => {
+      if (this.chains.get(key) === next) this.chains.delete(key);
+    });
+    return next;
+  }
+
+  private async query<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+    const timeout = this.o.queryTimeoutMs ?? 5000;
+    const client = new pg.Client({ connectionString: url, application_name: 'mco operator', connectionTimeoutMillis: timeout, statement_timeout: timeout });
+    client.on('error', () => {}); // a dying connection must not crash the operator; the query fails instead
+    try {
+      await client.connect();
+      return await fn(client);
+    } catch (err) {
+      throw new Error(describeError(err));
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+}
