@@ -96,6 +96,8 @@ describeWithCluster('the delivery files on a real API server', () => {
     ['update', 'midi.corpus.dev', 'midicorpora', CORPUS_NS],
     ['delete', 'midi.corpus.dev', 'midicorpora', CORPUS_NS],
     ['update', 'batch', 'jobs', CORPUS_NS],
+    ['delete', 'batch', 'jobs', CORPUS_NS],
+    ['patch', 'midi.corpus.dev', 'midicorpora/status', CORPUS_NS],
     ['create', 'coordination.k8s.io', 'leases', CORPUS_NS],
     ['list', '', 'nodes', ''],
     ['create', '', 'serviceaccounts/token', CORPUS_NS],

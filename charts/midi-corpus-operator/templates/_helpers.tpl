@@ -87,33 +87,33 @@ The rules the controller needs on MidiCorpora and their Jobs, pods, Secrets and 
 table is in the README. Keep in step with manifests/rbac/cluster-role.yaml (a test compares them).
 */}}
 {{- define "midi-corpus-operator.rules" -}}
-# Runner and scan pods: the budget counts each pod of a corpus's Jobs from creation until it is gone (Terminating
-# included), and the scan's summary is read from its pod's termination message. Informer: list + watch.
+# Runner and scan pods (label-selected): the budget counts each pod from creation until it is gone, Terminating
+# included. Informer only. No delete: the Job controller owns its pods.
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch"]
-# The database Secret named by spec.database.secretRef, read to ask the server SHOW max_connections and to key the
-# shared budget by host/database. get only: the controller never lists or caches Secrets.
+# The database Secret named by spec.database.secretRef, read to ask the server SHOW max_connections and to tell which
+# corpora share a database. get only: the controller never lists or caches Secrets.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
-# Events on major transitions: create one, patch it to bump its count.
+# core/v1 Events on major transitions.
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-# One scan Job and one Indexed run Job per corpus. Informer: list + watch; create: start them; patch: parallelism as
-# the budget's shares move, suspend/resume; delete: a Job the corpus no longer wants.
+  verbs: ["create"]
+# One scan Job and one Indexed run Job per corpus. Informer: list + watch; create: start them; patch: parallelism and
+# suspend as the budget's shares move. No delete: finished Jobs go by their TTL or with their MidiCorpus.
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["create", "delete", "list", "patch", "watch"]
-# The MidiCorpora. Informer: list + watch; get: a fresh read before a status write.
+  verbs: ["create", "list", "patch", "watch"]
+# The MidiCorpora. Informer only.
 - apiGroups: ["midi.corpus.dev"]
   resources: ["midicorpora"]
-  verbs: ["get", "list", "watch"]
-# Status is the controller's only write to a MidiCorpus.
+  verbs: ["list", "watch"]
+# Status is the controller's only write to a MidiCorpus (a PUT with the resourceVersion read).
 - apiGroups: ["midi.corpus.dev"]
   resources: ["midicorpora/status"]
-  verbs: ["patch", "update"]
+  verbs: ["update"]
 # The Jobs' ownerReferences set blockOwnerDeletion; with the OwnerReferencesPermissionEnforcement admission plugin
 # that needs update on the owner's finalizers subresource.
 - apiGroups: ["midi.corpus.dev"]
