@@ -39,5 +39,8 @@ COPY --from=build /src/dist ./dist
 # A numeric, non-root user (the distroless "nonroot" id), so Kubernetes can verify runAsNonRoot from the image alone.
 # Nothing is written to the image's filesystem at run time: the pods mount it read-only.
 USER 65532:65532
+# node runs as PID 1 without an init, as contracts.md fixes the ENTRYPOINT. PID 1 gets no default signal action: a
+# command that installs no SIGTERM handler ignores the kubelet's SIGTERM and is SIGKILLed after the grace period. So
+# every pod command handles SIGTERM itself (contracts.md: exit 75, "retry me"); none spawns child processes to reap.
 ENTRYPOINT ["node", "/app/dist/cli/main.js"]
 CMD ["--help"]
