@@ -25,7 +25,8 @@ export interface EstimatedKey {
 export interface ChannelInstrument {
   /** 0-15. Channel 9 (MIDI channel 10) is the General MIDI drum channel. */
   channel: number;
-  /** General MIDI program 0-127 (the first program change before or at the first note; 0 when none). */
+  /** General MIDI program 0-127 in force at the channel's first note: the last program change at or before that
+   *  tick (0, the General MIDI default, when none). On the drum channel it selects a drum kit. */
   program: number;
   programName: string;
   family: string;
@@ -55,6 +56,7 @@ export interface FileAnalysis {
   trackCount: number;
   /** Distinct channels that carry note events. */
   channelCount: number;
+  /** End of the last note (as @tonejs/midi's duration), or of the last event when the file has no notes. */
   durationSeconds: number;
   durationTicks: number;
   tempoMap: TempoPoint[];
@@ -73,7 +75,9 @@ export interface FileAnalysis {
   velocityMax: number | null;
   /** Notes per second over the file's duration (0 for a file of zero duration). */
   noteDensity: number;
+  /** Most notes sounding at one instant (drums included); a note sounds over [start, end). */
   maxPolyphony: number;
+  /** Time-weighted mean number of notes sounding, over the time when at least one sounds (silence excluded). */
   meanPolyphony: number;
   /** Duration-weighted, drums excluded, normalised to sum 1 (all zeros when there are no pitched notes). */
   pitchClassHistogram: number[];
