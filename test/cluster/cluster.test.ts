@@ -308,6 +308,44 @@ describeWithCluster('test control plane with the process kubelet', () => {
     expect(waiting.status?.containerStatuses?.[0]?.state?.waiting?.message).toContain('docker.io/library/busybox:1.36');
   });
 
+  it('mounts configMap and secret volumes at their mountPaths, runs as runAsUser, and restarts OnFailure in place', async () => {
+    await cluster().createNamespace('volumes');
+    await core().createNamespacedConfigMap({ namespace: 'volumes', body: { metadata: { name: 'settings' }, data: { 'mode.txt': 'fast' } } });
+    await core().createNamespacedSecret({ namespace: 'volumes', body: { metadata: { name: 'creds' }, stringData: { password: 's3cret' } } });
+    await core().createNamespacedPod({ namespace: 'volumes', body: {
+      metadata: { name: 'reader' },
+      spec: {
+        restartPolicy: 'OnFailure',
+        securityContext: { runAsUser: 4321, runAsGroup: 4321 },
+        volumes: [
+          { name: 'settings', configMap: { name: 'settings' } },
+          { name: 'creds', secret: { secretName: 'creds', items: [{ key: 'password', path: 'db/password' }] } },
+          { name: 'scratch', emptyDir: {} },
+        ],
+        containers: [{
+          name: 'main', image: SHELL_IMAGE,
+          command: ['/bin/sh', '-c', [
+            'echo "uid=$(id -u) mode=$(cat /etc/app/mode.txt) password=$(cat /etc/creds/db/password)"',
+            // The first run fails; the restarted container finds its emptyDir marker and succeeds.
+            'if [ ! -e /scratch/first ]; then touch /scratch/first; exit 1; fi',
+          ].join('\n')],
+          volumeMounts: [
+            { name: 'settings', mountPath: '/etc/app', readOnly: true },
+            { name: 'creds', mountPath: '/etc/creds', readOnly: true },
+            { name: 'scratch', mountPath: '/scratch' },
+          ],
+        }],
+      },
+    } });
+    const pod = await eventually('reader to succeed', async () => {
+      const p = await core().readNamespacedPod({ namespace: 'volumes', name: 'reader' });
+      return p.status?.phase === 'Succeeded' ? p : undefined;
+    });
+    expect(pod.status?.containerStatuses?.[0]).toMatchObject({ restartCount: 1, lastState: { terminated: { exitCode: 1 } } });
+    const runs = cluster().podLogs('volumes', 'reader').trim().split('\n');
+    expect(runs).toEqual(['uid=4321 mode=fast password=s3cret', 'uid=4321 mode=fast password=s3cret']);
+  });
+
   it('stops every process it started, pods included, and frees the API server port', async () => {
     await core().createNamespacedPod({ namespace: 'default', body: {
       metadata: { name: 'forever' },

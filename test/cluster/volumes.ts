@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync, existsSync, closeSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { V1Container, V1DownwardAPIVolumeFile, V1KeyToPath, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { ContainerConfigError, fieldRefValue, resourceFieldValue, type NodeResources, type ObjectLookup } from './pod-env.js';
@@ -91,6 +91,8 @@ async function volumeDir(pod: V1Pod, volume: V1Volume, ctx: VolumeContext): Prom
   }
   if (volume.emptyDir) {
     mkdirSync(own, { recursive: true });
+    // World-writable like the kubelet's, so a container running as runAsUser can write to it.
+    chmodSync(own, 0o777);
     return own;
   }
   if (volume.persistentVolumeClaim) {
