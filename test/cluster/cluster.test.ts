@@ -107,7 +107,7 @@ describeWithCluster('test control plane with the process kubelet', () => {
         },
       },
     });
-    expect(await eventually('job "flaky" to finish', () => jobCondition('per-index', 'flaky'), 120_000)).toBe('Failed');
+    expect(await eventually('job "flaky" to finish', () => jobCondition('per-index', 'flaky'), 90_000)).toBe('Failed');
     const job = await batch().readNamespacedJob({ namespace: 'per-index', name: 'flaky' });
     expect(job.status?.completedIndexes).toBe('0,1');
     expect(job.status?.failedIndexes).toBe('2');
