@@ -16,11 +16,8 @@ export interface CorpusOptions {
 }
 
 export function makeCorpus(o: CorpusOptions = {}): MidiCorpus {
-  const spec = applyDefaults(midiCorpusSpecSchema.openapi, {
-    source: { volume: { persistentVolumeClaim: { claimName: 'midi' } } },
-    database: { secretRef: { name: 'db' } },
-    ...o.spec,
-  }) as MidiCorpusSpec;
+  const base = { source: { volume: { persistentVolumeClaim: { claimName: 'midi' } } }, database: { secretRef: { name: 'db' } } };
+  const spec = applyDefaults(midiCorpusSpecSchema.openapi, merge(base, o.spec ?? {})) as MidiCorpusSpec;
   const corpus: MidiCorpus = {
     apiVersion: API_VERSION,
     kind: KIND,
@@ -35,6 +32,17 @@ export function makeCorpus(o: CorpusOptions = {}): MidiCorpus {
   };
   if (o.status) corpus.status = o.status;
   return corpus;
+}
+
+/** Deep merge of plain objects; `over` wins; arrays and volume sources are replaced whole. */
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    const plain = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+    out[k] = plain(v) && plain(b) && k !== 'volume' ? merge(b, v) : v;
+  }
+  return out;
 }
 
 export function jobWith(name: string, status: V1Job['status'], spec: Partial<NonNullable<V1Job['spec']>> = {}): V1Job {

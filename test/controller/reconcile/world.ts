@@ -1,0 +1,122 @@
+/**
+ * An in-memory stand-in for the Kubernetes API as the reconciler sees it (its caches and its writers), for testing the
+ * reconcile's decisions before the real control plane test harness exists. It is not a simulator of the Job
+ * controller: tests move pods and Job conditions by hand, one step at a time, so every intermediate state is explicit.
+ */
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { MidiCorpus } from '../../../controller/api/v1alpha1/midicorpus.js';
+import type { CorpusEvent } from '../../../controller/plan/status.js';
+import type { Caches } from '../../../controller/reconcile/reconciler.js';
+import type { ClusterWriter } from '../../../controller/runtime/kube.js';
+
+const conflict = (what: string) => Object.assign(new Error(`409 ${what}`), { code: 409 });
+
+export class World implements Caches, ClusterWriter {
+  readonly corpusMap = new Map<string, MidiCorpus>();
+  jobList: V1Job[] = [];
+  podList: V1Pod[] = [];
+  readonly events: Array<CorpusEvent & { corpus: string }> = [];
+  readonly writes: string[] = [];
+  readonly secrets = new Map<string, Record<string, string>>();
+  private serial = 0;
+
+  addCorpus(c: MidiCorpus): void {
+    c.metadata.resourceVersion = String(++this.serial);
+    this.corpusMap.set(`${c.metadata.namespace}/${c.metadata.name}`, c);
+  }
+
+  // Caches
+  corpus(namespace: string, name: string): MidiCorpus | undefined {
+    return this.corpusMap.get(`${namespace}/${name}`);
+  }
+  corpora(): readonly MidiCorpus[] {
+    return [...this.corpusMap.values()];
+  }
+  jobs(): readonly V1Job[] {
+    return this.jobList;
+  }
+  pods(): readonly V1Pod[] {
+    return this.podList;
+  }
+
+  // Writers
+  async createJob(job: V1Job): Promise<V1Job> {
+    if (this.job(job.metadata!.name!)) throw conflict(`job ${job.metadata!.name} exists`);
+    const created: V1Job = structuredClone({ ...job, metadata: { ...job.metadata, uid: `job-uid-${++this.serial}`, generation: 1 }, status: {} });
+    this.jobList.push(created);
+    this.writes.push(`create ${job.metadata!.name} parallelism=${job.spec?.parallelism}`);
+    return structuredClone(created);
+  }
+
+  async patchJob(namespace: string, name: string, spec: { parallelism: number; suspend: boolean }): Promise<V1Job> {
+    const job = this.job(name)!;
+    job.spec = { ...job.spec!, ...spec };
+    job.metadata!.generation = (job.metadata!.generation ?? 1) + 1;
+    this.writes.push(`patch ${name} parallelism=${spec.parallelism} suspend=${spec.suspend}`);
+    return structuredClone(job);
+  }
+
+  async replaceStatus(corpus: MidiCorpus): Promise<MidiCorpus> {
+    const key = `${corpus.metadata.namespace}/${corpus.metadata.name}`;
+    const current = this.corpusMap.get(key)!;
+    if (current.metadata.resourceVersion !== corpus.metadata.resourceVersion) throw conflict(`midicorpus ${key} changed`);
+    const next = { ...current, status: structuredClone(corpus.status), metadata: { ...current.metadata, resourceVersion: String(++this.serial) } };
+    this.corpusMap.set(key, next);
+    this.writes.push(`status ${key} ${corpus.status?.phase}`);
+    return next;
+  }
+
+  async emitEvent(corpus: MidiCorpus, event: CorpusEvent): Promise<void> {
+    this.events.push({ ...event, corpus: corpus.metadata.name });
+  }
+
+  // What the Job controller and the kubelet would do, step by step
+  job(name: string): V1Job | undefined {
+    return this.jobList.find((j) => j.metadata?.name === name);
+  }
+
+  /** Creates `n` running pods for a Job, with the labels and annotations of its template. */
+  startPods(jobName: string, n: number): V1Pod[] {
+    const job = this.job(jobName)!;
+    const made: V1Pod[] = [];
+    for (let i = 0; i < n; i++) {
+      const pod: V1Pod = {
+        metadata: {
+          name: `${jobName}-${++this.serial}`,
+          namespace: job.metadata!.namespace,
+          labels: { ...job.spec!.template.metadata!.labels },
+          annotations: { ...job.spec!.template.metadata!.annotations },
+          ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: job.metadata!.uid! }],
+        },
+        status: { phase: 'Running' },
+      };
+      this.podList.push(pod);
+      made.push(pod);
+    }
+    return made;
+  }
+
+  /** The scan pod exits 0 with its JSON summary as termination message; the Job completes. */
+  finishScan(jobName: string, message: string): void {
+    const [pod] = this.podList.filter((p) => p.metadata?.ownerReferences?.[0]?.name === jobName);
+    const p = pod ?? this.startPods(jobName, 1)[0]!;
+    p.status = { phase: 'Succeeded', containerStatuses: [{ name: 'scan', image: 'x', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, message } } }] };
+    this.job(jobName)!.status = { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] };
+  }
+
+  livePods(jobName: string): V1Pod[] {
+    return this.podList.filter((p) => p.metadata?.ownerReferences?.[0]?.name === jobName && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
+  }
+
+  /** The Job controller deletes pods above parallelism: they turn Terminating (and still hold connections). */
+  trimToParallelism(jobName: string): void {
+    const job = this.job(jobName)!;
+    const live = this.livePods(jobName).filter((p) => !p.metadata?.deletionTimestamp);
+    for (const p of live.slice(job.spec?.suspend ? 0 : job.spec!.parallelism!)) p.metadata!.deletionTimestamp = new Date();
+  }
+
+  /** Terminating pods finish stopping and disappear. */
+  removeTerminating(): void {
+    this.podList = this.podList.filter((p) => !p.metadata?.deletionTimestamp);
+  }
+}
