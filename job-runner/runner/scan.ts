@@ -18,7 +18,8 @@ export interface ScanOptions {
   corpus: string;
   root: string;
   include?: string[];
-  shards: ShardRequest;
+  /** Fixed, or decided from the number of entries the listing found. */
+  shards: ShardRequest | ((entries: number) => ShardRequest);
   /** Stored with the corpus (what it was scanned with), for people looking at the database later. */
   settings?: Record<string, unknown>;
 }
@@ -42,7 +43,8 @@ export async function scanCorpus(client: pg.ClientBase, options: ScanOptions): P
   const listing = await listCorpus({ root: options.root, include: options.include }).catch((e: unknown) => {
     throw new UsageError(`cannot list corpus root ${options.root}: ${describeError(e)}`);
   });
-  const plan = planShards(listing.entries.length, options.shards);
+  const request = typeof options.shards === 'function' ? options.shards(listing.entries.length) : options.shards;
+  const plan = planShards(listing.entries.length, request);
   const corpusId = await ensureCorpus(client, options.corpus, { root: listing.root, include: options.include ?? null, ...options.settings });
   const shardOf = (i: number) => plan.shardOf(i);
   await recordScan(client, corpusId, listing.entries.map((e, i) => ({ path: e.path, size: e.size, shard: shardOf(i) })), { shardCount: plan.shards });

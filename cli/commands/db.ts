@@ -1,0 +1,38 @@
+import type { CommandModule } from 'yargs';
+import { DEFAULT_DATA_DIR, openLocalDatabase, psqlCommand } from '../../job-runner/local/database.js';
+import { createLogger } from '../../job-runner/log.js';
+import { describeError, EXIT_BUG } from '../../job-runner/pool/errors.js';
+
+interface DbArgs {
+  'data-dir': string;
+  port?: number;
+}
+
+/**
+ * `midi-corpus db`: starts local mode's embedded Postgres again (it stops when a local run ends) and prints a psql
+ * command for it, until Ctrl-C. The command reads the password from the data directory's password file: the password
+ * itself is never printed.
+ */
+export const dbCommand: CommandModule<object, DbArgs> = {
+  command: 'db',
+  describe: 'Start local mode\'s embedded Postgres (until Ctrl-C) and print a psql command to look at the results',
+  builder: (y) =>
+    y
+      .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'The data directory local mode used' })
+      .option('port', { type: 'number', describe: 'Port to listen on (default: a free one)' }),
+  handler: async (args) => {
+    const log = createLogger({ base: { component: 'db' } });
+    try {
+      const db = await openLocalDatabase({ dataDir: args['data-dir'], port: args.port });
+      process.stdout.write(`Embedded Postgres is running (Ctrl-C stops it). Connect with:\n  ${psqlCommand(db)}\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await db.stop();
+    } catch (err) {
+      log.error({ err: describeError(err) }, 'could not start the embedded Postgres');
+      process.exitCode = EXIT_BUG;
+    }
+  },
+};

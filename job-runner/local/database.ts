@@ -1,0 +1,99 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../db/embedded.js';
+import { describeDatabaseUrl } from '../log.js';
+
+/**
+ * The database of a local run: the one --database-url names, or an embedded Postgres whose data lives under the data
+ * directory (so the next run, and `midi-corpus db`, find the results again).
+ */
+
+/** Where local mode keeps its embedded Postgres and its runner logs when --data-dir is not given (relative to cwd). */
+export const DEFAULT_DATA_DIR = path.join('.data', 'midi-corpus');
+
+/** The database local mode creates on its embedded server (the server's own `postgres` database stays untouched). */
+export const EMBEDDED_DATABASE = 'midi_corpus';
+
+export interface LocalDatabase {
+  /** A secret: never log it. */
+  url: string;
+  /** For logs and messages: host, port and database, no credentials. */
+  description: string;
+  embedded: EmbeddedDatabase | null;
+  /** For the embedded server: a libpq password file that lets psql in without showing the password anywhere. */
+  passFile: string | null;
+  stop(): Promise<void>;
+}
+
+export async function openLocalDatabase(options: { databaseUrl?: string; dataDir: string; port?: number }): Promise<LocalDatabase> {
+  if (options.databaseUrl) {
+    return { url: options.databaseUrl, description: describeDatabaseUrl(options.databaseUrl), embedded: null, passFile: null, stop: async () => {} };
+  }
+  // The parents first, with ordinary permissions: startEmbeddedPostgres creates its directory with mode 0700, which
+  // mkdir -p would give to every missing parent too, and as root the server runs as a `postgres` user that must be
+  // able to pass through them (.data/ of a fresh clone, say).
+  await mkdir(path.dirname(path.resolve(options.dataDir)), { recursive: true });
+  const embedded = await startEmbeddedPostgres({ dataDir: options.dataDir, port: options.port });
+  try {
+    await ensureDatabase(embedded.url, EMBEDDED_DATABASE);
+    const url = withDatabase(embedded.url, EMBEDDED_DATABASE);
+    const passFile = await writePassFile(embedded.dataDir, url);
+    return { url, description: describeDatabaseUrl(url), embedded, passFile, stop: () => embedded.stop() };
+  } catch (e) {
+    await embedded.stop().catch(() => {});
+    throw e;
+  }
+}
+
+/** A psql command line for the embedded database that carries no password (it reads the password file). */
+export function psqlCommand(db: LocalDatabase): string | null {
+  if (!db.embedded || !db.passFile) return null;
+  return `PGPASSFILE=${shellQuote(db.passFile)} psql -h 127.0.0.1 -p ${db.embedded.port} -U postgres ${EMBEDDED_DATABASE}`;
+}
+
+function shellQuote(s: string): string {
+  return /^[\w./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function ensureDatabase(serverUrl: string, database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl, application_name: 'mco local setup' });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (!rowCount) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** `127.0.0.1:*:*:postgres:<password>` (mode 0600, as libpq requires): any port, since each start picks a free one. */
+async function writePassFile(dataDir: string, url: string): Promise<string> {
+  const u = new URL(url);
+  const escape = (s: string) => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
+  const file = path.join(dataDir, 'pgpass');
+  await writeFile(file, `127.0.0.1:*:*:${escape(decodeURIComponent(u.username))}:${escape(decodeURIComponent(u.password))}\n`, { mode: 0o600 });
+  return file;
+}
+
+export interface ServerLimits {
+  maxConnections: number;
+  /** superuser_reserved_connections + reserved_connections (the latter exists from Postgres 16 on). */
+  reserved: number;
+}
+
+export async function readServerLimits(client: pg.ClientBase): Promise<ServerLimits> {
+  const { rows } = await client.query<{ max: string; superuser: string; reserved: string | null }>(
+    `SELECT current_setting('max_connections') AS max,
+            current_setting('superuser_reserved_connections') AS superuser,
+            current_setting('reserved_connections', true) AS reserved`,
+  );
+  const r = rows[0]!;
+  return { maxConnections: Number(r.max), reserved: Number(r.superuser) + Number(r.reserved ?? 0) };
+}

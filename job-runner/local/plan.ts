@@ -1,0 +1,75 @@
+import { connectionAllowance, poolSizeFor, runnersThatFit, type PoolSize, type PoolTuning } from '../pool/sizing.js';
+import type { ShardRequest } from '../runner/shards.js';
+
+/**
+ * Local mode's plan: how many runner processes run at once, from the connection budget and the machine's CPUs,
+ * with the very functions the controller uses (job-runner/pool/sizing.ts). Pure.
+ */
+
+export interface LocalPlanInput {
+  /** CPUs of this machine (os.availableParallelism()). */
+  cpus: number;
+  /** CPU given to each runner; its pool follows from it through poolSizeFor. */
+  cpuMillisPerRunner: number;
+  tuning: PoolTuning;
+  /** Explicit cap on runners at once; by default the CPUs decide. */
+  maxRunners?: number;
+  /** The server's max_connections, or --max-connections when that is lower. */
+  maxConnections: number;
+  /** superuser_reserved_connections + reserved_connections, or --reserved. */
+  reserved: number;
+  headroom: number;
+  /** Connections local mode itself holds while runners run (its control connection). */
+  ownConnections: number;
+}
+
+export interface LocalPlan {
+  perRunner: PoolSize;
+  /** Connections this run may hold in all: max_connections − reserved − headroom. Local mode's own count in it. */
+  budget: number;
+  /** What is left for runners once local mode's own connections are counted. */
+  allowance: number;
+  cpuCap: number;
+  budgetCap: number;
+  /** Runner processes at once (before the shard count caps it). */
+  runners: number;
+}
+
+/** Thrown when not even one runner fits: the message says which knob to turn. */
+export class BudgetTooSmallError extends Error {
+  override readonly name = 'BudgetTooSmallError';
+}
+
+export function planLocalRun(input: LocalPlanInput): LocalPlan {
+  const perRunner = poolSizeFor(input.cpuMillisPerRunner, input.tuning);
+  const budget = connectionAllowance({ maxConnections: input.maxConnections, reservedConnections: input.reserved, headroom: input.headroom });
+  const allowance = connectionAllowance({
+    maxConnections: input.maxConnections,
+    reservedConnections: input.reserved,
+    headroom: input.headroom,
+    otherConnections: input.ownConnections,
+  });
+  // Each runner gets cpuMillisPerRunner of the machine; at least one runs even on a small machine.
+  const cpuCap = input.maxRunners ?? Math.max(1, Math.floor((input.cpus * 1000) / input.cpuMillisPerRunner));
+  const budgetCap = runnersThatFit(allowance, perRunner.max);
+  const runners = Math.min(cpuCap, budgetCap);
+  if (runners < 1) {
+    throw new BudgetTooSmallError(
+      `no runner fits the connection budget: max_connections ${input.maxConnections} − reserved ${input.reserved} − headroom ${input.headroom} ` +
+        `− ${input.ownConnections} for local mode itself leaves ${allowance}, and one runner needs ${perRunner.max} ` +
+        `(${perRunner.workers} parse worker(s) at ${input.cpuMillisPerRunner}m). Raise --max-connections (or the server's max_connections), ` +
+        'lower --headroom or --reserved, or shrink each runner with --cpu-millis-per-runner or --max-per-pod.',
+    );
+  }
+  return { perRunner, budget, allowance, cpuCap, budgetCap, runners };
+}
+
+/**
+ * Shards for a local run when none are asked for: enough for every runner to get several (so one slow shard does not
+ * leave the others idle at the end), at most 2000 files each (a shard rerun after a crash stays cheap), and at least
+ * 50 files each (each shard costs a process start, a pool and a migration check).
+ */
+export function localShardRequest(files: number, runners: number): ShardRequest {
+  const wanted = Math.max(runners * 4, Math.ceil(files / 2000));
+  return { shards: Math.max(1, Math.min(wanted, Math.ceil(files / 50))) };
+}

@@ -1,0 +1,278 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import { migrate } from '../db/migrations.js';
+import { corpusCounts, failures, findCorpus, type CorpusCounts } from '../db/store.js';
+import type { Logger } from '../log.js';
+import { describeError } from '../pool/errors.js';
+import { applicationNameFor } from '../pool/naming.js';
+import { RunnerPool } from '../pool/pool.js';
+import type { PoolTuning } from '../pool/sizing.js';
+import { UsageError } from '../runner/errors.js';
+import { withRetry } from '../runner/retry.js';
+import { scanCorpus } from '../runner/scan.js';
+import { openLocalDatabase, readServerLimits, type LocalDatabase } from './database.js';
+import { RunMonitor } from './monitor.js';
+import { BudgetTooSmallError, localShardRequest, planLocalRun, type LocalPlan } from './plan.js';
+import { progressDisplay } from './progress.js';
+import { sumRunnerSummaries, type FileNote, type LocalOutcome, type LocalRunReport } from './report.js';
+import { Supervisor, type SupervisorResult } from './supervisor.js';
+
+/**
+ * `midi-corpus local <dir>`: the cluster's flow on one machine.
+ *
+ *   database (embedded or --database-url) → migrate → budget → scan (COPY, shard numbers) → K × `run-shard` → summary
+ *
+ * The runners are the same `run-shard` processes a Kubernetes Indexed Job runs, with DATABASE_URL in their
+ * environment (never on a command line, where `ps` would show it). Local mode itself holds one connection, its control
+ * connection, for the scan, the progress counts and the pg_stat_activity samples; it counts in the budget.
+ */
+
+export interface LocalOptions {
+  dir: string;
+  /** Corpus key; default: the directory's absolute path (unique on this machine, and says what it is). */
+  corpus?: string;
+  databaseUrl?: string;
+  dataDir: string;
+  port?: number;
+  include?: string[];
+  filesPerShard?: number;
+  shards?: number;
+  cpuMillisPerRunner: number;
+  maxRunners?: number;
+  tuning: PoolTuning;
+  /** The run's connection limit, when lower than the server's max_connections. */
+  maxConnections?: number;
+  reserved?: number;
+  headroom: number;
+  maxFileBytes?: number;
+  fileTimeoutMs?: number;
+  splitOutput?: string;
+  shardAttempts: number;
+  tty: boolean;
+}
+
+/** Local mode's own connections while runners run: the control connection. */
+const OWN_CONNECTIONS = 1;
+/** Failures and skipped entries listed in the report (the counts are complete; the lists are for reading). */
+const REPORT_LIST_LIMIT = 1000;
+
+export interface LocalRunResult {
+  report: LocalRunReport;
+  /** How to look at the results afterwards (printed for a person; holds no secret). */
+  lookAt: string[];
+  exitCode: number;
+}
+
+export async function runLocal(options: LocalOptions, log: Logger, signal: AbortSignal): Promise<LocalRunResult> {
+  const started = process.hrtime.bigint();
+  const dir = path.resolve(options.dir);
+  const corpus = options.corpus ?? dir;
+  const logsDir = path.resolve(options.dataDir, 'logs', new Date().toISOString().replace(/[:.]/g, '-'));
+  const db = await openLocalDatabase({ databaseUrl: options.databaseUrl, dataDir: options.dataDir, port: options.port });
+  log.info({ database: db.description, embedded: db.embedded !== null, dataDir: db.embedded?.dataDir }, 'database ready');
+  const control = new RunnerPool({
+    connectionString: db.url,
+    size: { max: OWN_CONNECTIONS, warm: OWN_CONNECTIONS },
+    applicationName: applicationNameFor({ role: 'local', corpus }),
+    statsIntervalMs: 0,
+    log,
+  });
+  try {
+    await control.open();
+    await control.use(migrate);
+    const limits = await control.use(readServerLimits);
+    if (options.maxConnections !== undefined && options.maxConnections > limits.maxConnections) {
+      log.warn({ asked: options.maxConnections, server: limits.maxConnections }, '--max-connections is above the server\'s max_connections; using the server\'s');
+    }
+    const maxConnections = Math.min(limits.maxConnections, options.maxConnections ?? Number.POSITIVE_INFINITY);
+    const reserved = options.reserved ?? limits.reserved;
+    const plan = planOrUsageError({
+      cpus: os.availableParallelism(),
+      cpuMillisPerRunner: options.cpuMillisPerRunner,
+      tuning: options.tuning,
+      maxRunners: options.maxRunners,
+      maxConnections,
+      reserved,
+      headroom: options.headroom,
+      ownConnections: OWN_CONNECTIONS,
+    });
+    const scan = await control.use((c) => scanCorpus(c, {
+      corpus,
+      root: dir,
+      include: options.include,
+      shards: options.shards !== undefined ? { shards: options.shards }
+        : options.filesPerShard !== undefined ? { filesPerShard: options.filesPerShard }
+        : (n) => localShardRequest(n, plan.runners),
+    }));
+    const corpusId = (await control.use((c) => findCorpus(c, corpus)))!;
+    const parallel = Math.min(plan.runners, scan.shards);
+    log.info({ ...scan, runners: parallel, perRunner: plan.perRunner, budget: plan.budget }, 'scan recorded; starting runners');
+
+    const outcome = await runRunners({ options, plan, db, control, corpus, corpusId, dir, scanShards: scan.shards, parallel, logsDir, log, signal });
+    const counts = await withRetry(() => control.use((c) => corpusCounts(c, corpusId)));
+    const [failed, skipped] = await withRetry(() => control.use(async (c) => [await failures(c, corpusId, REPORT_LIST_LIMIT), await skippedFiles(c, corpusId)] as const));
+    const status = judgeRun(outcome.result, counts, scan.shards);
+    const report: LocalRunReport = {
+      corpus,
+      outcome: status.outcome,
+      message: status.message,
+      files: counts,
+      failures: failed,
+      skippedFiles: skipped,
+      thisRun: {
+        shards: scan.shards,
+        shardsCompleted: outcome.result.completed.length,
+        runners: parallel,
+        retries: outcome.result.retries,
+        ...sumRunnerSummaries(outcome.result.summaries),
+      },
+      connections: {
+        budget: plan.budget,
+        peak: outcome.peak,
+        samples: outcome.samples,
+        perRunner: plan.perRunner.max,
+        maxConnections,
+        reserved,
+        headroom: options.headroom,
+      },
+      durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+      database: db.description,
+      logsDir,
+    };
+    return { report, lookAt: lookAtLines(db), exitCode: status.exitCode };
+  } finally {
+    await control.close().catch(() => {});
+    await db.stop().catch((e: unknown) => log.warn({ err: describeError(e) }, 'embedded Postgres did not stop cleanly'));
+  }
+}
+
+function planOrUsageError(input: Parameters<typeof planLocalRun>[0]): LocalPlan {
+  try {
+    return planLocalRun(input);
+  } catch (e) {
+    if (e instanceof BudgetTooSmallError || e instanceof RangeError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+interface RunnersContext {
+  options: LocalOptions;
+  plan: LocalPlan;
+  db: LocalDatabase;
+  control: RunnerPool;
+  corpus: string;
+  corpusId: number;
+  dir: string;
+  scanShards: number;
+  parallel: number;
+  logsDir: string;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+async function runRunners(ctx: RunnersContext): Promise<{ result: SupervisorResult; peak: number; samples: number }> {
+  const { options, plan, log } = ctx;
+  const progress = progressDisplay(log, { tty: options.tty });
+  let active = 0;
+  const monitor = new RunMonitor(ctx.control, ctx.corpusId, {
+    onUpdate: () => {
+      const c = monitor.counts;
+      if (!c) return;
+      progress.update({ settled: c.total - c.pending, total: c.total, ok: c.ok, failed: c.failed, runners: active, connections: monitor.current, budget: plan.budget });
+    },
+  });
+  mkdirSync(ctx.logsDir, { recursive: true });
+  const podOf = (slot: number) => `local${process.pid}-r${slot}`;
+  const supervisor = new Supervisor({
+    shards: Array.from({ length: ctx.scanShards }, (_, i) => i),
+    parallel: ctx.parallel,
+    maxAttempts: options.shardAttempts,
+    spawnRunner: (shard, slot, attempt) => spawnRunner(ctx, shard, podOf(slot), attempt),
+    // A slot's next runner starts only once the last one's backends are gone: a closing backend still counts.
+    slotReleased: (slot) => monitor.waitUntilGone(podOf(slot)),
+    onActive: (n) => {
+      active = n;
+    },
+    log,
+  });
+  const onAbort = () => supervisor.stop('interrupted: run the same command again to continue');
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  monitor.start();
+  try {
+    const result = await supervisor.run();
+    return { result, peak: monitor.peak, samples: monitor.samples };
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
+    await monitor.stop();
+    progress.stop();
+  }
+}
+
+/** The compiled CLI beside this module (dist/cli/main.js): runners are the very command a Job pod runs. */
+const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+
+function spawnRunner(ctx: RunnersContext, shard: number, pod: string, attempt: number): ChildProcess {
+  const { options } = ctx;
+  const flag = (name: string, value: number | string | undefined) => (value === undefined ? [] : [`--${name}`, String(value)]);
+  const args = [
+    CLI_MAIN, 'run-shard',
+    '--corpus', ctx.corpus,
+    '--root', ctx.dir,
+    '--shard', String(shard),
+    '--cpu-millis', String(options.cpuMillisPerRunner),
+    ...flag('connections-per-worker', options.tuning.connectionsPerWorker),
+    ...flag('extra-connections', options.tuning.extraConnections),
+    ...flag('max-per-pod', options.tuning.maxPerPod),
+    ...flag('warm-fraction', options.tuning.warmFraction),
+    ...flag('max-file-bytes', options.maxFileBytes),
+    ...flag('file-timeout-ms', options.fileTimeoutMs),
+    ...flag('split-output', options.splitOutput && path.resolve(options.splitOutput)),
+    '--json',
+  ];
+  // One log file per attempt: the runner's pino lines, for reading after a failure.
+  const logFd = openSync(path.join(ctx.logsDir, `shard-${shard}-attempt-${attempt}.log`), 'a');
+  const { JOB_COMPLETION_INDEX: _i, CPU_REQUEST_MILLIS: _c, ...env } = process.env;
+  try {
+    return spawn(process.execPath, args, {
+      env: { ...env, DATABASE_URL: ctx.db.url, POD_NAME: pod },
+      stdio: ['ignore', 'pipe', logFd],
+    });
+  } finally {
+    closeSync(logFd);
+  }
+}
+
+/** Whether the run finished its work, and the exit code that says so. */
+function judgeRun(result: SupervisorResult, counts: CorpusCounts, shards: number): { outcome: LocalOutcome; message: string | null; exitCode: number } {
+  if (result.stoppedBecause?.startsWith('interrupted')) return { outcome: 'interrupted', message: result.stoppedBecause, exitCode: 75 };
+  if (result.stoppedBecause) return { outcome: 'failed', message: result.stoppedBecause, exitCode: 64 };
+  if (result.gaveUp.length > 0 || result.completed.length < shards || counts.pending > 0) {
+    const which = result.gaveUp.map((g) => `shard ${g.shard}: ${g.reason}`).join('; ');
+    return { outcome: 'incomplete', message: `${counts.pending} file(s) still pending${which ? ` (${which})` : ''}; run the same command again to continue`, exitCode: 75 };
+  }
+  return { outcome: 'complete', message: null, exitCode: 0 };
+}
+
+async function skippedFiles(client: pg.ClientBase, corpusId: number): Promise<FileNote[]> {
+  const { rows } = await client.query<FileNote>(
+    `SELECT path, reason FROM midi.files WHERE corpus_id = $1 AND status = 'skipped' ORDER BY raw_path LIMIT $2`,
+    [corpusId, REPORT_LIST_LIMIT],
+  );
+  return rows;
+}
+
+function lookAtLines(db: LocalDatabase): string[] {
+  const query = 'SELECT path, status, reason FROM midi.files ORDER BY path LIMIT 20;';
+  if (!db.embedded) return [`psql "$DATABASE_URL" -c "${query}"   (the database given with --database-url)`];
+  const dataDir = path.relative(process.cwd(), db.embedded.dataDir) || '.';
+  return [
+    `The embedded Postgres has stopped; its data stays in ${dataDir}. Start it again, with a psql command to reach it:`,
+    `  npx midi-corpus db --data-dir ${dataDir}`,
+    `then, for example: ${query}`,
+    `(The password is in ${db.passFile ? path.relative(process.cwd(), db.passFile) : path.join(dataDir, 'pgpass')}, a libpq password file that psql reads through PGPASSFILE.)`,
+  ];
+}

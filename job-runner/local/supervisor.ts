@@ -1,0 +1,174 @@
+import type { ChildProcess } from 'node:child_process';
+import type { Logger } from '../log.js';
+import { EXIT_OK, EXIT_USAGE } from '../pool/errors.js';
+import type { ShardSummary } from '../runner/run-shard.js';
+
+/**
+ * Runs runner processes over a list of shards, a fixed number at a time, the way a Kubernetes Indexed Job with
+ * `parallelism` does: each exit is judged by its code (contracts.md) — 0 done, 64 the run is misconfigured (stop
+ * everything: every other shard would fail the same way), anything else (75, a crash, a kill) run the shard again
+ * after a backoff, up to a limit.
+ */
+
+export interface RunnerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export type AfterExit =
+  | { action: 'done' }
+  | { action: 'retry'; delayMs: number }
+  | { action: 'fail-run'; reason: string }
+  | { action: 'give-up'; reason: string };
+
+export const RETRY_BASE_MS = 1_000;
+export const RETRY_MAX_MS = 15_000;
+
+/** What to do after a runner of a shard exits on its `attempt`-th try (1-based). Pure. */
+export function afterRunnerExit(exit: RunnerExit, attempt: number, maxAttempts: number): AfterExit {
+  if (exit.code === EXIT_OK) return { action: 'done' };
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  if (exit.code === EXIT_USAGE) return { action: 'fail-run', reason: `a runner ${how} (bad arguments or configuration): retrying cannot help` };
+  if (attempt >= maxAttempts) return { action: 'give-up', reason: `runner ${how} on each of ${attempt} attempts` };
+  return { action: 'retry', delayMs: Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) };
+}
+
+export interface SupervisorOptions {
+  shards: number[];
+  /** Runner processes at once. */
+  parallel: number;
+  maxAttempts: number;
+  /** Starts the runner of `shard` in `slot` (0..parallel-1; a slot is reused only after its runner's connections closed). */
+  spawnRunner: (shard: number, slot: number, attempt: number) => ChildProcess;
+  /** Resolves once the connections of the runner that ran in `slot` are gone from the server. */
+  slotReleased?: (slot: number) => Promise<void>;
+  log: Logger;
+  /** Called whenever the number of running runners changes. */
+  onActive?: (active: number) => void;
+}
+
+export interface SupervisorResult {
+  completed: number[];
+  gaveUp: { shard: number; reason: string }[];
+  /** Set when a runner said the run is misconfigured, or the run was interrupted. */
+  stoppedBecause: string | null;
+  /** The --json summaries the runners printed on their last attempt. */
+  summaries: ShardSummary[];
+  /** Runner exits that were retried. */
+  retries: number;
+}
+
+export class Supervisor {
+  private readonly queue: { shard: number; attempt: number; notBefore: number }[];
+  private readonly running = new Map<number, ChildProcess>();
+  private readonly result: SupervisorResult = { completed: [], gaveUp: [], stoppedBecause: null, summaries: [], retries: 0 };
+  private stopping = false;
+  private readonly wakers = new Set<() => void>();
+
+  constructor(private readonly options: SupervisorOptions) {
+    this.queue = options.shards.map((shard) => ({ shard, attempt: 1, notBefore: 0 }));
+  }
+
+  /** Runs every shard; resolves when all are done, given up on, or the run was stopped. */
+  async run(): Promise<SupervisorResult> {
+    const slots = Array.from({ length: Math.max(1, this.options.parallel) }, (_, slot) => this.slotLoop(slot));
+    await Promise.all(slots);
+    return this.result;
+  }
+
+  /** Stops launching and asks every running runner to finish up (SIGTERM: they exit 75 after their batch). */
+  stop(reason: string): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.result.stoppedBecause ??= reason;
+    for (const child of this.running.values()) child.kill('SIGTERM');
+    for (const wake of this.wakers) wake();
+  }
+
+  private async slotLoop(slot: number): Promise<void> {
+    for (;;) {
+      if (this.stopping) return;
+      const next = this.takeNext();
+      if (next === null) return;
+      const wait = next.notBefore - Date.now();
+      if (wait > 0) await this.sleep(wait);
+      if (this.stopping) return;
+      const exit = await this.runOnce(next.shard, slot, next.attempt);
+      await this.options.slotReleased?.(slot);
+      this.judge(next.shard, next.attempt, exit);
+    }
+  }
+
+  private takeNext(): { shard: number; attempt: number; notBefore: number } | null {
+    if (this.queue.length === 0) return null;
+    // The one that may start soonest: fresh shards before ones waiting out a backoff.
+    this.queue.sort((a, b) => a.notBefore - b.notBefore);
+    return this.queue.shift()!;
+  }
+
+  private runOnce(shard: number, slot: number, attempt: number): Promise<RunnerExit> {
+    const child = this.options.spawnRunner(shard, slot, attempt);
+    this.running.set(slot, child);
+    this.options.onActive?.(this.running.size);
+    let stdout = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    return new Promise((resolve) => {
+      child.once('error', (err) => {
+        this.options.log.error({ shard, err: err.message }, 'runner could not be started');
+      });
+      child.once('close', (code, signal) => {
+        this.running.delete(slot);
+        this.options.onActive?.(this.running.size);
+        const summary = lastJsonLine(stdout);
+        if (code === EXIT_OK && summary) this.result.summaries.push(summary as ShardSummary);
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  private judge(shard: number, attempt: number, exit: RunnerExit): void {
+    const decision = afterRunnerExit(exit, attempt, this.options.maxAttempts);
+    switch (decision.action) {
+      case 'done':
+        this.result.completed.push(shard);
+        return;
+      case 'retry':
+        if (this.stopping) return;
+        this.result.retries++;
+        this.options.log.warn({ shard, attempt, exitCode: exit.code, signal: exit.signal, retryInMs: decision.delayMs }, 'runner did not finish its shard; it will run again');
+        this.queue.push({ shard, attempt: attempt + 1, notBefore: Date.now() + decision.delayMs });
+        return;
+      case 'give-up':
+        this.options.log.error({ shard, reason: decision.reason }, 'giving up on a shard');
+        this.result.gaveUp.push({ shard, reason: decision.reason });
+        return;
+      case 'fail-run':
+        this.options.log.error({ shard, reason: decision.reason }, 'stopping the run');
+        this.stop(decision.reason);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.wakers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakers.add(wake);
+    });
+  }
+}
+
+function lastJsonLine(text: string): unknown {
+  const line = text.trim().split('\n').pop();
+  if (!line) return null;
+  try {
+    return JSON.parse(line);
+  } catch {
+    return null;
+  }
+}
