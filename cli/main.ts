@@ -6,13 +6,16 @@ import { migrateCommand } from './commands/migrate.js';
 import { generateSampleCommand } from './commands/generate-sample.js';
 import { planCommand } from './commands/plan.js';
 import { controllerCommand } from './commands/controller.js';
+import { dbCommand } from './commands/db.js';
+import { localCommand } from './commands/local.js';
 import { runShardCommand } from './commands/run-shard.js';
 import { scanCommand } from './commands/scan.js';
 
 // One module per subcommand under cli/commands/. Add yours to this list.
 const commands: CommandModule<object, never>[] = [migrateCommand as CommandModule<object, never>, planCommand as CommandModule<object, never>,
   scanCommand as CommandModule<object, never>, runShardCommand as CommandModule<object, never>,
-  generateSampleCommand as CommandModule<object, never>, controllerCommand as CommandModule<object, never>];
+  generateSampleCommand as CommandModule<object, never>, controllerCommand as CommandModule<object, never>,
+  localCommand as CommandModule<object, never>, dbCommand as CommandModule<object, never>];
 
 await yargs(hideBin(process.argv))
   .scriptName('midi-corpus')
