@@ -23,41 +23,46 @@ const copied = [...buildStage.matchAll(/^COPY (?!--)(.+)$/gm)].flatMap((m) => m[
 /** The build stage's prune command, flags and all. */
 const prune = /npm prune ([^\n\\]+)/.exec(buildStage)![1]!.trim().split(/\s+/);
 
-let work: string;
-let app: string;
-beforeAll(async () => {
-  work = await mkdtemp(path.join(tmpdir(), 'midi-corpus-image-'));
-  const src = path.join(work, 'src');
-  app = path.join(work, 'app');
-  await mkdir(src);
-  for (const entry of [...copied, 'node_modules']) {
-    await cp(path.join(repoRoot, entry), path.join(src, entry), { recursive: true, verbatimSymlinks: true });
-  }
-  await run('npm', ['run', 'build'], { cwd: src, maxBuffer: 16 << 20 }).catch((e: { stdout?: string }) => {
-    throw new Error(`the image's \`npm run build\` fails with only the files the Dockerfile copies:\n${e.stdout ?? String(e)}`);
-  });
-  await run('npm', ['prune', ...prune, '--offline'], { cwd: src });
-  for (const entry of ['package.json', 'node_modules', 'dist']) {
-    await cp(path.join(src, entry), path.join(app, entry), { recursive: true, verbatimSymlinks: true });
-  }
-}, 300_000);
-
-afterAll(async () => {
-  if (work) await rm(work, { recursive: true, force: true });
-});
-
-/** Runs the CLI as `ENTRYPOINT ["node", "/app/dist/cli/main.js"]` does, from outside /app, with production env only. */
-function cli(...args: string[]) {
-  return run(process.execPath, [path.join(app, 'dist', 'cli', 'main.js'), ...args], {
-    cwd: tmpdir(),
-    env: { PATH: process.env.PATH, NODE_ENV: 'production' },
-  });
-}
-
-describe('the image, replayed from the Dockerfile', () => {
-  it('copies the sources, TypeScript configs and lockfile the build needs', () => {
+describe('the Dockerfile', () => {
+  it('copies the sources, TypeScript configs and lockfile the build needs, all let through by .dockerignore', async () => {
     expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'cli', 'controller', 'job-runner']));
     expect(prune).toEqual(expect.arrayContaining(['--omit=dev', '--omit=optional']));
+    // .dockerignore is an allow-list (`*`, then `!entry`): whatever the Dockerfile copies must be re-included there.
+    const allowed = (await readFile(path.join(repoRoot, '.dockerignore'), 'utf8')).split('\n')
+      .filter((line) => line.startsWith('!')).map((line) => line.slice(1).replace(/\/$/, ''));
+    expect(copied.filter((entry) => !allowed.includes(entry))).toEqual([]);
+  });
+});
+
+describe('the image, replayed from the Dockerfile', () => {
+  let work: string;
+  let app: string;
+
+  beforeAll(async () => {
+    work = await mkdtemp(path.join(tmpdir(), 'midi-corpus-image-'));
+    const src = path.join(work, 'src');
+    app = path.join(work, 'app');
+    await mkdir(src);
+    for (const entry of [...copied, 'node_modules']) {
+      await cp(path.join(repoRoot, entry), path.join(src, entry), { recursive: true, verbatimSymlinks: true });
+    }
+    await run('npm', ['run', 'build'], { cwd: src, maxBuffer: 16 << 20 }).catch((e: { stdout?: string }) => {
+      throw new Error(`the image's \`npm run build\` fails with only the files the Dockerfile copies:\n${e.stdout ?? String(e)}`);
+    });
+    await run('npm', ['prune', ...prune, '--offline'], { cwd: src });
+    for (const entry of ['package.json', 'node_modules', 'dist']) {
+      await cp(path.join(src, entry), path.join(app, entry), { recursive: true, verbatimSymlinks: true });
+    }
+  }, 300_000);
+
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  /** Runs the CLI as `ENTRYPOINT ["node", "/app/dist/cli/main.js"]` does, from outside /app, with production env only. */
+  const cli = (...args: string[]) => run(process.execPath, [path.join(app, 'dist', 'cli', 'main.js'), ...args], {
+    cwd: tmpdir(),
+    env: { PATH: process.env.PATH, NODE_ENV: 'production' },
   });
 
   it('holds no devDependency and no embedded PostgreSQL server', () => {
