@@ -168,8 +168,9 @@ export class RunnerPool {
   async open(): Promise<void> {
     const started = this.opts.now();
     for (let attempt = 0; ; attempt++) {
-      const results = await Promise.allSettled(Array.from({ length: this.warm }, () => this.pool.connect()));
-      for (const r of results) if (r.status === 'fulfilled') r.value.release();
+      // Each connection goes back to the pool the moment it is up, so a caller that acquires while open() is still
+      // under way (the runner's migration, say) starts on the first one instead of waiting for the slowest.
+      const results = await Promise.allSettled(Array.from({ length: this.warm }, () => this.pool.connect().then((c) => c.release())));
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (!failure) break;
       const waited = this.opts.now() - started;
