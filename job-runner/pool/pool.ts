@@ -168,6 +168,7 @@ export class RunnerPool {
   async open(): Promise<void> {
     const started = this.opts.now();
     for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw new Error('pool closed while opening');
       // Each connection goes back to the pool the moment it is up, so a caller that acquires while open() is still
       // under way (the runner's migration, say) starts on the first one instead of waiting for the slowest.
       const results = await Promise.allSettled(Array.from({ length: this.warm }, () => this.pool.connect().then((c) => c.release())));
