@@ -41,6 +41,7 @@ export interface OpenAPISchema {
   pattern?: string;
   minItems?: number;
   maxItems?: number;
+  minProperties?: number;
   maxProperties?: number;
   'x-kubernetes-preserve-unknown-fields'?: true;
   'x-kubernetes-int-or-string'?: true;
@@ -191,20 +192,38 @@ export function arrayOf<I extends Schema<unknown, boolean>, const O extends Arra
   return node(openapi, (opts.default !== undefined) as HasDefault<O>);
 }
 
+export interface PreservedOptions extends Common {
+  /** Bounds on the number of keys: checked by the API server's schema validation, with no CEL rule (and no CEL cost). */
+  minProperties?: number;
+  maxProperties?: number;
+  /**
+   * Keys declared so that CEL rules may name them: on a preserve-unknown object without declared properties, the real
+   * API server refuses to compile `has(self.x)` ("undefined field") and `size(self)` (no overload).
+   */
+  properties?: Record<string, Schema<unknown, boolean>>;
+}
+
 /**
  * An object the API server stores as given (`x-kubernetes-preserve-unknown-fields`): for embedding core types such as
  * a VolumeSource without copying their schema. `T` is the TypeScript type to read it as; the API server does not check
  * it, so the controller must (and the kubelet finally will).
  */
-export function preserved<T>(o: Common = {}): Schema<T, false> {
-  return node({ type: 'object', ...commonFields(o), 'x-kubernetes-preserve-unknown-fields': true }, false);
+export function preserved<T>(o: PreservedOptions = {}): Schema<T, false> {
+  const openapi: OpenAPISchema = { type: 'object', ...commonFields(o), ...pick(o, ['minProperties', 'maxProperties']), 'x-kubernetes-preserve-unknown-fields': true };
+  if (o.properties !== undefined) openapi.properties = Object.fromEntries(Object.entries(o.properties).map(([k, s]) => [k, s.openapi]));
+  return node(openapi, false);
 }
 
-/** A resource.Quantity: `2`, `500m`, `1Gi`. Same schema as the built-in types' generated CRDs use. */
-export const QUANTITY_PATTERN = '^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
-export function quantity(o: Common = {}): Schema<string | number, false> {
+/**
+ * A resource.Quantity that must be above zero: a negative sign and an all-zero number (`0`, `0.0`, `0m`) do not
+ * match, and a bare integer must be ≥ 1. A pattern, not a CEL rule: on an int-or-string value every CEL conversion
+ * (`string(x)`, `quantity(...)`) is costed as if the value were megabytes long, and the real API server refuses the
+ * CRD for exceeding the rule cost budget. Suffixes and exponent as in the built-in types' generated schemas.
+ */
+export const POSITIVE_QUANTITY_PATTERN = '^\\+?(([0-9]*[1-9][0-9]*(\\.[0-9]*)?)|([0-9]*\\.[0-9]*[1-9][0-9]*))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
+export function positiveQuantity(o: Common = {}): Schema<string | number, false> {
   return node(
-    { anyOf: [{ type: 'integer' }, { type: 'string' }], pattern: QUANTITY_PATTERN, 'x-kubernetes-int-or-string': true, ...commonFields(o) },
+    { anyOf: [{ type: 'integer' }, { type: 'string' }], pattern: POSITIVE_QUANTITY_PATTERN, minimum: 1, 'x-kubernetes-int-or-string': true, ...commonFields(o) },
     false,
   );
 }

@@ -6,7 +6,7 @@ import type { V1ObjectMeta, V1Toleration, V1Volume } from '@kubernetes/client-no
 import { DEFAULT_POOL_TUNING, type PoolTuning } from '../../../job-runner/pool/sizing.js';
 import { PHASES } from './conditions.js';
 import {
-  arrayOf, boolean, integer, mapOf, number, object, preserved, quantity, required, string, type TypeOf,
+  arrayOf, boolean, integer, mapOf, number, object, positiveQuantity, preserved, required, string, type TypeOf,
 } from '../openapi.js';
 
 export const GROUP = 'midi.corpus.dev';
@@ -28,9 +28,13 @@ const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z
 function volumeSource(description: string) {
   return required(preserved<VolumeSource>({
     description: `${description} Any Kubernetes volume source, exactly as in a pod's volumes[] entry without \`name\`, e.g. \`{persistentVolumeClaim: {claimName: midi}}\`, \`{nfs: {server: nas, path: /midi}}\`.`,
+    // Exactly one source: key counts are checked by the schema itself (CEL's size() has no overload for a
+    // preserve-unknown object). `name` is declared only so that the rule below compiles.
+    minProperties: 1,
+    maxProperties: 1,
+    properties: { name: string({ maxLength: 253 }) },
     validations: [
-      { rule: 'size(self) == 1', message: 'give exactly one volume source, e.g. {persistentVolumeClaim: {claimName: midi}}' },
-      { rule: "!has(self.name)", message: 'give the volume source only (persistentVolumeClaim, nfs, ...): the operator names the volume itself' },
+      { rule: '!has(self.name)', message: 'give the volume source only (persistentVolumeClaim, nfs, ...): the operator names the volume itself' },
     ],
   }));
 }
@@ -113,14 +117,15 @@ const poolSchema = object({
 }, { default: {}, description: 'Connection pool of each runner pod. The budget counts each pod at the pool\'s maximum.' });
 
 const resourcesSchema = object({
-  requests: mapOf(quantity(), { maxProperties: 32 }),
-  limits: mapOf(quantity(), { maxProperties: 32 }),
+  // Positive quantities only (a zero or negative request or limit is nonsense for a runner, and requests.cpu must be
+  // positive): checked by pattern, see positiveQuantity().
+  requests: mapOf(positiveQuantity({ description: 'A positive quantity.' }), { maxProperties: 32 }),
+  limits: mapOf(positiveQuantity({ description: 'A positive quantity.' }), { maxProperties: 32 }),
 }, {
   default: { requests: { cpu: '1', memory: '512Mi' }, limits: { memory: '1Gi' } },
   description: 'Resources of each runner pod. requests.cpu is required: it sets the parse workers and so the connection pool.',
   validations: [
     { rule: "has(self.requests) && 'cpu' in self.requests", message: 'requests.cpu is required: the runner sizes its workers and connection pool from it' },
-    { rule: "!has(self.requests) || !('cpu' in self.requests) || quantity(string(self.requests.cpu)).sign() == 1", message: 'requests.cpu must be positive' },
   ],
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { midiCorpusCRD, midiCorpusCRDYaml } from '../../../controller/api/crd.js';
-import { QUANTITY_PATTERN, applyDefaults, type OpenAPISchema } from '../../../controller/api/openapi.js';
+import { applyDefaults, type OpenAPISchema } from '../../../controller/api/openapi.js';
 import { midiCorpusSpecSchema, type MidiCorpusSpec } from '../../../controller/api/v1alpha1/midicorpus.js';
 import { DEFAULT_POOL_TUNING } from '../../../job-runner/pool/sizing.js';
 
@@ -19,7 +19,9 @@ function* walk(s: OpenAPISchema, path = '', inJunctor = false): Generator<{ s: O
 /** A small validator for the keywords this schema uses, to check that every default is itself valid (the API server refuses the CRD otherwise). */
 function violations(s: OpenAPISchema, v: unknown, path = ''): string[] {
   if (s['x-kubernetes-int-or-string']) {
-    return (typeof v === 'number' && Number.isInteger(v)) || (typeof v === 'string' && new RegExp(QUANTITY_PATTERN).test(v)) ? [] : [`${path}: not int-or-string`];
+    const ok = (typeof v === 'number' && Number.isInteger(v) && (s.minimum === undefined || v >= s.minimum))
+      || (typeof v === 'string' && (s.pattern === undefined || new RegExp(s.pattern).test(v)));
+    return ok ? [] : [`${path}: not a valid int-or-string`];
   }
   const out: string[] = [];
   switch (s.type) {
