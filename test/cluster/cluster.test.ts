@@ -295,6 +295,26 @@ describeWithCluster('test control plane with the process kubelet', () => {
     await expect(core().readNode({ name: 'node-big' }).then(() => 200, apiStatus)).resolves.toBe(404);
   });
 
+  it('drains a node as an autoscaler scale-down does: cordoned, its pods evicted, then removed', async () => {
+    await cluster().createNamespace('drain');
+    await cluster().addNode({ name: 'node-drain', labels: { pool: 'drain' } });
+    await core().createNamespacedPod({ namespace: 'drain', body: {
+      metadata: { name: 'worker' },
+      spec: {
+        restartPolicy: 'Never', nodeSelector: { pool: 'drain' },
+        containers: [{ name: 'main', image: SHELL_IMAGE,
+          command: ['/bin/sh', '-c', 'trap "echo drained; exit 143" TERM; echo working; while :; do sleep 0.1; done'] }],
+      },
+    } });
+    await eventually('worker to run on node-drain', async () => cluster().podLogs('drain', 'worker').includes('working'));
+    await cluster().drainNode('node-drain');
+    expect((await core().readNode({ name: 'node-drain' })).spec?.unschedulable).toBe(true);
+    await eventually('the drained pod object to be deleted', async () =>
+      apiStatus(await core().readNamespacedPod({ namespace: 'drain', name: 'worker' }).then(() => undefined, (e: unknown) => e)) === 404);
+    expect(cluster().podLogs('drain', 'worker')).toContain('drained');
+    await cluster().removeNode('node-drain');
+  });
+
   it('leaves a pod with an image outside the table Pending with ErrImagePull and a clear message', async () => {
     await core().createNamespacedPod({ namespace: 'default', body: {
       metadata: { name: 'unknown-image' },
