@@ -40,7 +40,9 @@ function pearson(x: readonly number[], y: readonly number[]): number {
     sxx += dx * dx;
     syy += dy * dy;
   }
-  return sxy / Math.sqrt(sxx * syy);
+  // Rounding can carry r a hair past ±1 (1.0000000000000002 for a histogram proportional to a profile); the
+  // database rightly refuses a correlation outside [-1, 1], so clamp.
+  return Math.min(1, Math.max(-1, sxy / Math.sqrt(sxx * syy)));
 }
 
 /**

@@ -27,6 +27,16 @@ describe('estimateKey', () => {
     expect(key.confidence).toBeCloseTo(1, 12);
   });
 
+  it('never reports a correlation past 1, even where rounding would carry it there', () => {
+    // 3/7 of the major profile: Pearson's r computes to 1.0000000000000002 without the clamp, and the database's
+    // CHECK (key_correlation BETWEEN -1 AND 1) would then refuse the whole file.
+    const major = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88];
+    const key = estimateKey(major.map((v) => (v * 3) / 7))!;
+    expect(key).toMatchObject({ tonic: 'C', mode: 'major' });
+    expect(key.correlation).toBeLessThanOrEqual(1);
+    expect(key.correlation).toBeCloseTo(1, 12);
+  });
+
   it('is less confident between a major key and its relative minor than for a clear triad', () => {
     const cMajorScale = [1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1];
     const cMajorTriad = [3, 0, 0, 0, 2, 0, 0, 2, 0, 0, 0, 0];
