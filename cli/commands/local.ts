@@ -30,6 +30,7 @@ interface LocalArgs {
   'file-timeout-ms'?: number;
   'split-output'?: string;
   'shard-attempts': number;
+  'retry-failed': boolean;
   json: boolean;
 }
 
@@ -61,6 +62,7 @@ export const localCommand: CommandModule<object, LocalArgs> = {
       .option('file-timeout-ms', { type: 'number', describe: `Per-file analysis time limit (default ${RUN_SHARD_DEFAULTS.fileTimeoutMs})` })
       .option('split-output', { type: 'string', describe: 'Write each track of multi-track files under this directory' })
       .option('shard-attempts', { type: 'number', default: 5, describe: 'Runs of a shard whose runner exits 75 or crashes, before giving up on it' })
+      .option('retry-failed', { type: 'boolean', default: false, describe: 'Analyse failed files again even if unchanged (after raising a limit)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print the summary as one JSON object, the last line of stdout' })
       .check((a) => {
         for (const k of ['headroom', 'shard-attempts', 'cpu-millis-per-runner', 'max-runners', 'max-connections', 'reserved', 'files-per-shard', 'shards'] as const) {
@@ -110,6 +112,7 @@ async function localCli(args: LocalArgs): Promise<number> {
       fileTimeoutMs: args['file-timeout-ms'],
       splitOutput: args['split-output'],
       shardAttempts: args['shard-attempts'],
+      retryFailed: args['retry-failed'],
       tty: process.stderr.isTTY === true,
     }, log, controller.signal);
     // The summary is for the person at the terminal (stderr); with --json, stdout's last line is the machine's copy.

@@ -21,6 +21,7 @@ interface RunShardArgs {
   'batch-delay-ms': number;
   'write-deadline-ms': number;
   'shutdown-grace-ms': number;
+  'retry-failed': boolean;
   json: boolean;
   'database-url'?: string;
 }
@@ -46,6 +47,7 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
       .option('batch-delay-ms', { type: 'number', default: RUN_SHARD_DEFAULTS.batchDelayMs, describe: 'Longest a result waits for its batch' })
       .option('write-deadline-ms', { type: 'number', default: RUN_SHARD_DEFAULTS.writeDeadlineMs, describe: 'How long a batch write retries through an outage before exit 75' })
       .option('shutdown-grace-ms', { type: 'number', default: DEFAULT_SHUTDOWN_GRACE_MS, describe: 'After SIGTERM, how long batches in flight may take' })
+      .option('retry-failed', { type: 'boolean', default: false, describe: 'Analyse failed files again even if unchanged (after raising a limit)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print a JSON summary as the last stdout line' })
       .option('database-url', { type: 'string', describe: 'PostgreSQL URL (default: env DATABASE_URL)' }),
   handler: async (args) => {
@@ -99,6 +101,7 @@ async function runShardCli(args: RunShardArgs): Promise<number> {
       batchDelayMs: args['batch-delay-ms'],
       writeDeadlineMs: args['write-deadline-ms'],
       progressIntervalMs: RUN_SHARD_DEFAULTS.progressIntervalMs,
+      retryFailed: args['retry-failed'],
     }, log, signal);
     const { corpus: _corpus, shard: _shard, ...figures } = summary;
     log.info(figures, 'shard done');

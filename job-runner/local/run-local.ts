@@ -52,6 +52,7 @@ export interface LocalOptions {
   fileTimeoutMs?: number;
   splitOutput?: string;
   shardAttempts: number;
+  retryFailed: boolean;
   tty: boolean;
 }
 
@@ -231,6 +232,7 @@ function spawnRunner(ctx: RunnersContext, shard: number, pod: string, attempt: n
     ...flag('max-file-bytes', options.maxFileBytes),
     ...flag('file-timeout-ms', options.fileTimeoutMs),
     ...flag('split-output', options.splitOutput && path.resolve(options.splitOutput)),
+    ...(options.retryFailed ? ['--retry-failed'] : []),
     '--json',
   ];
   // One log file per attempt: the runner's pino lines, for reading after a failure.

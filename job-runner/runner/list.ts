@@ -1,5 +1,5 @@
 import type { Dirent, Stats } from 'node:fs';
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { displayPath } from '../db/paths.js';
@@ -126,7 +126,7 @@ async function followSymlink(abs: Buffer, root: Buffer): Promise<SymlinkTarget> 
     real = await realpath(abs, { encoding: 'buffer' });
   } catch (e) {
     const code = errorCode(e);
-    const reason = code === 'ENOENT' ? 'symlink target does not exist (dangling symlink)' : code === 'ELOOP' ? 'symlink loop' : `symlink could not be resolved (${code})`;
+    const reason = code === 'ENOENT' ? DANGLING_SYMLINK_REASON : code === 'ELOOP' ? 'symlink loop' : `symlink could not be resolved (${code})`;
     return { problem: { status: 'failed', reason }, isDirectory: false };
   }
   let stats: Stats;
@@ -161,6 +161,16 @@ function direntKind(d: Dirent<Buffer>): string {
 
 function inodeKey(s: Stats): string {
   return `${s.dev}:${s.ino}`;
+}
+
+export const DANGLING_SYMLINK_REASON = 'symlink target does not exist (dangling symlink)';
+
+/** Why opening `abs` failed, in the words the scan uses: a runner reopening a dangling link says the same thing. */
+export async function unreadableReason(abs: Buffer, e: unknown): Promise<string> {
+  const code = errorCode(e);
+  if (code === 'ENOENT' && (await lstat(abs).then((s) => s.isSymbolicLink(), () => false))) return DANGLING_SYMLINK_REASON;
+  if (code === 'ELOOP') return 'symlink loop';
+  return `file could not be read (${code})`;
 }
 
 export function errorCode(e: unknown): string {

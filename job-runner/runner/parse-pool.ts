@@ -140,7 +140,7 @@ export class ParsePool {
     void slot.worker.terminate();
     this.replaced++;
     this.slots[index] = this.spawn();
-    busy?.resolve({ kind: 'refused', status: 'failed', reason, size: busy.hashed?.size ?? null, sha256: busy.hashed?.sha256 ?? null });
+    busy?.resolve({ kind: 'aborted', reason, size: busy.hashed?.size ?? null, sha256: busy.hashed?.sha256 ?? null });
     this.dispatch();
   }
 }

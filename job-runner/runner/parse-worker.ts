@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { open, readlink, realpath, type FileHandle } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import { analyzeMidi } from '../analysis/analyze.js';
-import { errorCode, isInside, notRegular, OUTSIDE_ROOT_REASON } from './list.js';
+import { errorCode, isInside, notRegular, OUTSIDE_ROOT_REASON, unreadableReason } from './list.js';
 import type { ParseReply, ParseResult, ParseTask } from './protocol.js';
 import { writeSplitTracks } from './split-output.js';
 
@@ -20,7 +20,7 @@ port.on('message', (task: ParseTask) => {
     (result) => port.postMessage({ id: task.id, result } satisfies ParseReply),
     (e: unknown) => port.postMessage({
       id: task.id,
-      result: { kind: 'refused', status: 'failed', size: null, sha256: null, reason: `analysis failed unexpectedly: ${e instanceof Error ? e.message : String(e)}` },
+      result: { kind: 'aborted', size: null, sha256: null, reason: `analysis failed unexpectedly: ${e instanceof Error ? e.message : String(e)}` },
     } satisfies ParseReply),
   );
 });
@@ -41,7 +41,7 @@ async function handle(task: ParseTask): Promise<ParseResult> {
     // O_NONBLOCK: a FIFO put in place of a file after the scan must not block the worker forever on open().
     file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    return refused(`file could not be read (${errorCode(e)})`);
+    return refused(await unreadableReason(path, e));
   }
   let bytes: Buffer;
   try {

@@ -31,12 +31,13 @@ export type ParseResult =
   | { kind: 'unchanged'; sha256: string; size: number }
   /** The analysis ran; its outcome may be a failure with a precise reason (a bad MIDI file). */
   | { kind: 'analysed'; sha256: string; size: number; outcome: AnalysisOutcome; splitTracks: SplitTrackFile[] }
+  /** The file was not analysed: unreadable, not a regular file, outside the root, or over the size limit. */
+  | { kind: 'refused'; status: 'failed' | 'skipped'; reason: string; size: number | null; sha256: null }
   /**
-   * The file was not analysed: unreadable, not a regular file, outside the root, too big, too slow, or it crashed
-   * its worker. The hash is known when the bytes were read (too slow, crashed): the same bytes then give the same
-   * answer on the next run without another attempt.
+   * The analysis was cut off: it ran past the time limit, or it crashed its worker. The hash is set when the worker
+   * had read the file before it was stopped.
    */
-  | { kind: 'refused'; status: 'failed' | 'skipped'; reason: string; size: number | null; sha256: string | null };
+  | { kind: 'aborted'; reason: string; size: number | null; sha256: string | null };
 
 export type ParseReply =
   /** Sent once the file is read and hashed, before the analysis: a worker killed after this still told us the hash. */

@@ -1,4 +1,5 @@
-import { realpath } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { migrate } from '../db/migrations.js';
 import { findCorpus, shardFiles, writeBatch, type FileResult, type ShardFile } from '../db/store.js';
@@ -48,6 +49,11 @@ export interface RunShardConfig {
   writeDeadlineMs: number;
   /** A progress log line this often. */
   progressIntervalMs: number;
+  /**
+   * Analyse failed files again even when their bytes are unchanged: after raising --max-file-bytes or
+   * --file-timeout-ms, or after a fix in the analysis.
+   */
+  retryFailed: boolean;
 }
 
 export const RUN_SHARD_DEFAULTS = {
@@ -128,9 +134,22 @@ async function realRoot(root: string): Promise<Buffer> {
   }
 }
 
-/** Does a file need the parse workers? Pending ones do; recorded ones with a hash are re-hashed to spot changes. */
-export function needsParsing(f: Pick<ShardFile, 'status' | 'sha256'>): boolean {
-  return f.status === 'pending' || ((f.status === 'ok' || f.status === 'failed') && f.sha256 !== null);
+/**
+ * Does a file need the parse workers? Pending ones do. Recorded ones with a hash are read and hashed again, to spot a
+ * change of content (same bytes: skipped). Failed ones without a hash (unreadable, not a regular file, over the size
+ * limit) stay as they are until a scan sees them change, or `retryFailed`. Skipped ones (outside the root) never.
+ */
+export function needsParsing(f: Pick<ShardFile, 'status' | 'sha256'>, retryFailed = false): boolean {
+  switch (f.status) {
+    case 'pending':
+      return true;
+    case 'ok':
+      return f.sha256 !== null;
+    case 'failed':
+      return retryFailed || f.sha256 !== null;
+    case 'skipped':
+      return false;
+  }
 }
 
 /** The store's record for a parse result; null when there is nothing to write (the file is unchanged). */
@@ -157,12 +176,30 @@ export function toRecord(file: ShardFile, shard: number, result: ParseResult): F
       };
     }
     case 'refused':
+      return { ...base, size: result.size ?? file.size, sha256: null, outcome: { status: result.status, reason: result.reason, warnings: [] } };
+    case 'aborted':
       return {
         ...base,
         size: result.size ?? file.size,
         sha256: result.sha256 ? Buffer.from(result.sha256, 'hex') : null,
-        outcome: { status: result.status, reason: result.reason, warnings: [] },
+        outcome: { status: 'failed', reason: result.reason, warnings: [] },
       };
+  }
+}
+
+/**
+ * An analysis cut off before its worker reported the hash gets one from the main thread, so that the failure is tied
+ * to these bytes: the next run skips the file unless it changed (or --retry-failed), instead of stalling on it again.
+ */
+async function withHash(result: Extract<ParseResult, { kind: 'aborted' }>, path: Buffer, maxFileBytes: number): Promise<ParseResult> {
+  try {
+    // The worker may have been stopped before its own size check: never read more than the limit here either.
+    if ((await stat(path)).size > maxFileBytes) return result;
+    const bytes = await readFile(path);
+    if (bytes.length > maxFileBytes) return result;
+    return { ...result, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+  } catch {
+    return result;
   }
 }
 
@@ -182,7 +219,7 @@ class ShardRun {
   ) {}
 
   async process(files: ShardFile[]): Promise<Omit<ShardSummary, 'corpus' | 'shard' | 'files' | 'workers' | 'pool' | 'durationSeconds'>> {
-    const todo = files.filter(needsParsing);
+    const todo = files.filter((f) => needsParsing(f, this.config.retryFailed));
     this.counts.settled = files.length - todo.length;
     this.log.info({ files: files.length, toRead: todo.length, settled: this.counts.settled }, 'shard loaded');
     if (todo.length === 0) return this.counts;
@@ -231,14 +268,16 @@ class ShardRun {
       await writer.waitForRoom();
       while (inFlight.size >= queueDepth) await Promise.race(inFlight);
       if (this.signal.aborted || writer.failure) break;
+      const path = Buffer.concat([this.root, Buffer.from('/'), file.path]);
       const job = parse.parse({
-        path: Buffer.concat([this.root, Buffer.from('/'), file.path]),
+        path,
         root: this.root,
-        knownSha256: file.sha256 ? file.sha256.toString('hex') : null,
+        knownSha256: file.sha256 && !(this.config.retryFailed && file.status === 'failed') ? file.sha256.toString('hex') : null,
         maxFileBytes: this.config.maxFileBytes,
         splitOutputDir: this.config.splitOutput,
-      }).then((result) => {
-        if (result === null) return; // shutting down: not analysed, not recorded
+      }).then(async (parsed) => {
+        if (parsed === null) return; // shutting down: not analysed, not recorded
+        const result = parsed.kind === 'aborted' && parsed.sha256 === null ? await withHash(parsed, path, this.config.maxFileBytes) : parsed;
         this.done++;
         const record = toRecord(file, this.config.shard, result);
         if (record) writer.add(record);
