@@ -90,12 +90,13 @@ export class DatabaseAccess {
   }
 
   /**
-   * Files recorded for the corpus (any status but pending) and failed ones; undefined when not due yet (throttled),
-   * or when the schema is not there yet (the runners create it).
+   * Files recorded for the corpus (any status but pending) and failed ones; undefined when not due yet (throttled,
+   * unless `force`: the final count of a finished corpus must be exact), or when the schema is not there yet (the
+   * runners create it).
    */
-  async progress(key: string, url: string, corpusKey: string): Promise<Progress | undefined> {
+  async progress(key: string, url: string, corpusKey: string, options: { force?: boolean } = {}): Promise<Progress | undefined> {
     const last = this.progressAt.get(corpusKey);
-    if (last !== undefined && this.clock.now() - last < (this.o.progressIntervalMs ?? 30_000)) return undefined;
+    if (!options.force && last !== undefined && this.clock.now() - last < (this.o.progressIntervalMs ?? 30_000)) return undefined;
     this.progressAt.set(corpusKey, this.clock.now());
     return this.serial(key, () => this.query(url, async (c) => {
       const exists = await c.query<{ t: string | null }>("SELECT to_regclass('midi.files') AS t");

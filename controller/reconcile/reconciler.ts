@@ -122,8 +122,12 @@ export class Reconciler {
     }
 
     // Step 6: status.
-    const files = await this.progress(obs);
-    const status = computeStatus(this.statusInput(obs, files));
+    let status = computeStatus(this.statusInput(obs, await this.progress(obs)));
+    if (isFinal(status.phase) && !isFinal(corpus.status?.phase) && obs.shards !== undefined && obs.shards > 0) {
+      // The last word on a corpus: its counts are never looked at again, so they must be exact, not the throttled
+      // count from up to 30 s ago. A failure throws: the pass is retried (with backoff) rather than finishing wrong.
+      status = computeStatus(this.statusInput(obs, await this.progress(obs, { force: true, strict: true })));
+    }
     if (!sameStatus(corpus.status, status)) {
       await this.o.writer.replaceStatus({ ...corpus, status });
       for (const event of transitionEvents(corpus.status, status)) {
@@ -132,7 +136,7 @@ export class Reconciler {
       if (corpus.status?.phase !== status.phase) log.info({ from: corpus.status?.phase, to: status.phase }, 'phase changed');
     }
     if (status.phase === 'Invalid') return { requeueAfterMs: INVALID_RETRY_MS };
-    if (status.phase === 'Succeeded' || status.phase === 'Failed') return {};
+    if (isFinal(status.phase)) return {};
     return { requeueAfterMs: RESYNC_MS };
   }
 
@@ -273,12 +277,14 @@ export class Reconciler {
     return { what: 'setting the run Job\'s parallelism', apply: () => this.o.writer.patchJob(namespace!, name!, { parallelism, suspend }) };
   }
 
-  private async progress(obs: Observation): Promise<{ processed: number; failed: number } | undefined> {
+  /** Files done and failed, from the database; `strict`: a failure throws instead of leaving the counts as they were. */
+  private async progress(obs: Observation, options: { force?: boolean; strict?: boolean } = {}): Promise<{ processed: number; failed: number } | undefined> {
     if (!obs.resolution || obs.shards === undefined || obs.shards === 0) return undefined;
     const { corpus } = obs;
     try {
-      return await this.o.database.progress(obs.resolution.budgetKey, obs.resolution.url, corpusKey(corpus.metadata.namespace, corpus.metadata.name));
+      return await this.o.database.progress(obs.resolution.budgetKey, obs.resolution.url, corpusKey(corpus.metadata.namespace, corpus.metadata.name), { force: options.force });
     } catch (err) {
+      if (options.strict) throw err;
       this.o.log.debug({ corpus: obs.key, err: String(err) }, 'progress counts unavailable');
       return undefined;
     }
@@ -325,6 +331,11 @@ export class Reconciler {
     }
     return input;
   }
+}
+
+/** Succeeded and Failed are final: nothing starts again, and the status is not recomputed afterwards. */
+function isFinal(phase: string | undefined): boolean {
+  return phase === 'Succeeded' || phase === 'Failed';
 }
 
 function splitKey(key: string): [string, string] {

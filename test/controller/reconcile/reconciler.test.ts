@@ -209,4 +209,32 @@ describe('Reconciler', () => {
     await pass('a');
     expect(corpus('a').status?.files).toEqual({ total: 3, processed: 2, failed: 1 });
   });
+
+  it('counts the files once more, unthrottled, when the run finishes: a finished corpus never shows stale counts', async () => {
+    const finalUrl = await db.createDatabase();
+    const client = new pg.Client({ connectionString: finalUrl });
+    await client.connect();
+    const record = (status: string, path: string) => client.query(`INSERT INTO midi.files (corpus_id, raw_path, path, size_bytes, shard, status, reason, sha256, analysed_at)
+      SELECT id, $2::text::bytea, $2, 1, 0, $1, CASE WHEN $1 = 'failed' THEN 'truncated' END, CASE WHEN $1 = 'ok' THEN decode(repeat('00', 32), 'hex') END, now()
+        FROM midi.corpora WHERE key = 'music/a'`, [status, path]);
+    try {
+      await migrate(client);
+      await client.query("INSERT INTO midi.corpora (key, shard_count) VALUES ('music/a', 1)");
+      const running = { phase: 'Running' as const, files: { total: 3, processed: 0, failed: 0 }, shards: { total: 1, succeeded: 0, failed: 0 } };
+      const { world, pass, corpus } = setup({ name: 'a', uid: 'uid-a', status: running, spec: { database: { maxConnections: 20 } } });
+      world.secrets.set('music/db', { url: finalUrl });
+      await pass('a'); // creates the run Job
+      await pass('a'); // counts: nothing recorded yet
+      expect(corpus('a').status?.files).toEqual({ total: 3, processed: 0, failed: 0 });
+      // The runner records every file and the Job completes within the 30 s the progress count is throttled for.
+      await record('ok', 'x.mid');
+      await record('ok', 'y.mid');
+      await record('failed', 'z.mid');
+      world.job('a-run')!.status = { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] };
+      await pass('a');
+      expect(corpus('a').status).toMatchObject({ phase: 'Succeeded', files: { total: 3, processed: 3, failed: 1 } });
+    } finally {
+      await client.end();
+    }
+  });
 });
