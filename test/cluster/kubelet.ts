@@ -12,7 +12,7 @@ import type { KubeRest} from './kube-rest.js';
 import { isStatus, STRATEGIC_MERGE_PATCH } from './kube-rest.js';
 import { ContainerConfigError, resolveContainerEnv, type NodeResources, type ObjectLookup } from './pod-env.js';
 import type { ProcessSupervisor, SupervisedProcess } from './processes.js';
-import { containerMounts, prepareVolumes, type Mount } from './volumes.js';
+import { containerMounts, mountOrder, prepareVolumes, type Mount } from './volumes.js';
 
 /** Every pod runs on this address: processes share the machine's network, as with hostNetwork. */
 export const POD_IP = '127.0.0.1';
@@ -509,7 +509,7 @@ export class Kubelet {
   launch(name: string, argv: string[], spec: LaunchSpec): SupervisedProcess {
     const asRoot = process.getuid?.() === 0;
     const lines: string[] = ['set -e'];
-    for (const m of spec.mounts) {
+    for (const m of mountOrder(spec.mounts)) {
       lines.push(existsSync(m.source) && !isFile(m.source)
         ? `mkdir -p ${quote(m.target)}`
         : `mkdir -p ${quote(path.dirname(m.target))}; [ -e ${quote(m.target)} ] || : > ${quote(m.target)}`);

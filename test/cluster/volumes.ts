@@ -10,6 +10,26 @@ export interface Mount {
   readOnly: boolean;
 }
 
+/**
+ * The order to bind-mount a container's mounts in. Mounting over a target hides whatever lay below it, including
+ * the sources of mounts not made yet: an emptyDir at /tmp would hide every source under the cluster directory (itself
+ * under /tmp), so the termination-log file and the other volumes after it could no longer be found. So a mount whose
+ * target contains another mount's source comes after that mount, unless its target also contains the other's target
+ * (parents before children, as the kubelet nests mounts). Stable otherwise.
+ */
+export function mountOrder(mounts: readonly Mount[]): Mount[] {
+  const within = (p: string, dir: string) => p === dir || p.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+  const mustWait = (m: Mount, others: readonly Mount[]) => others.some((n) => n !== m
+    && ((within(n.source, m.target) && !within(n.target, m.target)) || (within(m.target, n.target) && m.target !== n.target)));
+  const left = [...mounts];
+  const out: Mount[] = [];
+  while (left.length > 0) {
+    const i = Math.max(0, left.findIndex((m) => !mustWait(m, left)));
+    out.push(...left.splice(i, 1));
+  }
+  return out;
+}
+
 export interface VolumeContext {
   /** Where this pod's emptyDirs and rendered ConfigMap/Secret/projected volumes live. */
   podDir: string;
