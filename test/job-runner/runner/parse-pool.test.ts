@@ -1,0 +1,75 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ParsePool, type ParseJob } from '../../../job-runner/runner/parse-pool.js';
+import { generateCorpus } from '../../../job-runner/synth/corpus.js';
+
+/**
+ * A worker that misbehaves on request, by file name: `crash` throws outside any handler, `oom` allocates until its
+ * heap limit kills it, `hang` never answers. Anything else is answered as unchanged.
+ */
+const MISBEHAVING_WORKER = `
+import { parentPort } from 'node:worker_threads';
+parentPort.on('message', (task) => {
+  const name = Buffer.from(task.path).toString();
+  if (name.endsWith('crash')) setImmediate(() => { throw new Error('boom'); });
+  else if (name.endsWith('oom')) { const keep = []; for (;;) keep.push(new Array(1e5).fill(name)); }
+  else if (name.endsWith('hang')) { for (;;) {} }
+  else parentPort.postMessage({ id: task.id, result: { kind: 'unchanged', sha256: 'ab', size: 1 } });
+});
+`;
+
+function job(name: string): ParseJob {
+  return { path: Buffer.from(name), root: Buffer.from('/'), knownSha256: null, maxFileBytes: 1 << 20, splitOutputDir: null };
+}
+
+describe('ParsePool', () => {
+  let tmp: string;
+  let misbehaving: URL;
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'mco-parse-pool-'));
+    await writeFile(path.join(tmp, 'worker.mjs'), MISBEHAVING_WORKER);
+    misbehaving = pathToFileURL(path.join(tmp, 'worker.mjs'));
+  });
+  afterAll(async () => rm(tmp, { recursive: true, force: true }));
+
+  it('analyses a real file with the compiled worker', async () => {
+    const file = path.join(tmp, 'song.mid');
+    const song = generateCorpus({ files: 1, seed: 2 })[0]!;
+    await writeFile(file, song.bytes);
+    const pool = new ParsePool({ workers: 1, fileTimeoutMs: 30_000, workerUrl: pathToFileURL(path.resolve('dist/job-runner/runner/parse-worker.js')) });
+    try {
+      const result = await pool.parse({ ...job(file), root: Buffer.from(tmp) });
+      expect(result).toMatchObject({ kind: 'analysed', size: song.bytes.length, outcome: { ok: true } });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it.each<[string, string, RegExp]>([
+    ['throws', 'crash', /^analysis crashed its worker: boom$/],
+    ['runs out of its heap', 'oom', /^analysis crashed its worker: it ran out of memory$/],
+    ['never answers', 'hang', /^analysis took longer than 500 ms$/],
+  ])('fails only the file whose worker %s, and carries on with a new worker', async (_name, file, reason) => {
+    const pool = new ParsePool({ workers: 1, fileTimeoutMs: 500, workerUrl: misbehaving, maxWorkerHeapMb: 16 });
+    try {
+      const [bad, good] = await Promise.all([pool.parse(job(file)), pool.parse(job('fine'))]);
+      expect(bad).toMatchObject({ kind: 'aborted', sha256: null });
+      expect((bad as { reason: string }).reason).toMatch(reason);
+      expect(good).toEqual({ kind: 'unchanged', sha256: 'ab', size: 1 });
+      expect(pool.replaced).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('on close, files not yet analysed resolve as null: not analysed, not to be recorded', async () => {
+    const pool = new ParsePool({ workers: 1, fileTimeoutMs: 60_000, workerUrl: misbehaving });
+    const pending = [pool.parse(job('hang')), pool.parse(job('fine'))];
+    await pool.close();
+    expect(await Promise.all(pending)).toEqual([null, null]);
+  });
+});
