@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BUILD_SCRIPT = path.join(REPO_ROOT, 'test', 'cluster', 'build.sh');
+/** Where Go's own tarball installs it; build.sh looks there too when `go` is not on PATH (non-login shells). */
+const GO_TARBALL_PATH = '/usr/local/go/bin/go';
 
 /**
  * Whether this machine can build and run the test control plane. Cluster tests skip (loudly) where it cannot,
@@ -11,8 +13,8 @@ const BUILD_SCRIPT = path.join(REPO_ROOT, 'test', 'cluster', 'build.sh');
  */
 export function clusterSupport(): { ok: true } | { ok: false; reason: string } {
   if (process.env.MIDI_CORPUS_K8S_BIN) return { ok: true };
-  const go = spawnSync('go', ['version'], { stdio: 'ignore' });
-  if (go.error || go.status !== 0) return { ok: false, reason: 'Go is not installed (needed to build the control plane)' };
+  const found = ['go', GO_TARBALL_PATH].some((go) => spawnSync(go, ['version'], { stdio: 'ignore' }).status === 0);
+  if (!found) return { ok: false, reason: 'Go is not installed (needed to build the control plane)' };
   if (process.platform !== 'linux') return { ok: false, reason: 'the process kubelet needs Linux mount namespaces' };
   return { ok: true };
 }

@@ -18,13 +18,15 @@ here="$(cd "$(dirname "$0")" && pwd)"
 mod="$here/k8s"
 log() { printf '[cluster-build] %s\n' "$*" >&2; }
 
+# Go's tarball install puts it in /usr/local/go/bin, which only interactive shells' rc files add to PATH.
+command -v go >/dev/null || [[ ! -x /usr/local/go/bin/go ]] || export PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || { log "go is not installed: cannot build the control plane"; exit 127; }
 
 k8s_version="$(awk '$1 == "k8s.io/kubernetes" { print $2; exit }' "$mod/go.mod")"
 [[ -n "$k8s_version" ]] || { log "no k8s.io/kubernetes requirement in $mod/go.mod"; exit 1; }
 key="$( { cat "$mod/go.mod" "$mod/go.sum" "$mod/etcd/main.go"; echo "$HELM_VERSION $RECIPE"; go env GOVERSION; } \
   | sha256sum | cut -c1-12)"
-cache_root="${MIDI_CORPUS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/midi-corpus-operator}"
+cache_root="${MIDI_CORPUS_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/midi-corpus-operator}"
 out="$cache_root/k8s-$k8s_version-$key"
 mkdir -p "$cache_root"
 

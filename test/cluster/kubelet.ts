@@ -103,7 +103,8 @@ class PodWorker {
   private startTime = now();
   private statusChain: Promise<void> = Promise.resolve();
   private readonly done: Promise<void>;
-  private wake: () => void = () => {};
+  /** Sleepers (restart back-off, config retries) to wake when the pod is deleted. */
+  private readonly sleepers = new Set<() => void>();
 
   constructor(private pod: V1Pod, private readonly k: Kubelet, readonly podDir: string) {
     mkdirSync(path.join(podDir, 'termination'), { recursive: true });
@@ -137,7 +138,7 @@ class PodWorker {
       for (const c of [...this.initContainers, ...this.containers]) {
         if (c.proc?.running()) void this.k.supervisor.terminate(c.proc, this.graceMs);
       }
-      this.wake();
+      this.wakeAll();
     }
   }
 
@@ -146,7 +147,7 @@ class PodWorker {
     this.deleting = true;
     this.finished = true;
     for (const c of [...this.initContainers, ...this.containers]) c.proc?.signal('SIGKILL');
-    this.wake();
+    this.wakeAll();
     await this.done;
   }
 
@@ -208,7 +209,18 @@ class PodWorker {
 
   private async sleepUnlessDeleted(ms: number): Promise<void> {
     if (this.deleting) return;
-    await Promise.race([sleep(ms), new Promise<void>((resolve) => (this.wake = resolve))]);
+    const abort = new AbortController();
+    const wake = () => abort.abort();
+    this.sleepers.add(wake);
+    try {
+      await sleep(ms, undefined, { signal: abort.signal }).catch(() => {});
+    } finally {
+      this.sleepers.delete(wake);
+    }
+  }
+
+  private wakeAll(): void {
+    for (const wake of this.sleepers) wake();
   }
 
   private nodeResources(): NodeResources {
