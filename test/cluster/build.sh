@@ -12,7 +12,7 @@ set -euo pipefail
 
 HELM_VERSION=v3.19.5
 # Bump when the build recipe itself changes (flags, stamping) so cached binaries are rebuilt.
-RECIPE=1
+RECIPE=2
 
 here="$(cd "$(dirname "$0")" && pwd)"
 mod="$here/k8s"
@@ -74,7 +74,11 @@ log "built etcd in $((SECONDS - t))s"
 t=$SECONDS
 log "building helm $HELM_VERSION"
 # go install with @version resolves helm's own module graph, independent of ours.
-GOBIN="$tmp/bin" GOFLAGS="-trimpath" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+# Helm's release build stamps the Kubernetes version its client libraries speak (1.34 for v3.19); without it, helm
+# template and helm lint assume Kubernetes 1.20 and refuse a chart whose kubeVersion asks for more.
+helm_k8s="-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34"
+helm_k8s+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=34"
+GOBIN="$tmp/bin" GOFLAGS="-trimpath" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION $helm_k8s" \
   "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 log "built helm in $((SECONDS - t))s"
 
