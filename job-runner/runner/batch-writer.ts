@@ -4,7 +4,7 @@
  * A batch is sent when it holds `maxFiles` results or when its oldest result has waited `maxDelayMs` (so a slow
  * trickle of files still commits promptly). At most `maxInFlight` batches are being written at once: the runner sets
  * it to its pool's max − 1, keeping one connection free for control queries. When every slot is busy, results wait
- * in the buffer, and `waitForRoom()` tells the producer to stop parsing until a full batch's worth has drained:
+ * in the buffer, and `waitForRoom()` tells the producer to stop parsing once two batches' worth are waiting:
  * a stalled database slows the runner down instead of filling its memory.
  */
 
@@ -50,7 +50,10 @@ export class BatchWriter<T> {
     else this.timer ??= setTimeout(() => this.sendDue(), this.options.maxDelayMs);
   }
 
-  /** Resolves once the buffer holds less than one full batch, or the writer has failed or been abandoned. */
+  /**
+   * Resolves while there is room: less than two full batches buffered (one waiting for a slot, one filling), so the
+   * parse workers keep going while a batch is written; or once the writer has failed or been abandoned.
+   */
   waitForRoom(): Promise<void> {
     if (this.hasRoom()) return Promise.resolve();
     return new Promise((resolve) => this.roomWaiters.push(resolve));
@@ -81,7 +84,7 @@ export class BatchWriter<T> {
   }
 
   private hasRoom(): boolean {
-    return this.abandoned || this.failure !== null || this.buffer.length < this.options.maxFiles;
+    return this.abandoned || this.failure !== null || this.buffer.length < 2 * this.options.maxFiles;
   }
 
   /** Sends every full batch that has a free slot. */

@@ -262,7 +262,7 @@ class ShardRun {
   /** Hands files to the workers, keeping two per worker queued, and pausing while the writer is backed up. */
   private async feed(todo: ShardFile[], parse: ParsePool, writer: BatchWriter<FileResult>): Promise<void> {
     const inFlight = new Set<Promise<void>>();
-    const queueDepth = this.size.workers * 2;
+    const queueDepth = this.size.workers * 8;
     for (const file of todo) {
       if (this.signal.aborted || writer.failure) break;
       await writer.waitForRoom();
@@ -289,8 +289,12 @@ class ShardRun {
   }
 
   private write(batch: FileResult[]): Promise<void> {
+    const started = performance.now();
     return withRetry(
-      async () => void (await this.pool.use((c) => writeBatch(c, this.corpusId, batch))),
+      async () => {
+        await this.pool.use((c) => writeBatch(c, this.corpusId, batch));
+        this.log.debug({ files: batch.length, ms: Math.round(performance.now() - started) }, 'batch committed');
+      },
       {
         deadlineMs: this.config.writeDeadlineMs,
         stopped: () => this.signal.aborted,

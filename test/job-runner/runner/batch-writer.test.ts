@@ -45,10 +45,15 @@ describe('BatchWriter', () => {
     expect(calls.map((c) => c.batch)).toEqual([[1, 2]]);
   });
 
-  it('holds the producer back while a full batch waits for a slot', async () => {
+  it('holds the producer back once two full batches wait for a slot', async () => {
     const { calls, write } = controlledWrites();
     const w = new BatchWriter({ maxFiles: 2, maxDelayMs: 60_000, maxInFlight: 1, write });
-    [1, 2, 3, 4].forEach((i) => w.add(i));
+    [1, 2, 3, 4, 5].forEach((i) => w.add(i));
+    let early = false;
+    void w.waitForRoom().then(() => { early = true; });
+    await tick();
+    expect(early).toBe(true);
+    w.add(6);
     let room = false;
     void w.waitForRoom().then(() => { room = true; });
     await tick();

@@ -1,0 +1,141 @@
+/**
+ * `npm run bench`: every benchmark side by side in one run, on one generated corpus and one embedded Postgres.
+ * Prints a table and saves bench/results/latest.json (ratios at the top level, raw figures beside them).
+ *
+ *   (a) analysis vs `new Midi(bytes)`, per core                        bench/analysis.ts   target ≥ 10x
+ *   (b) end-to-end runner vs analysis alone, same workers             bench/runner.ts     target ≥ 0.8
+ *   (c) warm vs cold pool: start to first committed batch             bench/pool.ts
+ *   (d) validation overhead: bypass window vs ping on every checkout  bench/pool.ts       target ≤ 2 %
+ *   (e) runner vs naive (a connection per file, an INSERT per row)    bench/runner.ts     target ≥ 10x
+ *
+ * Sizes can be changed through the environment: BENCH_FILES (corpus size, default 1500), BENCH_WORKERS (parse
+ * workers for (b) and (e), default 1), BENCH_ROUNDS (default 5), and the evenly spread subsets that the slow sides
+ * run over: BENCH_ANALYSIS_FILES for (a) (default 150: one pass of `new Midi(bytes)` over them takes seconds) and
+ * BENCH_NAIVE_FILES for (e) (default 150).
+ */
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startEmbeddedPostgres } from '../job-runner/db/embedded.js';
+import { generateCorpus } from '../job-runner/synth/corpus.js';
+import { benchAnalysis } from './analysis.js';
+import { benchPool } from './pool.js';
+import { benchRunner } from './runner.js';
+
+const RESULTS = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url));
+
+function envNumber(name: string, fallback: number): number {
+  const v = process.env[name];
+  return v === undefined ? fallback : Number(v);
+}
+
+function step(label: string): () => void {
+  const started = Date.now();
+  process.stderr.write(`bench: ${label}...\n`);
+  return () => process.stderr.write(`bench: ${label} done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+}
+
+async function main(): Promise<void> {
+  const files = envNumber('BENCH_FILES', 1500);
+  const workers = envNumber('BENCH_WORKERS', 1);
+  const naiveFiles = envNumber('BENCH_NAIVE_FILES', 150);
+  const analysisFiles = envNumber('BENCH_ANALYSIS_FILES', 150);
+  const rounds = envNumber('BENCH_ROUNDS', 5);
+  const started = Date.now();
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'mco-bench-'));
+  // As root, the embedded server runs as user postgres, which must be able to enter the temporary directory.
+  await chmod(tmp, 0o711);
+  const root = path.join(tmp, 'corpus');
+  let done = step(`generating ${files} files`);
+  const corpus = generateCorpus({ files, seed: 42 });
+  for (const f of corpus) {
+    await mkdir(path.dirname(path.join(root, f.path)), { recursive: true });
+    await writeFile(path.join(root, f.path), f.bytes);
+  }
+  const paths = corpus.map((f) => f.path);
+  const bytes = corpus.reduce((n, f) => n + f.bytes.length, 0);
+  done();
+  const db = await startEmbeddedPostgres({ dataDir: path.join(tmp, 'pg') });
+  try {
+    const analysisSet = spread(corpus.map((f) => f.bytes), analysisFiles);
+    done = step(`(a) analysis vs @tonejs/midi over ${analysisSet.length} files`);
+    const analysis = await benchAnalysis(analysisSet, { minSeconds: 3 });
+    done();
+    const naivePaths = spread(paths, naiveFiles);
+    done = step(`(b, e) runner vs analysis alone and vs a naive ingester (${naivePaths.length} files), ${workers} worker(s), ${rounds} rounds`);
+    const runner = await benchRunner({ databaseUrl: db.url, root, paths, bytes, workers, rounds, naivePaths });
+    done();
+    done = step('(c, d) pool: warm vs cold, validation');
+    const pool = await benchPool(db.url);
+    done();
+
+    const result = {
+      analysisSpeedupVsTonejs: analysis.analysisSpeedupVsTonejs,
+      endToEndOverAnalysis: runner.endToEndOverAnalysis,
+      warmFirstBatchOverCold: pool.warmFirstBatchOverCold,
+      validationOverheadBypass: pool.validationOverheadBypass,
+      validationOverheadPingEvery: pool.validationOverheadPingEvery,
+      speedupOverNaive: runner.speedupOverNaive,
+      targets: { analysisSpeedupVsTonejs: '>= 10', endToEndOverAnalysis: '>= 0.8', validationOverheadBypass: '<= 0.02', speedupOverNaive: '>= 10' },
+      raw: {
+        machine: { cpus: os.availableParallelism(), cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}` },
+        corpus: { files, bytes, seed: 42, analysisFiles: analysisSet.length },
+        analysis,
+        runner,
+        pool: pool.raw,
+      },
+      measuredAt: new Date().toISOString(),
+      totalSeconds: (Date.now() - started) / 1000,
+    };
+    await mkdir(path.dirname(RESULTS), { recursive: true });
+    await writeFile(RESULTS, `${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(table(result));
+    process.stdout.write(`\nsaved ${path.relative(process.cwd(), RESULTS)}\n`);
+  } finally {
+    await db.stop().catch(() => {});
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** `n` items evenly spread over `xs`: the same mix of small and large songs as the whole corpus. */
+function spread<T>(xs: T[], n: number): T[] {
+  const every = Math.max(1, Math.floor(xs.length / n));
+  return xs.filter((_, i) => i % every === 0).slice(0, n);
+}
+
+interface Printable {
+  analysisSpeedupVsTonejs: number;
+  endToEndOverAnalysis: number;
+  warmFirstBatchOverCold: number;
+  validationOverheadBypass: number;
+  validationOverheadPingEvery: number;
+  speedupOverNaive: number;
+  raw: {
+    analysis: Awaited<ReturnType<typeof benchAnalysis>>;
+    runner: Awaited<ReturnType<typeof benchRunner>>;
+    pool: Awaited<ReturnType<typeof benchPool>>['raw'];
+  };
+}
+
+function table(r: Printable): string {
+  const x = (v: number) => `${v.toFixed(2)}x`;
+  const pct = (v: number) => `${(v * 100).toFixed(2)} %`;
+  const fps = (v: number) => `${v.toFixed(0)} files/s`;
+  const verdict = (ok: boolean) => (ok ? 'met' : 'SHORT');
+  const a = r.raw.analysis;
+  const e = r.raw.runner;
+  const s = r.raw.pool.start;
+  const rows: [string, string, string, string][] = [
+    ['(a) analysis vs new Midi(bytes), 1 core', x(r.analysisSpeedupVsTonejs), `${fps(a.analysis.filesPerSecond)}, ${a.analysis.mbPerSecond.toFixed(1)} MB/s vs ${fps(a.tonejs.filesPerSecond)}, ${a.tonejs.mbPerSecond.toFixed(1)} MB/s`, `≥ 10x ${verdict(r.analysisSpeedupVsTonejs >= 10)}`],
+    [`(b) end to end over analysis alone, ${e.workers} worker(s)`, r.endToEndOverAnalysis.toFixed(2), `${fps(e.endToEnd.filesPerSecond)} vs ${fps(e.analysisAlone.filesPerSecond)} (medians)`, `≥ 0.8 ${verdict(r.endToEndOverAnalysis >= 0.8)}`],
+    ['(c) warm first batch over cold', r.warmFirstBatchOverCold.toFixed(2), `${s.warmFirstBatchMedianMs.toFixed(1)} ms vs ${s.coldFirstBatchMedianMs.toFixed(1)} ms (median of ${s.rounds})`, ''],
+    ['(d) validation overhead, bypass window', pct(r.validationOverheadBypass), `ping every checkout: ${pct(r.validationOverheadPingEvery)}`, `≤ 2 % ${verdict(r.validationOverheadBypass <= 0.02)}`],
+    ['(e) runner over naive ingester', x(r.speedupOverNaive), `${fps(e.endToEnd.filesPerSecond)} vs ${fps(e.naive.filesPerSecond)}`, `≥ 10x ${verdict(r.speedupOverNaive >= 10)}`],
+  ];
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['benchmark', 'ratio', 'figures', 'target'][i]!.length));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return `\n${[line(['benchmark', 'ratio', 'figures', 'target']), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')}\n`;
+}
+
+await main();
