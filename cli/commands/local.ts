@@ -78,7 +78,9 @@ export const localCommand: CommandModule<object, LocalArgs> = {
 };
 
 async function localCli(args: LocalArgs): Promise<number> {
-  const log = createLogger({ base: { component: 'local' } });
+  // On a terminal the progress bar and the summary say what matters; info lines would scroll the bar away.
+  const tty = process.stderr.isTTY === true;
+  const log = createLogger({ base: { component: 'local' }, level: process.env.LOG_LEVEL ?? (tty ? 'warn' : 'info') });
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(EXIT_TEMPFAIL);
@@ -113,7 +115,7 @@ async function localCli(args: LocalArgs): Promise<number> {
       splitOutput: args['split-output'],
       shardAttempts: args['shard-attempts'],
       retryFailed: args['retry-failed'],
-      tty: process.stderr.isTTY === true,
+      tty,
     }, log, controller.signal);
     // The summary is for the person at the terminal (stderr); with --json, stdout's last line is the machine's copy.
     process.stderr.write(humanSummary(report, lookAt));
