@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,35 @@ import { badInputs } from '../../../job-runner/synth/bad-inputs.js';
 import { generateCorpus } from '../../../job-runner/synth/corpus.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
 import { addOddities, lastJson, ODDITIES, runCli, startCli, writeCorpus } from '../runner/cli.js';
+
+/** Files no longer pending (0 before the schema exists). */
+async function settled(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return Number((await c.query<{ n: string }>("SELECT count(*) AS n FROM midi.files WHERE status <> 'pending'")).rows[0]!.n);
+  } catch {
+    return 0;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Pids of the `run-shard` processes whose parent is `parent` (from /proc). */
+function runnerChildren(parent: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('run-shard')) pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
 
 /** `midi-corpus local`, run as a user runs it: a real process that starts real runner processes. */
 describe('midi-corpus local', () => {
@@ -80,7 +110,7 @@ describe('midi-corpus local', () => {
     it('tells how to look at the results without printing the password', async () => {
       const exit = await runCli(['local', root, '--data-dir', dataDir], { DATABASE_URL: undefined });
       expect(exit.stderr).toContain(`npx midi-corpus db --data-dir ${path.relative(process.cwd(), dataDir)}`);
-      const password = (await import('node:fs')).readFileSync(path.join(dataDir, 'password'), 'utf8').trim();
+      const password = readFileSync(path.join(dataDir, 'password'), 'utf8').trim();
       expect(exit.stderr).not.toContain(password);
       expect(exit.stdout).not.toContain(password);
     });
@@ -132,24 +162,36 @@ describe('midi-corpus local', () => {
       expect(exit.stderr).toMatch(/no runner fits the connection budget.*Raise --max-connections/);
     });
 
+    it('runs a shard again when its runner is killed, and ends with every file recorded exactly once', async () => {
+      const url = await db.createDatabase('runner_killed');
+      const big = path.join(tmp, 'kill-corpus');
+      await writeCorpus(big, { files: 1200, seed: 9, size: 'small' });
+      const run = startCli(['local', big, '--database-url', url, '--files-per-shard', '300', '--max-runners', '2', '--json']);
+      while ((await settled(url)) === 0) await new Promise((r) => setTimeout(r, 20));
+      const [victim] = runnerChildren(run.child.pid!);
+      expect(victim, 'no runner process found').toBeDefined();
+      process.kill(victim!, 'SIGKILL');
+      const exit = await run.done;
+      expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
+      const report = lastJson<LocalRunReport>(exit);
+      expect(report.thisRun.retries).toBeGreaterThanOrEqual(1);
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      const { rows } = await c.query<{ files: number; ok: number; analyses: number; paths: number }>(
+        `SELECT (SELECT count(*)::int FROM midi.files) AS files, (SELECT count(*)::int FROM midi.files WHERE status = 'ok') AS ok,
+                (SELECT count(*)::int FROM midi.file_analysis) AS analyses, (SELECT count(DISTINCT raw_path)::int FROM midi.files) AS paths`,
+      );
+      await c.end();
+      expect(rows[0]).toEqual({ files: 1200, ok: 1200, analyses: 1200, paths: 1200 });
+    });
+
     it('rides out a Postgres restart in mid-run and ends with every file recorded', async () => {
       const url = await db.createDatabase('restart');
       const big = path.join(tmp, 'restart-corpus');
       await writeCorpus(big, { files: 1500, seed: 8, size: 'small' });
       const run = startCli(['local', big, '--database-url', url, '--files-per-shard', '300', '--json']);
-      const done = async () => {
-        const c = new pg.Client({ connectionString: url });
-        await c.connect();
-        try {
-          return Number((await c.query<{ n: string }>("SELECT count(*) AS n FROM midi.files WHERE status <> 'pending'")).rows[0]!.n);
-        } catch {
-          return 0; // not migrated yet
-        } finally {
-          await c.end();
-        }
-      };
       let before = 0;
-      while ((before = await done()) === 0) await new Promise((r) => setTimeout(r, 20));
+      while ((before = await settled(url)) === 0) await new Promise((r) => setTimeout(r, 20));
       expect(before).toBeLessThan(1500);
       await db.stop();
       await new Promise((r) => setTimeout(r, 1500));
