@@ -119,7 +119,8 @@ async function localCli(args: LocalArgs): Promise<number> {
     }, log, controller.signal);
     // The summary is for the person at the terminal (stderr); with --json, stdout's last line is the machine's copy.
     process.stderr.write(humanSummary(report, lookAt));
-    if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    // Written before the explicit exit: where stdout is an asynchronous pipe (macOS), exit would cut it short.
+    if (args.json) await new Promise((resolve) => process.stdout.write(`${JSON.stringify(report)}\n`, resolve));
     return exitCode;
   } catch (err) {
     const code = exitCodeFor(err);

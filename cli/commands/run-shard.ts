@@ -105,7 +105,8 @@ async function runShardCli(args: RunShardArgs): Promise<number> {
     }, log, signal);
     const { corpus: _corpus, shard: _shard, ...figures } = summary;
     log.info(figures, 'shard done');
-    if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    // Written before the explicit exit: where stdout is an asynchronous pipe (macOS), exit would cut it short.
+    if (args.json) await new Promise((resolve) => process.stdout.write(`${JSON.stringify(summary)}\n`, resolve));
     return EXIT_OK;
   } catch (err) {
     const code = exitCodeFor(err);
