@@ -118,7 +118,7 @@ async function localCli(args: LocalArgs): Promise<number> {
       tty,
     }, log, controller.signal);
     // The summary is for the person at the terminal (stderr); with --json, stdout's last line is the machine's copy.
-    process.stderr.write(humanSummary(report, lookAt));
+    await new Promise((resolve) => process.stderr.write(humanSummary(report, lookAt), resolve));
     // Written before the explicit exit: where stdout is an asynchronous pipe (macOS), exit would cut it short.
     if (args.json) await new Promise((resolve) => process.stdout.write(`${JSON.stringify(report)}\n`, resolve));
     return exitCode;
