@@ -11,7 +11,7 @@
 import { CoordinationV1Api, type KubeConfig, type KubernetesObject, type V1Job, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../job-runner/log.js';
 import type { MidiCorpus } from './api/v1alpha1/midicorpus.js';
-import { ANNOTATION_CORPUS, CHILD_SELECTOR } from './plan/names.js';
+import { ANNOTATION_BUDGET_KEY, ANNOTATION_CORPUS, CHILD_SELECTOR } from './plan/names.js';
 import { DatabaseAccess } from './reconcile/database.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { describeApiError, isConflict } from './runtime/errors.js';
@@ -150,14 +150,17 @@ export class Controller {
     this.metrics.queueDepth.set(this.queue.length);
   }
 
-  /** A Job or pod changed: its corpus, and the corpora sharing its database, may need to act. */
+  /**
+   * A Job or pod changed: its corpus, and the corpora on the budget it draws on, may need to act. The budget comes
+   * from the object's own annotation, not from its corpus: once a corpus is deleted and forgotten, its pods still stop
+   * one by one, and each one gone frees connections the others are waiting for.
+   */
   private enqueueOwner(obj: V1Job | V1Pod): void {
     const name = obj.metadata?.annotations?.[ANNOTATION_CORPUS];
-    if (name && obj.metadata?.namespace) {
-      const key = `${obj.metadata.namespace}/${name}`;
-      this.enqueue(key);
-      for (const peer of this.reconciler.peersOf(key)) this.enqueue(peer);
-    }
+    const namespace = obj.metadata?.namespace;
+    if (name && namespace) this.enqueue(`${namespace}/${name}`);
+    const budget = obj.metadata?.annotations?.[ANNOTATION_BUDGET_KEY];
+    if (budget) for (const key of this.reconciler.corporaOn(budget)) this.enqueue(key);
   }
 
   private async work(): Promise<void> {

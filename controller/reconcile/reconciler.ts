@@ -93,6 +93,15 @@ export class Reconciler {
     return [...this.budgetOf].filter(([k, b]) => b === budget && k !== key).map(([k]) => k);
   }
 
+  /**
+   * Corpora last seen drawing on `budgetKey`. For waking them when a Job or pod annotated with that budget changes:
+   * the pods of a deleted corpus keep stopping (and releasing connections) after the corpus itself is forgotten, and
+   * each of those changes may let the others grow.
+   */
+  corporaOn(budgetKey: string): string[] {
+    return [...this.budgetOf].filter(([, b]) => b === budgetKey).map(([k]) => k);
+  }
+
   /** The thin outer reconcile: fetch, handle "gone", then the real work. */
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = splitKey(key);
@@ -130,6 +139,10 @@ export class Reconciler {
     }
     if (!sameStatus(corpus.status, status)) {
       await this.o.writer.replaceStatus({ ...corpus, status });
+      // What this corpus claims from the budget shows in its status (a scan waiting for a connection, shards done, a
+      // suspension, a finish): the corpora sharing the budget must look again, e.g. to shrink and make room for this
+      // one's scan. Only on a change, so the wake-ups end when the statuses settle.
+      for (const peer of obs.peers) this.o.enqueue(peer);
       for (const event of transitionEvents(corpus.status, status)) {
         await this.o.writer.emitEvent(corpus, event).catch((err: unknown) => log.warn({ err: String(err), reason: event.reason }, 'could not record an Event'));
       }

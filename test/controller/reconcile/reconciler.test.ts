@@ -114,6 +114,7 @@ describe('Reconciler', () => {
     await pass('b');
     expect(world.job('b-scan')).toBeUndefined(); // all 14 connections are held by a's pods
     expect(condition(corpus('b'), 'BudgetLimited')).toMatchObject({ status: 'True', reason: 'BudgetShared' });
+    expect(queued).toContain('music/a'); // b's claim is new: a must look again now, not at its next resync
 
     await pass('a'); // b's scan sets one connection aside: a shrinks to 6 pods
     expect(world.writes.at(-1)).toBe('patch a-run parallelism=6 suspend=false');
