@@ -1,0 +1,187 @@
+/**
+ * The Kubernetes side of the end-to-end tests: installing the operator as a user would (Helm chart or `kubectl apply
+ * -k`), MidiCorpus objects in and out, the run Job's pods, the Lease, and the disruptions (a runner process killed, a
+ * pod evicted, the leader deleted).
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import {
+  AuthorizationV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type V1Job, type V1Pod,
+} from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION, type MidiCorpus, type MidiCorpusStatus } from '../../../controller/api/v1alpha1/midicorpus.js';
+import { PROJECT_IMAGE_PREFIX, type ImageTable } from '../../cluster/images.js';
+import type { ClusterOptions, TestCluster } from '../../cluster/cluster.js';
+import { eventually } from '../../cluster/vitest.js';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const chartDir = path.join(repoRoot, 'charts', 'midi-corpus-operator');
+export const manifestsDir = path.join(repoRoot, 'manifests');
+
+/** Both installs name everything after the release `midi-corpus-operator` in `midi-corpus-system`. */
+export const OPERATOR_NAMESPACE = 'midi-corpus-system';
+export const OPERATOR_NAME = 'midi-corpus-operator';
+export const CONTROLLER_SELECTOR = 'app.kubernetes.io/name=midi-corpus-operator,app.kubernetes.io/component=controller';
+
+/** The project image through host-network-image.mjs: the CLI as built, with the controller's ports made free ones. */
+export function e2eImages(): ImageTable {
+  const entry = path.join(repoRoot, 'test', 'e2e', 'support', 'host-network-image.mjs');
+  return { [`${PROJECT_IMAGE_PREFIX}*`]: { entrypoint: [process.execPath, entry] } };
+}
+
+/** One roomy node: runner pods request 500m each, and several scenarios share the cluster one after the other. */
+export const E2E_CLUSTER: ClusterOptions = { images: e2eImages(), nodes: [{ name: 'node-1', cpu: '32', memory: '64Gi' }] };
+
+async function must(cluster: TestCluster, args: string[], input?: string): Promise<string> {
+  const r = await cluster.kubectl(args, input);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}):\n${r.stderr}`);
+  return r.stdout;
+}
+
+async function waitForRollout(cluster: TestCluster): Promise<void> {
+  await must(cluster, ['-n', OPERATOR_NAMESPACE, 'rollout', 'status', `deployment/${OPERATOR_NAME}`, '--timeout=120s']);
+  await leaseHolder(cluster, 60_000);
+}
+
+export async function installWithHelm(cluster: TestCluster): Promise<string> {
+  const r = await cluster.helm(['install', OPERATOR_NAME, chartDir, '--namespace', OPERATOR_NAMESPACE, '--create-namespace']);
+  if (r.code !== 0) throw new Error(`helm install failed (${r.code}):\n${r.stderr}`);
+  await waitForRollout(cluster);
+  return r.stdout;
+}
+
+export async function installWithKustomize(cluster: TestCluster, dir = manifestsDir): Promise<string> {
+  // The CRD must be established before anything of its kind; apply -k sends it in the same request as the rest.
+  const out = await must(cluster, ['apply', '-k', dir]);
+  await must(cluster, ['wait', '--for=condition=Established', `crd/${PLURAL}.${GROUP}`, '--timeout=60s']);
+  await waitForRollout(cluster);
+  return out;
+}
+
+export interface CorpusSpecOptions {
+  name: string;
+  namespace: string;
+  /** Local directory of the corpus: a hostPath volume (the process kubelet bind-mounts it). */
+  dir: string;
+  secret?: string;
+  filesPerShard: number;
+  cpu?: string;
+  maxParallelism?: number;
+  maxConnections?: number;
+}
+
+export function corpusObject(o: CorpusSpecOptions): Omit<MidiCorpus, 'metadata'> & { metadata: { name: string; namespace: string } } {
+  const spec: Record<string, unknown> = {
+    source: { volume: { hostPath: { path: o.dir, type: 'Directory' } } },
+    database: { secretRef: { name: o.secret ?? 'db' }, ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}) },
+    sharding: { filesPerShard: o.filesPerShard },
+    runner: { resources: { requests: { cpu: o.cpu ?? '500m', memory: '128Mi' } }, ...(o.maxParallelism !== undefined ? { maxParallelism: o.maxParallelism } : {}) },
+  };
+  return { apiVersion: `${GROUP}/${VERSION}`, kind: 'MidiCorpus', metadata: { name: o.name, namespace: o.namespace }, spec: spec as MidiCorpus['spec'] };
+}
+
+/** `kubectl apply` of objects, as a user would; returns kubectl's result (the API server's refusal included). */
+export function apply(cluster: TestCluster, ...objects: object[]) {
+  return cluster.kubectl(['apply', '-f', '-'], objects.map((o) => stringify(o)).join('---\n'));
+}
+
+export async function applyOrFail(cluster: TestCluster, ...objects: object[]): Promise<void> {
+  const r = await apply(cluster, ...objects);
+  if (r.code !== 0) throw new Error(`kubectl apply failed (${r.code}):\n${r.stderr}`);
+}
+
+export async function createDatabaseSecret(cluster: TestCluster, namespace: string, url: string, name = 'db'): Promise<void> {
+  await cluster.kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace, body: { metadata: { name }, stringData: { url } } });
+}
+
+export async function readCorpus(cluster: TestCluster, namespace: string, name: string): Promise<MidiCorpus | undefined> {
+  try {
+    return (await cluster.kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name })) as MidiCorpus;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+export async function deleteCorpus(cluster: TestCluster, namespace: string, name: string): Promise<void> {
+  await cluster.kc.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name });
+}
+
+/** Waits until the corpus reaches a final phase (or `phase`), and returns its status. */
+export async function waitForPhase(cluster: TestCluster, namespace: string, name: string, phases: string[], timeoutMs = 180_000): Promise<MidiCorpusStatus> {
+  return eventually(`${namespace}/${name} to reach ${phases.join(' or ')}`, async () => {
+    const status = (await readCorpus(cluster, namespace, name))?.status;
+    return status?.phase !== undefined && phases.includes(status.phase) ? status : undefined;
+  }, timeoutMs);
+}
+
+export async function readJob(cluster: TestCluster, namespace: string, name: string): Promise<V1Job | undefined> {
+  try {
+    return await cluster.kc.makeApiClient(BatchV1Api).readNamespacedJob({ namespace, name });
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+export async function jobPods(cluster: TestCluster, namespace: string, job: string): Promise<V1Pod[]> {
+  return (await cluster.kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace, labelSelector: `batch.kubernetes.io/job-name=${job}` })).items;
+}
+
+export const completionIndex = (pod: V1Pod) => pod.metadata?.annotations?.['batch.kubernetes.io/job-completion-index'];
+export const isRunning = (pod: V1Pod) => pod.status?.phase === 'Running' && !pod.metadata?.deletionTimestamp;
+
+/** The pods of the controller Deployment. */
+export async function controllerPods(cluster: TestCluster): Promise<V1Pod[]> {
+  return (await cluster.kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: OPERATOR_NAMESPACE, labelSelector: CONTROLLER_SELECTOR })).items;
+}
+
+/** The Lease's holder once it names a running controller pod. */
+export async function leaseHolder(cluster: TestCluster, timeoutMs = 60_000, not?: string): Promise<{ holder: string; transitions: number }> {
+  const coordination = cluster.kc.makeApiClient(CoordinationV1Api);
+  return eventually('a controller pod to hold the Lease', async () => {
+    const lease = await coordination.readNamespacedLease({ namespace: OPERATOR_NAMESPACE, name: OPERATOR_NAME });
+    const holder = lease.spec?.holderIdentity;
+    if (!holder || holder === not) return undefined;
+    const running = (await controllerPods(cluster)).filter(isRunning).map((p) => p.metadata?.name);
+    return running.includes(holder) ? { holder, transitions: lease.spec?.leaseTransitions ?? 0 } : undefined;
+  }, timeoutMs);
+}
+
+/** Whether the ServiceAccount may do `verb` on `resource` in `namespace`, as the API server's authorizer decides. */
+export async function serviceAccountMay(cluster: TestCluster, sa: { namespace: string; name: string }, verb: string, group: string, resource: string, namespace: string): Promise<boolean> {
+  const review = await cluster.kc.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
+    body: {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: `system:serviceaccount:${sa.namespace}:${sa.name}`,
+        groups: ['system:serviceaccounts', `system:serviceaccounts:${sa.namespace}`, 'system:authenticated'],
+        resourceAttributes: { verb, group, resource, namespace },
+      },
+    },
+  });
+  return review.status?.allowed === true;
+}
+
+/**
+ * SIGKILLs the process of a pod's container, as a crash or the OOM killer would: no SIGTERM, no chance to roll back or
+ * close connections. Found through /proc by the POD_NAME the runner's environment carries.
+ */
+export async function killPodProcess(podName: string, command: string): Promise<number> {
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
+      const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+      if (environ.includes(`POD_NAME=${podName}`) && cmdline.includes(command) && path.basename(cmdline[0] ?? '') === path.basename(process.execPath)) {
+        process.kill(Number(pid), 'SIGKILL');
+        return Number(pid);
+      }
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  throw new Error(`no ${command} process of pod ${podName}`);
+}

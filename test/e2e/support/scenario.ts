@@ -1,0 +1,95 @@
+/**
+ * One end-to-end scenario's surroundings: its namespace, its own Postgres server (max_connections is a server's, so
+ * scenarios sharing a server would share a budget), a generated corpus on disk, the database Secret, and the
+ * connection figures to report.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'vitest';
+import { writeSampleCorpus } from '../../../job-runner/synth/sample.js';
+import type { BudgetStatus } from '../../../controller/api/v1alpha1/midicorpus.js';
+import type { TestCluster } from '../../cluster/cluster.js';
+import type { TestPostgres } from '../../support/postgres.js';
+import { filesUnder, recordedFiles, startDatabase, type ConnectionFigures } from './database.js';
+import { createDatabaseSecret } from './operator.js';
+
+export interface Scenario {
+  namespace: string;
+  db: TestPostgres;
+  maxConnections: number;
+  /** Corpus directories written so far, by name. */
+  corpora: Map<string, { dir: string; files: string[] }>;
+  /** Writes a generated corpus (songs, plus one file per bad-input kind when `bad`) and returns its directory. */
+  corpus(name: string, o: { files: number; seed: number; bad?: boolean }): Promise<{ dir: string; files: string[] }>;
+  cleanup(): Promise<void>;
+}
+
+export async function startScenario(cluster: TestCluster, namespace: string, maxConnections: number): Promise<Scenario> {
+  await cluster.createNamespace(namespace);
+  const db = await startDatabase(maxConnections);
+  await createDatabaseSecret(cluster, namespace, db.url);
+  const root = await mkdtemp(path.join(os.tmpdir(), `mco-e2e-${namespace}-`));
+  const corpora = new Map<string, { dir: string; files: string[] }>();
+  return {
+    namespace,
+    db,
+    maxConnections,
+    corpora,
+    async corpus(name, o) {
+      const dir = path.join(root, name);
+      await writeSampleCorpus(dir, { files: o.files, seed: o.seed, bad: o.bad ?? false });
+      const entry = { dir, files: await filesUnder(dir) };
+      corpora.set(name, entry);
+      return entry;
+    },
+    async cleanup() {
+      await db.destroy();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * What the runners recorded for a corpus, against the files on disk: every file present exactly once (one row per
+ * path, and each file's result written once: `attempts` = 1, so no retry, crash or replacement pod analysed a file
+ * twice), nothing left pending, an analysis row for every ok file; with `allGood` (a corpus without bad inputs), no
+ * failure at all, each listed with its reason if there is one. Returns the numbers of ok and failed files.
+ */
+export async function expectEveryFileRecordedOnce(url: string, corpusKey: string, files: string[], o: { allGood?: boolean } = {}): Promise<{ ok: number; failed: number }> {
+  const rows = await recordedFiles(url, corpusKey);
+  if (o.allGood) expect(rows.filter((r) => r.status !== 'ok').map((r) => `${r.path}: ${r.status} (${r.reason})`)).toEqual([]);
+  expect(rows.map((r) => r.path)).toEqual(files);
+  expect(rows.filter((r) => r.status === 'pending').map((r) => r.path)).toEqual([]);
+  expect(rows.filter((r) => r.attempts !== 1).map((r) => `${r.path}: ${r.attempts} attempts`)).toEqual([]);
+  expect(rows.filter((r) => r.status === 'ok' && !r.analysed).map((r) => r.path)).toEqual([]);
+  return { ok: rows.filter((r) => r.status === 'ok').length, failed: rows.filter((r) => r.status === 'failed').length };
+}
+
+export interface BudgetReport {
+  scenario: string;
+  maxConnections: number;
+  /** max_connections − reserved − headroom: what the operator, its scans and its runners may hold together. */
+  budget: number;
+  /** The runners' and scans' part of it (the operator keeps one connection for itself). */
+  runnerCeiling: number;
+  allowanceInStatus?: number;
+  perPod?: number;
+  figures: ConnectionFigures;
+  peakLivePods?: number;
+}
+
+/** The budget the controller computed, from the figures it wrote in status, checked against the spec's inputs. */
+export function budgetOf(scenario: string, maxConnections: number, status: BudgetStatus | undefined, figures: ConnectionFigures, peakLivePods?: number): BudgetReport {
+  expect(status, 'budget figures in status').toBeDefined();
+  expect(status).toMatchObject({ limit: maxConnections, reserved: 3, headroom: 2 });
+  const budget = status!.limit! - status!.reserved! - status!.headroom!;
+  return { scenario, maxConnections, budget, runnerCeiling: budget - 1, allowanceInStatus: status!.allowance, perPod: status!.perPod, figures, peakLivePods };
+}
+
+export function formatReport(r: BudgetReport): string {
+  const p = r.figures.peak;
+  return `${r.scenario}: max_connections ${r.maxConnections}, budget ${r.budget} (runners+scans ${r.runnerCeiling}); `
+    + `peak all ${p.total}, runners ${p.runners}, scans ${p.scans}, operator ${p.operator} over ${r.figures.samples} samples`
+    + (r.peakLivePods !== undefined ? `; peak live runner pods ${r.peakLivePods} × ${r.perPod} connections` : '');
+}
