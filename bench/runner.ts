@@ -27,7 +27,7 @@ import { migrate } from '../job-runner/db/migrations.js';
 import { ensureCorpus } from '../job-runner/db/store.js';
 import { applicationNameFor } from '../job-runner/pool/naming.js';
 import { ParsePool } from '../job-runner/runner/parse-pool.js';
-import type { ShardSummary } from '../job-runner/runner/run-shard.js';
+import { FILES_QUEUED_PER_WORKER, type ShardSummary } from '../job-runner/runner/run-shard.js';
 import { scanCorpus } from '../job-runner/runner/scan.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -71,10 +71,10 @@ async function analysisAlone(root: string, paths: string[], workers: number, byt
   const started = process.hrtime.bigint();
   const pool = new ParsePool({ workers, fileTimeoutMs: 60_000 });
   try {
-    // As the runner feeds them: two files per worker in flight.
+    // As the runner feeds them.
     const inFlight = new Set<Promise<unknown>>();
     for (const p of paths) {
-      while (inFlight.size >= workers * 2) await Promise.race(inFlight);
+      while (inFlight.size >= workers * FILES_QUEUED_PER_WORKER) await Promise.race(inFlight);
       const job = pool.parse({ path: Buffer.from(path.join(root, p)), root: rootBytes, knownSha256: null, maxFileBytes: 64 << 20, splitOutputDir: null })
         .finally(() => inFlight.delete(job));
       inFlight.add(job);

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, readlink, realpath, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { analyzeMidi } from '../analysis/analyze.js';
 import { errorCode, isInside, notRegular, OUTSIDE_ROOT_REASON, unreadableReason } from './list.js';
@@ -10,19 +9,24 @@ import { writeSplitTracks } from './split-output.js';
 /**
  * A parse worker thread: reads one file, hashes it, and analyses it unless its hash matches the recorded one.
  * Started by ParsePool from the compiled dist/ file.
+ *
+ * The pool sends a worker its next file before the current one is done, so the worker never waits for the main
+ * thread (busy writing batches) between files. Files are still handled strictly one at a time, in the order sent:
+ * the pool's time limit runs for one file at a time, and it knows which file a stopped worker was holding.
  */
 
 if (!parentPort) throw new Error('parse-worker.js runs as a worker thread of the runner');
 const port = parentPort;
 
+let queue: Promise<void> = Promise.resolve();
 port.on('message', (task: ParseTask) => {
-  void handle(task).then(
+  queue = queue.then(() => handle(task).then(
     (result) => port.postMessage({ id: task.id, result } satisfies ParseReply),
     (e: unknown) => port.postMessage({
       id: task.id,
       result: { kind: 'aborted', size: null, sha256: null, reason: `analysis failed unexpectedly: ${e instanceof Error ? e.message : String(e)}` },
     } satisfies ParseReply),
-  );
+  ));
 });
 
 function refused(reason: string, size: number | null = null, status: 'failed' | 'skipped' = 'failed'): ParseResult {
@@ -36,26 +40,31 @@ function tooBig(size: number, limit: number): ParseResult {
 async function handle(task: ParseTask): Promise<ParseResult> {
   const path = asBuffer(task.path);
   const root = asBuffer(task.root);
-  let file: FileHandle;
+  // Synchronous calls: this thread has nothing else to do meanwhile, and each asynchronous call would be a hop through
+  // libuv's thread pool and back — five per file, each waiting for a core on a busy machine, which cost more than
+  // the analysis itself. A read that hangs (a dead network mount) holds only this thread: the pool's time limit
+  // gives up on it and starts another worker, where a hung asynchronous read would hold one of the process's four
+  // shared thread-pool threads.
+  let fd: number;
   try {
     // O_NONBLOCK: a FIFO put in place of a file after the scan must not block the worker forever on open().
-    file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     return refused(await unreadableReason(path, e));
   }
   let bytes: Buffer;
   try {
     // The scan confined symlinks to the root, but the tree may have changed since: check what was actually opened.
-    if (!isInside(await openedPath(file, path), root)) return refused(OUTSIDE_ROOT_REASON, null, 'skipped');
-    const stats = await file.stat();
+    if (!isInside(openedPath(fd, path), root)) return refused(OUTSIDE_ROOT_REASON, null, 'skipped');
+    const stats = fstatSync(fd);
     if (!stats.isFile()) return refused(notRegular(stats).reason);
     // Checked on the open file, before reading: a 40 GB "MIDI" file costs one fstat, not 40 GB of memory.
     if (stats.size > task.maxFileBytes) return tooBig(stats.size, task.maxFileBytes);
-    bytes = await file.readFile();
+    bytes = readFileSync(fd);
   } catch (e) {
     return refused(`file could not be read (${errorCode(e)})`);
   } finally {
-    await file.close();
+    closeSync(fd);
   }
   // The file may have grown between fstat and read.
   if (bytes.length > task.maxFileBytes) return tooBig(bytes.length, task.maxFileBytes);
@@ -70,11 +79,11 @@ async function handle(task: ParseTask): Promise<ParseResult> {
 }
 
 /** The real path of an open file: /proc/self/fd names exactly what was opened; realpath() where there is no /proc. */
-async function openedPath(file: FileHandle, path: Buffer): Promise<Buffer> {
+function openedPath(fd: number, path: Buffer): Buffer {
   try {
-    return await readlink(`/proc/self/fd/${file.fd}`, { encoding: 'buffer' });
+    return readlinkSync(`/proc/self/fd/${fd}`, { encoding: 'buffer' });
   } catch {
-    return realpath(path, { encoding: 'buffer' });
+    return realpathSync(path, { encoding: 'buffer' });
   }
 }
 

@@ -66,6 +66,9 @@ export const RUN_SHARD_DEFAULTS = {
   progressIntervalMs: 5_000,
 } as const;
 
+/** Files handed to the parse pool per worker before waiting for one to finish (the benchmark feeds the same way). */
+export const FILES_QUEUED_PER_WORKER = 8;
+
 export interface ShardSummary {
   corpus: string;
   shard: number;
@@ -259,10 +262,10 @@ class ShardRun {
     return this.counts;
   }
 
-  /** Hands files to the workers, keeping two per worker queued, and pausing while the writer is backed up. */
+  /** Hands files to the workers, FILES_QUEUED_PER_WORKER each, pausing while the writer is backed up. */
   private async feed(todo: ShardFile[], parse: ParsePool, writer: BatchWriter<FileResult>): Promise<void> {
     const inFlight = new Set<Promise<void>>();
-    const queueDepth = this.size.workers * 8;
+    const queueDepth = this.size.workers * FILES_QUEUED_PER_WORKER;
     for (const file of todo) {
       if (this.signal.aborted || writer.failure) break;
       await writer.waitForRoom();

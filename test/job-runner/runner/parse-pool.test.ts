@@ -8,7 +8,7 @@ import { generateCorpus } from '../../../job-runner/synth/corpus.js';
 
 /**
  * A worker that misbehaves on request, by file name: `crash` throws outside any handler, `oom` allocates until its
- * heap limit kills it, `hang` never answers. Anything else is answered as unchanged.
+ * heap limit kills it, `hang` never answers, `slow` answers after 0.7 s of work. Anything else is answered as unchanged.
  */
 const MISBEHAVING_WORKER = `
 import { parentPort } from 'node:worker_threads';
@@ -17,6 +17,11 @@ parentPort.on('message', (task) => {
   if (name.endsWith('crash')) setImmediate(() => { throw new Error('boom'); });
   else if (name.endsWith('oom')) { const keep = []; for (;;) keep.push(new Array(1e5).fill(name)); }
   else if (name.endsWith('hang')) { for (;;) {} }
+  else if (name.endsWith('slow')) {
+    const until = Date.now() + 700;
+    while (Date.now() < until) {}
+    parentPort.postMessage({ id: task.id, result: { kind: 'unchanged', sha256: 'cd', size: 2 } });
+  }
   else parentPort.postMessage({ id: task.id, result: { kind: 'unchanged', sha256: 'ab', size: 1 } });
 });
 `;
@@ -61,6 +66,19 @@ describe('ParsePool', () => {
       expect((bad as { reason: string }).reason).toMatch(reason);
       expect(good).toEqual({ kind: 'unchanged', sha256: 'ab', size: 1 });
       expect(pool.replaced).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('sends a worker its next file early, yet gives each file the whole time limit from when the worker starts it', async () => {
+    // Both files go to the one worker at once; the second is answered 1.4 s after it was sent, within its 1 s limit
+    // only if that limit started when the worker took it up.
+    const pool = new ParsePool({ workers: 1, fileTimeoutMs: 1000, workerUrl: misbehaving });
+    try {
+      const results = await Promise.all([pool.parse(job('a-slow')), pool.parse(job('b-slow'))]);
+      expect(results).toEqual([{ kind: 'unchanged', sha256: 'cd', size: 2 }, { kind: 'unchanged', sha256: 'cd', size: 2 }]);
+      expect(pool.replaced).toBe(0);
     } finally {
       await pool.close();
     }
