@@ -10,6 +10,7 @@ import { ADD, DELETE, ERROR, ListWatch, UPDATE, Watch, type KubeConfig, type Kub
 import type { Logger } from '../../job-runner/log.js';
 import { scrubSecrets } from '../../job-runner/log.js';
 import { backoffDelay, realClock, type Clock } from './clock.js';
+import { describeApiError, statusOf } from './errors.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
@@ -94,8 +95,13 @@ export class RestartingInformer<T extends KubernetesObject> {
   }
 }
 
+/**
+ * One line: the status and the API's reason for an API error (not client-node's message, which carries the whole
+ * response with its headers: a fresh CRD's first list gives `429 TooManyRequests: storage is (re)initializing`), the
+ * code and message for a network error (`ECONNRESET read ECONNRESET`).
+ */
 function describe(err: unknown): string {
-  const e = err as { statusCode?: number; code?: number | string; message?: string };
-  const code = e?.statusCode ?? e?.code;
-  return scrubSecrets(`${code !== undefined ? `${code} ` : ''}${e?.message ?? String(err)}`);
+  if (statusOf(err) !== undefined) return scrubSecrets(describeApiError(err));
+  const e = err as { code?: string; message?: string };
+  return scrubSecrets(`${e?.code !== undefined ? `${e.code} ` : ''}${(e?.message ?? String(err)).split('\n')[0]}`);
 }
