@@ -1,0 +1,92 @@
+/**
+ * The controller's informers after their connections to the API server break. client-node 1.4's informer restarts
+ * its watch by itself only after a 410; on a reset connection or a failed list it stops for good, and a controller
+ * on top of it would silently never see another change. Here the controller runs as a plain process (not in a pod:
+ * its kubeconfig points at a TCP proxy the test can cut) against the real control plane; after every connection is
+ * reset and the API server is unreachable for a few seconds, a MidiCorpus created afterwards must still be seen and
+ * ingested.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { KubeConfig } from '@kubernetes/client-node';
+import { midiCorpusCRDYaml } from '../../controller/api/crd.js';
+import { describeWithCluster, eventually, useCluster } from '../cluster/vitest.js';
+import { applyOrFail, corpusObject, E2E_CLUSTER, repoRoot, waitForPhase } from './support/operator.js';
+import { expectEveryFileRecordedOnce, startScenario, type Scenario } from './support/scenario.js';
+import { TcpProxy } from './support/tcp-proxy.js';
+
+const TIMEOUT_MS = 300_000;
+
+describeWithCluster('the controller after its API server connections break', () => {
+  const cluster = useCluster(E2E_CLUSTER);
+  let proxy: TcpProxy;
+  let controller: ChildProcess;
+  let dir: string;
+  let logFile: string;
+  let scenario: Scenario | undefined;
+
+  beforeAll(async () => {
+    const r = await cluster().kubectl(['apply', '-f', '-'], midiCorpusCRDYaml());
+    expect(r.code, r.stderr).toBe(0);
+    await cluster().kubectl(['wait', '--for=condition=Established', 'crd/midicorpora.midi.corpus.dev', '--timeout=60s']);
+    proxy = new TcpProxy({ host: '127.0.0.1', port: Number(new URL(cluster().apiserverUrl).port) });
+    const port = await proxy.start();
+
+    // The admin kubeconfig with the server moved behind the proxy (same TLS end to end: the proxy only forwards bytes).
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster().kubeconfigPath);
+    const viaProxy = new KubeConfig();
+    viaProxy.loadFromOptions({
+      clusters: kc.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${port}` })),
+      users: kc.users,
+      contexts: kc.contexts,
+      currentContext: kc.currentContext,
+    });
+    dir = await mkdtemp(path.join(os.tmpdir(), 'mco-e2e-restart-'));
+    await writeFile(path.join(dir, 'kubeconfig'), viaProxy.exportConfig());
+    logFile = path.join(dir, 'controller.log');
+    controller = spawn(process.execPath, [path.join(repoRoot, 'dist', 'cli', 'main.js'), 'controller', '--namespace=restart', '--leader-elect=false', '--metrics-port=0', '--health-port=0'], {
+      env: { ...process.env, KUBECONFIG: path.join(dir, 'kubeconfig'), POD_NAME: 'restart-test', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    controller.stderr!.pipe(createWriteStream(logFile));
+    await eventually('the controller to list and watch', async () => (await readFile(logFile, 'utf8')).includes('controller running'));
+  }, TIMEOUT_MS);
+
+  afterAll(async () => {
+    controller?.kill('SIGTERM');
+    await sleep(500);
+    await proxy?.stop();
+    await scenario?.cleanup();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const logLines = async () => (await readFile(logFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  it('restarts every informer after the connections are reset and the API server is away, and acts on what changed meanwhile', async () => {
+    scenario = await startScenario(cluster(), 'restart', 30);
+    const before = await scenario.corpus('before', { files: 20, seed: 51 });
+    await applyOrFail(cluster(), corpusObject({ name: 'before', namespace: 'restart', dir: before.dir, filesPerShard: 10 }));
+    await waitForPhase(cluster(), 'restart', 'before', ['Succeeded']);
+
+    // Every watch reset; for 3 s no connection at all (the restarts' lists fail too and back off).
+    const cutAt = Date.now();
+    await proxy.cut();
+    const after = await scenario.corpus('after', { files: 20, seed: 52 });
+    await applyOrFail(cluster(), corpusObject({ name: 'after', namespace: 'restart', dir: after.dir, filesPerShard: 10 }));
+    await sleep(3000);
+    await proxy.resume();
+
+    const status = await waitForPhase(cluster(), 'restart', 'after', ['Succeeded', 'Failed']);
+    expect(status).toMatchObject({ phase: 'Succeeded', files: { total: 20, processed: 20, failed: 0 } });
+    await expectEveryFileRecordedOnce(scenario.db.url, 'restart/after', after.files, { allGood: true });
+    const restarted = new Set((await logLines()).filter((l) => l.msg === 'watch failed; restarting' && Number(l.time) >= cutAt).map((l) => l.informer));
+    expect(restarted).toEqual(new Set(['midicorpora', 'jobs', 'pods']));
+    expect(controller.exitCode).toBeNull(); // still running: the errors were survived, not fatal
+  }, TIMEOUT_MS);
+});
