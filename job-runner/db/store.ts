@@ -285,16 +285,18 @@ function prepare(results: readonly FileResult[]): PreparedRow[] {
 function prepareOne(r: FileResult): PreparedRow {
   const raw = rawPath(r.path);
   const o = r.outcome;
-  const base = {
-    raw_path: `\\x${raw.toString('hex')}`,
-    path: displayPath(raw),
-    size_bytes: r.size,
-    shard: r.shard,
-    sha256: r.sha256 ? `\\x${r.sha256.toString('hex')}` : null,
-  };
   const row: PreparedRow = {
     key: raw.toString('hex'),
-    file: { ...base, status: o.status, reason: o.status === 'ok' ? null : o.reason, warnings: o.warnings ?? [] },
+    file: {
+      raw_path: `\\x${raw.toString('hex')}`,
+      path: displayPath(raw),
+      size_bytes: r.size,
+      shard: r.shard,
+      status: o.status,
+      reason: o.status === 'ok' ? null : o.reason,
+      warnings: o.warnings ?? [],
+      sha256: r.sha256 ? `\\x${r.sha256.toString('hex')}` : null,
+    },
     analysis: null,
     tracks: [],
     channels: [],
@@ -379,43 +381,58 @@ function summarise(rows: readonly PreparedRow[]): WriteSummary {
   return s;
 }
 
-/** The statements of one batch (inside the caller's transaction): files, then the old child rows out, new ones in. */
+/**
+ * Upserts the file rows and deletes their old analyses (whose tracks, channels and split tracks go with them, by
+ * cascade, at the end of the statement), returning each file's id. The DELETE reads the ids the INSERT returns.
+ */
+const FILE_ROWS_SQL = `
+WITH f AS (
+  INSERT INTO midi.files AS f (corpus_id, raw_path, path, size_bytes, shard, status, reason, warnings, sha256, attempts, analysed_at)
+  SELECT $1, r.raw_path, r.path, r.size_bytes, r.shard, r.status, r.reason, r.warnings, r.sha256, 1, now()
+    FROM jsonb_populate_recordset(NULL::midi.files, $2::jsonb) AS r
+  ON CONFLICT (corpus_id, raw_path) DO UPDATE
+    SET path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, status = EXCLUDED.status, reason = EXCLUDED.reason,
+        warnings = EXCLUDED.warnings, sha256 = EXCLUDED.sha256, attempts = f.attempts + 1,
+        analysed_at = now(), updated_at = now()
+  RETURNING id, raw_path),
+old AS (DELETE FROM midi.file_analysis a USING f WHERE a.file_id = f.id)
+SELECT id, encode(raw_path, 'hex') AS key FROM f`;
+
+/**
+ * Every child row of a batch in one statement, each table's rows a JSON array with their file ids in. The INSERTs go
+ * to a table each, and the foreign keys are checked at the end of the statement, once the analyses are in. A separate
+ * statement from FILE_ROWS_SQL because the old child rows must be gone (the cascade runs at the end of that
+ * statement) before new ones with the same keys go in.
+ */
+const CHILD_ROWS_SQL = `
+WITH analysis AS (INSERT INTO midi.file_analysis SELECT * FROM jsonb_populate_recordset(NULL::midi.file_analysis, $1::jsonb)),
+tracks AS (INSERT INTO midi.tracks SELECT * FROM jsonb_populate_recordset(NULL::midi.tracks, $2::jsonb)),
+channels AS (INSERT INTO midi.channel_instruments SELECT * FROM jsonb_populate_recordset(NULL::midi.channel_instruments, $3::jsonb))
+INSERT INTO midi.split_tracks SELECT * FROM jsonb_populate_recordset(NULL::midi.split_tracks, $4::jsonb)`;
+
+/**
+ * The statements of one batch (inside the caller's transaction): two, whatever the batch holds, where there were one
+ * per table. Named, so each connection parses them once. Round trips are what a batch costs most on a busy machine:
+ * each one waits for the server's backend, and then this thread, to get a core again.
+ */
 async function writeRows(client: pg.ClientBase, corpusId: number, rows: readonly PreparedRow[]): Promise<void> {
-  const { rows: ids } = await client.query<{ id: string; key: string }>(
-    `INSERT INTO midi.files AS f (corpus_id, raw_path, path, size_bytes, shard, status, reason, warnings, sha256, attempts, analysed_at)
-     SELECT $1, r.raw_path, r.path, r.size_bytes, r.shard, r.status, r.reason, r.warnings, r.sha256, 1, now()
-       FROM jsonb_populate_recordset(NULL::midi.files, $2::jsonb) AS r
-     ON CONFLICT (corpus_id, raw_path) DO UPDATE
-       SET path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, status = EXCLUDED.status, reason = EXCLUDED.reason,
-           warnings = EXCLUDED.warnings, sha256 = EXCLUDED.sha256, attempts = f.attempts + 1,
-           analysed_at = now(), updated_at = now()
-     RETURNING id, encode(raw_path, 'hex') AS key`,
-    [corpusId, pgJson(rows.map((r) => r.file))],
-  );
+  const { rows: ids } = await client.query<{ id: string; key: string }>({
+    name: 'mco-write-files',
+    text: FILE_ROWS_SQL,
+    values: [corpusId, pgJson(rows.map((r) => r.file))],
+  });
   const idOf = new Map(ids.map((r) => [r.key, r.id]));
-  await client.query('DELETE FROM midi.file_analysis WHERE file_id = ANY($1::bigint[])', [ids.map((r) => r.id)]);
   const ok = rows.filter((r) => r.analysis !== null);
   if (ok.length === 0) return;
   const withId = <T extends object>(r: PreparedRow, x: T) => ({ file_id: idOf.get(r.key), ...x });
-  await client.query(
-    'INSERT INTO midi.file_analysis SELECT * FROM jsonb_populate_recordset(NULL::midi.file_analysis, $1::jsonb)',
-    [pgJson(ok.map((r) => withId(r, r.analysis!)))],
-  );
-  const tracks = ok.flatMap((r) => r.tracks.map((t) => withId(r, t)));
-  if (tracks.length > 0) {
-    await client.query('INSERT INTO midi.tracks SELECT * FROM jsonb_populate_recordset(NULL::midi.tracks, $1::jsonb)', [pgJson(tracks)]);
-  }
-  const channels = ok.flatMap((r) => r.channels.map((c) => withId(r, c)));
-  if (channels.length > 0) {
-    await client.query(
-      'INSERT INTO midi.channel_instruments SELECT * FROM jsonb_populate_recordset(NULL::midi.channel_instruments, $1::jsonb)',
-      [pgJson(channels)],
-    );
-  }
-  const splits = ok.flatMap((r) => r.splits.map((s) => withId(r, s)));
-  if (splits.length > 0) {
-    await client.query('INSERT INTO midi.split_tracks SELECT * FROM jsonb_populate_recordset(NULL::midi.split_tracks, $1::jsonb)', [
-      pgJson(splits),
-    ]);
-  }
+  await client.query({
+    name: 'mco-write-children',
+    text: CHILD_ROWS_SQL,
+    values: [
+      pgJson(ok.map((r) => withId(r, r.analysis!))),
+      pgJson(ok.flatMap((r) => r.tracks.map((t) => withId(r, t)))),
+      pgJson(ok.flatMap((r) => r.channels.map((c) => withId(r, c)))),
+      pgJson(ok.flatMap((r) => r.splits.map((s) => withId(r, s)))),
+    ],
+  });
 }
