@@ -1,3 +1,4 @@
+import { exitOnShutdownSignal } from '../../job-runner/runner/shutdown.js';
 import type { CommandModule } from 'yargs';
 import { migrate } from '../../job-runner/db/migrations.js';
 import { createLogger, describeDatabaseUrl } from '../../job-runner/log.js';
@@ -28,6 +29,7 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
 
 async function runMigrate(args: MigrateArgs): Promise<number> {
   const log = createLogger({ base: { component: 'migrate' } });
+  exitOnShutdownSignal(log);
   const url = args['database-url'] ?? process.env.DATABASE_URL;
   if (!url) {
     log.error('no database: pass --database-url or set DATABASE_URL');

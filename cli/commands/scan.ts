@@ -1,3 +1,4 @@
+import { exitOnShutdownSignal } from '../../job-runner/runner/shutdown.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
@@ -47,6 +48,7 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
 
 async function runScan(args: ScanArgs): Promise<number> {
   const log = createLogger({ base: { component: 'scan', corpus: args.corpus } });
+  exitOnShutdownSignal(log);
   const url = args['database-url'] ?? process.env.DATABASE_URL;
   if (!url) {
     log.error('no database: pass --database-url or set DATABASE_URL');

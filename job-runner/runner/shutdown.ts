@@ -30,3 +30,18 @@ export function installShutdownHandlers(log: Logger, graceMs = DEFAULT_SHUTDOWN_
   process.on('SIGINT', onSignal);
   return controller.signal;
 }
+
+/**
+ * SIGTERM and SIGINT for a command whose work is one transaction (scan, migrate): exit 75 at once. Postgres rolls
+ * back the transaction of a closed connection, so nothing half-done stays behind, and the pod is not left to be
+ * killed after its grace period (Node as a container's PID 1 gets no default action for SIGTERM: without a handler
+ * the signal is ignored).
+ */
+export function exitOnShutdownSignal(log: Logger): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.warn({ signal }, 'shutdown requested: exiting; the transaction in flight rolls back');
+    process.exit(EXIT_TEMPFAIL);
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}

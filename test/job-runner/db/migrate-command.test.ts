@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrateCommand } from '../../../cli/commands/migrate.js';
 import { freePort } from '../../../job-runner/db/embedded.js';
@@ -54,5 +57,18 @@ describe('midi-corpus migrate', () => {
     } finally {
       if (saved !== undefined) process.env.DATABASE_URL = saved;
     }
+  });
+
+  it('exits 75 at once on SIGTERM, as a pod being deleted must (the built CLI, a real process)', async () => {
+    // A database that never answers keeps migrate waiting for up to 60 s; SIGTERM must end that wait now.
+    const port = await freePort();
+    const child = spawn(process.execPath, ['dist/cli/main.js', 'migrate', '--wait-seconds', '60'], {
+      env: { ...process.env, DATABASE_URL: `postgres://postgres:x@127.0.0.1:${port}/none`, LOG_LEVEL: 'silent' },
+      stdio: 'ignore',
+    });
+    await sleep(1500);
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(75);
   });
 });
