@@ -3,7 +3,7 @@
  *
  * A batch is sent when it holds `maxFiles` results or when its oldest result has waited `maxDelayMs` (so a slow
  * trickle of files still commits promptly). At most `maxInFlight` batches are being written at once: the runner sets
- * it to its pool's max − 1, keeping one connection free for control queries. When every slot is busy, results wait
+ * it to its pool's max (no control query runs while files are parsed). When every slot is busy, results wait
  * in the buffer, and `waitForRoom()` tells the producer to stop parsing once two batches' worth are waiting:
  * a stalled database slows the runner down instead of filling its memory.
  */

@@ -19,8 +19,9 @@ import { withRetry } from './retry.js';
  *
  * 1. Open the pool (its warm connections before the first file), migrate, load the shard's files.
  * 2. Parse on worker threads, one per CPU of the request; a file whose bytes hash to the recorded sha256 is skipped.
- * 3. Write results in batches, one transaction each, at most max − 1 at once (one connection stays free for control
- *    queries), retrying through a database outage up to a deadline.
+ * 3. Write results in batches, one transaction each, as many at once as the pool has connections (the control queries
+ *    all come before the first file and after the last batch, so the pool's extra connection writes too while files
+ *    are parsed), retrying through a database outage up to a deadline.
  * 4. On shutdown (the signal aborts): take no new file, drop what is parsed but unsent, let the batches being written
  *    commit or roll back, close the pool, and report ShutdownRequestedError (exit 75).
  */
@@ -231,7 +232,7 @@ class ShardRun {
     const writer = new BatchWriter<FileResult>({
       maxFiles: this.config.batchFiles,
       maxDelayMs: this.config.batchDelayMs,
-      maxInFlight: Math.max(1, this.size.max - 1),
+      maxInFlight: this.size.max,
       write: (batch) => this.write(batch),
       onCommitted: (batch) => {
         for (const r of batch) this.counts.recorded[r.outcome.status]++;
