@@ -13,7 +13,10 @@
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../../job-runner/log.js';
 import { realClock, type Clock } from './clock.js';
-import { isConflict, isNotFound } from './errors.js';
+import { describeApiError, isConflict, isNotFound } from './errors.js';
+
+/** Reads and writes of the release, should the Lease keep changing under it (it should not: nobody else writes a held Lease). */
+const RELEASE_ATTEMPTS = 3;
 
 export interface LeaderElectionOptions {
   api: Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
@@ -40,6 +43,8 @@ export class LeaderElector {
   /** The last record seen and when (local clock) it last changed. */
   private observed?: { holder: string; renewTime: string; at: number };
   private lastRenewal = 0;
+  /** The acquire-or-renew attempt under way, if any: stop() waits for it before releasing. */
+  private inflight?: Promise<void>;
 
   constructor(private readonly o: LeaderElectionOptions) {
     this.leaseDurationMs = o.leaseDurationMs ?? 15_000;
@@ -60,27 +65,42 @@ export class LeaderElector {
     void this.tick();
   }
 
-  /** Stops campaigning; a leader releases the Lease. */
+  /**
+   * Stops campaigning; a leader releases the Lease. A renewal may be in flight when the stop comes (on the real API
+   * server it often was: the release then lost to it with a 409, and the standby had to wait for the lease to
+   * expire): the release waits for it, and reads the Lease afresh on a conflict.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    await this.inflight;
     if (!this.leading) return;
     this.leading = false;
-    try {
-      const lease = await this.o.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
-      if (lease.spec?.holderIdentity === this.o.identity) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const lease = await this.o.api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace });
+        if (lease.spec?.holderIdentity !== this.o.identity) return;
         lease.spec.holderIdentity = undefined;
         lease.spec.leaseDurationSeconds = 1;
         await this.o.api.replaceNamespacedLease({ name: this.o.name, namespace: this.o.namespace, body: lease });
         this.o.log.info({ lease: this.o.name }, 'released leadership');
+        return;
+      } catch (err) {
+        if (isConflict(err) && attempt < RELEASE_ATTEMPTS) continue;
+        this.o.log.warn({ err: describeApiError(err) }, 'could not release the lease; the other replica takes over once it expires');
+        return;
       }
-    } catch (err) {
-      this.o.log.warn({ err: String(err) }, 'could not release the lease; the other replica takes over once it expires');
     }
   }
 
   /** One attempt to acquire or renew, then the next one scheduled. Exposed for tests. */
-  async tick(): Promise<void> {
+  tick(): Promise<void> {
+    const run = this.runTick();
+    this.inflight = run;
+    return run;
+  }
+
+  private async runTick(): Promise<void> {
     if (this.stopped) return;
     let ok = false;
     try {

@@ -26,7 +26,15 @@ class LeaseStore {
     this.lease = { ...structuredClone(body), metadata: { ...body.metadata, resourceVersion: String(++this.rv) } };
     return structuredClone(this.lease);
   };
+  /** When set, the next replace waits for it before it is applied (a write in flight); later writes queue behind it. */
+  holdNextReplace?: Promise<void>;
+  private writes = Promise.resolve();
   replaceNamespacedLease = async ({ body }: { name: string; namespace: string; body: V1Lease }): Promise<V1Lease> => {
+    const hold = this.holdNextReplace;
+    this.holdNextReplace = undefined;
+    const turn = this.writes.then(() => hold);
+    this.writes = turn;
+    await turn;
     this.check();
     if (body.metadata?.resourceVersion !== this.lease?.metadata?.resourceVersion) throw Object.assign(new Error('conflict'), { code: 409 });
     this.wire = JSON.stringify(body);
@@ -93,6 +101,24 @@ describe('LeaderElector', () => {
     await b.tick();
     expect(events).toEqual(['a leads', 'b leads']);
     await b.stop();
+  });
+
+  it('releases the lease on shutdown even while a renewal is in flight', async () => {
+    const store = new LeaseStore();
+    const clock = new ManualClock();
+    const events: string[] = [];
+    const a = candidate(store, clock, 'a', events);
+    await a.tick();
+    let land!: () => void;
+    store.holdNextReplace = new Promise((resolve) => (land = resolve));
+    const renewal = a.tick(); // reads the lease, then its write waits on the wire
+    await step(clock, 0);
+    const stopping = a.stop(); // SIGTERM now: the release must not lose to the renewal (409) and leave the lease held
+    await step(clock, 0);
+    land();
+    await renewal;
+    await stopping;
+    expect(store.lease!.spec!.holderIdentity).toBeUndefined();
   });
 
   it('refuses timings that would let two leaders overlap', () => {
