@@ -254,7 +254,8 @@ describeWithCluster('end to end with the Helm chart', () => {
     expect(retry('1')['batch.kubernetes.io/job-index-failure-count']).toBe('0');
     expect(retry('1')['batch.kubernetes.io/job-index-ignored-failure-count']).toBe('1');
 
-    // The other replica took over at once (the deleted leader gave the Lease up) and finished the corpus.
+    // The other replica took over (the deleted leader gave the Lease up on SIGTERM) and finished the corpus.
+    expect(cluster().podLogs(OPERATOR_NAMESPACE, oldLeader!.holder)).toContain('released leadership');
     expect(newLeader!.holder).not.toBe(oldLeader!.holder);
     expect(newLeader!.transitions).toBeGreaterThan(oldLeader!.transitions);
     const succeeded = (await corpusEvents(s.namespace, 'songs')).filter((e) => e.reason === 'Succeeded');

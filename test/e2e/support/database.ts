@@ -159,13 +159,13 @@ export class WriteGate {
     await holder?.end().catch(() => {});
   }
 
-  /** Result writes of corpus `key` waiting at the gate now. */
+  /** Runner processes (told apart by application_name: pod and shard) with a result write of corpus `key` waiting at the gate now. */
   async waiting(key: string): Promise<number> {
     const client = await connect(this.url, 'gate probe');
     try {
       const { rows } = await client.query<{ n: string }>(
-        `SELECT count(*) AS n FROM pg_locks
-          WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND objsubid = 2 AND NOT granted`,
+        `SELECT count(DISTINCT a.application_name) AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = hashtext($2)::oid AND l.objsubid = 2 AND NOT l.granted`,
         [WriteGate.LOCK_CLASS, key]);
       return Number(rows[0]!.n);
     } finally {
