@@ -253,6 +253,8 @@ export function transitionEvents(before: MidiCorpusStatus | undefined, after: Mi
     if (!old && c.status === 'False') continue; // the first status says "not degraded" etc.: nothing happened
     if (c.type === ConditionType.Ready && c.status === 'False') continue; // Progressing tells the same, better
     const warning = c.status === 'True' && (c.type === ConditionType.Degraded || c.type === ConditionType.InvalidSpec || c.reason === Reason.BudgetExhausted);
+    // Two conditions may tell one transition (Ready and Progressing both say Succeeded): one Event is enough.
+    if (events.some((e) => e.reason === c.reason && e.message === c.message)) continue;
     events.push({ type: warning ? 'Warning' : 'Normal', reason: c.reason as Reason, message: c.message });
   }
   return events;

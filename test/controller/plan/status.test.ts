@@ -165,6 +165,13 @@ describe('transitionEvents', () => {
     const exhausted = computeStatus({ corpus: makeCorpus({ status: scanning }), now, runPods: noPods, scanJob: jobWith('bach-scan', { active: 1 }), budget: budget({ limitedBy: 'nothingFits' }) });
     expect(transitionEvents(scanning, exhausted)).toEqual([expect.objectContaining({ type: 'Warning', reason: 'BudgetExhausted' })]);
   });
+
+  it('tells a transition once when two conditions report it (Ready and Progressing both say Succeeded)', () => {
+    const running = computeStatus({ corpus: makeCorpus(), now, runPods: noPods, scanResult: { files: 10, bytes: 1, shards: 1 }, runJob: jobWith('bach-run', { active: 1 }) });
+    const done = computeStatus({ corpus: makeCorpus({ status: running }), now: later, runPods: noPods, runJob: jobWith('bach-run', { succeeded: 1, ...complete('Complete') }) });
+    expect(done.phase).toBe('Succeeded');
+    expect(transitionEvents(running, done)).toEqual([{ type: 'Normal', reason: 'Succeeded', message: 'All 1 shards are done.' }]);
+  });
 });
 
 describe('parseScanResult', () => {
