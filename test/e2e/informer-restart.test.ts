@@ -88,5 +88,15 @@ describeWithCluster('the controller after its API server connections break', () 
     const restarted = new Set((await logLines()).filter((l) => l.msg === 'watch failed; restarting' && Number(l.time) >= cutAt).map((l) => l.informer));
     expect(restarted).toEqual(new Set(['midicorpora', 'jobs', 'pods']));
     expect(controller.exitCode).toBeNull(); // still running: the errors were survived, not fatal
+
+    // The endpoints tell the same: ready (the informers have listed again), restarts counted, both corpora done.
+    const ports = (await logLines()).find((l) => l.msg === 'controller running') as { health: number; metrics: number };
+    expect((await fetch(`http://127.0.0.1:${ports.health}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
+    for (const informer of ['midicorpora', 'jobs', 'pods']) {
+      expect(Number(new RegExp(`midi_corpus_watch_restarts_total\\{informer="${informer}"\\} (\\d+)`).exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    }
+    expect(metrics).toMatch(/midi_corpus_corpora\{phase="Succeeded"\} 2/);
+    expect(metrics).toMatch(/midi_corpus_leader 1/);
   }, TIMEOUT_MS);
 });
