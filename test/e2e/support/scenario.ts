@@ -89,7 +89,7 @@ export function budgetOf(scenario: string, maxConnections: number, status: Budge
 
 export function formatReport(r: BudgetReport): string {
   const p = r.figures.peak;
-  return `${r.scenario}: max_connections ${r.maxConnections}, budget ${r.budget} (runners+scans ${r.runnerCeiling}); `
+  return `${r.scenario}: max_connections ${r.maxConnections}, budget ${r.budget} (runners+scans ${r.runnerCeiling}, allowance in status ${r.allowanceInStatus}); `
     + `peak all ${p.total}, runners ${p.runners}, scans ${p.scans}, operator ${p.operator} over ${r.figures.samples} samples`
     + (r.peakLivePods !== undefined ? `; peak live runner pods ${r.peakLivePods} × ${r.perPod} connections` : '');
 }
