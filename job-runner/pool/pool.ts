@@ -36,6 +36,13 @@ export interface RunnerPoolOptions {
    */
   idleInTransactionTimeoutMs?: number;
   /**
+   * Server-side client_connection_check_interval (PostgreSQL 14 and newer; older servers skip it). A runner killed
+   * outright (SIGKILL, OOM) in the middle of a statement leaves its backend running until the statement ends, still
+   * holding a connection slot, while the budget has stopped counting the dead pod and its replacement connects: the
+   * server then notices the vanished client within this interval and ends the backend. 0 = off. Default 1 s.
+   */
+  connectionCheckIntervalMs?: number;
+  /**
    * How long acquire() waits for a free connection, retrying refused connects meanwhile. Also bounds one connection
    * attempt: pg-pool has a single setting for both. Default 30 s.
    */
@@ -93,6 +100,9 @@ interface ClientState {
 /** pg-pool's messages (pg-pool 3.x) for "waited in the queue too long". */
 const QUEUE_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
 
+const CONNECTION_CHECK_SQL =
+  "SELECT set_config('client_connection_check_interval', $1, false) WHERE current_setting('server_version_num')::int >= 140000";
+
 export class RunnerPool {
   readonly max: number;
   readonly warm: number;
@@ -114,6 +124,7 @@ export class RunnerPool {
     this.opts = {
       statementTimeoutMs: options.statementTimeoutMs ?? 600_000,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? 60_000,
+      connectionCheckIntervalMs: options.connectionCheckIntervalMs ?? 1_000,
       acquireTimeoutMs: options.acquireTimeoutMs ?? 30_000,
       openTimeoutMs: options.openTimeoutMs ?? 60_000,
       validation: options.validation ?? 'bypass-window',
@@ -152,6 +163,13 @@ export class RunnerPool {
       // A checked-out client has no pg-pool listener; without ours, a socket error while it is busy (server
       // restart mid-query) would be an unhandled 'error' event and kill the process. The query itself fails anyway.
       client.on('error', (err) => this.log?.debug({ err: describeError(err) }, 'database connection error'));
+      // Not a startup option like the timeouts above: a server older than 14 would refuse the connection for an
+      // unknown parameter. The client queues this before any query of its user, so it holds from their first one.
+      if (this.opts.connectionCheckIntervalMs > 0) {
+        client
+          .query(CONNECTION_CHECK_SQL, [`${this.opts.connectionCheckIntervalMs}ms`])
+          .catch((err: unknown) => this.log?.debug({ err: describeError(err) }, 'could not set client_connection_check_interval'));
+      }
     });
     // pg-pool already removed the client; this only records it. Without a listener, Node would crash the process.
     this.pool.on('error', (err) => {

@@ -55,6 +55,22 @@ describe('RunnerPool against a real Postgres', () => {
     await expect(pool.use((c) => c.query('SELECT pg_sleep(5)'))).rejects.toMatchObject({ code: '57014' });
   });
 
+  it('lets the server end the backend of a client that vanished mid-statement (client_connection_check_interval)', async () => {
+    const { pool, applicationName } = makePool({ size: { max: 1, warm: 1 }, connectionCheckIntervalMs: 200 });
+    await pool.open();
+    const client = await pool.acquire();
+    const [pid] = await backends(applicationName);
+    expect((await client.query('SHOW client_connection_check_interval')).rows).toEqual([{ client_connection_check_interval: '200ms' }]);
+    // As a SIGKILLed runner: the statement is under way on the server when the client's socket goes away.
+    const sleeping = client.query('SELECT pg_sleep(60)').catch(() => 'gone');
+    await waitFor(async () => (await db.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep%'", [pid])).rowCount === 1);
+    (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    await sleeping;
+    // Without the setting the backend would sleep on for a minute, holding its connection slot.
+    await waitFor(async () => (await db.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0, 10_000);
+    client.release(new Error('socket destroyed by the test'));
+  });
+
   it('never holds more than max connections under 50 concurrent acquires', async () => {
     const { pool, applicationName } = makePool({ size: { max: 4, warm: 2 } });
     await pool.open();
@@ -197,3 +213,10 @@ describe('RunnerPool against a real Postgres', () => {
   });
 });
 
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
