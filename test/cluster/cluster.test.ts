@@ -1,3 +1,4 @@
+import path from 'node:path';
 import net from 'node:net';
 import { expect, it } from 'vitest';
 import {
@@ -326,6 +327,31 @@ describeWithCluster('test control plane with the process kubelet', () => {
     });
     expect(waiting.status?.phase).toBe('Pending');
     expect(waiting.status?.containerStatuses?.[0]?.state?.waiting?.message).toContain('docker.io/library/busybox:1.36');
+  });
+
+  it('runs the project image from its own files at /app, which no volume of the pod can hide', async () => {
+    // An emptyDir over the directory that holds the work tree (/tmp for a clone under /tmp, as a runner pod's /tmp
+    // emptyDir is): the image's files are mounted before the volumes, so the CLI still starts.
+    const hidden = path.dirname(REPO_ROOT);
+    await core().createNamespacedPod({ namespace: 'default', body: {
+      metadata: { name: 'project-image' },
+      spec: {
+        restartPolicy: 'Never',
+        volumes: [{ name: 'scratch', emptyDir: {} }],
+        containers: [{
+          name: 'main', image: 'ghcr.io/midi-corpus/midi-corpus-operator:0.1.0',
+          args: ['plan', '--files', '100', '--files-per-shard', '10', '--cpu', '1', '--max-connections', '20', '--json'],
+          volumeMounts: [{ name: 'scratch', mountPath: hidden }],
+        }],
+      },
+    } });
+    const pod = await eventually('the project image to finish', async () => {
+      const p = await core().readNamespacedPod({ namespace: 'default', name: 'project-image' });
+      return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p : undefined;
+    });
+    const log = cluster().podLogs('default', 'project-image');
+    expect(pod.status?.phase, log).toBe('Succeeded');
+    expect(JSON.parse(log.trim().split('\n').pop()!)).toMatchObject({ shards: 10 });
   });
 
   it('mounts configMap and secret volumes at their mountPaths, runs as runAsUser, and restarts OnFailure in place', async () => {

@@ -4,9 +4,11 @@ import { containerArgv, expandVars, lookupImage, projectImages, shellImages } fr
 describe('lookupImage', () => {
   const table = { ...projectImages('/repo'), ...shellImages, 'ghcr.io/midi-corpus/midi-corpus-operator:special': { entrypoint: ['x'] } };
 
-  it('matches any tag of the project image to the built CLI', () => {
-    expect(lookupImage(table, 'ghcr.io/midi-corpus/midi-corpus-operator:0.1.0')?.entrypoint)
-      .toEqual([process.execPath, '/repo/dist/cli/main.js']);
+  it('matches any tag of the project image to the built CLI, the work tree standing at /app as in the real image', () => {
+    expect(lookupImage(table, 'ghcr.io/midi-corpus/midi-corpus-operator:0.1.0')).toEqual({
+      entrypoint: [process.execPath, '/app/dist/cli/main.js'],
+      files: [{ source: '/repo', target: '/app' }],
+    });
   });
 
   it('prefers an exact entry over a prefix', () => {

@@ -7,6 +7,12 @@ export interface LocalImage {
   cmd?: string[];
   env?: Record<string, string>;
   workingDir?: string;
+  /**
+   * The image's own files: host directories bind-mounted read-only at their target in the container, as a real
+   * image's files are in its root filesystem. Mounted before the pod's volumes (and so never hidden by them: an
+   * emptyDir at /tmp must not hide a work tree that happens to live under /tmp).
+   */
+  files?: Array<{ source: string; target: string }>;
 }
 
 /**
@@ -18,10 +24,21 @@ export type ImageTable = Record<string, LocalImage>;
 /** The project's single image (controller and runner), as contracts.md names it. */
 export const PROJECT_IMAGE_PREFIX = 'ghcr.io/midi-corpus/midi-corpus-operator:';
 
+/** Where the project's files are in its image (the Dockerfile's WORKDIR), and so in the process kubelet's pods. */
+export const PROJECT_IMAGE_ROOT = '/app';
+
+/** The work tree as the project image's files: built dist/ and node_modules/ at /app, as in the real image. */
+export function projectImageFiles(repoRoot: string): NonNullable<LocalImage['files']> {
+  return [{ source: repoRoot, target: PROJECT_IMAGE_ROOT }];
+}
+
 /** The project's image runs the built CLI, as the real image's `ENTRYPOINT ["node", "/app/dist/cli/main.js"]` does. */
 export function projectImages(repoRoot: string): ImageTable {
   return {
-    [`${PROJECT_IMAGE_PREFIX}*`]: { entrypoint: [process.execPath, path.join(repoRoot, 'dist', 'cli', 'main.js')] },
+    [`${PROJECT_IMAGE_PREFIX}*`]: {
+      entrypoint: [process.execPath, path.posix.join(PROJECT_IMAGE_ROOT, 'dist', 'cli', 'main.js')],
+      files: projectImageFiles(repoRoot),
+    },
   };
 }
 

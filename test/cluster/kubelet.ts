@@ -275,7 +275,8 @@ class PodWorker {
     const argv = containerArgv(image, c.spec, env);
     closeSync(openSync(c.terminationFile, 'w'));
     chmodSync(c.terminationFile, 0o666);
-    const mounts: Mount[] = [...prepared.mounts, {
+    const imageFiles = (image.files ?? []).map((f) => ({ ...f, readOnly: true }));
+    const mounts: Mount[] = [...imageFiles, ...prepared.mounts, {
       source: c.terminationFile, target: c.spec.terminationMessagePath ?? '/dev/termination-log', readOnly: false,
     }];
     const security = { ...this.pod.spec?.securityContext, ...c.spec.securityContext };

@@ -11,7 +11,7 @@ import {
   AuthorizationV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type V1Job, type V1Pod,
 } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type MidiCorpus, type MidiCorpusStatus } from '../../../controller/api/v1alpha1/midicorpus.js';
-import { PROJECT_IMAGE_PREFIX, type ImageTable } from '../../cluster/images.js';
+import { PROJECT_IMAGE_PREFIX, PROJECT_IMAGE_ROOT, projectImageFiles, type ImageTable } from '../../cluster/images.js';
 import type { ClusterOptions, TestCluster } from '../../cluster/cluster.js';
 import { eventually } from '../../cluster/vitest.js';
 
@@ -26,8 +26,8 @@ export const CONTROLLER_SELECTOR = 'app.kubernetes.io/name=midi-corpus-operator,
 
 /** The project image through host-network-image.mjs: the CLI as built, with the controller's ports made free ones. */
 export function e2eImages(): ImageTable {
-  const entry = path.join(repoRoot, 'test', 'e2e', 'support', 'host-network-image.mjs');
-  return { [`${PROJECT_IMAGE_PREFIX}*`]: { entrypoint: [process.execPath, entry] } };
+  const entry = path.posix.join(PROJECT_IMAGE_ROOT, 'test', 'e2e', 'support', 'host-network-image.mjs');
+  return { [`${PROJECT_IMAGE_PREFIX}*`]: { entrypoint: [process.execPath, entry], files: projectImageFiles(repoRoot) } };
 }
 
 /** One roomy node: runner pods request 500m each, and several scenarios share the cluster one after the other. */
