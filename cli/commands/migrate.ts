@@ -1,10 +1,6 @@
-import { exitOnShutdownSignal } from '../../job-runner/runner/shutdown.js';
 import type { CommandModule } from 'yargs';
 import { migrate } from '../../job-runner/db/migrations.js';
-import { createLogger, describeDatabaseUrl } from '../../job-runner/log.js';
-import { describeError, EXIT_OK, EXIT_USAGE, exitCodeForDatabaseError } from '../../job-runner/pool/errors.js';
-import { applicationNameFor } from '../../job-runner/pool/naming.js';
-import { RunnerPool } from '../../job-runner/pool/pool.js';
+import { runWithOneConnection } from '../one-connection.js';
 
 interface MigrateArgs {
   'database-url'?: string;
@@ -27,31 +23,10 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
   },
 };
 
-async function runMigrate(args: MigrateArgs): Promise<number> {
-  const log = createLogger({ base: { component: 'migrate' } });
-  exitOnShutdownSignal(log);
-  const url = args['database-url'] ?? process.env.DATABASE_URL;
-  if (!url) {
-    log.error('no database: pass --database-url or set DATABASE_URL');
-    return EXIT_USAGE;
-  }
-  const pool = new RunnerPool({
-    connectionString: url,
-    size: { max: 1, warm: 1 },
-    applicationName: applicationNameFor({ role: 'migrate', pod: process.env.POD_NAME }),
-    openTimeoutMs: args['wait-seconds'] * 1000,
-    statsIntervalMs: 0,
-    log,
-  });
-  try {
-    await pool.open();
+function runMigrate(args: MigrateArgs): Promise<number> {
+  const command = { role: 'migrate', databaseUrl: args['database-url'], openTimeoutMs: args['wait-seconds'] * 1000 };
+  return runWithOneConnection(command, async (pool, log, database) => {
     const result = await pool.use(migrate);
-    log.info({ database: describeDatabaseUrl(url), ...result }, result.applied.length ? 'migrations applied' : 'schema already current');
-    return EXIT_OK;
-  } catch (err) {
-    log.error({ database: describeDatabaseUrl(url), err: describeError(err) }, 'migration failed');
-    return exitCodeForDatabaseError(err);
-  } finally {
-    await pool.close().catch(() => {});
-  }
+    log.info({ database, ...result }, result.applied.length ? 'migrations applied' : 'schema already current');
+  });
 }

@@ -1,15 +1,10 @@
-import { exitOnShutdownSignal } from '../../job-runner/runner/shutdown.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { migrate } from '../../job-runner/db/migrations.js';
-import { createLogger, describeDatabaseUrl } from '../../job-runner/log.js';
-import { describeError, EXIT_OK, EXIT_USAGE } from '../../job-runner/pool/errors.js';
-import { applicationNameFor } from '../../job-runner/pool/naming.js';
-import { RunnerPool } from '../../job-runner/pool/pool.js';
-import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
 import { scanCorpus } from '../../job-runner/runner/scan.js';
+import { runWithOneConnection } from '../one-connection.js';
 
 interface ScanArgs {
   corpus: string;
@@ -46,23 +41,8 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
   },
 };
 
-async function runScan(args: ScanArgs): Promise<number> {
-  const log = createLogger({ base: { component: 'scan', corpus: args.corpus } });
-  exitOnShutdownSignal(log);
-  const url = args['database-url'] ?? process.env.DATABASE_URL;
-  if (!url) {
-    log.error('no database: pass --database-url or set DATABASE_URL');
-    return EXIT_USAGE;
-  }
-  const pool = new RunnerPool({
-    connectionString: url,
-    size: { max: 1, warm: 1 },
-    applicationName: applicationNameFor({ role: 'scan', corpus: args.corpus, pod: process.env.POD_NAME }),
-    statsIntervalMs: 0,
-    log,
-  });
-  try {
-    await pool.open();
+function runScan(args: ScanArgs): Promise<number> {
+  return runWithOneConnection({ role: 'scan', corpus: args.corpus, databaseUrl: args['database-url'] }, async (pool, log, database) => {
     await pool.use(migrate);
     const result = await pool.use((c) => scanCorpus(c, {
       corpus: args.corpus,
@@ -70,18 +50,12 @@ async function runScan(args: ScanArgs): Promise<number> {
       include: args.include,
       shards: args.shards !== undefined ? { shards: args.shards } : { filesPerShard: args['files-per-shard']! },
     }));
-    log.info({ database: describeDatabaseUrl(url), ...result }, 'scan recorded');
+    log.info({ database, ...result }, 'scan recorded');
     const line = JSON.stringify(result);
     if (args['termination-log']) {
       await mkdir(path.dirname(args['termination-log']), { recursive: true });
       await writeFile(args['termination-log'], line);
     }
     if (args.json) process.stdout.write(`${line}\n`);
-    return EXIT_OK;
-  } catch (err) {
-    log.error({ database: describeDatabaseUrl(url), err: describeError(err) }, 'scan failed');
-    return exitCodeFor(err);
-  } finally {
-    await pool.close().catch(() => {});
-  }
+  });
 }

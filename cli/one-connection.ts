@@ -1,0 +1,54 @@
+import { createLogger, describeDatabaseUrl, type Logger } from '../job-runner/log.js';
+import { describeError, EXIT_OK, EXIT_USAGE } from '../job-runner/pool/errors.js';
+import { applicationNameFor } from '../job-runner/pool/naming.js';
+import { RunnerPool } from '../job-runner/pool/pool.js';
+import { exitCodeFor } from '../job-runner/runner/errors.js';
+import { exitOnShutdownSignal } from '../job-runner/runner/shutdown.js';
+
+export interface OneConnectionCommand {
+  /** The command, for application_name and log lines: 'migrate', 'scan'. */
+  role: string;
+  corpus?: string;
+  /** --database-url; DATABASE_URL from the environment when absent. */
+  databaseUrl: string | undefined;
+  /** How long to wait for an unreachable database (the pool's default otherwise). */
+  openTimeoutMs?: number;
+}
+
+/**
+ * Runs a command whose work is one short conversation with the database over one connection (scan, migrate), in the
+ * contract's terms: SIGTERM exits 75 at once (the transaction in flight rolls back), the pool waits for a database
+ * that is coming up, every error becomes its exit code (64 bad configuration, 75 retry me), and log lines name the
+ * database by host, port and name only.
+ */
+export async function runWithOneConnection(
+  command: OneConnectionCommand,
+  work: (pool: RunnerPool, log: Logger, database: string) => Promise<void>,
+): Promise<number> {
+  const log = createLogger({ base: { component: command.role, ...(command.corpus !== undefined ? { corpus: command.corpus } : {}) } });
+  exitOnShutdownSignal(log);
+  const url = command.databaseUrl ?? process.env.DATABASE_URL;
+  if (!url) {
+    log.error('no database: pass --database-url or set DATABASE_URL');
+    return EXIT_USAGE;
+  }
+  const database = describeDatabaseUrl(url);
+  const pool = new RunnerPool({
+    connectionString: url,
+    size: { max: 1, warm: 1 },
+    applicationName: applicationNameFor({ role: command.role, corpus: command.corpus, pod: process.env.POD_NAME }),
+    ...(command.openTimeoutMs !== undefined ? { openTimeoutMs: command.openTimeoutMs } : {}),
+    statsIntervalMs: 0,
+    log,
+  });
+  try {
+    await pool.open();
+    await work(pool, log, database);
+    return EXIT_OK;
+  } catch (err) {
+    log.error({ database, err: describeError(err) }, `${command.role} failed`);
+    return exitCodeFor(err);
+  } finally {
+    await pool.close().catch(() => {});
+  }
+}
