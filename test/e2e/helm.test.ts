@@ -7,39 +7,21 @@
  * Connections are sampled from pg_stat_activity about every 100 ms through each whole run (see support/database.ts)
  * and compared with the budget the controller computed and wrote in the corpus's status.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { BatchV1Api, CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';
-import { describeWithCluster, eventually, useCluster } from '../cluster/vitest.js';
+import { describeWithCluster, eventually } from '../cluster/vitest.js';
 import { ConnectionSampler, WriteGate, recordedPerShard } from './support/database.js';
 import { CorpusObserver } from './support/observe.js';
 import {
-  E2E_CLUSTER, OPERATOR_NAME, OPERATOR_NAMESPACE, apply, applyOrFail, completionIndex, controllerPods, corpusObject, createDatabaseSecret,
+  OPERATOR_NAME, OPERATOR_NAMESPACE, apply, applyOrFail, completionIndex, controllerPods, corpusObject, createDatabaseSecret,
   deleteCorpus, installWithHelm, isRunning, jobPods, killPodProcess, leaseHolder, readCorpus, readJob, serviceAccountMay, waitForPhase,
 } from './support/operator.js';
-import { budgetOf, expectEveryFileRecordedOnce, formatReport, startScenario, type BudgetReport, type Scenario } from './support/scenario.js';
-
-const SCENARIO_TIMEOUT_MS = 300_000;
+import { budgetOf, expectEveryFileRecordedOnce } from './support/scenario.js';
+import { SCENARIO_TIMEOUT_MS, useOperatorSuite } from './support/suite.js';
 
 describeWithCluster('end to end with the Helm chart', () => {
-  const cluster = useCluster(E2E_CLUSTER);
-  const scenarios: Scenario[] = [];
-  const reports: BudgetReport[] = [];
+  const { cluster, scenario, keepReport } = useOperatorSuite(installWithHelm);
   const core = () => cluster().kc.makeApiClient(CoreV1Api);
-
-  beforeAll(async () => {
-    await installWithHelm(cluster());
-  }, SCENARIO_TIMEOUT_MS);
-
-  afterAll(async () => {
-    for (const s of scenarios) await s.cleanup().catch(() => {});
-    for (const r of reports) console.log(`[e2e connections] ${formatReport(r)}`);
-  });
-
-  const scenario = async (namespace: string, maxConnections: number) => {
-    const s = await startScenario(cluster(), namespace, maxConnections);
-    scenarios.push(s);
-    return s;
-  };
 
   const corpusEvents = async (namespace: string, name: string): Promise<CoreV1Event[]> =>
     (await core().listNamespacedEvent({ namespace, fieldSelector: `involvedObject.kind=MidiCorpus,involvedObject.name=${name}` })).items;
@@ -69,7 +51,7 @@ describeWithCluster('end to end with the Helm chart', () => {
     expect(history.phases).toEqual(expect.arrayContaining(['Scanning', 'Running']));
 
     const report = budgetOf('helm: one corpus', 30, history.budget, figures, history.peakLivePods);
-    reports.push(report);
+    keepReport(report);
     expect(figures.peak.total).toBeLessThanOrEqual(report.budget);
     expect(figures.peak.runners).toBeLessThanOrEqual(report.runnerCeiling);
     expect(figures.peak.runners).toBeGreaterThan(0);
@@ -124,7 +106,7 @@ describeWithCluster('end to end with the Helm chart', () => {
     const history = await observer.stop();
     const figures = await sampler.stop();
     const report = budgetOf('helm: tight budget, 20 shards', 20, history.budget, figures, history.peakLivePods);
-    reports.push(report);
+    keepReport(report);
     expect(report.budget).toBe(15);
     expect(figures.peak.total).toBeLessThanOrEqual(15);
     expect(figures.peak.runners).toBe(14);
@@ -200,7 +182,7 @@ describeWithCluster('end to end with the Helm chart', () => {
     expect(historyB.parallelism.at(-1)).toBe(0); // capped by the shards left, down to none
     expect(Math.max(...historyB.parallelism)).toBe(7);
     const report = budgetOf('helm: two corpora sharing one server', 20, historyB.budget, figures);
-    reports.push(report);
+    keepReport(report);
     expect(figures.peak.total).toBeLessThanOrEqual(report.budget);
     expect(figures.peak.runners).toBeLessThanOrEqual(report.runnerCeiling);
   }, SCENARIO_TIMEOUT_MS);
@@ -262,7 +244,7 @@ describeWithCluster('end to end with the Helm chart', () => {
     expect(succeeded.map((e) => e.reportingInstance)).toContain(newLeader!.holder);
 
     const report = budgetOf('helm: kill, evict, leader deleted', 30, history.budget, figures, history.peakLivePods);
-    reports.push(report);
+    keepReport(report);
     expect(figures.peak.total).toBeLessThanOrEqual(report.budget);
     expect(figures.peak.runners).toBeLessThanOrEqual(report.runnerCeiling);
   }, SCENARIO_TIMEOUT_MS);

@@ -3,37 +3,19 @@
  * the manifests' image tag is the project's image, which the process kubelet runs from the built CLI). Its own
  * cluster, so the Helm tests and these run side by side.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithCluster, eventually, useCluster } from '../cluster/vitest.js';
+import { expect, it } from 'vitest';
+import { describeWithCluster, eventually } from '../cluster/vitest.js';
 import { ConnectionSampler, WriteGate } from './support/database.js';
 import { CorpusObserver } from './support/observe.js';
 import {
-  E2E_CLUSTER, OPERATOR_NAME, applyOrFail, controllerPods, corpusObject, installWithKustomize, isRunning, jobPods, leaseHolder, readCorpus, readJob,
+  OPERATOR_NAME, applyOrFail, controllerPods, corpusObject, installWithKustomize, isRunning, jobPods, leaseHolder, readCorpus, readJob,
   waitForPhase,
 } from './support/operator.js';
-import { budgetOf, expectEveryFileRecordedOnce, formatReport, startScenario, type BudgetReport, type Scenario } from './support/scenario.js';
-
-const SCENARIO_TIMEOUT_MS = 300_000;
+import { budgetOf, expectEveryFileRecordedOnce } from './support/scenario.js';
+import { SCENARIO_TIMEOUT_MS, useOperatorSuite } from './support/suite.js';
 
 describeWithCluster('end to end with kubectl apply -k manifests/', () => {
-  const cluster = useCluster(E2E_CLUSTER);
-  const scenarios: Scenario[] = [];
-  const reports: BudgetReport[] = [];
-
-  beforeAll(async () => {
-    await installWithKustomize(cluster());
-  }, SCENARIO_TIMEOUT_MS);
-
-  afterAll(async () => {
-    for (const s of scenarios) await s.cleanup().catch(() => {});
-    for (const r of reports) console.log(`[e2e connections] ${formatReport(r)}`);
-  });
-
-  const scenario = async (namespace: string, maxConnections: number) => {
-    const s = await startScenario(cluster(), namespace, maxConnections);
-    scenarios.push(s);
-    return s;
-  };
+  const { cluster, scenario, keepReport } = useOperatorSuite(installWithKustomize);
 
   it('ingests a generated corpus: every file recorded once, status Succeeded with the right counts, by the manifests\' ServiceAccount', async () => {
     const s = await scenario('songs', 25);
@@ -64,7 +46,7 @@ describeWithCluster('end to end with kubectl apply -k manifests/', () => {
     expect(pods.map((p) => p.metadata?.name)).toContain((await leaseHolder(cluster())).holder);
 
     const report = budgetOf('kustomize: one corpus', 25, history.budget, figures, history.peakLivePods);
-    reports.push(report);
+    keepReport(report);
     expect(figures.peak.total).toBeLessThanOrEqual(report.budget);
     expect(figures.peak.runners).toBeLessThanOrEqual(report.runnerCeiling);
     // 10 shards, 2 connections a pod, 19 connections for runners: 9 pods at once at most.
@@ -110,7 +92,7 @@ describeWithCluster('end to end with kubectl apply -k manifests/', () => {
     const figures = await sampler.stop();
     expect(history.phases).toEqual(expect.arrayContaining(['Running', 'Suspended']));
     const report = budgetOf('kustomize: suspend and resume', 20, history.budget, figures, history.peakLivePods);
-    reports.push(report);
+    keepReport(report);
     expect(figures.peak.total).toBeLessThanOrEqual(report.budget);
     expect(figures.peak.runners).toBe(14);
   }, SCENARIO_TIMEOUT_MS);

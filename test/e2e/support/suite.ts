@@ -1,0 +1,38 @@
+import { afterAll, beforeAll } from 'vitest';
+import type { TestCluster } from '../../cluster/cluster.js';
+import { useCluster } from '../../cluster/vitest.js';
+import { E2E_CLUSTER } from './operator.js';
+import { formatReport, startScenario, type BudgetReport, type Scenario } from './scenario.js';
+
+export const SCENARIO_TIMEOUT_MS = 300_000;
+
+/**
+ * For one describe block: its own cluster with the operator installed by `install` (Helm, kustomize), scenarios (a
+ * namespace and a Postgres each) cleaned up afterwards, and each scenario's connection report printed at the end.
+ */
+export function useOperatorSuite(install: (cluster: TestCluster) => Promise<unknown>) {
+  const cluster = useCluster(E2E_CLUSTER);
+  const scenarios: Scenario[] = [];
+  const reports: BudgetReport[] = [];
+
+  beforeAll(async () => {
+    await install(cluster());
+  }, SCENARIO_TIMEOUT_MS);
+
+  afterAll(async () => {
+    for (const s of scenarios) await s.cleanup().catch(() => {});
+    for (const r of reports) console.log(`[e2e connections] ${formatReport(r)}`);
+  });
+
+  return {
+    cluster,
+    scenario: async (namespace: string, maxConnections: number): Promise<Scenario> => {
+      const s = await startScenario(cluster(), namespace, maxConnections);
+      scenarios.push(s);
+      return s;
+    },
+    keepReport: (report: BudgetReport) => {
+      reports.push(report);
+    },
+  };
+}
