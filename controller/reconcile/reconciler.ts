@@ -14,6 +14,7 @@
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../job-runner/log.js';
+import { describeError } from '../../job-runner/pool/errors.js';
 import { poolSizeFor } from '../../job-runner/pool/sizing.js';
 import { Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
@@ -239,7 +240,7 @@ export class Reconciler {
         claims.push(this.claimOf(peer, peerObs, peerCpu));
       }
     } catch (err) {
-      obs.budgetUnknown = `max_connections of the database is unknown (${String((err as Error).message ?? err)}); set spec.database.maxConnections or make the database reachable. Nothing new is started meanwhile.`;
+      obs.budgetUnknown = `max_connections of the database is unknown (${describeError(err)}); set spec.database.maxConnections or make the database reachable. Nothing new is started meanwhile.`;
       return obs;
     }
     const inputs = budgetInputs(resolution.budgetKey, claims, jobs, this.o.caches.pods(), { parallelismOf: (j) => j.spec?.parallelism ?? 1 });
