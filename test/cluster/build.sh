@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the control-plane binaries the cluster tests run (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, helm) from their Go modules into a cache directory outside the work tree, and prints that
+# Builds the Kubernetes binaries the cluster tests run (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, and for the real nodes kubelet and kube-proxy; helm) from their Go modules into a cache directory outside the work tree, and prints that
 # directory's bin/ path as the only line on stdout. Progress goes to stderr.
 #
 # The cache key is the pinned versions (test/cluster/k8s/go.mod and go.sum, the etcd main, the helm version and
@@ -12,7 +12,7 @@ set -euo pipefail
 
 HELM_VERSION=v3.19.5
 # Bump when the build recipe itself changes (flags, stamping) so cached binaries are rebuilt.
-RECIPE=2
+RECIPE=3
 
 here="$(cd "$(dirname "$0")" && pwd)"
 mod="$here/k8s"
@@ -58,7 +58,7 @@ log "downloading modules for kubernetes $k8s_version (first run only)"
 (cd "$mod" && go mod download)
 log "modules ready after $((SECONDS - start))s"
 
-for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
   t=$SECONDS
   log "building $cmd $k8s_version"
   (cd "$mod" && go build -ldflags "-s -w$stamp" -o "$tmp/bin/$cmd" "k8s.io/kubernetes/cmd/$cmd")
