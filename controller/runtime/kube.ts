@@ -58,7 +58,7 @@ export class KubeClient implements ClusterWriter {
     path: () => this.scoped(`/apis/${GROUP}/${VERSION}`, PLURAL),
     list: async (): Promise<KubernetesListObject<MidiCorpus>> => (this.o.namespace
       ? this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.o.namespace, plural: PLURAL })
-      : this.custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, plural: PLURAL })) as Promise<KubernetesListObject<MidiCorpus>>,
+      : this.custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, resourcePlural: PLURAL })) as Promise<KubernetesListObject<MidiCorpus>>,
   };
 
   readonly jobs = {

@@ -19,7 +19,7 @@ describe('midi-corpus migrate', () => {
     process.exitCode = undefined;
   });
 
-  async function run(args: { 'database-url'?: string; 'wait-seconds'?: number }): Promise<number | string | undefined> {
+  async function run(args: { 'database-url'?: string; 'wait-seconds'?: number }): Promise<number | string | null | undefined> {
     const url = args['database-url'];
     const wait = args['wait-seconds'] ?? 60;
     await migrateCommand.handler({ _: ['migrate'], $0: 'midi-corpus', 'database-url': url, databaseUrl: url, 'wait-seconds': wait, waitSeconds: wait });
