@@ -12,7 +12,8 @@ import type { ParseReply, ParseResult, ParseTask } from './protocol.js';
  * when it passes is terminated (a worker thread can be stopped mid-computation; a promise cannot) and a fresh one
  * takes its place. A worker that dies — an exception, running out of its heap limit — fails only the file it held;
  * the files queued behind it go to the new worker. A worker handles its files in the order sent, so the file it holds
- * is the oldest unanswered one, and that file's deadline starts when the one before it is answered.
+ * is the oldest unanswered one, and that file's deadline starts when the one before it is answered (the first file's
+ * when the worker says it is ready: a new worker's start-up is not the file's time).
  */
 
 export interface ParsePoolOptions {
@@ -41,6 +42,8 @@ interface Slot {
   tasks: Task[];
   /** The deadline of tasks[0]. */
   timer: NodeJS.Timeout | null;
+  /** Whether the worker has loaded and said so: until then no deadline runs. */
+  ready: boolean;
 }
 
 export const DEFAULT_WORKER_HEAP_MB = 1024;
@@ -101,8 +104,13 @@ export class ParsePool {
       stdout: false,
       stderr: false,
     });
-    const slot: Slot = { worker, tasks: [], timer: null };
+    const slot: Slot = { worker, tasks: [], timer: null, ready: false };
     worker.on('message', (reply: ParseReply) => {
+      if ('ready' in reply) {
+        slot.ready = true;
+        if (slot.tasks.length > 0) this.startDeadline(slot);
+        return;
+      }
       const task = slot.tasks.find((t) => t.id === reply.id);
       if (!task) return;
       if ('hashed' in reply) task.hashed = reply.hashed;
@@ -124,7 +132,7 @@ export class ParsePool {
         slot.tasks.push(task);
         if (slot.tasks.length === 1) {
           slot.worker.ref();
-          this.startDeadline(slot);
+          if (slot.ready) this.startDeadline(slot);
         }
         slot.worker.postMessage({ ...task.job, id: task.id } satisfies ParseTask);
       }

@@ -28,6 +28,7 @@ port.on('message', (task: ParseTask) => {
     } satisfies ParseReply),
   ));
 });
+port.postMessage({ ready: true } satisfies ParseReply);
 
 function refused(reason: string, size: number | null = null, status: 'failed' | 'skipped' = 'failed'): ParseResult {
   return { kind: 'refused', status, reason, size, sha256: null };

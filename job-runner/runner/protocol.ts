@@ -40,6 +40,12 @@ export type ParseResult =
   | { kind: 'aborted'; reason: string; size: number | null; sha256: string | null };
 
 export type ParseReply =
+  /**
+   * Sent once by a worker whose modules are loaded and whose listener is installed: a file's time limit runs from
+   * here at the earliest, so a worker slow to start (a loaded machine can take a second) does not eat its first
+   * file's time.
+   */
+  | { ready: true }
   /** Sent once the file is read and hashed, before the analysis: a worker killed after this still told us the hash. */
   | { id: number; hashed: { sha256: string; size: number } }
   | { id: number; result: ParseResult };

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrateCommand } from '../../../cli/commands/migrate.js';
 import { freePort } from '../../../job-runner/db/embedded.js';
@@ -63,10 +62,16 @@ describe('midi-corpus migrate', () => {
     // A database that never answers keeps migrate waiting for up to 60 s; SIGTERM must end that wait now.
     const port = await freePort();
     const child = spawn(process.execPath, ['dist/cli/main.js', 'migrate', '--wait-seconds', '60'], {
-      env: { ...process.env, DATABASE_URL: `postgres://postgres:x@127.0.0.1:${port}/none`, LOG_LEVEL: 'silent' },
-      stdio: 'ignore',
+      env: { ...process.env, DATABASE_URL: `postgres://postgres:x@127.0.0.1:${port}/none`, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
-    await sleep(1500);
+    // Signalled once it is waiting (its first retry logged), not after a fixed sleep: a loaded machine can take
+    // seconds to load the CLI, and a SIGTERM before the handler is installed would prove nothing.
+    let stderr = '';
+    await new Promise<void>((resolve) => child.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      if (stderr.includes('database not reachable yet; retrying')) resolve();
+    }));
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(75);

@@ -9,9 +9,13 @@ import { generateCorpus } from '../../../job-runner/synth/corpus.js';
 /**
  * A worker that misbehaves on request, by file name: `crash` throws outside any handler, `oom` allocates until its
  * heap limit kills it, `hang` never answers, `slow` answers after 0.7 s of work. Anything else is answered as unchanged.
+ * It says it is ready as the real worker does, after START_DELAY_MS of start-up work (a slow module load).
  */
-const MISBEHAVING_WORKER = `
+const misbehavingWorker = (startDelayMs = 0) => `
 import { parentPort } from 'node:worker_threads';
+const started = Date.now() + ${startDelayMs};
+while (Date.now() < started) {}
+parentPort.postMessage({ ready: true });
 parentPort.on('message', (task) => {
   const name = Buffer.from(task.path).toString();
   if (name.endsWith('crash')) setImmediate(() => { throw new Error('boom'); });
@@ -33,11 +37,14 @@ function job(name: string): ParseJob {
 describe('ParsePool', () => {
   let tmp: string;
   let misbehaving: URL;
+  let slowStarting: URL;
 
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'mco-parse-pool-'));
-    await writeFile(path.join(tmp, 'worker.mjs'), MISBEHAVING_WORKER);
+    await writeFile(path.join(tmp, 'worker.mjs'), misbehavingWorker());
     misbehaving = pathToFileURL(path.join(tmp, 'worker.mjs'));
+    await writeFile(path.join(tmp, 'slow-start.mjs'), misbehavingWorker(800));
+    slowStarting = pathToFileURL(path.join(tmp, 'slow-start.mjs'));
   });
   afterAll(async () => rm(tmp, { recursive: true, force: true }));
 
@@ -79,6 +86,18 @@ describe('ParsePool', () => {
       const results = await Promise.all([pool.parse(job('a-slow')), pool.parse(job('b-slow'))]);
       expect(results).toEqual([{ kind: 'unchanged', sha256: 'cd', size: 2 }, { kind: 'unchanged', sha256: 'cd', size: 2 }]);
       expect(pool.replaced).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('starts a file\'s time limit when its worker is ready, not while the worker is still starting', async () => {
+    // The worker takes 0.8 s to start, longer than the 0.5 s limit: counting its start-up would fail a good file.
+    const pool = new ParsePool({ workers: 1, fileTimeoutMs: 500, workerUrl: slowStarting });
+    try {
+      expect(await pool.parse(job('fine'))).toEqual({ kind: 'unchanged', sha256: 'ab', size: 1 });
+      expect(await pool.parse(job('hang'))).toMatchObject({ kind: 'aborted', reason: 'analysis took longer than 500 ms' });
+      expect(pool.replaced).toBe(1);
     } finally {
       await pool.close();
     }
