@@ -1,7 +1,8 @@
 /**
  * An informer that survives watch errors.
  *
- * client-node 1.4's ListWatch (cache.js) restarts its watch by itself only on a clean close or a 410 Gone; any other
+ * client-node's ListWatch (cache.js, 2.0 as 1.4) restarts its watch by itself only on a clean close, a 410 Gone or its
+ * own client-side timeout; any other
  * error (API server restart, network reset, 5xx, a failed list) calls the ERROR handlers and leaves the informer
  * stopped for good, with a cache that silently stops changing. This wrapper restarts it after an exponential delay
  * (reset once events flow again), and ignores the AbortError that its own stop() provokes.
