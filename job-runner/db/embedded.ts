@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -13,6 +13,12 @@ export interface EmbeddedPostgresOptions {
   dataDir: string;
   /** TCP port on 127.0.0.1; a free one is picked when omitted. */
   port?: number;
+  /**
+   * Further addresses to listen on besides 127.0.0.1, each with the network whose clients may log in with the
+   * password (scram-sha-256). The tests' Kubernetes pods reach a server outside the cluster this way; local mode
+   * listens on loopback only.
+   */
+  listen?: Array<{ address: string; clients: string }>;
   /** The server's max_connections (Postgres' default is 100). */
   maxConnections?: number;
   /** Further `-c name=value` settings. */
@@ -51,7 +57,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const password = await readOrCreatePassword(path.join(dataDir, 'password'));
   const port = options.port ?? (await freePort());
   const settings: Record<string, string | number> = {
-    listen_addresses: '127.0.0.1',
+    listen_addresses: ['127.0.0.1', ...(options.listen ?? []).map((l) => l.address)].join(','),
     ...(options.maxConnections !== undefined ? { max_connections: options.maxConnections } : {}),
     ...options.settings,
   };
@@ -67,7 +73,11 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     onLog: options.onLog ?? (() => {}),
     onError: (e: unknown) => options.onLog?.(String(e)),
   });
-  if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) await server.initialise();
+  if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
+    await server.initialise();
+    const hba = (options.listen ?? []).map((l) => `host all all ${l.clients} scram-sha-256\n`).join('');
+    if (hba) await appendFile(path.join(clusterDir, 'pg_hba.conf'), hba);
+  }
   await server.start();
   return {
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,

@@ -24,3 +24,25 @@ describe('the test Postgres', () => {
     await c2.end();
   });
 });
+
+describe('a test Postgres listening beyond 127.0.0.1', () => {
+  it('accepts password logins on the extra address from the network given, and on 127.0.0.1 as before', async () => {
+    const db = await startTestPostgres({ listen: [{ address: '127.0.0.3', clients: '127.0.0.0/8' }] });
+    try {
+      const pg = (await import('pg')).default;
+      for (const host of ['127.0.0.3', '127.0.0.1']) {
+        const url = new URL(db.url);
+        url.hostname = host;
+        const c = new pg.Client({ connectionString: url.toString() });
+        await c.connect();
+        expect((await c.query<{ addr: string }>('SELECT host(inet_server_addr()) AS addr')).rows[0]!.addr).toBe(host);
+        await c.end();
+      }
+      const hba = (await db.query<{ address: string | null; auth_method: string }>(
+        "SELECT address, auth_method FROM pg_hba_file_rules WHERE address = '127.0.0.0'")).rows;
+      expect(hba).toEqual([{ address: '127.0.0.0', auth_method: 'scram-sha-256' }]);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
