@@ -103,7 +103,8 @@ make_pause() {
 
 # The local stand-in for node:<version>-bookworm-slim: what the Dockerfile uses of it (node and npm on PATH, a POSIX
 # shell for RUN, /tmp, root's home for npm's cache at build time), with the runtime user in /etc/passwd. No CA bundle:
-# nothing in the image makes TLS connections at run time except to PostgreSQL, whose sslrootcert comes from the pod.
+# node trusts its own built-in CA list, and the controller the cluster CA of its ServiceAccount; neither reads the
+# system's.
 make_base() {
   local node_version integrity libs key info tarball lib applet
   # Version and integrity as npm ci installed and checked them (node_modules/.package-lock.json): the integrity names
@@ -185,7 +186,7 @@ else
   make_app
 fi
 # The size as `docker images` gives it: the uncompressed layers.
-log "$(buildah images --no-trunc --format '{{.Name}}:{{.Tag}}: {{.Size}}, id {{.ID}}' "$image" | tr -s ' ')"
+log "$(buildah images --no-trunc --format '{{.Name}}:{{.Tag}}: {{.Size}}, id {{.ID}}' "$image" | tr -s ' ') (${SECONDS}s)"
 
 if [[ -n "$export_file" ]]; then
   # A fresh name beside FILE (same file system, so the rename is atomic); buildah wants to create the file itself.
