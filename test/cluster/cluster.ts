@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ensureClusterBinaries, ensureNodeRuntime } from './binaries.js';
 import { startControlPlane } from './control-plane.js';
@@ -85,6 +84,8 @@ export interface TestCluster {
   helm(args: string[]): Promise<CommandResult>;
   /** Every process of the cluster now: control plane, and each node's whole cgroup tree (down to containers). */
   pids(): number[];
+  /** Every process of one node now (anchor, containerd, kubelet, kube-proxy, shims, containers). */
+  nodePids(name: string): number[];
   /** Ends every process, removes every namespace, cgroup and interface and the cluster's directory. */
   stop(): Promise<void>;
 }
@@ -267,6 +268,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       },
       kubectl: (args, input) => run('kubectl', args, env, input),
       helm: (args) => run(path.join(binDir, 'helm'), args, env),
+      nodePids: (name) => nodes.get(name)?.pids() ?? [],
       pids: () => [...new Set([...supervisor.pids(), ...[...nodes.values()].flatMap((n) => n.pids())])],
       stop,
     };

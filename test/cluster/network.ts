@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Ledger, ledgerFiles, teardown } from './ledger.js';
+import { ledgerFiles, teardown, type Ledger } from './ledger.js';
 
 const exec = promisify(execFile);
 
