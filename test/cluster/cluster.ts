@@ -116,6 +116,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     ensureClusterBinaries(),
     ensureNodeRuntime().then(() => options.pauseImage ?? pauseImage()),
   ]);
+  log(`binaries, node runtime and pause image ready in ${Date.now() - t0} ms`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mco-k8s-'));
   const ledgerDir = path.join(dir, 'ledger');
   const ledger = new Ledger(path.join(ledgerDir, 'cluster.list'));
