@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isStatus, MERGE_PATCH, type KubeRest } from './kube-rest.js';
 
+/** The one call the drain makes, so a test can answer it. */
+type Api = Pick<KubeRest, 'request'>;
+
 /** A pod as the drain sees it. */
 interface DrainPod {
   metadata: {
@@ -28,7 +31,7 @@ export function skippedByDrain(pod: DrainPod): boolean {
 }
 
 /** Marks the node unschedulable, as `kubectl cordon` does. */
-export async function cordon(rest: KubeRest, node: string): Promise<void> {
+export async function cordon(rest: Api, node: string): Promise<void> {
   await rest.request('PATCH', `/api/v1/nodes/${node}`, { spec: { unschedulable: true } }, MERGE_PATCH);
 }
 
@@ -37,7 +40,7 @@ export async function cordon(rest: KubeRest, node: string): Promise<void> {
  * a 429 means a PodDisruptionBudget does not allow the disruption *now*, so try again later; a 404 means the pod
  * is already gone.
  */
-async function evictUntilAccepted(rest: KubeRest, pod: DrainPod, retryMs: number, deadline: number,
+async function evictUntilAccepted(rest: Api, pod: DrainPod, retryMs: number, deadline: number,
   log: (line: string) => void): Promise<void> {
   const { namespace, name } = pod.metadata;
   for (;;) {
@@ -56,7 +59,7 @@ async function evictUntilAccepted(rest: KubeRest, pod: DrainPod, retryMs: number
   }
 }
 
-async function gone(rest: KubeRest, pod: DrainPod): Promise<boolean> {
+async function gone(rest: Api, pod: DrainPod): Promise<boolean> {
   try {
     const now = await rest.request<DrainPod>('GET', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`);
     return now.metadata.uid !== pod.metadata.uid; // a new pod of the same name (a StatefulSet's) is not this one
@@ -68,7 +71,7 @@ async function gone(rest: KubeRest, pod: DrainPod): Promise<boolean> {
 
 /** Cordons the node, evicts each of its pods (all at once, each retried while its budget refuses), and waits until
  *  they are deleted: after it returns, nothing but DaemonSet and mirror pods runs on the node. */
-export async function drainNode(rest: KubeRest, node: string, options: DrainOptions = {}): Promise<void> {
+export async function drainNode(rest: Api, node: string, options: DrainOptions = {}): Promise<void> {
   const retryMs = options.retryMs ?? 5000;
   const deadline = Date.now() + (options.timeoutMs ?? 300_000);
   const log = options.log ?? (() => {});
