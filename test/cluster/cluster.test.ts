@@ -287,9 +287,11 @@ describeWithCluster('test cluster on real nodes: workloads', () => {
     expect(refused.message).toContain('runAsNonRoot and image will run as root');
 
     await createPod('security', 'read-only', {
-      securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000 },
+      // As the operator's runner pods ask: seccomp's RuntimeDefault profile is applied by runc.
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
       volumes: [{ name: 'scratch', emptyDir: {} }],
-      containers: [shell('main', 'id -u; touch /written-root || echo "root fs refused"; touch /scratch/ok && echo "emptyDir writable"', {
+      containers: [shell('main', 'id -u; grep -E "^(Seccomp|NoNewPrivs|CapEff):" /proc/self/status; ' +
+        'touch /written-root || echo "root fs refused"; touch /scratch/ok && echo "emptyDir writable"', {
         securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
         volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }],
       })],
@@ -297,8 +299,13 @@ describeWithCluster('test cluster on real nodes: workloads', () => {
     expect((await finished('security', 'read-only')).status?.phase).toBe('Succeeded');
     const log = await cluster().podLogs('security', 'read-only');
     expect(log).toMatch(/^1000\n/);
-    expect(log).toContain('Read-only file system');
-    expect(log).toContain('root fs refused\nemptyDir writable\n');
+    expect(log).toMatch(/NoNewPrivs:\s+1\n/);
+    expect(log).toMatch(/Seccomp:\s+2\n/); // filter mode
+    expect(log).toMatch(/CapEff:\s+0+\n/);
+    // stdout and stderr reach the log through two pipes: their lines' order between the streams is not kept.
+    expect(log).toContain('touch: /written-root: Read-only file system\n');
+    expect(log).toContain('root fs refused\n');
+    expect(log).toContain('emptyDir writable\n');
   });
 
   it('enforces limits: over its memory limit a container is OOMKilled, its CPU limit is a CFS quota', async () => {
