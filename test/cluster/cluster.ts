@@ -122,7 +122,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   const ledger = new Ledger(path.join(ledgerDir, 'cluster.list'));
   const supervisor = new ProcessSupervisor(dir, ledgerDir);
   const images = [pause.archive, ...(options.images ?? [])];
+  /** Running nodes (Ready once), and every node whose netns is up (starting ones too), for the pod routes. */
   const nodes = new Map<string, RealNode>();
+  const networked = new Map<string, RealNode>();
   let nextIndex = 1;
   let rest: KubeRest | undefined;
   let controlPlane: Awaited<ReturnType<typeof startControlPlane>> | undefined;
@@ -175,19 +177,32 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     };
     const addNode = async (spec: NodeSpec) => {
       if (nodes.has(spec.name)) throw new Error(`node ${spec.name} already exists`);
-      const node = await RealNode.start(ctx, spec, nextIndex++, images);
-      // The pod network across nodes: a route to each other node's pod /24 through that node, both ways.
-      for (const other of nodes.values()) {
-        await addPodRoute(other.netns, node.podCidr, node.address);
-        await addPodRoute(node.netns, other.podCidr, other.address);
-      }
+      // The pod network across nodes: a route to each other node's pod /24 through that node, both ways, set as
+      // soon as the new node's netns is up and before it runs a pod. A node joins `networked` before it links, so of
+      // two nodes starting at once the later one sees the earlier and links the pair.
+      const node = await RealNode.start(ctx, spec, nextIndex++, images, async (fresh) => {
+        const others = [...networked.values()];
+        networked.set(fresh.name, fresh);
+        for (const other of others) {
+          await addPodRoute(other.netns, fresh.podCidr, fresh.address);
+          await addPodRoute(fresh.netns, other.podCidr, other.address);
+        }
+      }).catch(async (err: unknown) => {
+        await unlink(spec.name);
+        throw err;
+      });
       nodes.set(spec.name, node);
+    };
+    const unlink = async (name: string) => {
+      const node = networked.get(name);
+      networked.delete(name);
+      if (node) for (const other of networked.values()) await deletePodRoute(other.netns, node.podCidr);
     };
     const takeNode = async (name: string) => {
       const node = nodes.get(name);
       if (!node) throw new Error(`node ${name} is not one of this cluster's running nodes`);
       nodes.delete(name);
-      for (const other of nodes.values()) await deletePodRoute(other.netns, node.podCidr);
+      await unlink(name);
       return node;
     };
 

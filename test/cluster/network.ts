@@ -126,9 +126,8 @@ export function nodeNetnsName(net: ClusterNetwork, node: string): string {
  * and a route for the Service range out of eth0 so that the node's own processes (hostNetwork pods) can reach
  * ClusterIPs, which kube-proxy's DNAT rewrites after the route lookup. No default route: nothing leaves the cluster.
  */
-export async function createNodeNetns(net: ClusterNetwork, name: string, index: number, serviceCidr: string,
-  ledger: Ledger): Promise<string> {
-  const netns = nodeNetnsName(net, name);
+export async function createNodeNetns(net: ClusterNetwork, netns: string, index: number, serviceCidr: string,
+  ledger: Ledger): Promise<void> {
   ledger.record('netns', netns);
   await ip(['netns', 'add', netns]);
   await ip(['-n', netns, 'link', 'set', 'lo', 'up']);
@@ -137,7 +136,6 @@ export async function createNodeNetns(net: ClusterNetwork, name: string, index: 
   await ip(['-n', netns, 'addr', 'add', `${nodeAddress(net, index)}/${net.prefix}`, 'dev', 'eth0']);
   await ip(['-n', netns, 'link', 'set', 'eth0', 'up']);
   await ip(['-n', netns, 'route', 'add', serviceCidr, 'dev', 'eth0']);
-  return netns;
 }
 
 /** A route in one node's netns to another node's pod /24, through that node: the pod network across nodes. */

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { REPO_ROOT } from './binaries.js';
 import { isStatus, type KubeRest } from './kube-rest.js';
 import { Ledger, teardown } from './ledger.js';
-import { createNodeNetns, nodeAddress, podCidr, type ClusterNetwork } from './network.js';
+import { createNodeNetns, nodeAddress, nodeNetnsName, podCidr, type ClusterNetwork } from './network.js';
 import {
   CLUSTER_POD_CIDR, cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig, parseBytes, parseMillis,
   reservedFor, type NodeFacts,
@@ -119,6 +119,7 @@ export class RealNode {
   private readonly logDir: string;
   private readonly cgroupsFile: string;
   private readonly cgroupDirs: string[] = [];
+  /** The node's processes by role (anchor, containerd, kubelet, kube-proxy); each logs to logs/<role>.log. */
   private readonly processes = new Map<string, SupervisedProcess>();
   private gone = false;
 
@@ -130,14 +131,18 @@ export class RealNode {
     this.containerdSocket = path.join(this.dir, 'containerd.sock');
     this.cgroupsFile = path.join(this.dir, 'cgroups');
     this.ledger = new Ledger(path.join(ctx.clusterDir, 'ledger', `node-${spec.name}.list`));
-    this.netns = '';
+    this.netns = nodeNetnsName(ctx.net, spec.name);
   }
 
-  /** Starts the node and waits until its Node object is Ready; `images` (docker-archives) are imported first. */
-  static async start(ctx: NodeContext, spec: NodeSpec, index: number, images: string[]): Promise<RealNode> {
+  /**
+   * Starts the node and waits until its Node object is Ready; `images` (docker-archives) are imported first.
+   * `linked` runs once the node's netns is up, before anything of the node runs: the place for routes to it.
+   */
+  static async start(ctx: NodeContext, spec: NodeSpec, index: number, images: string[],
+    linked: (node: RealNode) => Promise<void>): Promise<RealNode> {
     const node = new RealNode(ctx, spec, index);
     try {
-      await node.boot(images);
+      await node.boot(images, linked);
     } catch (err) {
       await node.lose().catch(() => undefined);
       throw err;
@@ -149,7 +154,7 @@ export class RealNode {
     return this.spec.name;
   }
 
-  private async boot(images: string[]): Promise<void> {
+  private async boot(images: string[], linked: (node: RealNode) => Promise<void>): Promise<void> {
     const { ctx, spec } = this;
     const t0 = Date.now();
     for (const sub of ['kubelet', 'pod-logs', 'cni', 'containerd', 'sysctl', 'logs', 'config']) {
@@ -158,16 +163,17 @@ export class RealNode {
     const { facts, certs } = this.facts();
     this.writeConfigs(facts, certs);
     this.createCgroups();
-    (this as { netns: string }).netns = await createNodeNetns(ctx.net, spec.name, this.index, ctx.serviceCidr, this.ledger);
+    await createNodeNetns(ctx.net, this.netns, this.index, ctx.serviceCidr, this.ledger);
+    await linked(this);
 
-    const anchor = this.spawn('anchor', [ENTER, 'init', this.cgroupsFile, this.netns, this.dir, spec.name, this.podCidr,
+    this.spawn('anchor', [ENTER, 'init', this.cgroupsFile, this.netns, this.dir, spec.name, this.podCidr,
       CLUSTER_POD_CIDR]);
-    await this.waitFor('the node namespaces', anchor, async () => readFileSync(this.logFile('anchor'), 'utf8').includes('ready'));
+    await this.waitFor('the node namespaces', 'anchor', async () => readFileSync(this.logFile('anchor'), 'utf8').includes('ready'));
     const t1 = Date.now();
     this.timings.namespacesMs = t1 - t0;
 
-    const containerd = this.inNode('containerd', ['containerd', '--config', path.join(this.dir, 'config', 'containerd.toml')]);
-    await this.waitFor('containerd', containerd, async () => {
+    this.inNode('containerd', ['containerd', '--config', path.join(this.dir, 'config', 'containerd.toml')]);
+    await this.waitFor('containerd', 'containerd', async () => {
       await exec('ctr', ['--address', this.containerdSocket, 'version']);
       return true;
     });
@@ -178,7 +184,7 @@ export class RealNode {
     this.timings.imagesMs = t3 - t2;
 
     const labels = Object.entries(spec.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-    const kubelet = this.inNode('kubelet', [path.join(ctx.binDir, 'kubelet'),
+    this.inNode('kubelet', [path.join(ctx.binDir, 'kubelet'),
       `--config=${path.join(this.dir, 'config', 'kubelet.json')}`,
       `--kubeconfig=${facts.kubeletKubeconfig}`,
       `--hostname-override=${spec.name}`, `--node-ip=${this.address}`,
@@ -186,7 +192,7 @@ export class RealNode {
       '--v=1']);
     this.inNode('kube-proxy', [path.join(ctx.binDir, 'kube-proxy'),
       `--config=${path.join(this.dir, 'config', 'kube-proxy.json')}`, '--v=1']);
-    await this.waitFor(`node ${spec.name} to be Ready`, kubelet, () => this.ready(), 90_000);
+    await this.waitFor(`node ${spec.name} to be Ready`, 'kubelet', () => this.ready(), 90_000);
     this.timings.readyMs = Date.now() - t3;
     this.timings.totalMs = Date.now() - t0;
     ctx.log(`node ${spec.name} Ready in ${this.timings.totalMs} ms (namespaces ${this.timings.namespacesMs}, ` +
@@ -267,14 +273,15 @@ export class RealNode {
     return this.spawn(name, [ENTER, 'exec', this.cgroupsFile, String(anchor.pid), ...command]);
   }
 
-  private async waitFor(what: string, proc: SupervisedProcess, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  /** Polls `probe` until it holds, failing early (with the end of the role's log) if the role's process exits. */
+  private async waitFor(what: string, role: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+    const proc = this.processes.get(role);
+    if (!proc) throw new Error(`node ${this.spec.name} has no ${role}`);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (!proc.running()) throw new Error(`${proc.name} exited before ${what}; its log ends with:\n${tail(this.logFile(proc.name.split('/')[1]!))}`);
+      if (!proc.running()) throw new Error(`${proc.name} exited before ${what}; its log ends with:\n${tail(this.logFile(role))}`);
       if (await probe().catch(() => false)) return;
-      if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}; ${proc.name}'s log ends with:\n${tail(this.logFile(proc.name.split('/')[1]!))}`);
-      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; ${proc.name}'s log ends with:\n${tail(this.logFile(role))}`);
       await sleep(100);
     }
   }
