@@ -8,7 +8,7 @@ import { ensureClusterBinaries, ensureNodeRuntime } from './binaries.js';
 import { startControlPlane } from './control-plane.js';
 import { drainNode, type DrainOptions } from './drain.js';
 import { isStatus, KubeRest } from './kube-rest.js';
-import { Ledger, teardown } from './ledger.js';
+import { Ledger, ledgerFiles, teardown } from './ledger.js';
 import { addPodRoute, claimSlot, createSegment, deletePodRoute } from './network.js';
 import { RealNode, type NodeContext, type NodeSpec } from './node.js';
 import { pauseImage, type NodeImage } from './node-images.js';
@@ -134,7 +134,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     await Promise.all([...nodes.values()].map((n) => n.lose()));
     await rest?.close();
     await supervisor.stopAll([...(controlPlane?.processes ?? [])].reverse(), 10_000);
-    await teardown([ledger.file]);
+    // Every ledger, not only the cluster's: a node still starting when stop() came has one too.
+    await teardown(ledgerFiles(ledgerDir));
     if (!process.env.MIDI_CORPUS_KEEP_CLUSTER) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     else log(`kept cluster directory ${dir}`);
   })());
