@@ -1,29 +1,29 @@
-import path from 'node:path';
 import net from 'node:net';
-import { expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import {
   ApiException, ApiextensionsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api,
-  type V1Job, type V1Pod,
+  type V1Container, type V1Job, type V1Pod, type V1PodSpec,
 } from '@kubernetes/client-node';
 import { REPO_ROOT } from './binaries.js';
-import { projectImages, SHELL_IMAGE, shellImages } from './images.js';
+import { BUSYBOX_IMAGE, busyboxImage, NODE_IMAGE, nodeImage } from './node-images.js';
 import { describeWithCluster, eventually, useCluster } from './vitest.js';
-
-/** A node image for pods that use the real client library (in-cluster config) from this repository. */
-const NODE_IMAGE = 'test.local/node';
 
 function apiStatus(err: unknown): number | undefined {
   return err instanceof ApiException ? err.code : undefined;
 }
 
-describeWithCluster('test control plane with the process kubelet', () => {
-  const cluster = useCluster({
-    images: { ...projectImages(REPO_ROOT), ...shellImages, [NODE_IMAGE]: { entrypoint: [process.execPath], workingDir: REPO_ROOT } },
-    nodes: [{ name: 'node-1', cpu: '4', memory: '8Gi' }],
-  });
+describeWithCluster('test cluster on real nodes: workloads', () => {
+  const cluster = useCluster({ nodes: [{ name: 'node-1' }, { name: 'node-2' }] });
   const core = () => cluster().kc.makeApiClient(CoreV1Api);
   const batch = () => cluster().kc.makeApiClient(BatchV1Api);
 
+  beforeAll(async () => {
+    const [busybox, node] = await Promise.all([busyboxImage(), nodeImage()]);
+    await cluster().importImage(busybox.archive);
+    await cluster().importImage(node.archive);
+  }, 300_000);
+
+  const readPod = (ns: string, name: string) => core().readNamespacedPod({ namespace: ns, name });
   const podsOfJob = async (ns: string, job: string): Promise<V1Pod[]> =>
     (await core().listNamespacedPod({ namespace: ns, labelSelector: `job-name=${job}` })).items;
   const jobCondition = async (ns: string, name: string): Promise<string | undefined> => {
@@ -31,8 +31,29 @@ describeWithCluster('test control plane with the process kubelet', () => {
     return job.status?.conditions?.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')?.type;
   };
   const indexOf = (pod: V1Pod) => pod.metadata?.annotations?.['batch.kubernetes.io/job-completion-index'];
+  const finished = (ns: string, name: string, timeoutMs?: number) => eventually(`pod ${name} to finish`, async () => {
+    const p = await readPod(ns, name);
+    return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p : undefined;
+  }, timeoutMs);
+  const shell = (name: string, script: string, extra: Partial<V1Container> = {}): V1Container => ({
+    name, image: BUSYBOX_IMAGE, imagePullPolicy: 'Never', command: ['/bin/sh', '-c', script],
+    resources: { requests: { cpu: '100m', memory: '32Mi' } }, ...extra,
+  });
+  const createPod = (ns: string, name: string, spec: Partial<V1PodSpec> & { containers: V1Container[] },
+    labels?: Record<string, string>) =>
+    core().createNamespacedPod({ namespace: ns, body: { metadata: { name, labels }, spec: { restartPolicy: 'Never', ...spec } } });
 
-  it('runs an Indexed Job as real processes, each seeing its own completion index, and completes it', async () => {
+  it('reports the machine as each node\'s capacity and the allocatable the test asked for', async () => {
+    const node = await core().readNode({ name: 'node-1' });
+    expect(node.status?.capacity?.cpu).toBe(String((await import('node:os')).cpus().length));
+    expect(node.status?.allocatable?.cpu).toBe(node.status?.capacity?.cpu);
+    expect(node.status?.allocatable?.memory).toBe('4Gi');
+    expect(node.status?.addresses).toContainEqual({ type: 'InternalIP', address: expect.stringMatching(/^10\.213\.\d+\.11$/) });
+    expect(node.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\/1\.6\./);
+    expect(node.spec?.taints ?? []).toEqual([]);
+  });
+
+  it('runs an Indexed Job, each pod seeing its completion index, and completes it', async () => {
     await cluster().createNamespace('indexed');
     const job: V1Job = {
       metadata: { name: 'three' },
@@ -41,20 +62,16 @@ describeWithCluster('test control plane with the process kubelet', () => {
         template: {
           spec: {
             restartPolicy: 'Never',
-            containers: [{
-              name: 'work',
-              image: SHELL_IMAGE,
-              command: ['/bin/sh', '-c'],
-              // `$$` is the kubelet's escape for `$`, so the shell sees `$$` (its pid).
-              args: ['echo "index=$JOB_COMPLETION_INDEX annotation=$FROM_ANNOTATION pod=$POD_NAME cpu=$CPU_MILLIS ns=$(cat ' +
-                '/var/run/secrets/kubernetes.io/serviceaccount/namespace) pid=$$$$"; echo "shard $JOB_COMPLETION_INDEX done" > /dev/termination-log'],
-              env: [
-                { name: 'FROM_ANNOTATION', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } },
-                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                { name: 'CPU_MILLIS', valueFrom: { resourceFieldRef: { resource: 'requests.cpu', divisor: '1m' } } },
-              ],
-              resources: { requests: { cpu: '250m', memory: '64Mi' } },
-            }],
+            containers: [shell('work',
+              'echo "index=$JOB_COMPLETION_INDEX annotation=$FROM_ANNOTATION pod=$POD_NAME cpu=$CPU_MILLIS ' +
+              'ns=$(cat /var/run/secrets/kubernetes.io/serviceaccount/namespace) host=$(hostname)"; ' +
+              'echo "shard $JOB_COMPLETION_INDEX done" > /dev/termination-log', {
+                env: [
+                  { name: 'FROM_ANNOTATION', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-completion-index']" } } },
+                  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                  { name: 'CPU_MILLIS', valueFrom: { resourceFieldRef: { resource: 'requests.cpu', divisor: '1m' } } },
+                ],
+              })],
           },
         },
       },
@@ -64,18 +81,14 @@ describeWithCluster('test control plane with the process kubelet', () => {
 
     const pods = await podsOfJob('indexed', 'three');
     expect(pods.map(indexOf).sort()).toEqual(['0', '1', '2']);
-    const pids = new Set<string>();
     for (const pod of pods) {
       const index = indexOf(pod);
       const name = pod.metadata?.name ?? '';
-      const log = cluster().podLogs('indexed', name);
-      expect(log).toContain(`index=${index} annotation=${index} pod=${name} cpu=250 ns=indexed`);
-      pids.add(/pid=(\d+)/.exec(log)?.[1] ?? '');
+      // An Indexed Job's pod is named <job>-<index>-<random> and has the hostname <job>-<index>.
+      expect(await cluster().podLogs('indexed', name)).toBe(`index=${index} annotation=${index} pod=${name} cpu=100 ns=indexed host=three-${index}\n`);
       expect(pod.status?.phase).toBe('Succeeded');
-      const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
-      expect(terminated).toMatchObject({ exitCode: 0, reason: 'Completed', message: `shard ${index} done\n` });
+      expect(pod.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed', message: `shard ${index} done\n` });
     }
-    expect(pids.size).toBe(3);
   });
 
   it('retries a failing index per backoffLimitPerIndex and fails only the index that keeps failing', async () => {
@@ -89,26 +102,20 @@ describeWithCluster('test control plane with the process kubelet', () => {
           template: {
             spec: {
               restartPolicy: 'Never',
-              volumes: [{ name: 'scratch', emptyDir: {} }, { name: 'state', hostPath: { path: `${cluster().dir}/flaky-state`, type: 'DirectoryOrCreate' } }],
-              containers: [{
-                name: 'work',
-                image: SHELL_IMAGE,
-                // Index 1 fails on its first try only; index 2 always fails.
-                command: ['/bin/sh', '-c', [
-                  'echo "try of index $JOB_COMPLETION_INDEX"',
-                  '[ "$JOB_COMPLETION_INDEX" = 2 ] && { echo "index 2 cannot work" >&2; exit 3; }',
-                  'if [ "$JOB_COMPLETION_INDEX" = 1 ] && [ ! -e /state/tried ]; then touch /state/tried; exit 4; fi',
-                  'exit 0',
-                ].join('\n')],
-                volumeMounts: [{ name: 'state', mountPath: '/state' }, { name: 'scratch', mountPath: '/scratch' }],
-                terminationMessagePolicy: 'FallbackToLogsOnError',
-              }],
+              // A hostPath shared by both nodes (they see the host's file system outside their private paths).
+              volumes: [{ name: 'state', hostPath: { path: `${cluster().dir}/flaky-state`, type: 'DirectoryOrCreate' } }],
+              containers: [shell('work', [
+                'echo "try of index $JOB_COMPLETION_INDEX"',
+                '[ "$JOB_COMPLETION_INDEX" = 2 ] && { echo "index 2 cannot work" >&2; exit 3; }',
+                'if [ "$JOB_COMPLETION_INDEX" = 1 ] && [ ! -e /state/tried ]; then touch /state/tried; exit 4; fi',
+                'exit 0',
+              ].join('\n'), { volumeMounts: [{ name: 'state', mountPath: '/state' }], terminationMessagePolicy: 'FallbackToLogsOnError' })],
             },
           },
         },
       },
     });
-    expect(await eventually('job "flaky" to finish', () => jobCondition('per-index', 'flaky'), 90_000)).toBe('Failed');
+    expect(await eventually('job "flaky" to finish', () => jobCondition('per-index', 'flaky'), 120_000)).toBe('Failed');
     const job = await batch().readNamespacedJob({ namespace: 'per-index', name: 'flaky' });
     expect(job.status?.completedIndexes).toBe('0,1');
     expect(job.status?.failedIndexes).toBe('2');
@@ -186,20 +193,20 @@ describeWithCluster('test control plane with the process kubelet', () => {
     await expect(create('good', { size: 3 })).resolves.toBeDefined();
   });
 
-  it('works with the installed kubectl through the written kubeconfig', async () => {
+  it('works with the installed kubectl (logs included, through the kubelet) and the pinned helm', async () => {
     const nodes = await cluster().kubectl(['get', 'nodes', '-o', 'name']);
-    expect(nodes).toMatchObject({ code: 0, stdout: 'node/node-1\n' });
+    expect(nodes).toMatchObject({ code: 0, stdout: 'node/node-1\nnode/node-2\n' });
     const version = await cluster().kubectl(['version', '-o', 'json']);
     expect(JSON.parse(version.stdout).serverVersion.gitVersion).toBe('v1.34.4');
+    await createPod('default', 'hello', { containers: [shell('main', 'echo hello from a real container')] });
+    await finished('default', 'hello');
+    expect(await cluster().kubectl(['logs', 'hello'])).toMatchObject({ code: 0, stdout: 'hello from a real container\n' });
+    const helm = await cluster().helm(['version', '--short']);
+    expect(helm.code).toBe(0);
+    expect(helm.stdout).toMatch(/^v3\.19\.5/);
   });
 
-  it('runs the pinned helm', async () => {
-    const version = await cluster().helm(['version', '--short']);
-    expect(version.code).toBe(0);
-    expect(version.stdout).toMatch(/^v3\.19\.5/);
-  });
-
-  it('gives pods the in-cluster config the real client library reads (token, CA, namespace, service env)', async () => {
+  it('gives pods the in-cluster config: the real client library reaches the API server through the kubernetes Service', async () => {
     await cluster().createNamespace('incluster');
     await core().createNamespacedServiceAccount({ namespace: 'incluster', body: { metadata: { name: 'reader' } } });
     const rbac = cluster().kc.makeApiClient(RbacAuthorizationV1Api);
@@ -211,208 +218,160 @@ describeWithCluster('test control plane with the process kubelet', () => {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'pod-reader' },
       subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: 'incluster' }],
     } });
+    // @kubernetes/client-node from this work tree (a read-only hostPath), run by the node image's Node.js: it reads
+    // KUBERNETES_SERVICE_HOST/PORT (10.0.0.1:443, kube-proxy's DNAT to the API server), the token and the CA.
     const script = [
       "import { KubeConfig, CoreV1Api } from '@kubernetes/client-node';",
       'const kc = new KubeConfig(); kc.loadFromCluster();',
       "const me = await kc.makeApiClient(CoreV1Api).readNamespacedPod({ namespace: 'incluster', name: process.env.POD_NAME });",
-      "console.log('I am ' + me.metadata.name + ' as ' + me.spec.serviceAccountName);",
+      "console.log('I am ' + me.metadata.name + ' as ' + me.spec.serviceAccountName + ' via ' + kc.getCurrentCluster().server);",
     ].join('\n');
-    await core().createNamespacedPod({ namespace: 'incluster', body: {
-      metadata: { name: 'whoami' },
-      spec: {
-        serviceAccountName: 'reader', restartPolicy: 'Never',
-        containers: [{
-          name: 'main', image: NODE_IMAGE, args: ['--input-type=module', '-e', script],
-          env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
-        }],
-      },
-    } });
-    const phase = await eventually('pod whoami to finish', async () => {
-      const p = (await core().readNamespacedPod({ namespace: 'incluster', name: 'whoami' })).status?.phase;
-      return p === 'Succeeded' || p === 'Failed' ? p : undefined;
+    await createPod('incluster', 'whoami', {
+      serviceAccountName: 'reader',
+      volumes: [{ name: 'repo', hostPath: { path: REPO_ROOT, type: 'Directory' } }],
+      containers: [{
+        name: 'main', image: NODE_IMAGE, imagePullPolicy: 'Never', workingDir: '/repo',
+        args: ['--input-type=module', '-e', script],
+        env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+        volumeMounts: [{ name: 'repo', mountPath: '/repo', readOnly: true }],
+      }],
     });
-    expect(cluster().podLogs('incluster', 'whoami')).toContain('I am whoami as reader');
-    expect(phase).toBe('Succeeded');
-  });
-
-  it('evicts a pod as a drain does: DisruptionTarget, SIGTERM to the process, then the pod object is gone', async () => {
-    await cluster().createNamespace('evict');
-    await core().createNamespacedPod({ namespace: 'evict', body: {
-      metadata: { name: 'sleeper' },
-      spec: {
-        restartPolicy: 'Never', terminationGracePeriodSeconds: 30,
-        containers: [{
-          name: 'main', image: SHELL_IMAGE,
-          command: ['/bin/sh', '-c', 'trap "echo got SIGTERM; exit 0" TERM; echo started; while :; do sleep 0.1; done'],
-        }],
-      },
-    } });
-    await eventually('sleeper to run', async () => {
-      const pod = await core().readNamespacedPod({ namespace: 'evict', name: 'sleeper' });
-      return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')
-        && cluster().podLogs('evict', 'sleeper').includes('started');
-    });
-    let sawDisruption = false;
-    const watchCondition = setInterval(() => {
-      void core().readNamespacedPod({ namespace: 'evict', name: 'sleeper' }).then((pod) => {
-        if (pod.status?.conditions?.some((c) => c.type === 'DisruptionTarget' && c.status === 'True')) sawDisruption = true;
-      }, () => {});
-    }, 50);
-    try {
-      await cluster().evictPod('evict', 'sleeper');
-      const pod = await core().readNamespacedPod({ namespace: 'evict', name: 'sleeper' }).catch(() => undefined);
-      if (pod?.status?.conditions?.some((c) => c.type === 'DisruptionTarget' && c.status === 'True')) sawDisruption = true;
-      await eventually('the evicted pod object to be deleted', async () => {
-        const err = await core().readNamespacedPod({ namespace: 'evict', name: 'sleeper' }).then(() => undefined, (e: unknown) => e);
-        return apiStatus(err) === 404;
-      });
-    } finally {
-      clearInterval(watchCondition);
-    }
-    expect(sawDisruption).toBe(true);
-    expect(cluster().podLogs('evict', 'sleeper')).toContain('got SIGTERM');
-  });
-
-  it('schedules by requests: a pod too big for every node waits until a bigger node is added', async () => {
-    await cluster().createNamespace('scale');
-    await core().createNamespacedPod({ namespace: 'scale', body: {
-      metadata: { name: 'big' },
-      spec: {
-        restartPolicy: 'Never',
-        containers: [{ name: 'main', image: SHELL_IMAGE, command: ['/bin/sh', '-c', 'echo ran on $NODE'],
-          env: [{ name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
-          resources: { requests: { cpu: '6' } } }],
-      },
-    } });
-    await eventually('the scheduler to report big as unschedulable', async () => {
-      const pod = await core().readNamespacedPod({ namespace: 'scale', name: 'big' });
-      return pod.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable');
-    });
-    await cluster().addNode({ name: 'node-big', cpu: '8', memory: '16Gi' });
-    await eventually('big to run to completion', async () =>
-      (await core().readNamespacedPod({ namespace: 'scale', name: 'big' })).status?.phase === 'Succeeded');
-    expect(cluster().podLogs('scale', 'big')).toContain('ran on node-big');
-    await cluster().removeNode('node-big');
-    await expect(core().readNode({ name: 'node-big' }).then(() => 200, apiStatus)).resolves.toBe(404);
-  });
-
-  it('drains a node as an autoscaler scale-down does: cordoned, its pods evicted, then removed', async () => {
-    await cluster().createNamespace('drain');
-    await cluster().addNode({ name: 'node-drain', labels: { pool: 'drain' } });
-    await core().createNamespacedPod({ namespace: 'drain', body: {
-      metadata: { name: 'worker' },
-      spec: {
-        restartPolicy: 'Never', nodeSelector: { pool: 'drain' },
-        containers: [{ name: 'main', image: SHELL_IMAGE,
-          command: ['/bin/sh', '-c', 'trap "echo drained; exit 143" TERM; echo working; while :; do sleep 0.1; done'] }],
-      },
-    } });
-    await eventually('worker to run on node-drain', async () => cluster().podLogs('drain', 'worker').includes('working'));
-    await cluster().drainNode('node-drain');
-    expect((await core().readNode({ name: 'node-drain' })).spec?.unschedulable).toBe(true);
-    await eventually('the drained pod object to be deleted', async () =>
-      apiStatus(await core().readNamespacedPod({ namespace: 'drain', name: 'worker' }).then(() => undefined, (e: unknown) => e)) === 404);
-    expect(cluster().podLogs('drain', 'worker')).toContain('drained');
-    await cluster().removeNode('node-drain');
-  });
-
-  it('leaves a pod with an image outside the table Pending with ErrImagePull and a clear message', async () => {
-    await core().createNamespacedPod({ namespace: 'default', body: {
-      metadata: { name: 'unknown-image' },
-      spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'docker.io/library/busybox:1.36' }] },
-    } });
-    const waiting = await eventually('the pull error', async () => {
-      const pod = await core().readNamespacedPod({ namespace: 'default', name: 'unknown-image' });
-      return pod.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ErrImagePull' ? pod : undefined;
-    });
-    expect(waiting.status?.phase).toBe('Pending');
-    expect(waiting.status?.containerStatuses?.[0]?.state?.waiting?.message).toContain('docker.io/library/busybox:1.36');
-  });
-
-  it('runs the project image from its own files at /app, which no volume of the pod can hide', async () => {
-    // An emptyDir over the directory that holds the work tree (/tmp for a clone under /tmp, as a runner pod's /tmp
-    // emptyDir is): the image's files are mounted before the volumes, so the CLI still starts.
-    const hidden = path.dirname(REPO_ROOT);
-    await core().createNamespacedPod({ namespace: 'default', body: {
-      metadata: { name: 'project-image' },
-      spec: {
-        restartPolicy: 'Never',
-        volumes: [{ name: 'scratch', emptyDir: {} }],
-        containers: [{
-          name: 'main', image: 'ghcr.io/midi-corpus/midi-corpus-operator:0.1.0',
-          args: ['plan', '--files', '100', '--files-per-shard', '10', '--cpu', '1', '--max-connections', '20', '--json'],
-          volumeMounts: [{ name: 'scratch', mountPath: hidden }],
-        }],
-      },
-    } });
-    const pod = await eventually('the project image to finish', async () => {
-      const p = await core().readNamespacedPod({ namespace: 'default', name: 'project-image' });
-      return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p : undefined;
-    });
-    const log = cluster().podLogs('default', 'project-image');
+    const pod = await finished('incluster', 'whoami', 90_000);
+    const log = await cluster().podLogs('incluster', 'whoami');
     expect(pod.status?.phase, log).toBe('Succeeded');
-    expect(JSON.parse(log.trim().split('\n').pop()!)).toMatchObject({ shards: 10 });
+    expect(log).toContain('I am whoami as reader via https://10.0.0.1:443');
   });
 
-  it('mounts configMap and secret volumes at their mountPaths, runs as runAsUser, and restarts OnFailure in place', async () => {
-    await cluster().createNamespace('volumes');
-    await core().createNamespacedConfigMap({ namespace: 'volumes', body: { metadata: { name: 'settings' }, data: { 'mode.txt': 'fast' } } });
-    await core().createNamespacedSecret({ namespace: 'volumes', body: { metadata: { name: 'creds' }, stringData: { password: 's3cret' } } });
-    await core().createNamespacedPod({ namespace: 'volumes', body: {
-      metadata: { name: 'reader' },
-      spec: {
-        restartPolicy: 'OnFailure',
-        securityContext: { runAsUser: 4321, runAsGroup: 4321 },
-        volumes: [
-          { name: 'settings', configMap: { name: 'settings' } },
-          { name: 'creds', secret: { secretName: 'creds', items: [{ key: 'password', path: 'db/password' }] } },
-          { name: 'scratch', emptyDir: {} },
-        ],
-        containers: [{
-          name: 'main', image: SHELL_IMAGE,
-          command: ['/bin/sh', '-c', [
-            'echo "uid=$(id -u) mode=$(cat /etc/app/mode.txt) password=$(cat /etc/creds/db/password)"',
-            // The first run fails; the restarted container finds its emptyDir marker and succeeds.
-            'if [ ! -e /scratch/first ]; then touch /scratch/first; exit 1; fi',
-          ].join('\n')],
-          volumeMounts: [
-            { name: 'settings', mountPath: '/etc/app', readOnly: true },
-            { name: 'creds', mountPath: '/etc/creds', readOnly: true },
-            { name: 'scratch', mountPath: '/scratch' },
-          ],
-        }],
-      },
-    } });
-    const pod = await eventually('reader to succeed', async () => {
-      const p = await core().readNamespacedPod({ namespace: 'volumes', name: 'reader' });
-      return p.status?.phase === 'Succeeded' ? p : undefined;
+  it('evicts a pod as a drain does: DisruptionTarget, SIGTERM to the container, then the pod object is gone', async () => {
+    await cluster().createNamespace('evict');
+    await createPod('evict', 'sleeper', {
+      terminationGracePeriodSeconds: 30,
+      containers: [shell('main', 'trap "echo got SIGTERM; sleep 2; exit 0" TERM; echo started; while :; do sleep 0.1; done')],
     });
-    expect(pod.status?.containerStatuses?.[0]).toMatchObject({ restartCount: 1, lastState: { terminated: { exitCode: 1 } } });
-    const runs = cluster().podLogs('volumes', 'reader').trim().split('\n');
-    expect(runs).toEqual(['uid=4321 mode=fast password=s3cret', 'uid=4321 mode=fast password=s3cret']);
+    await eventually('sleeper to run', async () =>
+      (await readPod('evict', 'sleeper')).status?.phase === 'Running' && (await cluster().podLogs('evict', 'sleeper')).includes('started'));
+    await cluster().evictPod('evict', 'sleeper');
+    const terminating = await readPod('evict', 'sleeper');
+    expect(terminating.metadata?.deletionTimestamp).toBeDefined();
+    expect(terminating.status?.conditions).toContainEqual(expect.objectContaining({ type: 'DisruptionTarget', status: 'True', reason: 'EvictionByEvictionAPI' }));
+    // The container's trap runs for two seconds before it exits: its log says the kubelet sent SIGTERM.
+    await eventually('the container to log SIGTERM', async () => (await cluster().podLogs('evict', 'sleeper')).includes('got SIGTERM'));
+    await eventually('the evicted pod object to be deleted', async () =>
+      apiStatus(await readPod('evict', 'sleeper').then(() => undefined, (e: unknown) => e)) === 404);
   });
 
-  it('stops every process it started, pods included, and frees the API server port', async () => {
-    await core().createNamespacedPod({ namespace: 'default', body: {
-      metadata: { name: 'forever' },
-      spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: SHELL_IMAGE, command: ['/bin/sh', '-c', 'echo up; sleep 3600'] }] },
+  it('leaves a pod whose image is not on the node waiting: ErrImageNeverPull, or ErrImagePull then ImagePullBackOff', async () => {
+    await createPod('default', 'never-pull', { containers: [{ name: 'main', image: 'localhost/mco-test/absent:1', imagePullPolicy: 'Never' }] });
+    await createPod('default', 'try-pull', { containers: [{ name: 'main', image: 'registry.invalid/absent:1', imagePullPolicy: 'IfNotPresent' }] });
+    const waiting = (name: string, reasons: string[]) => eventually(`${name} waiting with ${reasons.join('/')}`, async () => {
+      const pod = await readPod('default', name);
+      const w = pod.status?.containerStatuses?.[0]?.state?.waiting;
+      return w && reasons.includes(w.reason ?? '') ? { phase: pod.status?.phase, ...w } : undefined;
+    }, 90_000);
+    expect(await waiting('never-pull', ['ErrImageNeverPull'])).toMatchObject({ phase: 'Pending', message: expect.stringContaining('localhost/mco-test/absent:1') });
+    expect(await waiting('try-pull', ['ErrImagePull', 'ImagePullBackOff'])).toMatchObject({ phase: 'Pending' });
+    await eventually('try-pull to back off', async () =>
+      (await readPod('default', 'try-pull')).status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ImagePullBackOff', 90_000);
+  });
+
+  it('enforces the security context: runAsNonRoot refuses a root image, readOnlyRootFilesystem refuses writes', async () => {
+    await cluster().createNamespace('security');
+    await createPod('security', 'root-image', {
+      securityContext: { runAsNonRoot: true },
+      containers: [shell('main', 'id -u')],
+    });
+    const refused = await eventually('the kubelet to refuse root-image', async () => {
+      const w = (await readPod('security', 'root-image')).status?.containerStatuses?.[0]?.state?.waiting;
+      return w?.reason === 'CreateContainerConfigError' ? w : undefined;
+    });
+    expect(refused.message).toContain('runAsNonRoot and image will run as root');
+
+    await createPod('security', 'read-only', {
+      // As the operator's runner pods ask: seccomp's RuntimeDefault profile is applied by runc.
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+      volumes: [{ name: 'scratch', emptyDir: {} }],
+      containers: [shell('main', 'id -u; grep -E "^(Seccomp|NoNewPrivs|CapEff):" /proc/self/status; ' +
+        'touch /written-root || echo "root fs refused"; touch /scratch/ok && echo "emptyDir writable"', {
+        securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+        volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }],
+      })],
+    });
+    expect((await finished('security', 'read-only')).status?.phase).toBe('Succeeded');
+    const log = await cluster().podLogs('security', 'read-only');
+    expect(log).toMatch(/^1000\n/);
+    expect(log).toMatch(/NoNewPrivs:\s+1\n/);
+    expect(log).toMatch(/Seccomp:\s+2\n/); // filter mode
+    expect(log).toMatch(/CapEff:\s+0+\n/);
+    // stdout and stderr reach the log through two pipes: their lines' order between the streams is not kept.
+    expect(log).toContain('touch: /written-root: Read-only file system\n');
+    expect(log).toContain('root fs refused\n');
+    expect(log).toContain('emptyDir writable\n');
+  });
+
+  it('enforces limits: over its memory limit a container is OOMKilled, its CPU limit is a CFS quota', async () => {
+    await cluster().createNamespace('limits');
+    // busybox tail keeps a line without newline in memory: /dev/zero is one endless line.
+    await createPod('limits', 'hog', { containers: [shell('main', 'tail /dev/zero', {
+      resources: { requests: { cpu: '100m', memory: '32Mi' }, limits: { memory: '32Mi' } },
+    })] });
+    const hog = await finished('limits', 'hog', 90_000);
+    expect(hog.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
+
+    await createPod('limits', 'quota', { containers: [shell('main',
+      'echo "quota=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) period=$(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"', {
+        resources: { requests: { cpu: '100m', memory: '32Mi' }, limits: { cpu: '250m', memory: '64Mi' } },
+      })] });
+    await finished('limits', 'quota');
+    expect(await cluster().podLogs('limits', 'quota')).toBe('quota=25000 period=100000\n');
+  });
+
+  it('connects pods across nodes (pod IPs and a ClusterIP Service) and to a host server through a selector-less Service', async () => {
+    await cluster().createNamespace('net');
+    await createPod('net', 'server', {
+      nodeName: 'node-1',
+      containers: [shell('main', 'while :; do echo "hello from $(hostname)" | nc -l -p 8080; done', { ports: [{ containerPort: 8080 }] })],
+    }, { app: 'server' });
+    const server = await eventually('server to run', async () => {
+      const p = await readPod('net', 'server');
+      return p.status?.phase === 'Running' && p.status.podIP ? p : undefined;
+    });
+    const svc = await core().createNamespacedService({ namespace: 'net', body: {
+      metadata: { name: 'server' }, spec: { selector: { app: 'server' }, ports: [{ port: 80, targetPort: 8080 }] },
     } });
-    await eventually('forever to run', async () => cluster().podLogs('default', 'forever').includes('up'));
-    const pids = cluster().pids();
-    expect(pids.length).toBeGreaterThanOrEqual(5); // etcd, apiserver, controller-manager, scheduler, the pod
-    const port = Number(new URL(cluster().apiserverUrl).port);
-    await cluster().stop();
-    const alive = pids.filter((pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    expect(alive).toEqual([]);
-    await new Promise<void>((resolve, reject) => {
-      const server = net.createServer().once('error', reject).listen(port, '127.0.0.1', () => server.close(() => resolve()));
-    });
+
+    const host = net.createServer((socket) => socket.end('hello from the host\n'));
+    await new Promise<void>((resolve) => host.listen(0, cluster().hostAddress, resolve));
+    try {
+      const hostPort = (host.address() as net.AddressInfo).port;
+      const exposed = await cluster().exposeHostService('net', 'host-db', hostPort);
+      expect(exposed.clusterIP).toMatch(/^10\.0\.0\.\d+$/);
+      // Retried inside the pod: kube-proxy programs a new Service within its sync period.
+      const fetch = (target: string) => `for i in $(seq 50); do r="$(nc -w 2 ${target} </dev/null)" && [ -n "$r" ] && break; sleep 0.2; done; echo "${target} says: $r"`;
+      await createPod('net', 'client', {
+        nodeName: 'node-2',
+        containers: [shell('main', [
+          fetch(`${server.status?.podIP} 8080`),
+          fetch(`${svc.spec?.clusterIP} 80`),
+          fetch(`${exposed.clusterIP} ${exposed.port}`),
+        ].join('\n'))],
+      });
+      await finished('net', 'client', 90_000);
+      const log = await cluster().podLogs('net', 'client');
+      expect(log).toContain(`${server.status?.podIP} 8080 says: hello from server`);
+      expect(log).toContain(`${svc.spec?.clusterIP} 80 says: hello from server`);
+      expect(log).toContain(`${exposed.clusterIP} ${exposed.port} says: hello from the host`);
+    } finally {
+      host.close();
+    }
+  });
+
+  it('measures pod start: create → Running on a warm node', async () => {
+    await cluster().createNamespace('timing');
+    const t = Date.now();
+    await createPod('timing', 'quick', { containers: [shell('main', 'sleep 30')] });
+    await eventually('quick to run', async () => (await readPod('timing', 'quick')).status?.phase === 'Running');
+    const ms = Date.now() - t;
+    console.log(`pod create → Running: ${ms} ms`);
+    expect(ms).toBeLessThan(30_000);
   });
 });

@@ -8,8 +8,10 @@ import { adminKubeconfig, createClusterPki, SERVICE_CLUSTER_IP_RANGE, type Clust
 import type { ProcessSupervisor, SupervisedProcess } from './processes.js';
 
 /**
- * Controllers the tests rely on. The node-lifecycle controller stays off: fake nodes have no real kubelet to
- * report conditions, and taints for unreachable nodes would only add noise to tests that are not about them.
+ * Controllers the tests rely on. With real kubelets reporting real conditions the node-lifecycle controller runs
+ * (NotReady and unreachable taints, and with the taint-eviction controller the pods of a lost node are marked
+ * for deletion after their tolerations); the endpoint controllers give Services their EndpointSlices, which
+ * kube-proxy programs on every node. There is no route, service or cloud-node controller: there is no cloud.
  */
 export const CONTROLLERS = [
   'job-controller',
@@ -24,7 +26,14 @@ export const CONTROLLERS = [
   'clusterrole-aggregation-controller',
   'deployment-controller',
   'replicaset-controller',
+  'statefulset-controller',
+  'daemonset-controller',
   'disruption-controller',
+  'endpoints-controller',
+  'endpointslice-controller',
+  'endpointslice-mirroring-controller',
+  'node-lifecycle-controller',
+  'taint-eviction-controller',
 ];
 
 export interface ControlPlane {
@@ -40,6 +49,9 @@ export interface ControlPlane {
 export interface ControlPlaneOptions {
   binDir: string;
   dir: string;
+  /** Where the API server listens and what it advertises (the `kubernetes` Service's endpoint): the host's address
+   *  on the cluster segment, reachable from the host, the nodes and the pods. */
+  hostAddress: string;
   supervisor: ProcessSupervisor;
   /** Extra kube-apiserver flags, e.g. `--feature-gates=...`. */
   apiserverArgs?: string[];
@@ -85,7 +97,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const { binDir, dir, supervisor, log } = options;
   const logDir = path.join(dir, 'logs');
   mkdirSync(logDir, { recursive: true });
-  const pki = createClusterPki(path.join(dir, 'pki'));
+  const pki = createClusterPki(path.join(dir, 'pki'), options.hostAddress);
   const etcdClient = await freePort();
   const etcdPeer = await freePort();
   const apiPort = await freePort();
@@ -119,21 +131,27 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     log(`etcd ready in ${Date.now() - t} ms`);
 
     t = Date.now();
-    const apiserverUrl = `https://127.0.0.1:${apiPort}`;
+    const apiserverUrl = `https://${options.hostAddress}:${apiPort}`;
     const apiserver = start('kube-apiserver', [
       `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
+      `--bind-address=${options.hostAddress}`, `--advertise-address=${options.hostAddress}`, `--secure-port=${apiPort}`,
       `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
       `--tls-cert-file=${pki.servingCert}`, `--tls-private-key-file=${pki.servingKey}`,
       `--client-ca-file=${pki.caCert}`,
-      '--authorization-mode=RBAC',
+      // Kubelets authenticate as system:node:<name>: the Node authorizer and NodeRestriction hold them to their own
+      // node's objects, as in a real cluster.
+      '--authorization-mode=Node,RBAC',
+      '--enable-admission-plugins=NodeRestriction',
+      // kubectl logs/exec: the API server calls the kubelet at its InternalIP (the nodes have no resolvable names)
+      // and verifies its serving certificate against the cluster CA.
+      '--kubelet-preferred-address-types=InternalIP',
+      `--kubelet-client-certificate=${pki.kubeletClientCert}`, `--kubelet-client-key=${pki.kubeletClientKey}`,
+      `--kubelet-certificate-authority=${pki.caCert}`,
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.serviceAccountPublicKey}`,
       `--service-account-signing-key-file=${pki.serviceAccountKey}`,
       `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
       '--allow-privileged=true',
-      // Without a node-lifecycle controller nobody would lift the not-ready taint this plugin puts on new nodes.
-      '--disable-admission-plugins=TaintNodesByCondition',
       '--profiling=false',
       '--v=1',
       ...(options.apiserverArgs ?? []),

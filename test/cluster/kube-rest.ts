@@ -13,9 +13,9 @@ export const MERGE_PATCH = 'application/merge-patch+json';
 export const STRATEGIC_MERGE_PATCH = 'application/strategic-merge-patch+json';
 
 /**
- * A small JSON client over the kubeconfig's TLS settings. The harness uses it for the calls a kubelet makes
- * (status patches with an explicit patch type, TokenRequest, Leases, evictions), where exact control of the
- * content type matters more than typed models.
+ * A small JSON client over the kubeconfig's TLS settings. The harness uses it for the calls where exact control
+ * of method, content type and status matters more than typed models: evictions (a 429 is an answer, not an
+ * error), cordons, selector-less EndpointSlices, pod logs.
  */
 export class KubeRest {
   private readonly server: URL;
@@ -33,9 +33,15 @@ export class KubeRest {
   }
 
   async request<T = unknown>(method: string, urlPath: string, body?: unknown, contentType = JSON_TYPE): Promise<T> {
+    const text = await this.requestText(method, urlPath, body, contentType);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** The response body as text, for endpoints that answer in plain text (a pod's log). */
+  async requestText(method: string, urlPath: string, body?: unknown, contentType = JSON_TYPE): Promise<string> {
     const agent = await this.agent;
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    return await new Promise<T>((resolve, reject) => {
+    return await new Promise<string>((resolve, reject) => {
       const req = https.request({
         agent,
         host: this.server.hostname,
@@ -43,7 +49,7 @@ export class KubeRest {
         method,
         path: urlPath,
         headers: {
-          Accept: JSON_TYPE,
+          Accept: `${JSON_TYPE}, text/plain`,
           ...(payload !== undefined ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) } : {}),
         },
       }, (res) => {
@@ -53,7 +59,7 @@ export class KubeRest {
           const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) reject(new KubeApiError(status, text, method, urlPath));
-          else resolve((text ? JSON.parse(text) : undefined) as T);
+          else resolve(text);
         });
         res.on('error', reject);
       });

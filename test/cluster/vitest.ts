@@ -22,7 +22,7 @@ export const describeWithCluster = support.ok ? describe : describe.skip;
 
 /**
  * Starts one cluster for the enclosing describe block (beforeAll) and stops it afterwards; returns its getter.
- * One cluster per test file: isolation between files, at ~10 s of start-up each.
+ * One cluster per test file: isolation between files, at 16–27 s of start-up each (control plane, two real nodes).
  */
 export function useCluster(options?: ClusterOptions): () => TestCluster {
   let cluster: TestCluster | undefined;

@@ -9,7 +9,8 @@
  */
 import { expect, it } from 'vitest';
 import { BatchV1Api, CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';
-import { describeWithCluster, eventually } from '../cluster/vitest.js';
+import { eventually } from '../cluster/vitest.js';
+import { describeE2E } from './support/gate.js';
 import { ConnectionSampler, WriteGate, recordedPerShard } from './support/database.js';
 import { CorpusObserver } from './support/observe.js';
 import {
@@ -19,7 +20,7 @@ import {
 import { budgetOf, expectEveryFileRecordedOnce } from './support/scenario.js';
 import { SCENARIO_TIMEOUT_MS, useOperatorSuite } from './support/suite.js';
 
-describeWithCluster('end to end with the Helm chart', () => {
+describeE2E('end to end with the Helm chart', () => {
   const { cluster, scenario, keepReport } = useOperatorSuite(installWithHelm);
   const core = () => cluster().kc.makeApiClient(CoreV1Api);
 
@@ -237,7 +238,7 @@ describeWithCluster('end to end with the Helm chart', () => {
     expect(retry('1')['batch.kubernetes.io/job-index-ignored-failure-count']).toBe('1');
 
     // The other replica took over (the deleted leader gave the Lease up on SIGTERM) and finished the corpus.
-    expect(cluster().podLogs(OPERATOR_NAMESPACE, oldLeader!.holder)).toContain('released leadership');
+    expect(await cluster().podLogs(OPERATOR_NAMESPACE, oldLeader!.holder)).toContain('released leadership');
     expect(newLeader!.holder).not.toBe(oldLeader!.holder);
     expect(newLeader!.transitions).toBeGreaterThan(oldLeader!.transitions);
     const succeeded = (await corpusEvents(s.namespace, 'songs')).filter((e) => e.reason === 'Succeeded');

@@ -4,7 +4,8 @@
  * cluster, so the Helm tests and these run side by side.
  */
 import { expect, it } from 'vitest';
-import { describeWithCluster, eventually } from '../cluster/vitest.js';
+import { eventually } from '../cluster/vitest.js';
+import { describeE2E } from './support/gate.js';
 import { ConnectionSampler, WriteGate } from './support/database.js';
 import { CorpusObserver } from './support/observe.js';
 import {
@@ -14,7 +15,7 @@ import {
 import { budgetOf, expectEveryFileRecordedOnce } from './support/scenario.js';
 import { SCENARIO_TIMEOUT_MS, useOperatorSuite } from './support/suite.js';
 
-describeWithCluster('end to end with kubectl apply -k manifests/', () => {
+describeE2E('end to end with kubectl apply -k manifests/', () => {
   const { cluster, scenario, keepReport } = useOperatorSuite(installWithKustomize);
 
   it('ingests a generated corpus: every file recorded once, status Succeeded with the right counts, by the manifests\' ServiceAccount', async () => {

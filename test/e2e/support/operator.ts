@@ -11,7 +11,6 @@ import {
   AuthorizationV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type V1Job, type V1Pod,
 } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type MidiCorpus, type MidiCorpusStatus } from '../../../controller/api/v1alpha1/midicorpus.js';
-import { PROJECT_IMAGE_PREFIX, PROJECT_IMAGE_ROOT, projectImageFiles, type ImageTable } from '../../cluster/images.js';
 import type { ClusterOptions, TestCluster } from '../../cluster/cluster.js';
 import { eventually } from '../../cluster/vitest.js';
 
@@ -24,14 +23,12 @@ export const OPERATOR_NAMESPACE = 'midi-corpus-system';
 export const OPERATOR_NAME = 'midi-corpus-operator';
 export const CONTROLLER_SELECTOR = 'app.kubernetes.io/name=midi-corpus-operator,app.kubernetes.io/component=controller';
 
-/** The project image through host-network-image.mjs: the CLI as built, with the controller's ports made free ones. */
-export function e2eImages(): ImageTable {
-  const entry = path.posix.join(PROJECT_IMAGE_ROOT, 'test', 'e2e', 'support', 'host-network-image.mjs');
-  return { [`${PROJECT_IMAGE_PREFIX}*`]: { entrypoint: [process.execPath, entry], files: projectImageFiles(repoRoot) } };
-}
-
-/** One roomy node: runner pods request 500m each, and several scenarios share the cluster one after the other. */
-export const E2E_CLUSTER: ClusterOptions = { images: e2eImages(), nodes: [{ name: 'node-1', cpu: '32', memory: '64Gi' }] };
+/**
+ * Two real nodes (2 CPUs each). Still to port to them (docs/testing.md): the project image and its pause image
+ * (image/build.sh --export, --pause --export) as `images` and `pauseImage`, Postgres listening on the cluster's
+ * hostAddress and reached through exposeHostService, runner requests small enough for 4 CPUs.
+ */
+export const E2E_CLUSTER: ClusterOptions = { nodes: [{ name: 'node-1' }, { name: 'node-2' }] };
 
 async function must(cluster: TestCluster, args: string[], input?: string): Promise<string> {
   const r = await cluster.kubectl(args, input);
