@@ -11,7 +11,8 @@ import { isStatus, KubeRest } from './kube-rest.js';
 import { Ledger, ledgerFiles, teardown } from './ledger.js';
 import { addPodRoute, claimSlot, createSegment, deletePodRoute } from './network.js';
 import { RealNode, type NodeContext, type NodeSpec } from './node.js';
-import { pauseImage, type NodeImage } from './node-images.js';
+import type { NodeImage } from './node-images.js';
+import { projectImage } from './project-image.js';
 import { SERVICE_CLUSTER_IP_RANGE } from './pki.js';
 import { ProcessSupervisor } from './processes.js';
 
@@ -22,7 +23,7 @@ export interface ClusterOptions {
   nodes?: NodeSpec[];
   /** docker-archives imported into every node, those started later included: the images its pods can run. */
   images?: string[];
-  /** The sandbox image every node's containerd runs pods in. Default: the harness' own (node-images.ts). */
+  /** The sandbox image every node's containerd runs pods in. Default: the project's (`image/build.sh --pause`). */
   pauseImage?: NodeImage;
   apiserverArgs?: string[];
   controllerManagerArgs?: string[];
@@ -57,6 +58,8 @@ export interface TestCluster {
    * tests run outside the cluster for pods to reach (a Postgres: listen on this address, then exposeHostService).
    */
   hostAddress: string;
+  /** The cluster segment as a CIDR (hostAddress's network): where the nodes, and so the pods' traffic, come from. */
+  hostNetwork: string;
   binDir: string;
   /** Names of the nodes running now. */
   nodeNames(): string[];
@@ -114,7 +117,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   const t0 = Date.now();
   const [binDir, pause] = await Promise.all([
     ensureClusterBinaries(),
-    ensureNodeRuntime().then(() => options.pauseImage ?? pauseImage()),
+    ensureNodeRuntime().then(() => options.pauseImage ?? projectImage('pause')),
   ]);
   log(`binaries, node runtime and pause image ready in ${Date.now() - t0} ms`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mco-k8s-'));
@@ -231,6 +234,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       kc,
       apiserverUrl: plane.apiserverUrl,
       hostAddress: net.hostAddress,
+      hostNetwork: net.cidr,
       binDir,
       nodeNames: () => [...nodes.keys()],
       addNode,

@@ -26,6 +26,8 @@ export interface ClusterNetwork {
   slot: number;
   /** The host's address on the cluster segment. */
   hostAddress: string;
+  /** The segment, as a CIDR. */
+  cidr: string;
   hostLink: string;
   switchNetns: string;
   prefix: number;
@@ -94,7 +96,7 @@ const ip = (args: string[]) => exec('ip', args);
 /** The switch netns with its bridge, and the host's veth into it with the host address. */
 export async function createSegment(slot: number, ledger: Ledger): Promise<ClusterNetwork> {
   const net: ClusterNetwork = {
-    slot, hostAddress: `${SEGMENT}.${slot}.1`, hostLink: `mco${slot}`, switchNetns: `mco${slot}-switch`, prefix: 24,
+    slot, hostAddress: `${SEGMENT}.${slot}.1`, cidr: `${SEGMENT}.${slot}.0/24`, hostLink: `mco${slot}`, switchNetns: `mco${slot}-switch`, prefix: 24,
   };
   ledger.record('netns', net.switchNetns);
   ledger.record('link', net.hostLink);

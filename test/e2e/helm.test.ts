@@ -1,5 +1,5 @@
 /**
- * End to end on the real control plane (test/cluster) and real Postgres servers, with the operator installed by its
+ * End to end on the real control plane and real nodes (test/cluster) and real Postgres servers, with the operator installed by its
  * Helm chart exactly as the README says: two controller replicas under the chart's ServiceAccount, one of them the
  * leader. Each scenario has its own namespace and its own Postgres server (a budget belongs to a server), and they run
  * one after the other on one cluster.
@@ -9,18 +9,17 @@
  */
 import { expect, it } from 'vitest';
 import { BatchV1Api, CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';
-import { eventually } from '../cluster/vitest.js';
-import { describeE2E } from './support/gate.js';
+import { describeWithCluster, eventually } from '../cluster/vitest.js';
 import { ConnectionSampler, WriteGate, recordedPerShard } from './support/database.js';
 import { CorpusObserver } from './support/observe.js';
 import {
   OPERATOR_NAME, OPERATOR_NAMESPACE, apply, applyOrFail, completionIndex, controllerPods, corpusObject, createDatabaseSecret,
-  deleteCorpus, installWithHelm, isRunning, jobPods, killPodProcess, leaseHolder, readCorpus, readJob, serviceAccountMay, waitForPhase,
+  deleteCorpus, followPodLog, installWithHelm, isRunning, jobPods, killPodProcess, leaseHolder, readCorpus, readJob, serviceAccountMay, waitForPhase,
 } from './support/operator.js';
 import { budgetOf, expectEveryFileRecordedOnce } from './support/scenario.js';
 import { SCENARIO_TIMEOUT_MS, useOperatorSuite } from './support/suite.js';
 
-describeE2E('end to end with the Helm chart', () => {
+describeWithCluster('end to end with the Helm chart', () => {
   const { cluster, scenario, keepReport } = useOperatorSuite(installWithHelm);
   const core = () => cluster().kc.makeApiClient(CoreV1Api);
 
@@ -75,8 +74,8 @@ describeE2E('end to end with the Helm chart', () => {
   }, SCENARIO_TIMEOUT_MS);
 
   it('never holds more connections than a tight max_connections allows, with more shards than fit, and still finishes', async () => {
-    // max_connections 20, reserved 3, headroom 2, the operator's 1: runners may hold 14, i.e. 7 pods of 2 (500m CPU:
-    // one parse worker, one writer and one control connection), for 20 shards.
+    // max_connections 20, reserved 3, headroom 2, the operator's 1: runners may hold 14, i.e. 7 pods of 2 (100m CPU:
+    // one parse worker, a pool of 2), for 20 shards.
     const s = await scenario('tight', 20);
     const { dir, files } = await s.corpus('many', { files: 200, seed: 12 });
     const gate = await WriteGate.install(s.db.url, 0);
@@ -118,7 +117,7 @@ describeE2E('end to end with the Helm chart', () => {
     // Two namespaces, one Postgres server: one budget of 14 runner connections (7 pods of 2).
     const s = await scenario('share-a', 20);
     await cluster().createNamespace('share-b');
-    await createDatabaseSecret(cluster(), 'share-b', s.db.url);
+    await createDatabaseSecret(cluster(), 'share-b', s.podUrl); // the Service of share-a, by its ClusterIP
     const a = await s.corpus('a', { files: 400, seed: 21 });
     const b = await s.corpus('b', { files: 150, seed: 22 });
     const gate = await WriteGate.install(s.db.url, 0);
@@ -201,6 +200,7 @@ describeE2E('end to end with the Helm chart', () => {
     let evicted: string | undefined;
     let oldLeader: { holder: string; transitions: number } | undefined;
     let newLeader: { holder: string; transitions: number } | undefined;
+    let leaderLog: { done: () => Promise<string> } | undefined;
     try {
       await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 120 }));
       await eventually('all 5 shards half recorded, their next batch held at the gate', async () => {
@@ -215,6 +215,7 @@ describeE2E('end to end with the Helm chart', () => {
       await killPodProcess(killed, 'run-shard'); // a crash: no SIGTERM, no goodbye to the database
       await cluster().evictPod(s.namespace, evicted); // as a drain or the autoscaler does: DisruptionTarget, then SIGTERM
       oldLeader = await leaseHolder(cluster());
+      leaderLog = await followPodLog(cluster(), OPERATOR_NAMESPACE, oldLeader.holder);
       await core().deleteNamespacedPod({ namespace: OPERATOR_NAMESPACE, name: oldLeader.holder });
       newLeader = await leaseHolder(cluster(), 60_000, oldLeader.holder);
 
@@ -238,7 +239,7 @@ describeE2E('end to end with the Helm chart', () => {
     expect(retry('1')['batch.kubernetes.io/job-index-ignored-failure-count']).toBe('1');
 
     // The other replica took over (the deleted leader gave the Lease up on SIGTERM) and finished the corpus.
-    expect(await cluster().podLogs(OPERATOR_NAMESPACE, oldLeader!.holder)).toContain('released leadership');
+    expect(await leaderLog!.done()).toContain('released leadership');
     expect(newLeader!.holder).not.toBe(oldLeader!.holder);
     expect(newLeader!.transitions).toBeGreaterThan(oldLeader!.transitions);
     const succeeded = (await corpusEvents(s.namespace, 'songs')).filter((e) => e.reason === 'Succeeded');

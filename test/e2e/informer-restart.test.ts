@@ -1,6 +1,6 @@
 /**
- * The controller's informers after their connections to the API server break. client-node 1.4's informer restarts
- * its watch by itself only after a 410; on a reset connection or a failed list it stops for good, and a controller
+ * The controller's informers after their connections to the API server break. client-node's informer (2.0 as 1.4)
+ * restarts its watch by itself only after a 410 or its own timeout; on a reset connection or a failed list it stops for good, and a controller
  * on top of it would silently never see another change. Here the controller runs as a plain process (not in a pod:
  * its kubeconfig points at a TCP proxy the test can cut) against the real control plane; after every connection is
  * reset and the API server is unreachable for a few seconds, a MidiCorpus created afterwards must still be seen and
@@ -15,15 +15,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
 import { midiCorpusCRDYaml } from '../../controller/api/crd.js';
-import { eventually, useCluster } from '../cluster/vitest.js';
-import { describeE2E } from './support/gate.js';
+import { describeWithCluster, eventually, useCluster } from '../cluster/vitest.js';
 import { applyOrFail, corpusObject, E2E_CLUSTER, repoRoot, waitForPhase } from './support/operator.js';
 import { expectEveryFileRecordedOnce, startScenario, type Scenario } from './support/scenario.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 const TIMEOUT_MS = 300_000;
 
-describeE2E('the controller after its API server connections break', () => {
+describeWithCluster('the controller after its API server connections break', () => {
   const cluster = useCluster(E2E_CLUSTER);
   let proxy: TcpProxy;
   let controller: ChildProcess;
@@ -35,7 +34,8 @@ describeE2E('the controller after its API server connections break', () => {
     const r = await cluster().kubectl(['apply', '-f', '-'], midiCorpusCRDYaml());
     expect(r.code, r.stderr).toBe(0);
     await cluster().kubectl(['wait', '--for=condition=Established', 'crd/midicorpora.midi.corpus.dev', '--timeout=60s']);
-    proxy = new TcpProxy({ host: '127.0.0.1', port: Number(new URL(cluster().apiserverUrl).port) });
+    const apiserver = new URL(cluster().apiserverUrl);
+    proxy = new TcpProxy({ host: apiserver.hostname, port: Number(apiserver.port) });
     const port = await proxy.start();
 
     // The admin kubeconfig with the server moved behind the proxy (same TLS end to end: the proxy only forwards bytes).
@@ -70,7 +70,9 @@ describeE2E('the controller after its API server connections break', () => {
   const logLines = async () => (await readFile(logFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
   it('restarts every informer after the connections are reset and the API server is away, and acts on what changed meanwhile', async () => {
-    scenario = await startScenario(cluster(), 'restart', 30);
+    // The controller runs on this machine, not in a pod: the Secret gives the server's host address, which it and the
+    // runner pods can both reach (a ClusterIP is reachable from pods only).
+    scenario = await startScenario(cluster(), 'restart', 30, { via: 'host' });
     const before = await scenario.corpus('before', { files: 20, seed: 51 });
     await applyOrFail(cluster(), corpusObject({ name: 'before', namespace: 'restart', dir: before.dir, filesPerShard: 10 }));
     await waitForPhase(cluster(), 'restart', 'before', ['Succeeded']);

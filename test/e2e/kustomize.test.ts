@@ -1,11 +1,10 @@
 /**
  * End to end with the operator installed by `kubectl apply -k manifests/`, exactly as the README says (no overlay:
- * the manifests' image tag is the project's image, which the process kubelet runs from the built CLI). Its own
+ * the manifests' image tag is the project's image, built by `npm run image` and imported into the nodes). Its own
  * cluster, so the Helm tests and these run side by side.
  */
 import { expect, it } from 'vitest';
-import { eventually } from '../cluster/vitest.js';
-import { describeE2E } from './support/gate.js';
+import { describeWithCluster, eventually } from '../cluster/vitest.js';
 import { ConnectionSampler, WriteGate } from './support/database.js';
 import { CorpusObserver } from './support/observe.js';
 import {
@@ -15,7 +14,7 @@ import {
 import { budgetOf, expectEveryFileRecordedOnce } from './support/scenario.js';
 import { SCENARIO_TIMEOUT_MS, useOperatorSuite } from './support/suite.js';
 
-describeE2E('end to end with kubectl apply -k manifests/', () => {
+describeWithCluster('end to end with kubectl apply -k manifests/', () => {
   const { cluster, scenario, keepReport } = useOperatorSuite(installWithKustomize);
 
   it('ingests a generated corpus: every file recorded once, status Succeeded with the right counts, by the manifests\' ServiceAccount', async () => {

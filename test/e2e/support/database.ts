@@ -13,8 +13,12 @@ import { startTestPostgres, type TestPostgres } from '../../support/postgres.js'
 
 export const TEST_APPLICATION_PREFIX = 'e2e ';
 
-export async function startDatabase(maxConnections: number): Promise<TestPostgres> {
-  return startTestPostgres({ maxConnections });
+/**
+ * A Postgres server outside the cluster, as users run one: on this machine, listening on 127.0.0.1 for the tests
+ * and on the cluster network's host address for the pods (which reach it through a Service, see scenario.ts).
+ */
+export async function startDatabase(maxConnections: number, network: { address: string; cidr: string }): Promise<TestPostgres> {
+  return startTestPostgres({ maxConnections, listen: [{ address: network.address, clients: network.cidr }] });
 }
 
 async function connect(url: string, name: string): Promise<pg.Client> {

@@ -3,6 +3,7 @@
  * -k`), MidiCorpus objects in and out, the run Job's pods, the Lease, and the disruptions (a runner process killed, a
  * pod evicted, the leader deleted).
  */
+import { spawn } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,11 +25,14 @@ export const OPERATOR_NAME = 'midi-corpus-operator';
 export const CONTROLLER_SELECTOR = 'app.kubernetes.io/name=midi-corpus-operator,app.kubernetes.io/component=controller';
 
 /**
- * Two real nodes (2 CPUs each). Still to port to them (docs/testing.md): the project image and its pause image
- * (image/build.sh --export, --pause --export) as `images` and `pauseImage`, Postgres listening on the cluster's
- * hostAddress and reached through exposeHostService, runner requests small enough for 4 CPUs.
+ * Two real worker nodes (the harness' default). Each kubelet reports this machine's CPUs, so runner pods request
+ * little CPU (RUNNER_CPU): the connection budget, not the nodes' CPU, is what limits how many run. The project image
+ * (`npm run image`) is imported into both nodes by the suite before anything is installed.
  */
 export const E2E_CLUSTER: ClusterOptions = { nodes: [{ name: 'node-1' }, { name: 'node-2' }] };
+
+/** The runner pods' CPU request: one parse worker and a pool of 2 (poolSizeFor), as for any request below 2 CPUs. */
+export const RUNNER_CPU = '100m';
 
 async function must(cluster: TestCluster, args: string[], input?: string): Promise<string> {
   const r = await cluster.kubectl(args, input);
@@ -59,7 +63,7 @@ export async function installWithKustomize(cluster: TestCluster, dir = manifests
 export interface CorpusSpecOptions {
   name: string;
   namespace: string;
-  /** Local directory of the corpus: a hostPath volume (the process kubelet bind-mounts it). */
+  /** Directory of the corpus on the machine the nodes run on: a hostPath volume. */
   dir: string;
   secret?: string;
   filesPerShard: number;
@@ -73,7 +77,7 @@ export function corpusObject(o: CorpusSpecOptions): Omit<MidiCorpus, 'metadata'>
     source: { volume: { hostPath: { path: o.dir, type: 'Directory' } } },
     database: { secretRef: { name: o.secret ?? 'db' }, ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}) },
     sharding: { filesPerShard: o.filesPerShard },
-    runner: { resources: { requests: { cpu: o.cpu ?? '500m', memory: '128Mi' } }, ...(o.maxParallelism !== undefined ? { maxParallelism: o.maxParallelism } : {}) },
+    runner: { resources: { requests: { cpu: o.cpu ?? RUNNER_CPU, memory: '128Mi' } }, ...(o.maxParallelism !== undefined ? { maxParallelism: o.maxParallelism } : {}) },
   };
   return { apiVersion: `${GROUP}/${VERSION}`, kind: 'MidiCorpus', metadata: { name: o.name, namespace: o.namespace }, spec: spec as MidiCorpus['spec'] };
 }
@@ -164,7 +168,8 @@ export async function serviceAccountMay(cluster: TestCluster, sa: { namespace: s
 
 /**
  * SIGKILLs the process of a pod's container, as a crash or the OOM killer would: no SIGTERM, no chance to roll back or
- * close connections. Found through /proc by the POD_NAME the runner's environment carries.
+ * close connections. The nodes' containers are this machine's processes (in PID namespaces below the host's), found
+ * through /proc by the POD_NAME the runner's environment carries and the image's `node` entrypoint.
  */
 export async function killPodProcess(podName: string, command: string): Promise<number> {
   for (const pid of await readdir('/proc')) {
@@ -172,7 +177,7 @@ export async function killPodProcess(podName: string, command: string): Promise<
     try {
       const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
       const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-      if (environ.includes(`POD_NAME=${podName}`) && cmdline.includes(command) && path.basename(cmdline[0] ?? '') === path.basename(process.execPath)) {
+      if (environ.includes(`POD_NAME=${podName}`) && cmdline.includes(command) && path.basename(cmdline[0] ?? '') === 'node') {
         process.kill(Number(pid), 'SIGKILL');
         return Number(pid);
       }
@@ -181,4 +186,23 @@ export async function killPodProcess(podName: string, command: string): Promise<
     }
   }
   throw new Error(`no ${command} process of pod ${podName}`);
+}
+
+/**
+ * Follows a pod's log from now until its container ends (`kubectl logs -f`), for a pod about to be deleted: once it is
+ * gone, so is its log on the node. `done()` resolves with everything the container wrote.
+ */
+export async function followPodLog(cluster: TestCluster, namespace: string, name: string): Promise<{ done: () => Promise<string> }> {
+  const child = spawn('kubectl', ['-n', namespace, 'logs', '-f', name], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const ended = new Promise<string>((resolve) => child.on('close', () => resolve(out)));
+  // Following once the first bytes arrive (a controller has logged its start long before): from then on nothing is lost.
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      resolve();
+    });
+    void ended.then(() => reject(new Error(`kubectl logs -f ${namespace}/${name} ended before any output`)));
+  });
+  return { done: () => ended };
 }

@@ -3,7 +3,7 @@
  * scenarios sharing a server would share a budget), a generated corpus on disk, the database Secret, and the
  * connection figures to report.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
@@ -16,7 +16,10 @@ import { createDatabaseSecret } from './operator.js';
 
 export interface Scenario {
   namespace: string;
+  /** The server; `db.url` is the tests' own way in (127.0.0.1). */
   db: TestPostgres;
+  /** The URL the pods are given in the Secret `db`: through the Service in front of the server, by its ClusterIP. */
+  podUrl: string;
   maxConnections: number;
   /** Corpus directories written so far, by name. */
   corpora: Map<string, { dir: string; files: string[] }>;
@@ -25,15 +28,32 @@ export interface Scenario {
   cleanup(): Promise<void>;
 }
 
-export async function startScenario(cluster: TestCluster, namespace: string, maxConnections: number): Promise<Scenario> {
+/**
+ * `via`: how the pods reach the server. 'service' (default): a selector-less Service `postgres` in the namespace in
+ * front of the server, as users deploy a database outside the cluster. 'host': the server's own address on the
+ * cluster network, reachable from pods and from this machine alike (for a controller run outside the cluster).
+ */
+export async function startScenario(cluster: TestCluster, namespace: string, maxConnections: number,
+  o: { via?: 'service' | 'host' } = {}): Promise<Scenario> {
   await cluster.createNamespace(namespace);
-  const db = await startDatabase(maxConnections);
-  await createDatabaseSecret(cluster, namespace, db.url);
+  const db = await startDatabase(maxConnections, { address: cluster.hostAddress, cidr: cluster.hostNetwork });
+  const podUrl = new URL(db.url);
+  if ((o.via ?? 'service') === 'service') {
+    const service = await cluster.exposeHostService(namespace, 'postgres', db.port);
+    podUrl.hostname = service.clusterIP;
+    podUrl.port = String(service.port);
+  } else {
+    podUrl.hostname = cluster.hostAddress;
+  }
+  await createDatabaseSecret(cluster, namespace, podUrl.toString());
   const root = await mkdtemp(path.join(os.tmpdir(), `mco-e2e-${namespace}-`));
+  // The runner pods read the corpus as the image's user (65532): mkdtemp's 0700 would shut them out.
+  await chmod(root, 0o755);
   const corpora = new Map<string, { dir: string; files: string[] }>();
   return {
     namespace,
     db,
+    podUrl: podUrl.toString(),
     maxConnections,
     corpora,
     async corpus(name, o) {

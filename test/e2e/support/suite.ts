@@ -1,6 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import type { TestCluster } from '../../cluster/cluster.js';
-import { useCluster } from '../../cluster/vitest.js';
+import { projectImage } from '../../cluster/project-image.js';
+import { CLUSTER_START_TIMEOUT_MS, useCluster } from '../../cluster/vitest.js';
 import { E2E_CLUSTER } from './operator.js';
 import { formatReport, startScenario, type BudgetReport, type Scenario } from './scenario.js';
 
@@ -16,8 +17,11 @@ export function useOperatorSuite(install: (cluster: TestCluster) => Promise<unkn
   const reports: BudgetReport[] = [];
 
   beforeAll(async () => {
+    // The image the chart and the manifests name (ghcr.io/…:<version>, imagePullPolicy IfNotPresent), as built by
+    // `npm run image`: on every node before the operator is installed, as if pulled.
+    await cluster().importImage((await projectImage()).archive);
     await install(cluster());
-  }, SCENARIO_TIMEOUT_MS);
+  }, CLUSTER_START_TIMEOUT_MS);
 
   afterAll(async () => {
     for (const s of scenarios) await s.cleanup().catch(() => {});

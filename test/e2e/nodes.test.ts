@@ -1,0 +1,195 @@
+/**
+ * End to end on real nodes, with the operator installed by its Helm chart: what happens to a run when the machines
+ * under it change. A node drained and removed as the cluster autoscaler scales down (and another added), a node lost
+ * outright, the runner pods' restricted security context as the kubelet and runc enforce it, and the two failures a
+ * user meets first on a real cluster (an image that cannot be pulled, a runner over its memory limit), whose status
+ * is asserted as it is today.
+ *
+ * Every scenario samples the server's own connection count through the whole run (support/database.ts) and compares
+ * its peak with the budget the controller wrote in the corpus's status.
+ */
+import { expect, it } from 'vitest';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { eventually, describeWithCluster } from '../cluster/vitest.js';
+import { ConnectionSampler, WriteGate, recordedPerShard } from './support/database.js';
+import { CorpusObserver } from './support/observe.js';
+import {
+  applyOrFail, completionIndex, controllerPods, corpusObject, installWithHelm, isRunning, jobPods, readCorpus,
+  waitForPhase,
+} from './support/operator.js';
+import { budgetOf, expectEveryFileRecordedOnce } from './support/scenario.js';
+import { SCENARIO_TIMEOUT_MS, useOperatorSuite } from './support/suite.js';
+
+const SAFE_TO_EVICT = 'cluster-autoscaler.kubernetes.io/safe-to-evict';
+
+describeWithCluster('end to end on real nodes that change under the run', () => {
+  const { cluster, scenario, keepReport } = useOperatorSuite(installWithHelm);
+  const core = () => cluster().kc.makeApiClient(CoreV1Api);
+  const nodeOf = (pod: V1Pod) => pod.spec?.nodeName;
+
+  /** The node holding the most of these pods (ties: the first by name). */
+  const busiest = (pods: V1Pod[]): string => {
+    const counts = new Map<string, number>();
+    for (const p of pods) if (nodeOf(p)) counts.set(nodeOf(p)!, (counts.get(nodeOf(p)!) ?? 0) + 1);
+    return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]![0];
+  };
+
+  /** What the Job controller noted on each index's successful pod: its failures, counted and ignored. */
+  const retriesByIndex = async (namespace: string, job: string) => {
+    const pods = (await jobPods(cluster(), namespace, job)).filter((p) => p.status?.phase === 'Succeeded');
+    return new Map(pods.map((p) => [completionIndex(p)!, {
+      failed: p.metadata?.annotations?.['batch.kubernetes.io/job-index-failure-count'],
+      ignored: p.metadata?.annotations?.['batch.kubernetes.io/job-index-ignored-failure-count'],
+    }]));
+  };
+
+  it('drains a node as the cluster autoscaler scales down (Eviction API, disruption budget, safe-to-evict), removes it and adds a new one mid-run: every file once, no retry burnt', async () => {
+    const s = await scenario('drain', 30);
+    const { dir, files } = await s.corpus('songs', { files: 600, seed: 61 });
+    // Shards of 100: each runner commits its first batch (50 files), the next one waits at the gate: mid-shard.
+    const gate = await WriteGate.install(s.db.url, 60);
+    await gate.freeze('drain/songs');
+    const sampler = new ConnectionSampler(s.db.url);
+    await sampler.start();
+    const observer = new CorpusObserver(cluster(), s.namespace, 'songs').start();
+    let drained = '';
+    try {
+      await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 100 }));
+      await eventually('all 6 shards half recorded, their next batch held at the gate', async () => {
+        const shards = await recordedPerShard(s.db.url, 'drain/songs');
+        return shards.size === 6 && [...shards.values()].every((x) => x.done >= 1) && (await gate.waiting('drain/songs')) === 6;
+      }, 180_000);
+      const runners = (await jobPods(cluster(), s.namespace, 'songs-run')).filter(isRunning);
+      // The autoscaler drains only nodes whose pods it may move: runner pods say so despite their emptyDir /tmp.
+      for (const pod of runners) expect(pod.metadata?.annotations?.[SAFE_TO_EVICT]).toBe('true');
+      drained = busiest(runners);
+      const onDrained = runners.filter((p) => nodeOf(p) === drained).map((p) => p.metadata!.name!);
+      expect(onDrained.length).toBeGreaterThan(0);
+
+      // Scale-up first (a new node), then the scale-down of the busiest one: cordon, evictions (the controller's
+      // PodDisruptionBudget allows one of its two replicas at a time), the node stopped and its Node object deleted.
+      await cluster().addNode({ name: 'node-3' });
+      await cluster().removeNode(drained);
+      expect(cluster().nodeNames()).not.toContain(drained);
+      expect((await core().listNode()).items.map((n) => n.metadata?.name)).not.toContain(drained);
+      expect((await controllerPods(cluster())).filter(isRunning)).toHaveLength(2);
+
+      await gate.thaw('drain/songs');
+      const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed']);
+      await expectEveryFileRecordedOnce(s.db.url, 'drain/songs', files, { allGood: true });
+      expect(status).toMatchObject({ phase: 'Succeeded', files: { total: 600, processed: 600, failed: 0 }, shards: { total: 6, succeeded: 6, failed: 0 } });
+
+      // The evicted runners' shards were finished by replacements elsewhere; the evictions cost no retry.
+      const pods = await jobPods(cluster(), s.namespace, 'songs-run');
+      for (const name of onDrained) {
+        const evicted = pods.find((p) => p.metadata?.name === name);
+        if (evicted) expect(evicted.status?.conditions?.find((c) => c.type === 'DisruptionTarget')?.status).toBe('True');
+      }
+      const retries = await retriesByIndex(s.namespace, 'songs-run');
+      expect([...retries.values()].map((r) => r.failed)).toEqual(Array(6).fill('0'));
+      expect([...retries.values()].filter((r) => Number(r.ignored) >= 1).length).toBe(onDrained.length);
+      expect(pods.filter((p) => p.status?.phase === 'Succeeded').map(nodeOf)).not.toContain(drained);
+    } finally {
+      await gate.close();
+    }
+    const history = await observer.stop();
+    const figures = await sampler.stop();
+    const report = budgetOf('nodes: drain, remove, add mid-run', 30, history.budget, figures, history.peakLivePods);
+    keepReport(report);
+    expect(figures.peak.total).toBeLessThanOrEqual(report.budget);
+    expect(figures.peak.runners).toBeLessThanOrEqual(report.runnerCeiling);
+  }, SCENARIO_TIMEOUT_MS * 2);
+
+  it('finishes a run whose node is lost mid-shard (every process of the node killed, its Node object deleted later): every file once, the budget never exceeded', async () => {
+    const s = await scenario('lost', 30);
+    const { dir, files } = await s.corpus('songs', { files: 600, seed: 62 });
+    const gate = await WriteGate.install(s.db.url, 60);
+    await gate.freeze('lost/songs');
+    const sampler = new ConnectionSampler(s.db.url);
+    await sampler.start();
+    const observer = new CorpusObserver(cluster(), s.namespace, 'songs').start();
+    try {
+      await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 100 }));
+      await eventually('all 6 shards half recorded, their next batch held at the gate', async () => {
+        const shards = await recordedPerShard(s.db.url, 'lost/songs');
+        return shards.size === 6 && [...shards.values()].every((x) => x.done >= 1) && (await gate.waiting('lost/songs')) === 6;
+      }, 180_000);
+      const runners = (await jobPods(cluster(), s.namespace, 'songs-run')).filter(isRunning);
+      const lost = busiest(runners);
+      const onLost = runners.filter((p) => nodeOf(p) === lost).map((p) => p.metadata!.name!);
+
+      // The machine vanishes: kubelet, containerd, shims and containers all SIGKILLed at once. Its pods' objects stay
+      // Running (nobody is left to report otherwise), so the budget keeps counting them: nothing replaces them yet.
+      await cluster().loseNode(lost);
+      expect(cluster().nodePids(lost)).toEqual([]);
+      await eventually('the lost runners\' connections to be gone from the server', async () =>
+        (await gate.waiting('lost/songs')) === 6 - onLost.length, 60_000);
+      const live = (await jobPods(cluster(), s.namespace, 'songs-run')).filter((p) => !p.status?.phase || !['Succeeded', 'Failed'].includes(p.status.phase));
+      expect(live.map((p) => p.metadata?.name)).toEqual(expect.arrayContaining(onLost));
+
+      // A while later the cloud's node controller deletes the Node: the pod garbage collector then deletes its pods
+      // (with DisruptionTarget), and the Job controller replaces them on the node that is left.
+      await core().deleteNode({ name: lost });
+      await gate.thaw('lost/songs');
+      const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed'], 300_000);
+      await expectEveryFileRecordedOnce(s.db.url, 'lost/songs', files, { allGood: true });
+      expect(status).toMatchObject({ phase: 'Succeeded', files: { total: 600, processed: 600, failed: 0 }, shards: { total: 6, succeeded: 6, failed: 0 } });
+      const retries = await retriesByIndex(s.namespace, 'songs-run');
+      expect([...retries.values()].map((r) => r.failed)).toEqual(Array(6).fill('0'));
+    } finally {
+      await gate.close();
+    }
+    const history = await observer.stop();
+    const figures = await sampler.stop();
+    const report = budgetOf('nodes: a node lost mid-run', 30, history.budget, figures, history.peakLivePods);
+    keepReport(report);
+    expect(figures.peak.total).toBeLessThanOrEqual(report.budget);
+    expect(figures.peak.runners).toBeLessThanOrEqual(report.runnerCeiling);
+  }, SCENARIO_TIMEOUT_MS * 2);
+
+  it('runs its runners as the restricted security context says, enforced by the node: user 65532, read-only root, no privilege escalation, no capabilities', async () => {
+    const s = await scenario('restricted', 20);
+    const { dir } = await s.corpus('songs', { files: 20, seed: 63 });
+    const gate = await WriteGate.install(s.db.url, 0);
+    await gate.freeze('restricted/songs');
+    try {
+      await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 }));
+      await eventually('2 runner pods held at the gate', async () => (await gate.waiting('restricted/songs')) === 2, 120_000);
+      const pod = (await jobPods(cluster(), s.namespace, 'songs-run')).find(isRunning)!.metadata!.name!;
+      const r = await cluster().kubectl(['-n', s.namespace, 'exec', pod, '--', 'sh', '-c',
+        'id -u; id -g; grep -E "^(NoNewPrivs|CapEff|CapPrm|CapBnd):" /proc/1/status; '
+        + '(echo x > /probe) 2>&1 || true; (echo x > /tmp/probe && echo tmp-writable) 2>&1']);
+      expect(r.code, r.stderr).toBe(0);
+      const out = r.stdout.split('\n');
+      expect(out.slice(0, 2)).toEqual(['65532', '65532']);
+      expect(out).toContain('NoNewPrivs:\t1');
+      for (const cap of ['CapEff', 'CapPrm', 'CapBnd']) expect(out).toContain(`${cap}:\t0000000000000000`);
+      expect(r.stdout).toMatch(/can't create \/probe: Read-only file system/);
+      expect(out).toContain('tmp-writable');
+      await gate.thaw('restricted/songs');
+      await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded']);
+    } finally {
+      await gate.close();
+    }
+  }, SCENARIO_TIMEOUT_MS);
+
+  it('shows a runner image that cannot be pulled only as a scan that never ends (status today; the pod says why)', async () => {
+    const s = await scenario('nopull', 20);
+    const { dir } = await s.corpus('songs', { files: 5, seed: 64 });
+    // A registry on the node's own loopback, where nothing listens: the pull fails at once, and no packet leaves.
+    const image = 'localhost:5999/midi-corpus/absent:0.1.0';
+    const corpus = corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 });
+    (corpus.spec.runner as { image?: string }).image = image;
+    await applyOrFail(cluster(), corpus);
+    const waiting = await eventually('the scan pod to wait on its image', async () => {
+      const pod = (await jobPods(cluster(), s.namespace, 'songs-scan'))[0];
+      const reason = pod?.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+      return reason === 'ErrImagePull' || reason === 'ImagePullBackOff' ? pod : undefined;
+    }, 120_000);
+    expect(waiting.spec?.containers[0]?.image).toBe(image);
+    // What the MidiCorpus says meanwhile: Scanning, with nothing about the image (the reason is only on the pod).
+    const status = (await readCorpus(cluster(), s.namespace, 'songs'))?.status;
+    expect(status?.phase).toBe('Scanning');
+    expect(JSON.stringify(status)).not.toContain('ImagePull');
+  }, SCENARIO_TIMEOUT_MS);
+});
