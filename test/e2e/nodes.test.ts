@@ -8,6 +8,8 @@
  * Every scenario samples the server's own connection count through the whole run (support/database.ts) and compares
  * its peak with the budget the controller wrote in the corpus's status.
  */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { expect, it } from 'vitest';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { eventually, describeWithCluster } from '../cluster/vitest.js';
@@ -21,6 +23,28 @@ import { budgetOf, expectEveryFileRecordedOnce } from './support/scenario.js';
 import { SCENARIO_TIMEOUT_MS, useOperatorSuite } from './support/suite.js';
 
 const SAFE_TO_EVICT = 'cluster-autoscaler.kubernetes.io/safe-to-evict';
+
+/**
+ * A valid Standard MIDI File of `notes` notes in one track, written byte by byte (running status, one tick apart):
+ * 2.4 million notes are 14 MB on disk, under every per-file limit (64 MiB, 5 million events), and take well over a
+ * hundred megabytes to analyse.
+ */
+function hugeMidi(notes: number): Buffer {
+  const track = Buffer.alloc(notes * 6 + 8);
+  let o = 0;
+  track.set([0x00, 0x90, 60, 64], o); // the first note-on with its status byte, the rest by running status
+  o += 4;
+  for (let i = 1; i < notes * 2; i++) {
+    track.set([i % 2, 60 + ((i % 24) >> 1), i % 2 ? 0 : 64], o); // note-off as a note-on of velocity 0
+    o += 3;
+  }
+  track.set([0x00, 0xff, 0x2f, 0x00], o); // end of track
+  o += 4;
+  const header = Buffer.from([0x4d, 0x54, 0x68, 0x64, 0, 0, 0, 6, 0, 0, 0, 1, 0x01, 0xe0]);
+  const trackHeader = Buffer.from([0x4d, 0x54, 0x72, 0x6b, 0, 0, 0, 0]);
+  trackHeader.writeUInt32BE(o, 4);
+  return Buffer.concat([header, trackHeader, track.subarray(0, o)]);
+}
 
 describeWithCluster('end to end on real nodes that change under the run', () => {
   const { cluster, scenario, keepReport } = useOperatorSuite(installWithHelm);
@@ -191,5 +215,28 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
     const status = (await readCorpus(cluster(), s.namespace, 'songs'))?.status;
     expect(status?.phase).toBe('Scanning');
     expect(JSON.stringify(status)).not.toContain('ImagePull');
+  }, SCENARIO_TIMEOUT_MS);
+
+  it('shows a runner killed by its memory limit as a failed shard once its retries are spent (status today; the pod says OOMKilled)', async () => {
+    const s = await scenario('oom', 20);
+    const { dir } = await s.corpus('songs', { files: 3, seed: 65 });
+    await writeFile(path.join(dir, 'huge.mid'), hugeMidi(2_400_000));
+    const corpus = corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 });
+    // 160 MiB: the scan (about 80 MB) fits, the runner analysing the huge file does not. One retry, then the shard fails.
+    const runner = corpus.spec.runner as { resources: { limits?: Record<string, string> }; backoffLimitPerIndex?: number };
+    runner.resources.limits = { memory: '160Mi' };
+    runner.backoffLimitPerIndex = 1;
+    const sampler = new ConnectionSampler(s.db.url);
+    await sampler.start();
+    await applyOrFail(cluster(), corpus);
+    const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed'], 240_000);
+    const figures = await sampler.stop();
+    const runs = (await jobPods(cluster(), s.namespace, 'songs-run')).map((p) => p.status?.containerStatuses?.[0]?.state?.terminated);
+    expect(runs).toHaveLength(2); // the first attempt and its one retry
+    for (const t of runs) expect(t).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
+    // What the MidiCorpus says: the shard failed, with no word of memory (the reason is only on the pods).
+    expect(status).toMatchObject({ phase: 'Failed', shards: { total: 1, failed: 1 } });
+    expect(JSON.stringify(status)).not.toContain('OOM');
+    expect(figures.peak.total).toBeLessThanOrEqual(20 - 3 - 2);
   }, SCENARIO_TIMEOUT_MS);
 });
