@@ -137,10 +137,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     await Promise.all([...nodes.values()].map((n) => n.lose()));
     await rest?.close();
     await supervisor.stopAll([...(controlPlane?.processes ?? [])].reverse(), 10_000);
-    // Every ledger, not only the cluster's: a node still starting when stop() came has one too.
-    await teardown(ledgerFiles(ledgerDir));
-    if (!process.env.MIDI_CORPUS_KEEP_CLUSTER) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-    else log(`kept cluster directory ${dir}`);
+    try {
+      // Every ledger, not only the cluster's: a node still starting when stop() came has one too.
+      await teardown(ledgerFiles(ledgerDir));
+    } finally {
+      // Even when teardown reports a leftover (the error says what), the directory's hundreds of MB go.
+      if (!process.env.MIDI_CORPUS_KEEP_CLUSTER) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      else log(`kept cluster directory ${dir}`);
+    }
   })());
 
   try {

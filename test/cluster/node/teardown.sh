@@ -42,11 +42,17 @@ entries() { cat "$@" 2>/dev/null; }
 
 for line in $(entries "$@" | awk '$1 == "cgroup" && $2 ~ /\/freezer\// { print $2 }'); do kill_tree "$line"; done
 for line in $(entries "$@" | awk '$1 == "cgroup" { print $2 }'); do remove_tree "$line"; done
+# Deleting a netns takes its interfaces with it, and a veth's host end goes with its peer, asynchronously: so each
+# deletion may find its object already gone, and only what is still there afterwards is an error.
 for name in $(entries "$@" | awk '$1 == "netns" { print $2 }'); do
-  [ -e "/run/netns/$name" ] && ip netns delete "$name"
+  ip netns delete "$name" 2>/dev/null
+  [ -e "/run/netns/$name" ] && echo "teardown: could not delete netns $name" >&2
 done
 for name in $(entries "$@" | awk '$1 == "link" { print $2 }'); do
-  ip link show "$name" >/dev/null 2>&1 && ip link delete "$name"
+  ip link delete "$name" 2>/dev/null
+  i=0
+  while ip link show "$name" >/dev/null 2>&1 && [ $i -lt 50 ]; do sleep 0.02; i=$((i + 1)); done
+  ip link show "$name" >/dev/null 2>&1 && echo "teardown: could not delete link $name" >&2
 done
 for path in $(entries "$@" | awk '$1 == "dir" { print $2 }'); do rm -rf "$path"; done
 exit 0
