@@ -52,6 +52,10 @@ mapfile -t missing < <(comm -23 <(printf '%s\n' "${PACKAGES[@]}" | sort) \
 if [[ ${#missing[@]} -gt 0 ]]; then
   [[ $(id -u) -eq 0 ]] || die "missing ${missing[*]}: run as root, or apt-get install them"
   log "installing ${missing[*]} from apt"
+  # The test cluster's node-deps.sh may be installing at the same moment (two test files start at once on a fresh
+  # machine), and two apt-gets at once fail on dpkg's lock: both take this lock first.
+  exec 8>/var/lock/midi-corpus-operator-apt.lock
+  flock 8
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi

@@ -38,7 +38,8 @@ if [[ "$(id -u)" != 0 ]]; then
   exit 1
 fi
 
-exec 9>/var/lock/midi-corpus-operator-node-deps.lock
+# The same lock as image/build.sh's install: two apt-gets at once fail on dpkg's lock.
+exec 9>/var/lock/midi-corpus-operator-apt.lock
 flock 9
 # Another test process may have installed them while this one waited for the lock.
 packages="$(missing | tr '\n' ' ')"
