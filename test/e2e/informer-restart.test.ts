@@ -15,15 +15,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
 import { midiCorpusCRDYaml } from '../../controller/api/crd.js';
-import { describeWithCluster, eventually, useCluster } from '../cluster/vitest.js';
-import { applyOrFail, corpusObject, E2E_CLUSTER, repoRoot, waitForPhase } from './support/operator.js';
+import { describeWithCluster, eventually } from '../cluster/vitest.js';
+import { applyOrFail, corpusObject, repoRoot, waitForPhase } from './support/operator.js';
+import { useE2ECluster } from './support/suite.js';
 import { expectEveryFileRecordedOnce, startScenario, type Scenario } from './support/scenario.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 
 const TIMEOUT_MS = 300_000;
 
 describeWithCluster('the controller after its API server connections break', () => {
-  const cluster = useCluster(E2E_CLUSTER);
+  const cluster = useE2ECluster();
   let proxy: TcpProxy;
   let controller: ChildProcess;
   let dir: string;

@@ -8,20 +8,31 @@ import { formatReport, startScenario, type BudgetReport, type Scenario } from '.
 export const SCENARIO_TIMEOUT_MS = 300_000;
 
 /**
- * For one describe block: its own cluster with the operator installed by `install` (Helm, kustomize), scenarios (a
- * namespace and a Postgres each) cleaned up afterwards, and each scenario's connection report printed at the end.
+ * For one describe block: its own cluster of real nodes, with the project image the chart and the manifests name
+ * (ghcr.io/…:<version>, imagePullPolicy IfNotPresent), as `npm run image` builds it, imported into every node as if
+ * pulled, before anything else of the block runs.
+ */
+export function useE2ECluster(): () => TestCluster {
+  const cluster = useCluster(E2E_CLUSTER);
+  beforeAll(async () => {
+    await cluster().importImage((await projectImage()).archive);
+  }, CLUSTER_START_TIMEOUT_MS);
+  return cluster;
+}
+
+/**
+ * For one describe block: its own cluster (useE2ECluster) with the operator installed by `install` (Helm,
+ * kustomize), scenarios (a namespace and a Postgres each) cleaned up afterwards, and each scenario's connection
+ * report printed at the end.
  */
 export function useOperatorSuite(install: (cluster: TestCluster) => Promise<unknown>) {
-  const cluster = useCluster(E2E_CLUSTER);
+  const cluster = useE2ECluster();
   const scenarios: Scenario[] = [];
   const reports: BudgetReport[] = [];
 
   beforeAll(async () => {
-    // The image the chart and the manifests name (ghcr.io/…:<version>, imagePullPolicy IfNotPresent), as built by
-    // `npm run image`: on every node before the operator is installed, as if pulled.
-    await cluster().importImage((await projectImage()).archive);
     await install(cluster());
-  }, CLUSTER_START_TIMEOUT_MS);
+  }, SCENARIO_TIMEOUT_MS);
 
   afterAll(async () => {
     for (const s of scenarios) await s.cleanup().catch(() => {});
