@@ -67,23 +67,33 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
     }]));
   };
 
-  it('drains a node as the cluster autoscaler scales down (Eviction API, disruption budget, safe-to-evict), removes it and adds a new one mid-run: every file once, no retry burnt', async () => {
-    const s = await scenario('drain', 30);
-    const { dir, files } = await s.corpus('songs', { files: 600, seed: 61 });
-    // Shards of 100: each runner commits its first batch (50 files), the next one waits at the gate: mid-shard.
+  /**
+   * A corpus of 6 shards of 100 files in namespace `namespace`, on a server of max_connections 30, with every runner
+   * held mid-shard: its first batch (50 files) committed, the next one waiting at the gate. The connections are
+   * sampled and the corpus observed from before it is applied.
+   */
+  const startHeldRun = async (namespace: string, seed: number) => {
+    const s = await scenario(namespace, 30);
+    const { dir, files } = await s.corpus('songs', { files: 600, seed });
+    const key = `${namespace}/songs`;
     const gate = await WriteGate.install(s.db.url, 60);
-    await gate.freeze('drain/songs');
+    await gate.freeze(key);
     const sampler = new ConnectionSampler(s.db.url);
     await sampler.start();
-    const observer = new CorpusObserver(cluster(), s.namespace, 'songs').start();
+    const observer = new CorpusObserver(cluster(), namespace, 'songs').start();
+    await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace, dir, filesPerShard: 100 }));
+    await eventually('all 6 shards half recorded, their next batch held at the gate', async () => {
+      const shards = await recordedPerShard(s.db.url, key);
+      return shards.size === 6 && [...shards.values()].every((x) => x.done >= 1) && (await gate.waiting(key)) === 6;
+    }, 180_000);
+    const runners = (await jobPods(cluster(), namespace, 'songs-run')).filter(isRunning);
+    return { s, files, key, gate, sampler, observer, runners };
+  };
+
+  it('drains a node as the cluster autoscaler scales down (Eviction API, disruption budget, safe-to-evict), removes it and adds a new one mid-run: every file once, no retry burnt', async () => {
+    const { s, files, key, gate, sampler, observer, runners } = await startHeldRun('drain', 61);
     let drained = '';
     try {
-      await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 100 }));
-      await eventually('all 6 shards half recorded, their next batch held at the gate', async () => {
-        const shards = await recordedPerShard(s.db.url, 'drain/songs');
-        return shards.size === 6 && [...shards.values()].every((x) => x.done >= 1) && (await gate.waiting('drain/songs')) === 6;
-      }, 180_000);
-      const runners = (await jobPods(cluster(), s.namespace, 'songs-run')).filter(isRunning);
       // The autoscaler drains only nodes whose pods it may move: runner pods say so despite their emptyDir /tmp.
       for (const pod of runners) expect(pod.metadata?.annotations?.[SAFE_TO_EVICT]).toBe('true');
       drained = busiest(runners);
@@ -98,9 +108,9 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
       expect((await core().listNode()).items.map((n) => n.metadata?.name)).not.toContain(drained);
       expect((await controllerPods(cluster())).filter(isRunning)).toHaveLength(2);
 
-      await gate.thaw('drain/songs');
+      await gate.thaw(key);
       const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed']);
-      await expectEveryFileRecordedOnce(s.db.url, 'drain/songs', files, { allGood: true });
+      await expectEveryFileRecordedOnce(s.db.url, key, files, { allGood: true });
       expect(status).toMatchObject({ phase: 'Succeeded', files: { total: 600, processed: 600, failed: 0 }, shards: { total: 6, succeeded: 6, failed: 0 } });
 
       // The evicted runners' shards were finished by replacements elsewhere; the evictions cost no retry.
@@ -125,20 +135,8 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
   }, SCENARIO_TIMEOUT_MS * 2);
 
   it('finishes a run whose node is lost mid-shard (every process of the node killed, its Node object deleted later): every file once, the budget never exceeded', async () => {
-    const s = await scenario('lost', 30);
-    const { dir, files } = await s.corpus('songs', { files: 600, seed: 62 });
-    const gate = await WriteGate.install(s.db.url, 60);
-    await gate.freeze('lost/songs');
-    const sampler = new ConnectionSampler(s.db.url);
-    await sampler.start();
-    const observer = new CorpusObserver(cluster(), s.namespace, 'songs').start();
+    const { s, files, key, gate, sampler, observer, runners } = await startHeldRun('lost', 62);
     try {
-      await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 100 }));
-      await eventually('all 6 shards half recorded, their next batch held at the gate', async () => {
-        const shards = await recordedPerShard(s.db.url, 'lost/songs');
-        return shards.size === 6 && [...shards.values()].every((x) => x.done >= 1) && (await gate.waiting('lost/songs')) === 6;
-      }, 180_000);
-      const runners = (await jobPods(cluster(), s.namespace, 'songs-run')).filter(isRunning);
       const lost = busiest(runners);
       const onLost = runners.filter((p) => nodeOf(p) === lost).map((p) => p.metadata!.name!);
 
@@ -147,16 +145,16 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
       await cluster().loseNode(lost);
       expect(cluster().nodePids(lost)).toEqual([]);
       await eventually('the lost runners\' connections to be gone from the server', async () =>
-        (await gate.waiting('lost/songs')) === 6 - onLost.length, 60_000);
+        (await gate.waiting(key)) === 6 - onLost.length, 60_000);
       const live = (await jobPods(cluster(), s.namespace, 'songs-run')).filter((p) => !p.status?.phase || !['Succeeded', 'Failed'].includes(p.status.phase));
       expect(live.map((p) => p.metadata?.name)).toEqual(expect.arrayContaining(onLost));
 
       // A while later the cloud's node controller deletes the Node: the pod garbage collector then deletes its pods
       // (with DisruptionTarget), and the Job controller replaces them on the node that is left.
       await core().deleteNode({ name: lost });
-      await gate.thaw('lost/songs');
+      await gate.thaw(key);
       const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed'], 300_000);
-      await expectEveryFileRecordedOnce(s.db.url, 'lost/songs', files, { allGood: true });
+      await expectEveryFileRecordedOnce(s.db.url, key, files, { allGood: true });
       expect(status).toMatchObject({ phase: 'Succeeded', files: { total: 600, processed: 600, failed: 0 }, shards: { total: 6, succeeded: 6, failed: 0 } });
       const retries = await retriesByIndex(s.namespace, 'songs-run');
       expect([...retries.values()].map((r) => r.failed)).toEqual(Array(6).fill('0'));
