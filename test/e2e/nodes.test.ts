@@ -87,11 +87,20 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
       return shards.size === 6 && [...shards.values()].every((x) => x.done >= 1) && (await gate.waiting(key)) === 6;
     }, 180_000);
     const runners = (await jobPods(cluster(), namespace, 'songs-run')).filter(isRunning);
-    return { s, files, key, gate, sampler, observer, runners };
+    /** Ends the sampling and checks the connection peak over the whole run against the budget in status. */
+    const expectWithinBudget = async (scenarioName: string) => {
+      const history = await observer.stop();
+      const figures = await sampler.stop();
+      const report = budgetOf(scenarioName, 30, history.budget, figures, history.peakLivePods);
+      keepReport(report);
+      expect(figures.peak.total).toBeLessThanOrEqual(report.budget);
+      expect(figures.peak.runners).toBeLessThanOrEqual(report.runnerCeiling);
+    };
+    return { s, files, key, gate, runners, expectWithinBudget };
   };
 
   it('drains a node as the cluster autoscaler scales down (Eviction API, disruption budget, safe-to-evict), removes it and adds a new one mid-run: every file once, no retry burnt', async () => {
-    const { s, files, key, gate, sampler, observer, runners } = await startHeldRun('drain', 61);
+    const { s, files, key, gate, runners, expectWithinBudget } = await startHeldRun('drain', 61);
     let drained = '';
     try {
       // The autoscaler drains only nodes whose pods it may move: runner pods say so despite their emptyDir /tmp.
@@ -126,16 +135,11 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
     } finally {
       await gate.close();
     }
-    const history = await observer.stop();
-    const figures = await sampler.stop();
-    const report = budgetOf('nodes: drain, remove, add mid-run', 30, history.budget, figures, history.peakLivePods);
-    keepReport(report);
-    expect(figures.peak.total).toBeLessThanOrEqual(report.budget);
-    expect(figures.peak.runners).toBeLessThanOrEqual(report.runnerCeiling);
+    await expectWithinBudget('nodes: drain, remove, add mid-run');
   }, SCENARIO_TIMEOUT_MS * 2);
 
   it('finishes a run whose node is lost mid-shard (every process of the node killed, its Node object deleted later): every file once, the budget never exceeded', async () => {
-    const { s, files, key, gate, sampler, observer, runners } = await startHeldRun('lost', 62);
+    const { s, files, key, gate, runners, expectWithinBudget } = await startHeldRun('lost', 62);
     try {
       const lost = busiest(runners);
       const onLost = runners.filter((p) => nodeOf(p) === lost).map((p) => p.metadata!.name!);
@@ -161,12 +165,7 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
     } finally {
       await gate.close();
     }
-    const history = await observer.stop();
-    const figures = await sampler.stop();
-    const report = budgetOf('nodes: a node lost mid-run', 30, history.budget, figures, history.peakLivePods);
-    keepReport(report);
-    expect(figures.peak.total).toBeLessThanOrEqual(report.budget);
-    expect(figures.peak.runners).toBeLessThanOrEqual(report.runnerCeiling);
+    await expectWithinBudget('nodes: a node lost mid-run');
   }, SCENARIO_TIMEOUT_MS * 2);
 
   it('runs its runners as the restricted security context says, enforced by the node: user 65532, read-only root, no privilege escalation, no capabilities', async () => {
