@@ -15,7 +15,7 @@ export interface NodeImage {
   archive: string;
 }
 
-/**
+/*
  * The harness' own test images, for its tests of what a node enforces (a root image, a plain node image): nothing can
  * be pulled on these machines, so each is built here from local files with buildah and kept as a docker-archive in
  * the cache. The project's images (the operator's, and the pause image every node's sandboxes run) come from
@@ -94,7 +94,7 @@ async function commitImage(rootfs: string, ref: string, config: string[], archiv
 
 /** Builds an image once per cache key; concurrent builders each build in their own directory, the rename is atomic. */
 async function cachedImage(name: string, ref: string, inputs: string[],
-  build: (rootfs: string, work: string) => Promise<string[]>): Promise<NodeImage> {
+  build: (rootfs: string) => Promise<string[]>): Promise<NodeImage> {
   const dir = cacheDir();
   const archive = path.join(dir, `${name}-${fingerprint([String(RECIPE), ref, ...inputs])}.tar`);
   if (existsSync(archive)) return { ref, archive };
@@ -103,7 +103,7 @@ async function cachedImage(name: string, ref: string, inputs: string[],
   try {
     const rootfs = path.join(work, 'rootfs');
     mkdirSync(rootfs);
-    const config = await build(rootfs, work);
+    const config = await build(rootfs);
     const partial = path.join(work, 'image.tar');
     await commitImage(rootfs, ref, config, partial, work);
     renameSync(partial, archive);
