@@ -66,7 +66,10 @@ function figures(passes: number, seconds: number, files: number, bytes: number, 
   };
 }
 
-export async function benchAnalysis(files: Uint8Array[], options: AnalysisBenchOptions = {}): Promise<AnalysisBenchResult> {
+export async function benchAnalysis(
+  files: Uint8Array[],
+  options: AnalysisBenchOptions = {},
+): Promise<AnalysisBenchResult> {
   if (files.length === 0) throw new Error('benchAnalysis needs at least one file');
   const minSeconds = options.minSeconds ?? 3;
   const bytes = files.reduce((n, f) => n + f.length, 0);

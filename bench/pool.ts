@@ -101,7 +101,10 @@ export async function benchPool(databaseUrl: string, options: PoolBenchOptions =
     bypassWindowMs: options.bypassWindowMs ?? 1000,
   };
   const results = analysedResults(Math.max(o.writers * o.startBatchFiles, o.smallBatchFiles * 20));
-  const admin = new pg.Client({ connectionString: databaseUrl, application_name: applicationNameFor({ role: 'bench' }) });
+  const admin = new pg.Client({
+    connectionString: databaseUrl,
+    application_name: applicationNameFor({ role: 'bench' }),
+  });
   await admin.connect();
   const prefix = `bench-pool-${process.pid}-${Date.now()}`;
   try {
@@ -135,7 +138,13 @@ function analysedResults(n: number): Omit<FileResult, 'path' | 'shard'>[] {
 
 type Options = Required<PoolBenchOptions>;
 
-async function benchStart(url: string, admin: pg.Client, prefix: string, results: Omit<FileResult, 'path' | 'shard'>[], o: Options) {
+async function benchStart(
+  url: string,
+  admin: pg.Client,
+  prefix: string,
+  results: Omit<FileResult, 'path' | 'shard'>[],
+  o: Options,
+) {
   const size = poolSizeFor(o.writers * 1000);
   const coldFirstMs: number[] = [];
   const warmFirstMs: number[] = [];
@@ -148,9 +157,15 @@ async function benchStart(url: string, admin: pg.Client, prefix: string, results
       const key = `${prefix}-start-${side}-${round}`;
       const corpus = await ensureCorpus(admin, key);
       const batches = Array.from({ length: o.writers }, (_, w) =>
-        results.slice(w * o.startBatchFiles, (w + 1) * o.startBatchFiles).map((r, i) => ({ ...r, path: `w${w}/f${i}.mid`, shard: 0 })),
+        results
+          .slice(w * o.startBatchFiles, (w + 1) * o.startBatchFiles)
+          .map((r, i) => ({ ...r, path: `w${w}/f${i}.mid`, shard: 0 })),
       );
-      await recordScan(admin, corpus, batches.flat().map((r) => ({ path: r.path, size: r.size, shard: 0 })));
+      await recordScan(
+        admin,
+        corpus,
+        batches.flat().map((r) => ({ path: r.path, size: r.size, shard: 0 })),
+      );
       const applicationName = applicationNameFor({ role: 'bench', corpus: key });
       const t0 = performance.now();
       // The runner starts its parse workers while it gets its database work under way; both sides do the same here.
@@ -166,7 +181,9 @@ async function benchStart(url: string, admin: pg.Client, prefix: string, results
           }
         };
         await Promise.all([workersUp, use(migrate).then(() => use((c) => shardFiles(c, corpus, 0)))]);
-        const firsts = await Promise.all(batches.map((b) => use((c) => writeBatch(c, corpus, b)).then(() => performance.now() - t0)));
+        const firsts = await Promise.all(
+          batches.map((b) => use((c) => writeBatch(c, corpus, b)).then(() => performance.now() - t0)),
+        );
         coldFirstMs.push(Math.min(...firsts));
         coldAllMs.push(Math.max(...firsts));
         await pool.end();
@@ -175,8 +192,14 @@ async function benchStart(url: string, admin: pg.Client, prefix: string, results
         const pool = new RunnerPool({ connectionString: url, size, applicationName, statsIntervalMs: 0 });
         // Migration and listing start on the first connection up while open() brings up the rest.
         const opening = pool.open().then(() => openMs.push(performance.now() - t0));
-        await Promise.all([workersUp, opening, pool.use(migrate).then(() => pool.use((c) => shardFiles(c, corpus, 0)))]);
-        const firsts = await Promise.all(batches.map((b) => pool.use((c) => writeBatch(c, corpus, b)).then(() => performance.now() - t0)));
+        await Promise.all([
+          workersUp,
+          opening,
+          pool.use(migrate).then(() => pool.use((c) => shardFiles(c, corpus, 0))),
+        ]);
+        const firsts = await Promise.all(
+          batches.map((b) => pool.use((c) => writeBatch(c, corpus, b)).then(() => performance.now() - t0)),
+        );
         warmFirstMs.push(Math.min(...firsts));
         warmAllMs.push(Math.max(...firsts));
         await pool.close();
@@ -214,7 +237,13 @@ async function stopWorkers(workers: Worker[]): Promise<void> {
   await Promise.all(workers.map((w) => w.terminate()));
 }
 
-async function benchValidation(url: string, admin: pg.Client, prefix: string, results: Omit<FileResult, 'path' | 'shard'>[], o: Options) {
+async function benchValidation(
+  url: string,
+  admin: pg.Client,
+  prefix: string,
+  results: Omit<FileResult, 'path' | 'shard'>[],
+  o: Options,
+) {
   const modes: ValidationMode[] = ['never', 'always', 'bypass-window'];
   const totalMs = mapModes(() => 0);
   const pings = mapModes(() => 0);
@@ -236,7 +265,9 @@ async function benchValidation(url: string, admin: pg.Client, prefix: string, re
   try {
     // The same twenty small batches, written over and over: each write replaces the rows of the one before.
     const batches = Array.from({ length: 20 }, (_, b) =>
-      results.slice(b * o.smallBatchFiles, (b + 1) * o.smallBatchFiles).map((r, i) => ({ ...r, path: `b${b}/f${i}.mid`, shard: 0 })),
+      results
+        .slice(b * o.smallBatchFiles, (b + 1) * o.smallBatchFiles)
+        .map((r, i) => ({ ...r, path: `b${b}/f${i}.mid`, shard: 0 })),
     );
     // Short slices, the variants taking turns in a rotating order: a burst of load from another process on this
     // machine then falls on all of them alike instead of on whichever variant ran at that moment.

@@ -58,12 +58,17 @@ async function main(): Promise<void> {
   done();
   const db = await startEmbeddedPostgres({ dataDir: path.join(tmp, 'pg') });
   try {
-    const analysisSet = spread(corpus.map((f) => f.bytes), analysisFiles);
+    const analysisSet = spread(
+      corpus.map((f) => f.bytes),
+      analysisFiles,
+    );
     done = step(`(a) analysis vs @tonejs/midi over ${analysisSet.length} files`);
     const analysis = await benchAnalysis(analysisSet, { minSeconds: 3 });
     done();
     const naivePaths = spread(paths, naiveFiles);
-    done = step(`(b, e) runner vs analysis alone and vs a naive ingester (${naivePaths.length} files), ${workers} worker(s), ${rounds} rounds`);
+    done = step(
+      `(b, e) runner vs analysis alone and vs a naive ingester (${naivePaths.length} files), ${workers} worker(s), ${rounds} rounds`,
+    );
     const runner = await benchRunner({ databaseUrl: db.url, root, paths, bytes, workers, rounds, naivePaths });
     done();
     done = step('(c, d) pool: warm vs cold, validation');
@@ -77,9 +82,19 @@ async function main(): Promise<void> {
       validationOverheadBypass: pool.validationOverheadBypass,
       validationOverheadPingEvery: pool.validationOverheadPingEvery,
       speedupOverNaive: runner.speedupOverNaive,
-      targets: { analysisSpeedupVsTonejs: '>= 10', endToEndOverAnalysis: '>= 0.8', validationOverheadBypass: '<= 0.02', speedupOverNaive: '>= 10' },
+      targets: {
+        analysisSpeedupVsTonejs: '>= 10',
+        endToEndOverAnalysis: '>= 0.8',
+        validationOverheadBypass: '<= 0.02',
+        speedupOverNaive: '>= 10',
+      },
       raw: {
-        machine: { cpus: os.availableParallelism(), cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${os.platform()} ${os.release()}` },
+        machine: {
+          cpus: os.availableParallelism(),
+          cpuModel: os.cpus()[0]?.model ?? 'unknown',
+          node: process.version,
+          platform: `${os.platform()} ${os.release()}`,
+        },
         corpus: { files, bytes, seed: 42, analysisFiles: analysisSet.length },
         analysis,
         runner,
@@ -127,14 +142,45 @@ function table(r: Printable): string {
   const e = r.raw.runner;
   const s = r.raw.pool.start;
   const rows: [string, string, string, string][] = [
-    ['(a) analysis vs new Midi(bytes), 1 core', x(r.analysisSpeedupVsTonejs), `${fps(a.analysis.filesPerSecond)}, ${a.analysis.mbPerSecond.toFixed(1)} MB/s vs ${fps(a.tonejs.filesPerSecond)}, ${a.tonejs.mbPerSecond.toFixed(1)} MB/s`, `≥ 10x ${verdict(r.analysisSpeedupVsTonejs >= 10)}`],
-    [`(b) end to end over analysis alone, ${e.workers} worker(s)`, r.endToEndOverAnalysis.toFixed(2), `${fps(e.endToEnd.filesPerSecond)} vs ${fps(e.analysisAlone.filesPerSecond)} (medians)`, `≥ 0.8 ${verdict(r.endToEndOverAnalysis >= 0.8)}`],
-    ['(c) warm first batch over cold', r.warmFirstBatchOverCold.toFixed(2), `${s.warmFirstBatchMedianMs.toFixed(1)} ms vs ${s.coldFirstBatchMedianMs.toFixed(1)} ms (median of ${s.rounds})`, ''],
-    ['(d) validation overhead, bypass window', pct(r.validationOverheadBypass), `ping every checkout: ${pct(r.validationOverheadPingEvery)}`, `≤ 2 % ${verdict(r.validationOverheadBypass <= 0.02)}`],
-    ['(e) runner over naive ingester', x(r.speedupOverNaive), `${fps(e.endToEnd.filesPerSecond)} vs ${fps(e.naive.filesPerSecond)}`, `≥ 10x ${verdict(r.speedupOverNaive >= 10)}`],
+    [
+      '(a) analysis vs new Midi(bytes), 1 core',
+      x(r.analysisSpeedupVsTonejs),
+      `${fps(a.analysis.filesPerSecond)}, ${a.analysis.mbPerSecond.toFixed(1)} MB/s vs ${fps(a.tonejs.filesPerSecond)}, ${a.tonejs.mbPerSecond.toFixed(1)} MB/s`,
+      `≥ 10x ${verdict(r.analysisSpeedupVsTonejs >= 10)}`,
+    ],
+    [
+      `(b) end to end over analysis alone, ${e.workers} worker(s)`,
+      r.endToEndOverAnalysis.toFixed(2),
+      `${fps(e.endToEnd.filesPerSecond)} vs ${fps(e.analysisAlone.filesPerSecond)} (medians)`,
+      `≥ 0.8 ${verdict(r.endToEndOverAnalysis >= 0.8)}`,
+    ],
+    [
+      '(c) warm first batch over cold',
+      r.warmFirstBatchOverCold.toFixed(2),
+      `${s.warmFirstBatchMedianMs.toFixed(1)} ms vs ${s.coldFirstBatchMedianMs.toFixed(1)} ms (median of ${s.rounds})`,
+      '',
+    ],
+    [
+      '(d) validation overhead, bypass window',
+      pct(r.validationOverheadBypass),
+      `ping every checkout: ${pct(r.validationOverheadPingEvery)}`,
+      `≤ 2 % ${verdict(r.validationOverheadBypass <= 0.02)}`,
+    ],
+    [
+      '(e) runner over naive ingester',
+      x(r.speedupOverNaive),
+      `${fps(e.endToEnd.filesPerSecond)} vs ${fps(e.naive.filesPerSecond)}`,
+      `≥ 10x ${verdict(r.speedupOverNaive >= 10)}`,
+    ],
   ];
-  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['benchmark', 'ratio', 'figures', 'target'][i]!.length));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const widths = [0, 1, 2, 3].map((i) =>
+    Math.max(...rows.map((row) => row[i]!.length), ['benchmark', 'ratio', 'figures', 'target'][i]!.length),
+  );
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return `\n${[line(['benchmark', 'ratio', 'figures', 'target']), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')}\n`;
 }
 

@@ -75,7 +75,14 @@ async function analysisAlone(root: string, paths: string[], workers: number, byt
     const inFlight = new Set<Promise<unknown>>();
     for (const p of paths) {
       while (inFlight.size >= workers * FILES_QUEUED_PER_WORKER) await Promise.race(inFlight);
-      const job = pool.parse({ path: Buffer.from(path.join(root, p)), root: rootBytes, knownSha256: null, maxFileBytes: 64 << 20, splitOutputDir: null })
+      const job = pool
+        .parse({
+          path: Buffer.from(path.join(root, p)),
+          root: rootBytes,
+          knownSha256: null,
+          maxFileBytes: 64 << 20,
+          splitOutputDir: null,
+        })
         .finally(() => inFlight.delete(job));
       inFlight.add(job);
     }
@@ -89,12 +96,30 @@ async function analysisAlone(root: string, paths: string[], workers: number, byt
 /** One real `run-shard` process over the corpus recorded under `corpus` (one shard). */
 function runShardProcess(databaseUrl: string, corpus: string, root: string, workers: number): Promise<ShardSummary> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_MAIN, 'run-shard', '--corpus', corpus, '--root', root, '--shard', '0', '--cpu-millis', String(workers * 1000), '--json'], {
-      env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI_MAIN,
+        'run-shard',
+        '--corpus',
+        corpus,
+        '--root',
+        root,
+        '--shard',
+        '0',
+        '--cpu-millis',
+        String(workers * 1000),
+        '--json',
+      ],
+      {
+        env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
     child.once('close', (code) => {
       if (code !== 0) return reject(new Error(`run-shard exited with code ${code}`));
       resolve(JSON.parse(out.trim().split('\n').pop()!) as ShardSummary);
@@ -116,7 +141,10 @@ export interface RunnerBenchOptions {
 
 export async function benchRunner(options: RunnerBenchOptions): Promise<RunnerBenchResult> {
   const { databaseUrl, root, paths, bytes, workers, rounds } = options;
-  const admin = new pg.Client({ connectionString: databaseUrl, application_name: applicationNameFor({ role: 'bench' }) });
+  const admin = new pg.Client({
+    connectionString: databaseUrl,
+    application_name: applicationNameFor({ role: 'bench' }),
+  });
   await admin.connect();
   const sides = { alone: [] as Throughput[], e2e: [] as Throughput[], naive: [] as NaiveResult[] };
   const prefix = `bench-runner-${process.pid}`;
@@ -128,18 +156,26 @@ export async function benchRunner(options: RunnerBenchOptions): Promise<RunnerBe
       const scan = await scanCorpus(admin, { corpus, root, shards: { shards: 1 } });
       if (scan.files !== paths.length) throw new Error(`scan found ${scan.files} files, expected ${paths.length}`);
       const summary = await runShardProcess(databaseUrl, corpus, root, workers);
-      if (summary.recorded.ok + summary.recorded.failed !== paths.length) throw new Error(`run-shard recorded ${JSON.stringify(summary.recorded)} of ${paths.length}`);
+      if (summary.recorded.ok + summary.recorded.failed !== paths.length)
+        throw new Error(`run-shard recorded ${JSON.stringify(summary.recorded)} of ${paths.length}`);
       sides.e2e.push(throughput(paths.length, bytes, summary.durationSeconds));
       sides.naive.push(await naiveIngest(admin, databaseUrl, `${prefix}-naive-${round}`, root, options.naivePaths));
       const [a, e, n] = [sides.alone.at(-1)!, sides.e2e.at(-1)!, sides.naive.at(-1)!.naive];
-      process.stderr.write(`bench:   round ${round + 1}: analysis alone ${a.filesPerSecond.toFixed(0)}, end to end ${e.filesPerSecond.toFixed(0)}, naive ${n.filesPerSecond.toFixed(0)} files/s\n`);
+      process.stderr.write(
+        `bench:   round ${round + 1}: analysis alone ${a.filesPerSecond.toFixed(0)}, end to end ${e.filesPerSecond.toFixed(0)}, naive ${n.filesPerSecond.toFixed(0)} files/s\n`,
+      );
     }
   } finally {
     await admin.query('DELETE FROM midi.corpora WHERE key LIKE $1', [`${prefix}-%`]).catch(() => {});
     await admin.end();
   }
-  const perRound = sides.alone.map((a, i) => ({ analysisAlone: a.filesPerSecond, endToEnd: sides.e2e[i]!.filesPerSecond, naive: sides.naive[i]!.naive.filesPerSecond }));
-  const medianThroughput = (ts: Throughput[]) => throughput(ts[0]!.files, ts[0]!.bytes, median(ts.map((t) => t.seconds)));
+  const perRound = sides.alone.map((a, i) => ({
+    analysisAlone: a.filesPerSecond,
+    endToEnd: sides.e2e[i]!.filesPerSecond,
+    naive: sides.naive[i]!.naive.filesPerSecond,
+  }));
+  const medianThroughput = (ts: Throughput[]) =>
+    throughput(ts[0]!.files, ts[0]!.bytes, median(ts.map((t) => t.seconds)));
   return {
     workers,
     rounds,
@@ -159,7 +195,13 @@ export interface NaiveResult {
 }
 
 /** (e): a connection per file, an INSERT per row, autocommit, one file after another. */
-async function naiveIngest(admin: pg.Client, databaseUrl: string, corpus: string, root: string, paths: string[]): Promise<NaiveResult> {
+async function naiveIngest(
+  admin: pg.Client,
+  databaseUrl: string,
+  corpus: string,
+  root: string,
+  paths: string[],
+): Promise<NaiveResult> {
   let inserts = 0;
   let bytes = 0;
   const corpusId = await ensureCorpus(admin, corpus);
@@ -175,7 +217,16 @@ async function naiveIngest(admin: pg.Client, databaseUrl: string, corpus: string
       const { rows } = await client.query<{ id: string }>(
         `INSERT INTO midi.files (corpus_id, raw_path, path, size_bytes, shard, status, reason, warnings, sha256, attempts, analysed_at)
          VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, 1, now()) RETURNING id`,
-        [corpusId, Buffer.from(p), p, data.length, outcome.ok ? 'ok' : 'failed', outcome.ok ? null : outcome.reason, outcome.warnings, sha256],
+        [
+          corpusId,
+          Buffer.from(p),
+          p,
+          data.length,
+          outcome.ok ? 'ok' : 'failed',
+          outcome.ok ? null : outcome.reason,
+          outcome.warnings,
+          sha256,
+        ],
       );
       inserts++;
       if (outcome.ok) inserts += await insertAnalysisRows(client, rows[0]!.id, outcome.analysis);
@@ -198,22 +249,56 @@ async function insertAnalysisRows(client: pg.Client, fileId: string, a: FileAnal
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26,
        $27, $28, $29, $30, $31, $32)`,
     [
-      fileId, a.format, a.division.kind,
+      fileId,
+      a.format,
+      a.division.kind,
       a.division.kind === 'ppq' ? a.division.ticksPerQuarter : null,
       a.division.kind === 'smpte' ? a.division.framesPerSecond : null,
       a.division.kind === 'smpte' ? a.division.ticksPerFrame : null,
-      a.trackCount, a.channelCount, a.durationSeconds, a.durationTicks, a.mainBpm,
-      JSON.stringify(a.tempoMap), JSON.stringify(a.timeSignatures), JSON.stringify(a.keySignatures),
-      key?.tonic ?? null, key?.mode ?? null, key?.correlation ?? null, key?.confidence ?? null,
-      a.noteCount, a.pitchMin, a.pitchMax, a.distinctPitches, a.velocityMin, a.velocityMean, a.velocityMax,
-      a.noteDensity, a.maxPolyphony, a.meanPolyphony, a.pitchClassHistogram, a.hasDrums, a.controlChangeCount, a.pitchBendCount,
+      a.trackCount,
+      a.channelCount,
+      a.durationSeconds,
+      a.durationTicks,
+      a.mainBpm,
+      JSON.stringify(a.tempoMap),
+      JSON.stringify(a.timeSignatures),
+      JSON.stringify(a.keySignatures),
+      key?.tonic ?? null,
+      key?.mode ?? null,
+      key?.correlation ?? null,
+      key?.confidence ?? null,
+      a.noteCount,
+      a.pitchMin,
+      a.pitchMax,
+      a.distinctPitches,
+      a.velocityMin,
+      a.velocityMean,
+      a.velocityMax,
+      a.noteDensity,
+      a.maxPolyphony,
+      a.meanPolyphony,
+      a.pitchClassHistogram,
+      a.hasDrums,
+      a.controlChangeCount,
+      a.pitchBendCount,
     ],
   );
   for (const t of a.tracks) {
     await client.query(
       `INSERT INTO midi.tracks (file_id, track_index, name, channels, note_count, pitch_min, pitch_max, duration_seconds, program, is_drum)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-      [fileId, t.index, t.name, t.channels, t.noteCount, t.pitchMin, t.pitchMax, t.durationSeconds, t.program, t.isDrum],
+      [
+        fileId,
+        t.index,
+        t.name,
+        t.channels,
+        t.noteCount,
+        t.pitchMin,
+        t.pitchMax,
+        t.durationSeconds,
+        t.program,
+        t.isDrum,
+      ],
     );
   }
   for (const c of a.channels) {

@@ -12,14 +12,22 @@ import { runShardCommand } from './commands/run-shard.js';
 import { scanCommand } from './commands/scan.js';
 
 // One module per subcommand under cli/commands/. Add yours to this list.
-const commands: CommandModule<object, never>[] = [migrateCommand as CommandModule<object, never>, planCommand as CommandModule<object, never>,
-  scanCommand as CommandModule<object, never>, runShardCommand as CommandModule<object, never>,
-  generateSampleCommand as CommandModule<object, never>, controllerCommand as CommandModule<object, never>,
-  localCommand as CommandModule<object, never>, dbCommand as CommandModule<object, never>];
+const commands: CommandModule<object, never>[] = [
+  migrateCommand as CommandModule<object, never>,
+  planCommand as CommandModule<object, never>,
+  scanCommand as CommandModule<object, never>,
+  runShardCommand as CommandModule<object, never>,
+  generateSampleCommand as CommandModule<object, never>,
+  controllerCommand as CommandModule<object, never>,
+  localCommand as CommandModule<object, never>,
+  dbCommand as CommandModule<object, never>,
+];
 
 await yargs(hideBin(process.argv))
   .scriptName('midi-corpus')
-  .usage('$0 <command> [options]\n\nIngests MIDI corpora into PostgreSQL: locally, or on Kubernetes as a MidiCorpus resource.')
+  .usage(
+    '$0 <command> [options]\n\nIngests MIDI corpora into PostgreSQL: locally, or on Kubernetes as a MidiCorpus resource.',
+  )
   .command(commands as CommandModule[])
   .demandCommand(1, 'Name a command; `midi-corpus --help` lists them.')
   .strict()

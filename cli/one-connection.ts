@@ -25,7 +25,9 @@ export async function runWithOneConnection(
   command: OneConnectionCommand,
   work: (pool: RunnerPool, log: Logger, database: string) => Promise<void>,
 ): Promise<number> {
-  const log = createLogger({ base: { component: command.role, ...(command.corpus !== undefined ? { corpus: command.corpus } : {}) } });
+  const log = createLogger({
+    base: { component: command.role, ...(command.corpus !== undefined ? { corpus: command.corpus } : {}) },
+  });
   exitOnShutdownSignal(log);
   const url = command.databaseUrl ?? process.env.DATABASE_URL;
   if (!url) {

@@ -8,7 +8,13 @@
  *
  * Every replica runs the informers (a standby takes over with a warm cache); only the leader runs the worker.
  */
-import { CoordinationV1Api, type KubeConfig, type KubernetesObject, type V1Job, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1Job,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import type { Logger } from '../job-runner/log.js';
 import type { MidiCorpus } from './api/v1alpha1/midicorpus.js';
 import { ANNOTATION_BUDGET_KEY, ANNOTATION_CORPUS, CHILD_SELECTOR } from './plan/names.js';
@@ -60,7 +66,12 @@ export class Controller {
 
   constructor(private readonly o: ControllerOptions) {
     this.kube = new KubeClient({ kubeConfig: o.kubeConfig, namespace: o.namespace, identity: o.identity });
-    const informer = <T extends KubernetesObject>(name: string, source: KubeClient['jobs' | 'pods' | 'corpora'], selector: string | undefined, onEvent: (e: InformerEvent, obj: T) => void) =>
+    const informer = <T extends KubernetesObject>(
+      name: string,
+      source: KubeClient['jobs' | 'pods' | 'corpora'],
+      selector: string | undefined,
+      onEvent: (e: InformerEvent, obj: T) => void,
+    ) =>
       new RestartingInformer<T>({
         name,
         kubeConfig: o.kubeConfig,
@@ -71,7 +82,9 @@ export class Controller {
         onError: () => this.metrics.watchRestarts.inc({ informer: name }),
         log: o.log,
       });
-    this.corpora = informer<MidiCorpus>('midicorpora', this.kube.corpora, undefined, (_e, c) => this.enqueue(`${c.metadata.namespace}/${c.metadata.name}`));
+    this.corpora = informer<MidiCorpus>('midicorpora', this.kube.corpora, undefined, (_e, c) =>
+      this.enqueue(`${c.metadata.namespace}/${c.metadata.name}`),
+    );
     this.jobs = informer<V1Job>('jobs', this.kube.jobs, CHILD_SELECTOR, (e, job) => {
       if (e === 'delete' && job.metadata?.uid) this.reconciler.expectations.forget(job.metadata.uid);
       this.enqueueOwner(job);
@@ -116,7 +129,12 @@ export class Controller {
   }
 
   async start(): Promise<{ health: number; metrics: number }> {
-    this.http = await startHttp({ healthPort: this.o.healthPort, metricsPort: this.o.metricsPort, registry: this.metrics.registry, ready: () => this.synced });
+    this.http = await startHttp({
+      healthPort: this.o.healthPort,
+      metricsPort: this.o.metricsPort,
+      registry: this.metrics.registry,
+      ready: () => this.synced,
+    });
     await Promise.all([this.corpora.start(), this.jobs.start(), this.pods.start()]);
     this.o.log.info({ namespace: this.o.namespace || '(all)', synced: this.synced }, 'informers started');
     if (this.elector) this.elector.start();

@@ -7,8 +7,17 @@ export type { Logger };
  * `log.info({ config })` cannot print a database URL or a token.
  */
 const REDACT_PATHS = [
-  'databaseUrl', '*.databaseUrl', 'connectionString', '*.connectionString', 'password', '*.password',
-  'token', '*.token', 'DATABASE_URL', '*.DATABASE_URL', 'env.DATABASE_URL',
+  'databaseUrl',
+  '*.databaseUrl',
+  'connectionString',
+  '*.connectionString',
+  'password',
+  '*.password',
+  'token',
+  '*.token',
+  'DATABASE_URL',
+  '*.DATABASE_URL',
+  'env.DATABASE_URL',
 ];
 
 export interface LoggerOptions {
@@ -27,7 +36,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   if (pretty) {
     return pino({
       ...common,
-      transport: { target: 'pino-pretty', options: { destination: 2, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { destination: 2, colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' },
+      },
     });
   }
   return pino(common, pino.destination({ dest: 2, sync: true }));

@@ -17,35 +17,60 @@ interface ControllerArgs {
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 function defaultImage(): string {
-  const version = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  const version = (
+    JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+  ).version;
   return `ghcr.io/midi-corpus/midi-corpus-operator:${version}`;
 }
 
 /** `midi-corpus controller`: the operator itself, as run by the Deployment. */
 export const controllerCommand: CommandModule<object, ControllerArgs> = {
   command: 'controller',
-  describe: 'Run the Kubernetes operator: turns MidiCorpus resources into scan and Indexed run Jobs under a connection budget',
+  describe:
+    'Run the Kubernetes operator: turns MidiCorpus resources into scan and Indexed run Jobs under a connection budget',
   builder: (y) =>
     y
-      .usage([
-        '$0 controller [options]',
-        '',
-        'Runs inside the cluster (in-cluster config) or against $KUBECONFIG. Environment: POD_NAME (leader-election',
-        'identity) and POD_NAMESPACE (where the Lease lives), both from the Downward API in the Deployment.',
-      ].join('\n'))
-      .option('namespace', { type: 'string', default: '', describe: 'Watch only this namespace (empty: all namespaces)' })
-      .option('leader-elect', { type: 'boolean', default: true, describe: 'Take a Lease so that only one replica acts' })
-      .option('lease-name', { type: 'string', default: 'midi-corpus-operator', describe: 'Name of the coordination.k8s.io Lease' })
-      .option('lease-namespace', { type: 'string', describe: 'Namespace of the Lease (default: $POD_NAMESPACE, else the service account\'s)' })
+      .usage(
+        [
+          '$0 controller [options]',
+          '',
+          'Runs inside the cluster (in-cluster config) or against $KUBECONFIG. Environment: POD_NAME (leader-election',
+          'identity) and POD_NAMESPACE (where the Lease lives), both from the Downward API in the Deployment.',
+        ].join('\n'),
+      )
+      .option('namespace', {
+        type: 'string',
+        default: '',
+        describe: 'Watch only this namespace (empty: all namespaces)',
+      })
+      .option('leader-elect', {
+        type: 'boolean',
+        default: true,
+        describe: 'Take a Lease so that only one replica acts',
+      })
+      .option('lease-name', {
+        type: 'string',
+        default: 'midi-corpus-operator',
+        describe: 'Name of the coordination.k8s.io Lease',
+      })
+      .option('lease-namespace', {
+        type: 'string',
+        describe: "Namespace of the Lease (default: $POD_NAMESPACE, else the service account's)",
+      })
       .option('metrics-port', { type: 'number', default: 8080, describe: 'Port of /metrics (Prometheus)' })
       .option('health-port', { type: 'number', default: 8081, describe: 'Port of /healthz and /readyz' })
-      .option('runner-image', { type: 'string', default: defaultImage(), describe: 'Image of scan and runner pods when a MidiCorpus names none' }),
+      .option('runner-image', {
+        type: 'string',
+        default: defaultImage(),
+        describe: 'Image of scan and runner pods when a MidiCorpus names none',
+      }),
   handler: async (args) => {
     const log = createLogger({ base: { component: 'controller' } });
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromDefault(); // in-cluster when running in a pod, else $KUBECONFIG or ~/.kube/config
     const identity = process.env.POD_NAME || `${process.env.HOSTNAME ?? 'controller'}-${process.pid}`;
-    const leaseNamespace = args['lease-namespace'] ?? process.env.POD_NAMESPACE ?? readServiceAccountNamespace() ?? 'default';
+    const leaseNamespace =
+      args['lease-namespace'] ?? process.env.POD_NAMESPACE ?? readServiceAccountNamespace() ?? 'default';
     const controller = new Controller({
       kubeConfig,
       namespace: args.namespace,
@@ -67,10 +92,13 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down');
-      controller.stop().then(() => process.exit(0), (err: unknown) => {
-        log.error({ err: String(err) }, 'shutdown failed');
-        process.exit(1);
-      });
+      controller.stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err: String(err) }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));

@@ -15,7 +15,7 @@ interface DbArgs {
  */
 export const dbCommand: CommandModule<object, DbArgs> = {
   command: 'db',
-  describe: 'Start local mode\'s embedded Postgres (until Ctrl-C) and print a psql command to look at the results',
+  describe: "Start local mode's embedded Postgres (until Ctrl-C) and print a psql command to look at the results",
   builder: (y) =>
     y
       .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'The data directory local mode used' })

@@ -21,7 +21,11 @@ export const generateSampleCommand: CommandModule<object, GenerateSampleArgs> = 
   describe: 'Write a synthetic MIDI corpus (seeded; --bad adds one file per bad-input kind)',
   builder: (y) =>
     y
-      .positional('dir', { type: 'string', demandOption: true, describe: 'Directory to write into (created if missing)' })
+      .positional('dir', {
+        type: 'string',
+        demandOption: true,
+        describe: 'Directory to write into (created if missing)',
+      })
       .option('files', { type: 'number', default: 30, describe: 'Number of good files' })
       .option('seed', { type: 'number', default: 1, describe: 'Seed of the generator' })
       .option('bad', { type: 'boolean', default: false, describe: 'Also write the bad-input files under bad/' })
@@ -44,7 +48,10 @@ async function runGenerateSample(args: GenerateSampleArgs): Promise<number> {
     return EXIT_OK;
   } catch (err) {
     // An unwritable or full directory: retrying the same command cannot help.
-    log.error({ err: err instanceof Error ? err.message : String(err) }, `could not write the corpus under ${args.dir}`);
+    log.error(
+      { err: err instanceof Error ? err.message : String(err) },
+      `could not write the corpus under ${args.dir}`,
+    );
     return EXIT_USAGE;
   }
 }

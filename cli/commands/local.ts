@@ -41,33 +41,105 @@ export const localCommand: CommandModule<object, LocalArgs> = {
   builder: (y) =>
     y
       .positional('dir', { type: 'string', demandOption: true, describe: 'Corpus directory' })
-      .option('corpus', { type: 'string', describe: 'Corpus key in the database (default: the directory\'s absolute path)' })
-      .option('database-url', { type: 'string', describe: 'Use this PostgreSQL instead of the embedded one (default: env DATABASE_URL when set)' })
-      .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'Embedded Postgres data and runner logs (kept between runs)' })
+      .option('corpus', {
+        type: 'string',
+        describe: "Corpus key in the database (default: the directory's absolute path)",
+      })
+      .option('database-url', {
+        type: 'string',
+        describe: 'Use this PostgreSQL instead of the embedded one (default: env DATABASE_URL when set)',
+      })
+      .option('data-dir', {
+        type: 'string',
+        default: DEFAULT_DATA_DIR,
+        describe: 'Embedded Postgres data and runner logs (kept between runs)',
+      })
       .option('port', { type: 'number', describe: 'Port for the embedded Postgres (default: a free one)' })
-      .option('include', { type: 'string', array: true, describe: `Globs of files to include (default ${DEFAULT_INCLUDE.join(' ')})` })
-      .option('files-per-shard', { type: 'number', describe: 'Files per shard (default: about four shards per runner, 50 to 2000 files each)' })
+      .option('include', {
+        type: 'string',
+        array: true,
+        describe: `Globs of files to include (default ${DEFAULT_INCLUDE.join(' ')})`,
+      })
+      .option('files-per-shard', {
+        type: 'number',
+        describe: 'Files per shard (default: about four shards per runner, 50 to 2000 files each)',
+      })
       .option('shards', { type: 'number', describe: 'Number of shards instead of --files-per-shard' })
       .conflicts('files-per-shard', 'shards')
-      .option('cpu-millis-per-runner', { type: 'number', default: RUN_SHARD_DEFAULTS.cpuMillis, describe: 'CPU per runner process, in millicores: its parse workers and pool follow' })
-      .option('max-runners', { type: 'number', describe: 'Most runner processes at once (default: CPUs × 1000 / cpu-millis-per-runner)' })
-      .option('connections-per-worker', { type: 'number', describe: 'Pool tuning: writer connections per parse worker' })
+      .option('cpu-millis-per-runner', {
+        type: 'number',
+        default: RUN_SHARD_DEFAULTS.cpuMillis,
+        describe: 'CPU per runner process, in millicores: its parse workers and pool follow',
+      })
+      .option('max-runners', {
+        type: 'number',
+        describe: 'Most runner processes at once (default: CPUs × 1000 / cpu-millis-per-runner)',
+      })
+      .option('connections-per-worker', {
+        type: 'number',
+        describe: 'Pool tuning: writer connections per parse worker',
+      })
       .option('extra-connections', { type: 'number', describe: 'Pool tuning: connections beyond the writers' })
-      .option('max-per-pod', { type: 'number', describe: 'Pool tuning: hard cap on one runner\'s connections' })
-      .option('warm-fraction', { type: 'number', describe: 'Pool tuning: share of a runner\'s pool opened before its first file' })
-      .option('max-connections', { type: 'number', describe: 'Connection limit for this run (default: the server\'s max_connections)' })
-      .option('reserved', { type: 'number', describe: 'Connections to leave alone (default: the server\'s superuser_reserved_connections + reserved_connections)' })
-      .option('headroom', { type: 'number', default: 2, describe: 'Safety margin left free on top of the reserved connections' })
-      .option('max-file-bytes', { type: 'number', describe: `Per-file size limit (default ${RUN_SHARD_DEFAULTS.maxFileBytes})` })
-      .option('file-timeout-ms', { type: 'number', describe: `Per-file analysis time limit (default ${RUN_SHARD_DEFAULTS.fileTimeoutMs})` })
-      .option('split-output', { type: 'string', describe: 'Write each track of multi-track files under this directory' })
-      .option('shard-attempts', { type: 'number', default: 5, describe: 'Runs of a shard whose runner exits 75 or crashes, before giving up on it' })
-      .option('retry-failed', { type: 'boolean', default: false, describe: 'Analyse failed files again even if unchanged (after raising a limit)' })
-      .option('json', { type: 'boolean', default: false, describe: 'Print the summary as one JSON object, the last line of stdout' })
+      .option('max-per-pod', { type: 'number', describe: "Pool tuning: hard cap on one runner's connections" })
+      .option('warm-fraction', {
+        type: 'number',
+        describe: "Pool tuning: share of a runner's pool opened before its first file",
+      })
+      .option('max-connections', {
+        type: 'number',
+        describe: "Connection limit for this run (default: the server's max_connections)",
+      })
+      .option('reserved', {
+        type: 'number',
+        describe:
+          "Connections to leave alone (default: the server's superuser_reserved_connections + reserved_connections)",
+      })
+      .option('headroom', {
+        type: 'number',
+        default: 2,
+        describe: 'Safety margin left free on top of the reserved connections',
+      })
+      .option('max-file-bytes', {
+        type: 'number',
+        describe: `Per-file size limit (default ${RUN_SHARD_DEFAULTS.maxFileBytes})`,
+      })
+      .option('file-timeout-ms', {
+        type: 'number',
+        describe: `Per-file analysis time limit (default ${RUN_SHARD_DEFAULTS.fileTimeoutMs})`,
+      })
+      .option('split-output', {
+        type: 'string',
+        describe: 'Write each track of multi-track files under this directory',
+      })
+      .option('shard-attempts', {
+        type: 'number',
+        default: 5,
+        describe: 'Runs of a shard whose runner exits 75 or crashes, before giving up on it',
+      })
+      .option('retry-failed', {
+        type: 'boolean',
+        default: false,
+        describe: 'Analyse failed files again even if unchanged (after raising a limit)',
+      })
+      .option('json', {
+        type: 'boolean',
+        default: false,
+        describe: 'Print the summary as one JSON object, the last line of stdout',
+      })
       .check((a) => {
-        for (const k of ['headroom', 'shard-attempts', 'cpu-millis-per-runner', 'max-runners', 'max-connections', 'reserved', 'files-per-shard', 'shards'] as const) {
+        for (const k of [
+          'headroom',
+          'shard-attempts',
+          'cpu-millis-per-runner',
+          'max-runners',
+          'max-connections',
+          'reserved',
+          'files-per-shard',
+          'shards',
+        ] as const) {
           const v = a[k];
-          if (v !== undefined && (!Number.isInteger(v) || v < (k === 'headroom' || k === 'reserved' ? 0 : 1))) throw new Error(`--${k} must be a whole number${k === 'headroom' || k === 'reserved' ? ' ≥ 0' : ' ≥ 1'}`);
+          if (v !== undefined && (!Number.isInteger(v) || v < (k === 'headroom' || k === 'reserved' ? 0 : 1)))
+            throw new Error(`--${k} must be a whole number${k === 'headroom' || k === 'reserved' ? ' ≥ 0' : ' ≥ 1'}`);
         }
         return true;
       }),
@@ -90,33 +162,37 @@ async function localCli(args: LocalArgs): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const { report, lookAt, exitCode } = await runLocal({
-      dir: args.dir,
-      corpus: args.corpus,
-      databaseUrl: args['database-url'] ?? process.env.DATABASE_URL,
-      dataDir: args['data-dir'],
-      port: args.port,
-      include: args.include,
-      filesPerShard: args['files-per-shard'],
-      shards: args.shards,
-      cpuMillisPerRunner: args['cpu-millis-per-runner'],
-      maxRunners: args['max-runners'],
-      tuning: {
-        connectionsPerWorker: args['connections-per-worker'],
-        extraConnections: args['extra-connections'],
-        maxPerPod: args['max-per-pod'],
-        warmFraction: args['warm-fraction'],
+    const { report, lookAt, exitCode } = await runLocal(
+      {
+        dir: args.dir,
+        corpus: args.corpus,
+        databaseUrl: args['database-url'] ?? process.env.DATABASE_URL,
+        dataDir: args['data-dir'],
+        port: args.port,
+        include: args.include,
+        filesPerShard: args['files-per-shard'],
+        shards: args.shards,
+        cpuMillisPerRunner: args['cpu-millis-per-runner'],
+        maxRunners: args['max-runners'],
+        tuning: {
+          connectionsPerWorker: args['connections-per-worker'],
+          extraConnections: args['extra-connections'],
+          maxPerPod: args['max-per-pod'],
+          warmFraction: args['warm-fraction'],
+        },
+        maxConnections: args['max-connections'],
+        reserved: args.reserved,
+        headroom: args.headroom,
+        maxFileBytes: args['max-file-bytes'],
+        fileTimeoutMs: args['file-timeout-ms'],
+        splitOutput: args['split-output'],
+        shardAttempts: args['shard-attempts'],
+        retryFailed: args['retry-failed'],
+        tty,
       },
-      maxConnections: args['max-connections'],
-      reserved: args.reserved,
-      headroom: args.headroom,
-      maxFileBytes: args['max-file-bytes'],
-      fileTimeoutMs: args['file-timeout-ms'],
-      splitOutput: args['split-output'],
-      shardAttempts: args['shard-attempts'],
-      retryFailed: args['retry-failed'],
-      tty,
-    }, log, controller.signal);
+      log,
+      controller.signal,
+    );
     // The summary is for the person at the terminal (stderr); with --json, stdout's last line is the machine's copy.
     await new Promise((resolve) => process.stderr.write(humanSummary(report, lookAt), resolve));
     // Written before the explicit exit: where stdout is an asynchronous pipe (macOS), exit would cut it short.

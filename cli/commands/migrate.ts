@@ -17,7 +17,11 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
   builder: (y) =>
     y
       .option('database-url', { type: 'string', describe: 'PostgreSQL URL (default: env DATABASE_URL)' })
-      .option('wait-seconds', { type: 'number', default: 60, describe: 'How long to retry while the database is unreachable' }),
+      .option('wait-seconds', {
+        type: 'number',
+        default: 60,
+        describe: 'How long to retry while the database is unreachable',
+      }),
   handler: async (args) => {
     process.exitCode = await runMigrate(args);
   },

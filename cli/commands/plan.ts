@@ -33,16 +33,18 @@ export const planCommand: CommandModule<object, PlanArgs> = {
   describe: 'Dry run: shards, per-pod pool, parallelism and peak connections for a corpus (no cluster needed)',
   builder: (y) =>
     y
-      .usage([
-        '$0 plan --files N (--files-per-shard N | --shards N) (--cpu CORES | --cpu-millis N) --max-connections N [options]',
-        '',
-        'Answers "how would the operator run this corpus?" with the same code the controller uses:',
-        '  shards       = files / files-per-shard (or --shards, at most one per file)',
-        '  perPod.max   = connections one runner pod may hold (one writer per whole CPU + 1, capped by --max-per-pod)',
-        '  allowance    = max-connections − reserved − headroom − 1 (the operator\'s own connection)',
-        '  parallelism  = min(max-parallelism, shards, floor(allowance / perPod.max))',
-        '  peakConnections = parallelism × perPod.max (never above the allowance)',
-      ].join('\n'))
+      .usage(
+        [
+          '$0 plan --files N (--files-per-shard N | --shards N) (--cpu CORES | --cpu-millis N) --max-connections N [options]',
+          '',
+          'Answers "how would the operator run this corpus?" with the same code the controller uses:',
+          '  shards       = files / files-per-shard (or --shards, at most one per file)',
+          '  perPod.max   = connections one runner pod may hold (one writer per whole CPU + 1, capped by --max-per-pod)',
+          "  allowance    = max-connections − reserved − headroom − 1 (the operator's own connection)",
+          '  parallelism  = min(max-parallelism, shards, floor(allowance / perPod.max))',
+          '  peakConnections = parallelism × perPod.max (never above the allowance)',
+        ].join('\n'),
+      )
       .option('files', { type: 'number', demandOption: true, describe: 'Files in the corpus' })
       .option('files-per-shard', { type: 'number', describe: 'Files per shard (one pod run each)' })
       .option('shards', { type: 'number', describe: 'Number of shards instead of --files-per-shard' })
@@ -50,18 +52,30 @@ export const planCommand: CommandModule<object, PlanArgs> = {
       .option('cpu', { type: 'string', describe: 'CPU request of a runner pod, as in Kubernetes: 2, 1.5, 500m' })
       .option('cpu-millis', { type: 'number', describe: 'CPU request in millicores instead of --cpu' })
       .conflicts('cpu', 'cpu-millis')
-      .option('max-connections', { type: 'number', demandOption: true, describe: 'The server\'s max_connections' })
-      .option('reserved', { type: 'number', default: DEFAULT_RESERVED, describe: 'Connections runners must leave alone (superuser slots, other applications)' })
+      .option('max-connections', { type: 'number', demandOption: true, describe: "The server's max_connections" })
+      .option('reserved', {
+        type: 'number',
+        default: DEFAULT_RESERVED,
+        describe: 'Connections runners must leave alone (superuser slots, other applications)',
+      })
       .option('headroom', { type: 'number', default: DEFAULT_HEADROOM, describe: 'Safety margin on top of reserved' })
-      .option('max-parallelism', { type: 'number', default: DEFAULT_MAX_PARALLELISM, describe: 'Most runner pods at once' })
-      .option('connections-per-worker', { type: 'number', describe: 'Pool tuning (spec.runner.pool.connectionsPerWorker)' })
+      .option('max-parallelism', {
+        type: 'number',
+        default: DEFAULT_MAX_PARALLELISM,
+        describe: 'Most runner pods at once',
+      })
+      .option('connections-per-worker', {
+        type: 'number',
+        describe: 'Pool tuning (spec.runner.pool.connectionsPerWorker)',
+      })
       .option('extra-connections', { type: 'number', describe: 'Pool tuning (spec.runner.pool.extraConnections)' })
       .option('max-per-pod', { type: 'number', describe: 'Pool tuning (spec.runner.pool.maxPerPod)' })
       .option('warm-fraction', { type: 'number', describe: 'Pool tuning (spec.runner.pool.warmFraction)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object instead of a table' })
       .example('$0 plan --files 3000000 --files-per-shard 1000 --cpu 2 --max-connections 100 --reserved 10 --json', '')
       .check((a) => {
-        if (a['files-per-shard'] === undefined && a.shards === undefined) throw new Error('give --files-per-shard or --shards');
+        if (a['files-per-shard'] === undefined && a.shards === undefined)
+          throw new Error('give --files-per-shard or --shards');
         if (a.cpu === undefined && a['cpu-millis'] === undefined) throw new Error('give --cpu or --cpu-millis');
         for (const name of ['files', 'max-connections', 'reserved', 'headroom'] as const) {
           if (!Number.isInteger(a[name]) || a[name] < 0) throw new Error(`--${name} must be a whole number ≥ 0`);
@@ -70,7 +84,8 @@ export const planCommand: CommandModule<object, PlanArgs> = {
       }),
   handler: (args) => {
     const millis = args['cpu-millis'] ?? cpuMillis(args.cpu);
-    if (millis === undefined || !(millis > 0)) throw new Error(`--cpu ${args.cpu}: not a positive CPU quantity (try 2, 1.5 or 500m)`);
+    if (millis === undefined || !(millis > 0))
+      throw new Error(`--cpu ${args.cpu}: not a positive CPU quantity (try 2, 1.5 or 500m)`);
     const result = dryRun({
       files: args.files,
       sharding: args.shards !== undefined ? { shards: args.shards } : { filesPerShard: args['files-per-shard']! },

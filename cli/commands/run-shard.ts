@@ -35,19 +35,56 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
       .option('corpus', { type: 'string', demandOption: true, describe: 'Corpus key (as given to scan)' })
       .option('root', { type: 'string', demandOption: true, describe: 'Corpus directory (as given to scan)' })
       .option('shard', { type: 'number', describe: 'Shard number (default: env JOB_COMPLETION_INDEX)' })
-      .option('split-output', { type: 'string', describe: 'Write each track of multi-track files under this directory' })
-      .option('cpu-millis', { type: 'number', describe: `CPU request in millicores (default: env CPU_REQUEST_MILLIS, else ${RUN_SHARD_DEFAULTS.cpuMillis})` })
-      .option('connections-per-worker', { type: 'number', describe: 'Pool tuning: writer connections per parse worker' })
+      .option('split-output', {
+        type: 'string',
+        describe: 'Write each track of multi-track files under this directory',
+      })
+      .option('cpu-millis', {
+        type: 'number',
+        describe: `CPU request in millicores (default: env CPU_REQUEST_MILLIS, else ${RUN_SHARD_DEFAULTS.cpuMillis})`,
+      })
+      .option('connections-per-worker', {
+        type: 'number',
+        describe: 'Pool tuning: writer connections per parse worker',
+      })
       .option('extra-connections', { type: 'number', describe: 'Pool tuning: connections beyond the writers' })
-      .option('max-per-pod', { type: 'number', describe: 'Pool tuning: hard cap on this process\'s connections' })
+      .option('max-per-pod', { type: 'number', describe: "Pool tuning: hard cap on this process's connections" })
       .option('warm-fraction', { type: 'number', describe: 'Pool tuning: share of max opened before the first file' })
-      .option('max-file-bytes', { type: 'number', default: RUN_SHARD_DEFAULTS.maxFileBytes, describe: 'Larger files are recorded as failed, unread' })
-      .option('file-timeout-ms', { type: 'number', default: RUN_SHARD_DEFAULTS.fileTimeoutMs, describe: 'Per-file analysis time limit' })
-      .option('batch-files', { type: 'number', default: RUN_SHARD_DEFAULTS.batchFiles, describe: 'Results per batch (one transaction each)' })
-      .option('batch-delay-ms', { type: 'number', default: RUN_SHARD_DEFAULTS.batchDelayMs, describe: 'Longest a result waits for its batch' })
-      .option('write-deadline-ms', { type: 'number', default: RUN_SHARD_DEFAULTS.writeDeadlineMs, describe: 'How long a batch write retries through an outage before exit 75' })
-      .option('shutdown-grace-ms', { type: 'number', default: DEFAULT_SHUTDOWN_GRACE_MS, describe: 'After SIGTERM, how long batches in flight may take' })
-      .option('retry-failed', { type: 'boolean', default: false, describe: 'Analyse failed files again even if unchanged (after raising a limit)' })
+      .option('max-file-bytes', {
+        type: 'number',
+        default: RUN_SHARD_DEFAULTS.maxFileBytes,
+        describe: 'Larger files are recorded as failed, unread',
+      })
+      .option('file-timeout-ms', {
+        type: 'number',
+        default: RUN_SHARD_DEFAULTS.fileTimeoutMs,
+        describe: 'Per-file analysis time limit',
+      })
+      .option('batch-files', {
+        type: 'number',
+        default: RUN_SHARD_DEFAULTS.batchFiles,
+        describe: 'Results per batch (one transaction each)',
+      })
+      .option('batch-delay-ms', {
+        type: 'number',
+        default: RUN_SHARD_DEFAULTS.batchDelayMs,
+        describe: 'Longest a result waits for its batch',
+      })
+      .option('write-deadline-ms', {
+        type: 'number',
+        default: RUN_SHARD_DEFAULTS.writeDeadlineMs,
+        describe: 'How long a batch write retries through an outage before exit 75',
+      })
+      .option('shutdown-grace-ms', {
+        type: 'number',
+        default: DEFAULT_SHUTDOWN_GRACE_MS,
+        describe: 'After SIGTERM, how long batches in flight may take',
+      })
+      .option('retry-failed', {
+        type: 'boolean',
+        default: false,
+        describe: 'Analyse failed files again even if unchanged (after raising a limit)',
+      })
       .option('json', { type: 'boolean', default: false, describe: 'Print a JSON summary as the last stdout line' })
       .option('database-url', { type: 'string', describe: 'PostgreSQL URL (default: env DATABASE_URL)' }),
   handler: async (args) => {
@@ -60,20 +97,34 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
 /** A whole number ≥ min from a flag or an environment variable, or an error message. */
 function wholeNumber(name: string, value: unknown, min: number): number | string {
   const n = typeof value === 'string' ? Number(value) : value;
-  return typeof n === 'number' && Number.isInteger(n) && n >= min ? n : `${name} must be a whole number ≥ ${min}, got ${String(value)}`;
+  return typeof n === 'number' && Number.isInteger(n) && n >= min
+    ? n
+    : `${name} must be a whole number ≥ ${min}, got ${String(value)}`;
 }
 
 async function runShardCli(args: RunShardArgs): Promise<number> {
   const shard = wholeNumber('--shard (or JOB_COMPLETION_INDEX)', args.shard ?? process.env.JOB_COMPLETION_INDEX, 0);
-  const cpuMillis = wholeNumber('--cpu-millis (or CPU_REQUEST_MILLIS)', args['cpu-millis'] ?? process.env.CPU_REQUEST_MILLIS ?? RUN_SHARD_DEFAULTS.cpuMillis, 1);
+  const cpuMillis = wholeNumber(
+    '--cpu-millis (or CPU_REQUEST_MILLIS)',
+    args['cpu-millis'] ?? process.env.CPU_REQUEST_MILLIS ?? RUN_SHARD_DEFAULTS.cpuMillis,
+    1,
+  );
   const pod = process.env.POD_NAME;
-  const log = createLogger({ base: { component: 'runner', corpus: args.corpus, shard: typeof shard === 'number' ? shard : null, ...(pod ? { pod } : {}) } });
+  const log = createLogger({
+    base: {
+      component: 'runner',
+      corpus: args.corpus,
+      shard: typeof shard === 'number' ? shard : null,
+      ...(pod ? { pod } : {}),
+    },
+  });
   const url = args['database-url'] ?? process.env.DATABASE_URL;
   const problems = [
     ...(url ? [] : ['no database: pass --database-url or set DATABASE_URL']),
     ...[shard, cpuMillis].filter((x): x is string => typeof x === 'string'),
     ...(['max-file-bytes', 'file-timeout-ms', 'batch-files', 'batch-delay-ms', 'write-deadline-ms'] as const)
-      .map((k) => wholeNumber(`--${k}`, args[k], k === 'batch-delay-ms' ? 0 : 1)).filter((x): x is string => typeof x === 'string'),
+      .map((k) => wholeNumber(`--${k}`, args[k], k === 'batch-delay-ms' ? 0 : 1))
+      .filter((x): x is string => typeof x === 'string'),
   ];
   if (problems.length > 0 || typeof shard !== 'number' || typeof cpuMillis !== 'number' || !url) {
     for (const p of problems) log.error(p);
@@ -81,28 +132,32 @@ async function runShardCli(args: RunShardArgs): Promise<number> {
   }
   const signal = installShutdownHandlers(log, args['shutdown-grace-ms']);
   try {
-    const summary = await runShard({
-      corpus: args.corpus,
-      root: args.root,
-      shard,
-      databaseUrl: url,
-      cpuMillis,
-      tuning: {
-        connectionsPerWorker: args['connections-per-worker'],
-        extraConnections: args['extra-connections'],
-        maxPerPod: args['max-per-pod'],
-        warmFraction: args['warm-fraction'],
+    const summary = await runShard(
+      {
+        corpus: args.corpus,
+        root: args.root,
+        shard,
+        databaseUrl: url,
+        cpuMillis,
+        tuning: {
+          connectionsPerWorker: args['connections-per-worker'],
+          extraConnections: args['extra-connections'],
+          maxPerPod: args['max-per-pod'],
+          warmFraction: args['warm-fraction'],
+        },
+        maxFileBytes: args['max-file-bytes'],
+        fileTimeoutMs: args['file-timeout-ms'],
+        splitOutput: args['split-output'] ?? null,
+        pod,
+        batchFiles: args['batch-files'],
+        batchDelayMs: args['batch-delay-ms'],
+        writeDeadlineMs: args['write-deadline-ms'],
+        progressIntervalMs: RUN_SHARD_DEFAULTS.progressIntervalMs,
+        retryFailed: args['retry-failed'],
       },
-      maxFileBytes: args['max-file-bytes'],
-      fileTimeoutMs: args['file-timeout-ms'],
-      splitOutput: args['split-output'] ?? null,
-      pod,
-      batchFiles: args['batch-files'],
-      batchDelayMs: args['batch-delay-ms'],
-      writeDeadlineMs: args['write-deadline-ms'],
-      progressIntervalMs: RUN_SHARD_DEFAULTS.progressIntervalMs,
-      retryFailed: args['retry-failed'],
-    }, log, signal);
+      log,
+      signal,
+    );
     const { corpus: _corpus, shard: _shard, ...figures } = summary;
     log.info(figures, 'shard done');
     // Written before the explicit exit: where stdout is an asynchronous pipe (macOS), exit would cut it short.

@@ -25,15 +25,23 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
     y
       .option('corpus', { type: 'string', demandOption: true, describe: 'Corpus key in the database' })
       .option('root', { type: 'string', demandOption: true, describe: 'Corpus directory' })
-      .option('include', { type: 'string', array: true, describe: `Globs of files to include, relative to the root (default ${DEFAULT_INCLUDE.join(' ')})` })
+      .option('include', {
+        type: 'string',
+        array: true,
+        describe: `Globs of files to include, relative to the root (default ${DEFAULT_INCLUDE.join(' ')})`,
+      })
       .option('files-per-shard', { type: 'number', describe: 'Files per shard' })
       .option('shards', { type: 'number', describe: 'Number of shards instead of --files-per-shard' })
       .conflicts('files-per-shard', 'shards')
-      .option('termination-log', { type: 'string', describe: 'Also write the JSON summary here (Kubernetes: /dev/termination-log)' })
+      .option('termination-log', {
+        type: 'string',
+        describe: 'Also write the JSON summary here (Kubernetes: /dev/termination-log)',
+      })
       .option('json', { type: 'boolean', default: false, describe: 'Print the JSON summary as the last stdout line' })
       .option('database-url', { type: 'string', describe: 'PostgreSQL URL (default: env DATABASE_URL)' })
       .check((a) => {
-        if (a['files-per-shard'] === undefined && a.shards === undefined) throw new Error('give --files-per-shard or --shards');
+        if (a['files-per-shard'] === undefined && a.shards === undefined)
+          throw new Error('give --files-per-shard or --shards');
         return true;
       }),
   handler: async (args) => {
@@ -42,20 +50,25 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
 };
 
 function runScan(args: ScanArgs): Promise<number> {
-  return runWithOneConnection({ role: 'scan', corpus: args.corpus, databaseUrl: args['database-url'] }, async (pool, log, database) => {
-    await pool.use(migrate);
-    const result = await pool.use((c) => scanCorpus(c, {
-      corpus: args.corpus,
-      root: args.root,
-      include: args.include,
-      shards: args.shards !== undefined ? { shards: args.shards } : { filesPerShard: args['files-per-shard']! },
-    }));
-    log.info({ database, ...result }, 'scan recorded');
-    const line = JSON.stringify(result);
-    if (args['termination-log']) {
-      await mkdir(path.dirname(args['termination-log']), { recursive: true });
-      await writeFile(args['termination-log'], line);
-    }
-    if (args.json) process.stdout.write(`${line}\n`);
-  });
+  return runWithOneConnection(
+    { role: 'scan', corpus: args.corpus, databaseUrl: args['database-url'] },
+    async (pool, log, database) => {
+      await pool.use(migrate);
+      const result = await pool.use((c) =>
+        scanCorpus(c, {
+          corpus: args.corpus,
+          root: args.root,
+          include: args.include,
+          shards: args.shards !== undefined ? { shards: args.shards } : { filesPerShard: args['files-per-shard']! },
+        }),
+      );
+      log.info({ database, ...result }, 'scan recorded');
+      const line = JSON.stringify(result);
+      if (args['termination-log']) {
+        await mkdir(path.dirname(args['termination-log']), { recursive: true });
+        await writeFile(args['termination-log'], line);
+      }
+      if (args.json) process.stdout.write(`${line}\n`);
+    },
+  );
 }

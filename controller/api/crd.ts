@@ -4,7 +4,16 @@
  */
 import { stringify } from 'yaml';
 import type { OpenAPISchema } from './openapi.js';
-import { GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION, midiCorpusSpecSchema, midiCorpusStatusSchema } from './v1alpha1/midicorpus.js';
+import {
+  GROUP,
+  KIND,
+  PLURAL,
+  SHORT_NAMES,
+  SINGULAR,
+  VERSION,
+  midiCorpusSpecSchema,
+  midiCorpusStatusSchema,
+} from './v1alpha1/midicorpus.js';
 
 /** A CustomResourceDefinition in wire format (plain JSON, ready to serialise or send). */
 export interface CustomResourceDefinition {
@@ -13,7 +22,14 @@ export interface CustomResourceDefinition {
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec: {
     group: string;
-    names: { kind: string; listKind: string; plural: string; singular: string; shortNames: string[]; categories: string[] };
+    names: {
+      kind: string;
+      listKind: string;
+      plural: string;
+      singular: string;
+      shortNames: string[];
+      categories: string[];
+    };
     scope: 'Namespaced';
     versions: Array<{
       name: string;
@@ -21,7 +37,14 @@ export interface CustomResourceDefinition {
       storage: boolean;
       schema: { openAPIV3Schema: OpenAPISchema };
       subresources: { status: Record<string, never> };
-      additionalPrinterColumns: Array<{ name: string; type: string; jsonPath: string; description?: string; priority?: number; format?: string }>;
+      additionalPrinterColumns: Array<{
+        name: string;
+        type: string;
+        jsonPath: string;
+        description?: string;
+        priority?: number;
+        format?: string;
+      }>;
     }>;
   };
 }
@@ -30,42 +53,71 @@ export function midiCorpusCRD(): CustomResourceDefinition {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${PLURAL}.${GROUP}`, labels: { 'app.kubernetes.io/name': 'midi-corpus-operator', 'app.kubernetes.io/component': 'crd' } },
+    metadata: {
+      name: `${PLURAL}.${GROUP}`,
+      labels: { 'app.kubernetes.io/name': 'midi-corpus-operator', 'app.kubernetes.io/component': 'crd' },
+    },
     spec: {
       group: GROUP,
-      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: SINGULAR, shortNames: SHORT_NAMES, categories: ['midi'] },
+      names: {
+        kind: KIND,
+        listKind: `${KIND}List`,
+        plural: PLURAL,
+        singular: SINGULAR,
+        shortNames: SHORT_NAMES,
+        categories: ['midi'],
+      },
       scope: 'Namespaced',
-      versions: [{
-        name: VERSION,
-        served: true,
-        storage: true,
-        schema: {
-          openAPIV3Schema: {
-            type: 'object',
-            description: 'MidiCorpus: a MIDI corpus on a volume, ingested into PostgreSQL by Indexed Jobs that never hold more connections than the database allows.',
-            required: ['spec'],
-            properties: {
-              apiVersion: { type: 'string' },
-              kind: { type: 'string' },
-              metadata: { type: 'object' },
-              spec: midiCorpusSpecSchema.openapi,
-              status: midiCorpusStatusSchema.openapi,
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              description:
+                'MidiCorpus: a MIDI corpus on a volume, ingested into PostgreSQL by Indexed Jobs that never hold more connections than the database allows.',
+              required: ['spec'],
+              properties: {
+                apiVersion: { type: 'string' },
+                kind: { type: 'string' },
+                metadata: { type: 'object' },
+                spec: midiCorpusSpecSchema.openapi,
+                status: midiCorpusStatusSchema.openapi,
+              },
             },
           },
+          subresources: { status: {} },
+          additionalPrinterColumns: [
+            { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+            { name: 'Done', type: 'integer', jsonPath: '.status.files.processed', description: 'Files recorded' },
+            { name: 'Files', type: 'integer', jsonPath: '.status.files.total', description: 'Files found by the scan' },
+            { name: 'Pods', type: 'integer', jsonPath: '.status.pods.active', description: 'Active runner pods' },
+            {
+              name: 'Conns',
+              type: 'integer',
+              jsonPath: '.status.budget.inUse',
+              description: 'Connections held by runner pods',
+            },
+            {
+              name: 'Budget',
+              type: 'integer',
+              jsonPath: '.status.budget.share',
+              description: "This corpus's share of the connection allowance",
+            },
+            { name: 'Failed', type: 'integer', jsonPath: '.status.files.failed', priority: 1 },
+            {
+              name: 'Allowance',
+              type: 'integer',
+              jsonPath: '.status.budget.allowance',
+              priority: 1,
+              description: 'Connections all runners on this database may hold',
+            },
+            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+          ],
         },
-        subresources: { status: {} },
-        additionalPrinterColumns: [
-          { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
-          { name: 'Done', type: 'integer', jsonPath: '.status.files.processed', description: 'Files recorded' },
-          { name: 'Files', type: 'integer', jsonPath: '.status.files.total', description: 'Files found by the scan' },
-          { name: 'Pods', type: 'integer', jsonPath: '.status.pods.active', description: 'Active runner pods' },
-          { name: 'Conns', type: 'integer', jsonPath: '.status.budget.inUse', description: 'Connections held by runner pods' },
-          { name: 'Budget', type: 'integer', jsonPath: '.status.budget.share', description: 'This corpus\'s share of the connection allowance' },
-          { name: 'Failed', type: 'integer', jsonPath: '.status.files.failed', priority: 1 },
-          { name: 'Allowance', type: 'integer', jsonPath: '.status.budget.allowance', priority: 1, description: 'Connections all runners on this database may hold' },
-          { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-        ],
-      }],
+      ],
     },
   };
 }

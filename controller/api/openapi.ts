@@ -131,28 +131,46 @@ function pick<O extends object>(o: O, keys: readonly (keyof O & keyof OpenAPISch
 
 export function integer<const O extends IntegerOptions = Record<never, never>>(o?: O): Schema<number, HasDefault<O>> {
   const opts: IntegerOptions = o ?? {};
-  return node({ type: 'integer', ...pick(opts, ['format', 'minimum', 'maximum', 'default']), ...commonFields(opts) }, (opts.default !== undefined) as HasDefault<O>);
+  return node(
+    { type: 'integer', ...pick(opts, ['format', 'minimum', 'maximum', 'default']), ...commonFields(opts) },
+    (opts.default !== undefined) as HasDefault<O>,
+  );
 }
 
 export function number<const O extends NumberOptions = Record<never, never>>(o?: O): Schema<number, HasDefault<O>> {
   const opts: NumberOptions = o ?? {};
   return node(
-    { type: 'number', ...pick(opts, ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'default']), ...commonFields(opts) },
+    {
+      type: 'number',
+      ...pick(opts, ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'default']),
+      ...commonFields(opts),
+    },
     (opts.default !== undefined) as HasDefault<O>,
   );
 }
 
-export function boolean<const O extends Common & { default?: boolean } = Record<never, never>>(o?: O): Schema<boolean, HasDefault<O>> {
+export function boolean<const O extends Common & { default?: boolean } = Record<never, never>>(
+  o?: O,
+): Schema<boolean, HasDefault<O>> {
   const opts: Common & { default?: boolean } = o ?? {};
-  return node({ type: 'boolean', ...pick(opts, ['default']), ...commonFields(opts) }, (opts.default !== undefined) as HasDefault<O>);
+  return node(
+    { type: 'boolean', ...pick(opts, ['default']), ...commonFields(opts) },
+    (opts.default !== undefined) as HasDefault<O>,
+  );
 }
 
 type StringType<O> = O extends { enum: readonly (infer E)[] } ? E : string;
 
-export function string<const O extends StringOptions = Record<never, never>>(o?: O): Schema<StringType<O>, HasDefault<O>> {
+export function string<const O extends StringOptions = Record<never, never>>(
+  o?: O,
+): Schema<StringType<O>, HasDefault<O>> {
   const opts: StringOptions = o ?? {};
   return node(
-    { type: 'string', ...pick(opts, ['format', 'enum', 'minLength', 'maxLength', 'pattern', 'default']), ...commonFields(opts) },
+    {
+      type: 'string',
+      ...pick(opts, ['format', 'enum', 'minLength', 'maxLength', 'pattern', 'default']),
+      ...commonFields(opts),
+    },
     (opts.default !== undefined) as HasDefault<O>,
   );
 }
@@ -165,9 +183,14 @@ export type ObjectType<P extends Props> = Simplify<
 >;
 
 /** An object with known properties. Unknown properties are pruned by the API server. */
-export function object<const P extends Props, const O extends ObjectOptions = Record<never, never>>(properties: P, o?: O): Schema<ObjectType<P>, HasDefault<O>> {
+export function object<const P extends Props, const O extends ObjectOptions = Record<never, never>>(
+  properties: P,
+  o?: O,
+): Schema<ObjectType<P>, HasDefault<O>> {
   const opts: ObjectOptions = o ?? {};
-  const required = Object.entries(properties).filter(([, s]) => s.required).map(([k]) => k);
+  const required = Object.entries(properties)
+    .filter(([, s]) => s.required)
+    .map(([k]) => k);
   const openapi: OpenAPISchema = {
     type: 'object',
     ...commonFields(opts),
@@ -179,14 +202,33 @@ export function object<const P extends Props, const O extends ObjectOptions = Re
 }
 
 /** A string-keyed map whose values all follow `values`. */
-export function mapOf<V extends Schema<unknown, boolean>, const O extends ObjectOptions = Record<never, never>>(values: V, o?: O): Schema<Record<string, TypeOf<V>>, HasDefault<O>> {
+export function mapOf<V extends Schema<unknown, boolean>, const O extends ObjectOptions = Record<never, never>>(
+  values: V,
+  o?: O,
+): Schema<Record<string, TypeOf<V>>, HasDefault<O>> {
   const opts: ObjectOptions = o ?? {};
-  return node({ type: 'object', ...commonFields(opts), ...pick(opts, ['maxProperties', 'default']), additionalProperties: values.openapi }, (opts.default !== undefined) as HasDefault<O>);
+  return node(
+    {
+      type: 'object',
+      ...commonFields(opts),
+      ...pick(opts, ['maxProperties', 'default']),
+      additionalProperties: values.openapi,
+    },
+    (opts.default !== undefined) as HasDefault<O>,
+  );
 }
 
-export function arrayOf<I extends Schema<unknown, boolean>, const O extends ArrayOptions = Record<never, never>>(items: I, o?: O): Schema<TypeOf<I>[], HasDefault<O>> {
+export function arrayOf<I extends Schema<unknown, boolean>, const O extends ArrayOptions = Record<never, never>>(
+  items: I,
+  o?: O,
+): Schema<TypeOf<I>[], HasDefault<O>> {
   const opts: ArrayOptions = o ?? {};
-  const openapi: OpenAPISchema = { type: 'array', ...commonFields(opts), ...pick(opts, ['minItems', 'maxItems', 'default']), items: items.openapi };
+  const openapi: OpenAPISchema = {
+    type: 'array',
+    ...commonFields(opts),
+    ...pick(opts, ['minItems', 'maxItems', 'default']),
+    items: items.openapi,
+  };
   if (opts.listType !== undefined) openapi['x-kubernetes-list-type'] = opts.listType;
   if (opts.listMapKeys !== undefined) openapi['x-kubernetes-list-map-keys'] = opts.listMapKeys;
   return node(openapi, (opts.default !== undefined) as HasDefault<O>);
@@ -209,8 +251,14 @@ export interface PreservedOptions extends Common {
  * it, so the controller must (and the kubelet finally will).
  */
 export function preserved<T>(o: PreservedOptions = {}): Schema<T, false> {
-  const openapi: OpenAPISchema = { type: 'object', ...commonFields(o), ...pick(o, ['minProperties', 'maxProperties']), 'x-kubernetes-preserve-unknown-fields': true };
-  if (o.properties !== undefined) openapi.properties = Object.fromEntries(Object.entries(o.properties).map(([k, s]) => [k, s.openapi]));
+  const openapi: OpenAPISchema = {
+    type: 'object',
+    ...commonFields(o),
+    ...pick(o, ['minProperties', 'maxProperties']),
+    'x-kubernetes-preserve-unknown-fields': true,
+  };
+  if (o.properties !== undefined)
+    openapi.properties = Object.fromEntries(Object.entries(o.properties).map(([k, s]) => [k, s.openapi]));
   return node(openapi, false);
 }
 
@@ -220,10 +268,17 @@ export function preserved<T>(o: PreservedOptions = {}): Schema<T, false> {
  * (`string(x)`, `quantity(...)`) is costed as if the value were megabytes long, and the real API server refuses the
  * CRD for exceeding the rule cost budget. Suffixes and exponent as in the built-in types' generated schemas.
  */
-export const POSITIVE_QUANTITY_PATTERN = '^\\+?(([0-9]*[1-9][0-9]*(\\.[0-9]*)?)|([0-9]*\\.[0-9]*[1-9][0-9]*))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
+export const POSITIVE_QUANTITY_PATTERN =
+  '^\\+?(([0-9]*[1-9][0-9]*(\\.[0-9]*)?)|([0-9]*\\.[0-9]*[1-9][0-9]*))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$';
 export function positiveQuantity(o: Common = {}): Schema<string | number, false> {
   return node(
-    { anyOf: [{ type: 'integer' }, { type: 'string' }], pattern: POSITIVE_QUANTITY_PATTERN, minimum: 1, 'x-kubernetes-int-or-string': true, ...commonFields(o) },
+    {
+      anyOf: [{ type: 'integer' }, { type: 'string' }],
+      pattern: POSITIVE_QUANTITY_PATTERN,
+      minimum: 1,
+      'x-kubernetes-int-or-string': true,
+      ...commonFields(o),
+    },
     false,
   );
 }

@@ -83,7 +83,10 @@ export function connectionBudget(limits: DatabaseLimits, corpora: readonly Corpu
   });
   const scanReserve = corpora.reduce((n, c) => n + Math.max(c.scanPods, c.scanPending ? 1 : 0), 0);
   const allowance = Math.max(0, ceiling - scanReserve);
-  const planned = fairShares(allowance, corpora.map(({ key, createdAt, perPod, demand }) => ({ key, createdAt, perPod, demand })));
+  const planned = fairShares(
+    allowance,
+    corpora.map(({ key, createdAt, perPod, demand }) => ({ key, createdAt, perPod, demand })),
+  );
 
   const potentialConnections = corpora.reduce((n, c) => n + c.potentialPods * c.perPod, 0);
   const scanConnections = corpora.reduce((n, c) => n + c.scanPods, 0);
@@ -101,7 +104,8 @@ export function connectionBudget(limits: DatabaseLimits, corpora: readonly Corpu
       inUse: c.livePods * c.perPod,
       scanFits: potentialConnections + scanConnections + 1 <= ceiling,
     };
-    if (parallelism < c.demand) budget.limitedBy = c.perPod > allowance ? 'nothingFits' : parallelism < mine ? 'draining' : 'allowance';
+    if (parallelism < c.demand)
+      budget.limitedBy = c.perPod > allowance ? 'nothingFits' : parallelism < mine ? 'draining' : 'allowance';
     out.set(c.key, budget);
   }
   return { limits, operator: OPERATOR_CONNECTIONS + scanReserve, allowance, corpora: out };

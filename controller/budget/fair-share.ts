@@ -25,13 +25,16 @@ export interface Claim {
 
 /** Pods granted to each claim, by key. Every claim appears, with 0 when it gets nothing. */
 export function fairShares(allowance: number, claims: readonly Claim[]): Map<string, number> {
-  if (!Number.isInteger(allowance) || allowance < 0) throw new RangeError(`allowance must be a whole number ≥ 0, got ${allowance}`);
+  if (!Number.isInteger(allowance) || allowance < 0)
+    throw new RangeError(`allowance must be a whole number ≥ 0, got ${allowance}`);
   const order = [...claims].sort((a, b) => a.createdAt - b.createdAt || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const pods = new Map(order.map((c) => [c.key, 0]));
   const held = new Map(order.map((c) => [c.key, 0]));
   for (const c of order) {
-    if (!Number.isInteger(c.perPod) || c.perPod < 1) throw new RangeError(`${c.key}: perPod must be a whole number ≥ 1, got ${c.perPod}`);
-    if (!Number.isInteger(c.demand) || c.demand < 0) throw new RangeError(`${c.key}: demand must be a whole number ≥ 0, got ${c.demand}`);
+    if (!Number.isInteger(c.perPod) || c.perPod < 1)
+      throw new RangeError(`${c.key}: perPod must be a whole number ≥ 1, got ${c.perPod}`);
+    if (!Number.isInteger(c.demand) || c.demand < 0)
+      throw new RangeError(`${c.key}: demand must be a whole number ≥ 0, got ${c.demand}`);
   }
   let left = allowance;
   // Each round grants one pod; at most allowance rounds (every pod costs ≥ 1), so this ends.

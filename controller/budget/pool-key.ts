@@ -21,10 +21,14 @@ export function serverAddress(url: string): string {
   try {
     u = new URL(url);
   } catch {
-    throw new InvalidDatabaseUrlError('the database URL is not a valid URL (expected postgres://user:password@host:port/database)');
+    throw new InvalidDatabaseUrlError(
+      'the database URL is not a valid URL (expected postgres://user:password@host:port/database)',
+    );
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new InvalidDatabaseUrlError(`the database URL must start with postgres:// or postgresql://, not ${u.protocol}//`);
+    throw new InvalidDatabaseUrlError(
+      `the database URL must start with postgres:// or postgresql://, not ${u.protocol}//`,
+    );
   }
   // libpq also accepts the host as a query parameter (sockets, multi-host); take it when the authority has none.
   const host = (u.hostname || u.searchParams.get('host') || '').toLowerCase();

@@ -5,10 +5,26 @@
  * Flow: one scan Job (`midi-corpus scan`: lists the corpus, records it in Postgres, assigns shards, writes its totals
  * to the termination message), then one Indexed Job whose completion index is the shard number.
  */
-import type { V1EnvVar, V1Job, V1OwnerReference, V1PodSpec, V1PodTemplateSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type {
+  V1EnvVar,
+  V1Job,
+  V1OwnerReference,
+  V1PodSpec,
+  V1PodTemplateSpec,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 import { EXIT_USAGE } from '../../job-runner/pool/errors.js';
 import { API_VERSION, KIND, type MidiCorpus } from '../api/v1alpha1/midicorpus.js';
-import { ANNOTATION_BUDGET_KEY, ANNOTATION_CONNECTIONS, ANNOTATION_CORPUS, childLabels, childName, corpusKey, type ChildRole } from './names.js';
+import {
+  ANNOTATION_BUDGET_KEY,
+  ANNOTATION_CONNECTIONS,
+  ANNOTATION_CORPUS,
+  childLabels,
+  childName,
+  corpusKey,
+  type ChildRole,
+} from './names.js';
 
 export const CORPUS_MOUNT = '/corpus';
 export const SPLIT_MOUNT = '/split-tracks';
@@ -51,7 +67,14 @@ export interface RunJobOptions extends DesiredJobOptions {
 export const SCAN_CONNECTIONS = 1;
 
 export function ownerReference(corpus: MidiCorpus): V1OwnerReference {
-  return { apiVersion: API_VERSION, kind: KIND, name: corpus.metadata.name, uid: corpus.metadata.uid!, controller: true, blockOwnerDeletion: true };
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    name: corpus.metadata.name,
+    uid: corpus.metadata.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
 }
 
 export function scanJob(corpus: MidiCorpus, options: DesiredJobOptions): V1Job {
@@ -78,7 +101,10 @@ export function scanJob(corpus: MidiCorpus, options: DesiredJobOptions): V1Job {
         ],
       },
       ttlSecondsAfterFinished: spec.retention.ttlSecondsAfterFinished,
-      template: podTemplate(corpus, 'scan', SCAN_CONTAINER, args, options, { [SAFE_TO_EVICT]: 'false', ...budgetAnnotations(options.budgetKey, SCAN_CONNECTIONS) }),
+      template: podTemplate(corpus, 'scan', SCAN_CONTAINER, args, options, {
+        [SAFE_TO_EVICT]: 'false',
+        ...budgetAnnotations(options.budgetKey, SCAN_CONNECTIONS),
+      }),
     },
   };
 }
@@ -90,10 +116,14 @@ export function runJob(corpus: MidiCorpus, options: RunJobOptions): V1Job {
   if (spec.splitTracks) args.push('--split-output', joinPath(SPLIT_MOUNT, spec.splitTracks.path));
   // Pool knobs are passed explicitly, so the pool the runner opens is exactly the one the budget counted.
   args.push(
-    '--connections-per-worker', String(pool.connectionsPerWorker),
-    '--extra-connections', String(pool.extraConnections),
-    '--max-per-pod', String(pool.maxPerPod),
-    '--warm-fraction', String(pool.warmFraction),
+    '--connections-per-worker',
+    String(pool.connectionsPerWorker),
+    '--extra-connections',
+    String(pool.extraConnections),
+    '--max-per-pod',
+    String(pool.maxPerPod),
+    '--warm-fraction',
+    String(pool.warmFraction),
   );
   if (spec.runner.maxFileBytes !== undefined) args.push('--max-file-bytes', String(spec.runner.maxFileBytes));
   if (spec.runner.fileTimeoutMs !== undefined) args.push('--file-timeout-ms', String(spec.runner.fileTimeoutMs));
@@ -116,11 +146,17 @@ export function runJob(corpus: MidiCorpus, options: RunJobOptions): V1Job {
           // An eviction (autoscaler scale-down, preemption, node drain) is not the shard's fault: no retry burnt.
           { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
           // Bad configuration: retrying the shard cannot help, fail this index at once.
-          { action: 'FailIndex', onExitCodes: { containerName: RUNNER_CONTAINER, operator: 'In', values: [EXIT_USAGE] } },
+          {
+            action: 'FailIndex',
+            onExitCodes: { containerName: RUNNER_CONTAINER, operator: 'In', values: [EXIT_USAGE] },
+          },
         ],
       },
       ttlSecondsAfterFinished: spec.retention.ttlSecondsAfterFinished,
-      template: podTemplate(corpus, 'run', RUNNER_CONTAINER, args, options, { [SAFE_TO_EVICT]: 'true', ...budgetAnnotations(options.budgetKey, options.perPod) }),
+      template: podTemplate(corpus, 'run', RUNNER_CONTAINER, args, options, {
+        [SAFE_TO_EVICT]: 'true',
+        ...budgetAnnotations(options.budgetKey, options.perPod),
+      }),
     },
   };
   if (spec.runner.maxFailedIndexes !== undefined) job.spec!.maxFailedIndexes = spec.runner.maxFailedIndexes;
@@ -146,7 +182,12 @@ function childMetadata(corpus: MidiCorpus, role: ChildRole, annotations: Record<
 }
 
 function podTemplate(
-  corpus: MidiCorpus, role: ChildRole, container: string, args: string[], options: DesiredJobOptions, annotations: Record<string, string>,
+  corpus: MidiCorpus,
+  role: ChildRole,
+  container: string,
+  args: string[],
+  options: DesiredJobOptions,
+  annotations: Record<string, string>,
 ): V1PodTemplateSpec {
   const { spec } = corpus;
   const volumes: V1Volume[] = [
@@ -163,9 +204,15 @@ function podTemplate(
     mounts.push({ name: 'split-tracks', mountPath: SPLIT_MOUNT });
   }
   const env: V1EnvVar[] = [
-    { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: spec.database.secretRef.name, key: spec.database.secretRef.key } } },
+    {
+      name: 'DATABASE_URL',
+      valueFrom: { secretKeyRef: { name: spec.database.secretRef.name, key: spec.database.secretRef.key } },
+    },
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-    { name: 'CPU_REQUEST_MILLIS', valueFrom: { resourceFieldRef: { containerName: container, resource: 'requests.cpu', divisor: '1m' } } },
+    {
+      name: 'CPU_REQUEST_MILLIS',
+      valueFrom: { resourceFieldRef: { containerName: container, resource: 'requests.cpu', divisor: '1m' } },
+    },
   ];
   const podSpec: V1PodSpec = {
     restartPolicy: 'Never', // podFailurePolicy requires it; retries are the Job's, per index.
@@ -173,23 +220,28 @@ function podTemplate(
     enableServiceLinks: false,
     terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
     securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
-    containers: [{
-      name: container,
-      image: spec.runner.image ?? options.defaultImage,
-      args,
-      env,
-      resources: { requests: stringQuantities(spec.runner.resources.requests), limits: stringQuantities(spec.runner.resources.limits) },
-      volumeMounts: mounts,
-      terminationMessagePath: TERMINATION_LOG,
-      terminationMessagePolicy: 'File',
-      securityContext: {
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: true,
-        runAsNonRoot: true,
-        capabilities: { drop: ['ALL'] },
-        seccompProfile: { type: 'RuntimeDefault' },
+    containers: [
+      {
+        name: container,
+        image: spec.runner.image ?? options.defaultImage,
+        args,
+        env,
+        resources: {
+          requests: stringQuantities(spec.runner.resources.requests),
+          limits: stringQuantities(spec.runner.resources.limits),
+        },
+        volumeMounts: mounts,
+        terminationMessagePath: TERMINATION_LOG,
+        terminationMessagePolicy: 'File',
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          runAsNonRoot: true,
+          capabilities: { drop: ['ALL'] },
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
       },
-    }],
+    ],
     volumes,
   };
   if (spec.runner.imagePullPolicy !== undefined) podSpec.containers[0]!.imagePullPolicy = spec.runner.imagePullPolicy;
@@ -197,7 +249,10 @@ function podTemplate(
   if (spec.runner.tolerations !== undefined) podSpec.tolerations = spec.runner.tolerations;
   if (spec.runner.priorityClassName !== undefined) podSpec.priorityClassName = spec.runner.priorityClassName;
   return {
-    metadata: { labels: childLabels(corpus.metadata.uid!, role), annotations: { ...annotations, [ANNOTATION_CORPUS]: corpus.metadata.name } },
+    metadata: {
+      labels: childLabels(corpus.metadata.uid!, role),
+      annotations: { ...annotations, [ANNOTATION_CORPUS]: corpus.metadata.name },
+    },
     spec: podSpec,
   };
 }

@@ -39,25 +39,54 @@ export interface DryRun {
 export function dryRun(input: DryRunInput): DryRun {
   const { shards } = planShards(input.files, input.sharding);
   const perPod = poolSizeFor(input.cpuMillis, input.pool);
-  const limits = { maxConnections: input.maxConnections, reservedConnections: input.reservedConnections, headroom: input.headroom };
+  const limits = {
+    maxConnections: input.maxConnections,
+    reservedConnections: input.reservedConnections,
+    headroom: input.headroom,
+  };
   const demand = Math.min(input.maxParallelism, shards);
   const key = 'plan';
-  const plan = connectionBudget(limits, [{ key, createdAt: 0, perPod: perPod.max, demand, livePods: 0, potentialPods: 0, scanPods: 0, scanPending: false }]);
+  const plan = connectionBudget(limits, [
+    { key, createdAt: 0, perPod: perPod.max, demand, livePods: 0, potentialPods: 0, scanPods: 0, scanPending: false },
+  ]);
   const mine = plan.corpora.get(key)!;
   const out: DryRun = {
     shards,
     perPod,
-    connections: { limit: input.maxConnections, reserved: input.reservedConnections, headroom: input.headroom, operator: plan.operator, allowance: plan.allowance },
+    connections: {
+      limit: input.maxConnections,
+      reserved: input.reservedConnections,
+      headroom: input.headroom,
+      operator: plan.operator,
+      allowance: plan.allowance,
+    },
     parallelism: mine.parallelism,
     peakConnections: mine.parallelism * perPod.max,
     waves: mine.parallelism > 0 ? Math.ceil(shards / mine.parallelism) : shards === 0 ? 0 : null,
-    errors: shards > MAX_SHARDS ? [`${shards} shards: an Indexed Job takes at most ${MAX_SHARDS}; raise --files-per-shard`] : [],
+    errors:
+      shards > MAX_SHARDS
+        ? [`${shards} shards: an Indexed Job takes at most ${MAX_SHARDS}; raise --files-per-shard`]
+        : [],
   };
   if (mine.limitedBy) {
     out.limitedBy = mine.limitedBy;
     out.note = budgetMessage({
-      figures: { limit: limits.maxConnections, reserved: limits.reservedConnections, headroom: limits.headroom, operator: plan.operator, allowance: plan.allowance, share: mine.share, perPod: perPod.max, parallelism: mine.parallelism, inUse: 0 },
-      demand, planned: mine.planned, limitedBy: mine.limitedBy, corpora: 1, scanWaiting: false,
+      figures: {
+        limit: limits.maxConnections,
+        reserved: limits.reservedConnections,
+        headroom: limits.headroom,
+        operator: plan.operator,
+        allowance: plan.allowance,
+        share: mine.share,
+        perPod: perPod.max,
+        parallelism: mine.parallelism,
+        inUse: 0,
+      },
+      demand,
+      planned: mine.planned,
+      limitedBy: mine.limitedBy,
+      corpora: 1,
+      scanWaiting: false,
     });
   }
   return out;

@@ -48,5 +48,10 @@ export function corpusKey(namespace: string, name: string): string {
 }
 
 export function childLabels(corpusUid: string, role: ChildRole): Record<string, string> {
-  return { [LABEL_NAME]: 'midi-corpus', [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_CORPUS_UID]: corpusUid, [LABEL_ROLE]: role };
+  return {
+    [LABEL_NAME]: 'midi-corpus',
+    [LABEL_MANAGED_BY]: MANAGED_BY,
+    [LABEL_CORPUS_UID]: corpusUid,
+    [LABEL_ROLE]: role,
+  };
 }

@@ -20,20 +20,26 @@ export function parseScanResult(message: string, expectedCorpus: string): ScanOu
   try {
     value = JSON.parse(message.trim());
   } catch {
-    return { ok: false, message: 'the scan\'s termination message is not JSON' };
+    return { ok: false, message: "the scan's termination message is not JSON" };
   }
-  if (typeof value !== 'object' || value === null) return { ok: false, message: 'the scan\'s termination message is not a JSON object' };
+  if (typeof value !== 'object' || value === null)
+    return { ok: false, message: "the scan's termination message is not a JSON object" };
   const v = value as Record<string, unknown>;
   if (v.corpus !== expectedCorpus) return { ok: false, message: 'the scan reported another corpus than this one' };
   for (const field of ['files', 'bytes', 'shards'] as const) {
     const n = v[field];
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) return { ok: false, message: `the scan's ${field} is not a whole number ≥ 0` };
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+      return { ok: false, message: `the scan's ${field} is not a whole number ≥ 0` };
   }
   const result = { files: v.files as number, bytes: v.bytes as number, shards: v.shards as number };
   if (result.shards > MAX_SHARDS) {
-    return { ok: false, message: `the scan made ${result.shards} shards, more than an Indexed Job can run (${MAX_SHARDS}); raise sharding.filesPerShard` };
+    return {
+      ok: false,
+      message: `the scan made ${result.shards} shards, more than an Indexed Job can run (${MAX_SHARDS}); raise sharding.filesPerShard`,
+    };
   }
-  if (result.shards > result.files || (result.files > 0 && result.shards === 0)) return { ok: false, message: 'the scan\'s shard count does not fit its file count' };
+  if (result.shards > result.files || (result.files > 0 && result.shards === 0))
+    return { ok: false, message: "the scan's shard count does not fit its file count" };
   return { ok: true, result };
 }
 

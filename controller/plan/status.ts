@@ -45,14 +45,24 @@ export function computeStatus(input: StatusInput): MidiCorpusStatus {
   const { corpus, now } = input;
   const old = corpus.status ?? {};
   const generation = corpus.metadata.generation ?? 0;
-  const scanned = input.scanResult ?? (old.shards?.total !== undefined ? { files: old.files?.total ?? 0, shards: old.shards.total } : undefined);
+  const scanned =
+    input.scanResult ??
+    (old.shards?.total !== undefined ? { files: old.files?.total ?? 0, shards: old.shards.total } : undefined);
   const phase = phaseOf(input, scanned?.shards);
 
   const status: MidiCorpusStatus = { phase, observedGeneration: generation };
   if (scanned) {
-    status.files = { total: scanned.files, processed: input.files?.processed ?? old.files?.processed ?? 0, failed: input.files?.failed ?? old.files?.failed ?? 0 };
+    status.files = {
+      total: scanned.files,
+      processed: input.files?.processed ?? old.files?.processed ?? 0,
+      failed: input.files?.failed ?? old.files?.failed ?? 0,
+    };
     if (phase === 'Succeeded' && scanned.shards === 0) status.files.processed = 0;
-    status.shards = { total: scanned.shards, succeeded: input.runJob?.status?.succeeded ?? old.shards?.succeeded ?? 0, failed: failedShards(input.runJob) ?? old.shards?.failed ?? 0 };
+    status.shards = {
+      total: scanned.shards,
+      succeeded: input.runJob?.status?.succeeded ?? old.shards?.succeeded ?? 0,
+      failed: failedShards(input.runJob) ?? old.shards?.failed ?? 0,
+    };
   }
   if (input.runJob || input.runPods.active + input.runPods.terminating > 0) status.pods = { ...input.runPods };
   if (input.budget) status.budget = input.budget.figures;
@@ -62,13 +72,16 @@ export function computeStatus(input: StatusInput): MidiCorpusStatus {
   if (input.runJob?.metadata?.name) jobs.run = input.runJob.metadata.name;
   else if (old.jobs?.run) jobs.run = old.jobs.run;
   if (jobs.scan || jobs.run) status.jobs = jobs;
-  const start = old.startTime ?? (phase !== 'Pending' && phase !== 'Invalid' && phase !== 'Suspended' ? now.toISOString() : undefined);
+  const start =
+    old.startTime ??
+    (phase !== 'Pending' && phase !== 'Invalid' && phase !== 'Suspended' ? now.toISOString() : undefined);
   if (start) status.startTime = start;
   const done = old.completionTime ?? (phase === 'Succeeded' || phase === 'Failed' ? now.toISOString() : undefined);
   if (done) status.completionTime = done;
 
   let conditions = old.conditions ?? [];
-  for (const c of desiredConditions(input, phase, status)) conditions = setCondition(conditions, { ...c, observedGeneration: generation }, now);
+  for (const c of desiredConditions(input, phase, status))
+    conditions = setCondition(conditions, { ...c, observedGeneration: generation }, now);
   status.conditions = conditions;
   return status;
 }
@@ -92,20 +105,33 @@ function phaseOf(input: StatusInput, shards: number | undefined): Phase {
 }
 
 function desiredConditions(input: StatusInput, phase: Phase, status: MidiCorpusStatus): NewCondition[] {
-  const c = (type: string, on: boolean, reason: Reason, message: string): NewCondition => ({ type, status: on ? 'True' : 'False', reason, message });
+  const c = (type: string, on: boolean, reason: Reason, message: string): NewCondition => ({
+    type,
+    status: on ? 'True' : 'False',
+    reason,
+    message,
+  });
   const shards = status.shards;
   const out: NewCondition[] = [];
 
-  out.push(input.invalid
-    ? c(ConditionType.InvalidSpec, true, input.invalid.reason, input.invalid.message)
-    : c(ConditionType.InvalidSpec, false, Reason.SpecValid, 'The spec can be acted on.'));
+  out.push(
+    input.invalid
+      ? c(ConditionType.InvalidSpec, true, input.invalid.reason, input.invalid.message)
+      : c(ConditionType.InvalidSpec, false, Reason.SpecValid, 'The spec can be acted on.'),
+  );
 
-  out.push(phase === 'Succeeded'
-    ? c(ConditionType.Ready, true, Reason.Succeeded, `All ${shards?.total ?? 0} shards are done.`)
-    : c(ConditionType.Ready, false, phaseReason(phase, input), `Phase ${phase}.`));
+  out.push(
+    phase === 'Succeeded'
+      ? c(ConditionType.Ready, true, Reason.Succeeded, `All ${shards?.total ?? 0} shards are done.`)
+      : c(ConditionType.Ready, false, phaseReason(phase, input), `Phase ${phase}.`),
+  );
 
   const progressing: Record<Phase, [boolean, Reason, string]> = {
-    Pending: [true, Reason.Pending, input.budget?.scanWaiting ? 'Waiting for a free database connection to scan.' : 'About to scan the corpus.'],
+    Pending: [
+      true,
+      Reason.Pending,
+      input.budget?.scanWaiting ? 'Waiting for a free database connection to scan.' : 'About to scan the corpus.',
+    ],
     Scanning: [true, Reason.ScanStarted, 'Scanning the corpus and recording its files.'],
     Running: [true, Reason.Running, shards ? `${shards.succeeded} of ${shards.total} shards done.` : 'Running.'],
     Succeeded: [false, Reason.Succeeded, `All ${shards?.total ?? 0} shards are done.`],
@@ -117,7 +143,15 @@ function desiredConditions(input: StatusInput, phase: Phase, status: MidiCorpusS
   out.push(c(ConditionType.Progressing, on, reason, message));
 
   if (phase === 'Failed') out.push(c(ConditionType.Degraded, true, failReason(input), failMessage(input, shards)));
-  else if ((shards?.failed ?? 0) > 0) out.push(c(ConditionType.Degraded, true, Reason.ShardsFailed, `${shards!.failed} shards exhausted their retries; the others go on.`));
+  else if ((shards?.failed ?? 0) > 0)
+    out.push(
+      c(
+        ConditionType.Degraded,
+        true,
+        Reason.ShardsFailed,
+        `${shards!.failed} shards exhausted their retries; the others go on.`,
+      ),
+    );
   else out.push(c(ConditionType.Degraded, false, Reason.AsExpected, 'No failures.'));
 
   out.push(budgetCondition(input, phase));
@@ -127,12 +161,32 @@ function desiredConditions(input: StatusInput, phase: Phase, status: MidiCorpusS
 function budgetCondition(input: StatusInput, phase: Phase): NewCondition {
   const type = ConditionType.BudgetLimited;
   const active = phase === 'Pending' || phase === 'Scanning' || phase === 'Running';
-  if (active && input.budgetUnknown !== undefined) return { type, status: 'True', reason: Reason.DatabaseUnreachable, message: input.budgetUnknown };
+  if (active && input.budgetUnknown !== undefined)
+    return { type, status: 'True', reason: Reason.DatabaseUnreachable, message: input.budgetUnknown };
   const b = input.budget;
-  if (!active || !b) return { type, status: 'False', reason: Reason.BudgetAvailable, message: 'Not limited by the connection budget.' };
-  if (b.scanWaiting) return { type, status: 'True', reason: Reason.BudgetShared, message: 'Waiting for one free connection for the scan: other corpora\'s runner pods hold the allowance; they are being scaled down.' };
-  if (!b.limitedBy) return { type, status: 'False', reason: Reason.BudgetAvailable, message: `Running at the parallelism it wants (${b.figures.parallelism} pods).` };
-  return { type, status: 'True', reason: b.limitedBy === 'nothingFits' ? Reason.BudgetExhausted : Reason.BudgetShared, message: budgetMessage(b) };
+  if (!active || !b)
+    return { type, status: 'False', reason: Reason.BudgetAvailable, message: 'Not limited by the connection budget.' };
+  if (b.scanWaiting)
+    return {
+      type,
+      status: 'True',
+      reason: Reason.BudgetShared,
+      message:
+        "Waiting for one free connection for the scan: other corpora's runner pods hold the allowance; they are being scaled down.",
+    };
+  if (!b.limitedBy)
+    return {
+      type,
+      status: 'False',
+      reason: Reason.BudgetAvailable,
+      message: `Running at the parallelism it wants (${b.figures.parallelism} pods).`,
+    };
+  return {
+    type,
+    status: 'True',
+    reason: b.limitedBy === 'nothingFits' ? Reason.BudgetExhausted : Reason.BudgetShared,
+    message: budgetMessage(b),
+  };
 }
 
 /** Says what limits the corpus and, when nothing fits, what to change. Numbers only: never the URL or the server. */
@@ -141,8 +195,10 @@ export function budgetMessage(b: BudgetObservation): string {
   const sum = `max_connections ${f.limit} − reserved ${f.reserved} − headroom ${f.headroom} − operator and scans ${f.operator}`;
   switch (b.limitedBy) {
     case 'nothingFits':
-      return `No runner pod fits: one pod holds up to ${f.perPod} connections, the allowance is ${f.allowance} (${sum}). `
-        + 'Raise max_connections, lower reservedConnections or headroom, or make pods smaller (runner.pool.maxPerPod, or a smaller CPU request).';
+      return (
+        `No runner pod fits: one pod holds up to ${f.perPod} connections, the allowance is ${f.allowance} (${sum}). ` +
+        'Raise max_connections, lower reservedConnections or headroom, or make pods smaller (runner.pool.maxPerPod, or a smaller CPU request).'
+      );
     case 'draining':
       return `${f.parallelism} of the ${b.planned} pods of this corpus's share may run now; the rest wait until pods of other corpora on this database have stopped and released their connections.`;
     case 'allowance':
@@ -156,28 +212,39 @@ export function budgetMessage(b: BudgetObservation): string {
 
 function phaseReason(phase: Phase, input: StatusInput): Reason {
   switch (phase) {
-    case 'Pending': return Reason.Pending;
-    case 'Scanning': return Reason.ScanStarted;
-    case 'Running': return Reason.Running;
-    case 'Succeeded': return Reason.Succeeded;
-    case 'Failed': return failReason(input);
-    case 'Suspended': return Reason.Suspended;
-    case 'Invalid': return input.invalid?.reason ?? Reason.SpecValid;
+    case 'Pending':
+      return Reason.Pending;
+    case 'Scanning':
+      return Reason.ScanStarted;
+    case 'Running':
+      return Reason.Running;
+    case 'Succeeded':
+      return Reason.Succeeded;
+    case 'Failed':
+      return failReason(input);
+    case 'Suspended':
+      return Reason.Suspended;
+    case 'Invalid':
+      return input.invalid?.reason ?? Reason.SpecValid;
   }
 }
 
 function failReason(input: StatusInput): Reason {
   if (input.scanProblem) return Reason.InvalidScanResult;
   if (jobFinished(input.scanJob) === 'Failed') return Reason.ScanFailed;
-  return input.corpus.status?.phase === 'Failed' ? findReason(input.corpus.status.conditions, ConditionType.Degraded) ?? Reason.RunFailed : Reason.RunFailed;
+  return input.corpus.status?.phase === 'Failed'
+    ? (findReason(input.corpus.status.conditions, ConditionType.Degraded) ?? Reason.RunFailed)
+    : Reason.RunFailed;
 }
 
 function failMessage(input: StatusInput, shards: MidiCorpusStatus['shards']): string {
   if (input.scanProblem) return `The scan finished but its answer is unusable: ${input.scanProblem}.`;
-  if (jobFinished(input.scanJob) === 'Failed') return `The scan Job failed: ${jobMessage(input.scanJob) ?? 'see its pods\' logs'}.`;
+  if (jobFinished(input.scanJob) === 'Failed')
+    return `The scan Job failed: ${jobMessage(input.scanJob) ?? "see its pods' logs"}.`;
   const old = input.corpus.status;
-  if (old?.phase === 'Failed') return old.conditions?.find((x) => x.type === ConditionType.Degraded)?.message ?? 'The run failed.';
-  return `The run Job failed (${shards?.failed ?? 0} of ${shards?.total ?? 0} shards failed): ${jobMessage(input.runJob) ?? 'see its pods\' logs'}.`;
+  if (old?.phase === 'Failed')
+    return old.conditions?.find((x) => x.type === ConditionType.Degraded)?.message ?? 'The run failed.';
+  return `The run Job failed (${shards?.failed ?? 0} of ${shards?.total ?? 0} shards failed): ${jobMessage(input.runJob) ?? "see its pods' logs"}.`;
 }
 
 function findReason(conditions: MidiCorpusCondition[] | undefined, type: string): Reason | undefined {
@@ -215,7 +282,11 @@ export function countIndexes(text: string): number {
 }
 
 /** Sets one condition, keeping lastTransitionTime when its status does not change. */
-export function setCondition(conditions: readonly MidiCorpusCondition[], next: Omit<MidiCorpusCondition, 'lastTransitionTime'>, now: Date): MidiCorpusCondition[] {
+export function setCondition(
+  conditions: readonly MidiCorpusCondition[],
+  next: Omit<MidiCorpusCondition, 'lastTransitionTime'>,
+  now: Date,
+): MidiCorpusCondition[] {
   const old = conditions.find((c) => c.type === next.type);
   const lastTransitionTime = old && old.status === next.status ? old.lastTransitionTime : now.toISOString();
   const merged: MidiCorpusCondition = { ...next, lastTransitionTime };
@@ -230,7 +301,11 @@ export function sameStatus(a: MidiCorpusStatus | undefined, b: MidiCorpusStatus 
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v !== null && typeof v === 'object') {
-    return `{${Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v)
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }
@@ -252,7 +327,11 @@ export function transitionEvents(before: MidiCorpusStatus | undefined, after: Mi
     if (old && old.status === c.status && old.reason === c.reason) continue;
     if (!old && c.status === 'False') continue; // the first status says "not degraded" etc.: nothing happened
     if (c.type === ConditionType.Ready && c.status === 'False') continue; // Progressing tells the same, better
-    const warning = c.status === 'True' && (c.type === ConditionType.Degraded || c.type === ConditionType.InvalidSpec || c.reason === Reason.BudgetExhausted);
+    const warning =
+      c.status === 'True' &&
+      (c.type === ConditionType.Degraded ||
+        c.type === ConditionType.InvalidSpec ||
+        c.reason === Reason.BudgetExhausted);
     // Two conditions may tell one transition (Ready and Progressing both say Succeeded): one Event is enough.
     if (events.some((e) => e.reason === c.reason && e.message === c.message)) continue;
     events.push({ type: warning ? 'Warning' : 'Normal', reason: c.reason as Reason, message: c.message });

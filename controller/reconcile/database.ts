@@ -29,9 +29,7 @@ export interface DatabaseAccessOptions {
   queryTimeoutMs?: number;
 }
 
-export type Resolution =
-  | { ok: true; url: string; budgetKey: string }
-  | { ok: false; reason: Reason; message: string };
+export type Resolution = { ok: true; url: string; budgetKey: string } | { ok: false; reason: Reason; message: string };
 
 export interface Progress {
   processed: number;
@@ -59,13 +57,24 @@ export class DatabaseAccess {
       cached = { at: this.clock.now(), data: await this.o.readSecret(namespace, name) };
       this.secrets.set(cacheKey, cached);
     }
-    if (cached.data === undefined) return { ok: false, reason: Reason.SecretNotFound, message: `Secret ${namespace}/${name} not found.` };
+    if (cached.data === undefined)
+      return { ok: false, reason: Reason.SecretNotFound, message: `Secret ${namespace}/${name} not found.` };
     const url = cached.data[key];
-    if (url === undefined || url === '') return { ok: false, reason: Reason.SecretKeyMissing, message: `Secret ${namespace}/${name} has no key "${key}".` };
+    if (url === undefined || url === '')
+      return {
+        ok: false,
+        reason: Reason.SecretKeyMissing,
+        message: `Secret ${namespace}/${name} has no key "${key}".`,
+      };
     try {
       return { ok: true, url: url.trim(), budgetKey: budgetKey(corpus.spec.database, url.trim()) };
     } catch (err) {
-      if (err instanceof InvalidDatabaseUrlError) return { ok: false, reason: Reason.InvalidDatabaseUrl, message: `Secret ${namespace}/${name} key "${key}": ${err.message}.` };
+      if (err instanceof InvalidDatabaseUrlError)
+        return {
+          ok: false,
+          reason: Reason.InvalidDatabaseUrl,
+          message: `Secret ${namespace}/${name} key "${key}": ${err.message}.`,
+        };
       throw err;
     }
   }
@@ -79,12 +88,14 @@ export class DatabaseAccess {
   async maxConnections(key: string, url: string): Promise<number> {
     const cached = this.limits.get(key);
     if (cached && this.clock.now() - cached.at <= (this.o.limitTtlMs ?? 600_000)) return cached.value;
-    const value = await this.serial(key, () => this.query(url, async (c) => {
-      const r = await c.query<{ max_connections: string }>('SHOW max_connections');
-      const n = Number(r.rows[0]?.max_connections);
-      if (!Number.isInteger(n) || n < 1) throw new Error('SHOW max_connections gave no whole number');
-      return n;
-    }));
+    const value = await this.serial(key, () =>
+      this.query(url, async (c) => {
+        const r = await c.query<{ max_connections: string }>('SHOW max_connections');
+        const n = Number(r.rows[0]?.max_connections);
+        if (!Number.isInteger(n) || n < 1) throw new Error('SHOW max_connections gave no whole number');
+        return n;
+      }),
+    );
     this.limits.set(key, { at: this.clock.now(), value });
     return value;
   }
@@ -94,20 +105,28 @@ export class DatabaseAccess {
    * unless `force`: the final count of a finished corpus must be exact), or when the schema is not there yet (the
    * runners create it).
    */
-  async progress(key: string, url: string, corpusKey: string, options: { force?: boolean } = {}): Promise<Progress | undefined> {
+  async progress(
+    key: string,
+    url: string,
+    corpusKey: string,
+    options: { force?: boolean } = {},
+  ): Promise<Progress | undefined> {
     const last = this.progressAt.get(corpusKey);
-    if (!options.force && last !== undefined && this.clock.now() - last < (this.o.progressIntervalMs ?? 30_000)) return undefined;
+    if (!options.force && last !== undefined && this.clock.now() - last < (this.o.progressIntervalMs ?? 30_000))
+      return undefined;
     this.progressAt.set(corpusKey, this.clock.now());
-    return this.serial(key, () => this.query(url, async (c) => {
-      const exists = await c.query<{ t: string | null }>("SELECT to_regclass('midi.files') AS t");
-      if (!exists.rows[0]?.t) return undefined;
-      const r = await c.query<{ processed: string; failed: string }>(
-        `SELECT count(*) FILTER (WHERE f.status <> 'pending') AS processed, count(*) FILTER (WHERE f.status = 'failed') AS failed
+    return this.serial(key, () =>
+      this.query(url, async (c) => {
+        const exists = await c.query<{ t: string | null }>("SELECT to_regclass('midi.files') AS t");
+        if (!exists.rows[0]?.t) return undefined;
+        const r = await c.query<{ processed: string; failed: string }>(
+          `SELECT count(*) FILTER (WHERE f.status <> 'pending') AS processed, count(*) FILTER (WHERE f.status = 'failed') AS failed
            FROM midi.files f JOIN midi.corpora c ON c.id = f.corpus_id WHERE c.key = $1`,
-        [corpusKey],
-      );
-      return { processed: Number(r.rows[0]?.processed ?? 0), failed: Number(r.rows[0]?.failed ?? 0) };
-    }));
+          [corpusKey],
+        );
+        return { processed: Number(r.rows[0]?.processed ?? 0), failed: Number(r.rows[0]?.failed ?? 0) };
+      }),
+    );
   }
 
   /** Runs `fn` after every earlier call for the same budget key has finished: one connection per database at most. */
@@ -115,15 +134,22 @@ export class DatabaseAccess {
     const previous = this.chains.get(key) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(fn);
     this.chains.set(key, next);
-    void next.catch(() => undefined).finally(() => {
-      if (this.chains.get(key) === next) this.chains.delete(key);
-    });
+    void next
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.chains.get(key) === next) this.chains.delete(key);
+      });
     return next;
   }
 
   private async query<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
     const timeout = this.o.queryTimeoutMs ?? 5000;
-    const client = new pg.Client({ connectionString: url, application_name: 'mco operator', connectionTimeoutMillis: timeout, statement_timeout: timeout });
+    const client = new pg.Client({
+      connectionString: url,
+      application_name: 'mco operator',
+      connectionTimeoutMillis: timeout,
+      statement_timeout: timeout,
+    });
     client.on('error', () => {}); // a dying connection must not crash the operator; the query fails instead
     try {
       await client.connect();

@@ -51,7 +51,13 @@ export interface ObserveOptions {
 }
 
 /** Inputs for connectionBudget() for budget `key`. Corpus entries are keyed `namespace/name`. */
-export function budgetInputs(key: string, claims: readonly CorpusClaim[], jobs: readonly V1Job[], pods: readonly V1Pod[], o: ObserveOptions): CorpusBudgetInput[] {
+export function budgetInputs(
+  key: string,
+  claims: readonly CorpusClaim[],
+  jobs: readonly V1Job[],
+  pods: readonly V1Pod[],
+  o: ObserveOptions,
+): CorpusBudgetInput[] {
   const byUid = new Map<string, CorpusBudgetInput>();
   const entries: CorpusBudgetInput[] = [];
   for (const c of claims) {
@@ -87,7 +93,16 @@ export function budgetInputs(key: string, claims: readonly CorpusClaim[], jobs: 
     let entry = byUid.get(corpusUid);
     if (!entry) {
       // Its corpus is gone (or moved to another database): it claims nothing, but holds what it holds.
-      entry = { key: `job:${job.metadata.namespace}/${job.metadata.name}`, createdAt: 0, perPod, demand: 0, livePods: 0, potentialPods: 0, scanPods: 0, scanPending: false };
+      entry = {
+        key: `job:${job.metadata.namespace}/${job.metadata.name}`,
+        createdAt: 0,
+        perPod,
+        demand: 0,
+        livePods: 0,
+        potentialPods: 0,
+        scanPods: 0,
+        scanPending: false,
+      };
       byUid.set(`job:${uid}`, entry);
       entries.push(entry);
     }
@@ -107,7 +122,16 @@ export function budgetInputs(key: string, claims: readonly CorpusClaim[], jobs: 
     for (const pod of list) {
       if (pod.metadata?.annotations?.[ANNOTATION_BUDGET_KEY] !== key) continue;
       const perPod = connectionsOf(pod.metadata.annotations);
-      entries.push({ key: `pod:${pod.metadata.namespace}/${pod.metadata.name}`, createdAt: 0, perPod, demand: 0, livePods: 1, potentialPods: 1, scanPods: 0, scanPending: false });
+      entries.push({
+        key: `pod:${pod.metadata.namespace}/${pod.metadata.name}`,
+        createdAt: 0,
+        perPod,
+        demand: 0,
+        livePods: 1,
+        potentialPods: 1,
+        scanPods: 0,
+        scanPending: false,
+      });
     }
   }
   return entries;

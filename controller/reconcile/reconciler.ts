@@ -23,7 +23,15 @@ import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
 import { LABEL_CORPUS_UID, LABEL_ROLE, childName, corpusKey, type ChildRole } from '../plan/names.js';
 import { parseScanResult, scanTerminationMessage, type ScanResult } from '../plan/scan-result.js';
-import { computeStatus, failedShards, jobFinished, sameStatus, transitionEvents, type BudgetObservation, type StatusInput } from '../plan/status.js';
+import {
+  computeStatus,
+  failedShards,
+  jobFinished,
+  sameStatus,
+  transitionEvents,
+  type BudgetObservation,
+  type StatusInput,
+} from '../plan/status.js';
 import type { ClusterWriter } from '../runtime/kube.js';
 import { budgetInputs, isTerminating, podHoldsConnections, type CorpusClaim } from './observe.js';
 import type { DatabaseAccess, Resolution } from './database.js';
@@ -145,9 +153,12 @@ export class Reconciler {
       // one's scan. Only on a change, so the wake-ups end when the statuses settle.
       for (const peer of obs.peers) this.o.enqueue(peer);
       for (const event of transitionEvents(corpus.status, status)) {
-        await this.o.writer.emitEvent(corpus, event).catch((err: unknown) => log.warn({ err: String(err), reason: event.reason }, 'could not record an Event'));
+        await this.o.writer
+          .emitEvent(corpus, event)
+          .catch((err: unknown) => log.warn({ err: String(err), reason: event.reason }, 'could not record an Event'));
       }
-      if (corpus.status?.phase !== status.phase) log.info({ from: corpus.status?.phase, to: status.phase }, 'phase changed');
+      if (corpus.status?.phase !== status.phase)
+        log.info({ from: corpus.status?.phase, to: status.phase }, 'phase changed');
     }
     if (status.phase === 'Invalid') return { requeueAfterMs: INVALID_RETRY_MS };
     if (isFinal(status.phase)) return {};
@@ -173,11 +184,17 @@ export class Reconciler {
     // Step 1: what the API server's schema cannot check.
     const cpu = cpuMillis(corpus.spec.runner.resources.requests?.cpu);
     if (cpu === undefined) {
-      obs.invalid = { reason: Reason.InvalidCpuRequest, message: `runner.resources.requests.cpu "${String(corpus.spec.runner.resources.requests?.cpu)}" is not a positive CPU quantity.` };
+      obs.invalid = {
+        reason: Reason.InvalidCpuRequest,
+        message: `runner.resources.requests.cpu "${String(corpus.spec.runner.resources.requests?.cpu)}" is not a positive CPU quantity.`,
+      };
       return obs;
     }
     if (!corpus.spec.runner.image && !this.o.defaultImage) {
-      obs.invalid = { reason: Reason.NoRunnerImage, message: 'No runner image: set spec.runner.image (the operator was started without --runner-image).' };
+      obs.invalid = {
+        reason: Reason.NoRunnerImage,
+        message: 'No runner image: set spec.runner.image (the operator was started without --runner-image).',
+      };
       return obs;
     }
 
@@ -218,10 +235,15 @@ export class Reconciler {
     const limitsOf = async (c: MidiCorpus): Promise<DatabaseLimits | undefined> => {
       let max = c.spec.database.maxConnections;
       if (max === undefined) {
-        if (detected === undefined) detected = await this.o.database.maxConnections(resolution.budgetKey, resolution.url);
+        if (detected === undefined)
+          detected = await this.o.database.maxConnections(resolution.budgetKey, resolution.url);
         max = detected;
       }
-      return { maxConnections: max, reservedConnections: c.spec.database.reservedConnections, headroom: c.spec.database.headroom };
+      return {
+        maxConnections: max,
+        reservedConnections: c.spec.database.reservedConnections,
+        headroom: c.spec.database.headroom,
+      };
     };
     try {
       limits.push((await limitsOf(corpus))!);
@@ -235,7 +257,14 @@ export class Reconciler {
         const peerCpu = cpuMillis(peer.spec.runner.resources.requests?.cpu);
         if (peerCpu === undefined) continue;
         limits.push((await limitsOf(peer))!);
-        const peerObs: Observation = { corpus: peer, key: peerKey, scanJob: ownJob(jobs, peer, 'scan'), runJob: ownJob(jobs, peer, 'run'), pods: [], peers: [] };
+        const peerObs: Observation = {
+          corpus: peer,
+          key: peerKey,
+          scanJob: ownJob(jobs, peer, 'scan'),
+          runJob: ownJob(jobs, peer, 'run'),
+          pods: [],
+          peers: [],
+        };
         if (peer.status?.shards?.total !== undefined) peerObs.shards = peer.status.shards.total;
         claims.push(this.claimOf(peer, peerObs, peerCpu));
       }
@@ -243,22 +272,41 @@ export class Reconciler {
       obs.budgetUnknown = `max_connections of the database is unknown (${describeError(err)}); set spec.database.maxConnections or make the database reachable. Nothing new is started meanwhile.`;
       return obs;
     }
-    const inputs = budgetInputs(resolution.budgetKey, claims, jobs, this.o.caches.pods(), { parallelismOf: (j) => j.spec?.parallelism ?? 1 });
+    const inputs = budgetInputs(resolution.budgetKey, claims, jobs, this.o.caches.pods(), {
+      parallelismOf: (j) => j.spec?.parallelism ?? 1,
+    });
     obs.plan = connectionBudget(mergeLimits(limits), inputs);
     this.o.onBudget?.(resolution.budgetKey, obs.plan);
     return obs;
   }
 
   /** What a corpus wants from the budget now. */
-  private claimOf(corpus: MidiCorpus, obs: Pick<Observation, 'scanJob' | 'runJob' | 'shards' | 'scanProblem'>, cpu: number): CorpusClaim {
+  private claimOf(
+    corpus: MidiCorpus,
+    obs: Pick<Observation, 'scanJob' | 'runJob' | 'shards' | 'scanProblem'>,
+    cpu: number,
+  ): CorpusClaim {
     const perPod = poolSizeFor(cpu, corpus.spec.runner.pool).max;
     const phase = corpus.status?.phase;
-    const stopped = phase === 'Succeeded' || phase === 'Failed' || phase === 'Invalid' || corpus.spec.suspend || obs.scanProblem !== undefined
-      || jobFinished(obs.scanJob) === 'Failed' || jobFinished(obs.runJob) !== undefined;
+    const stopped =
+      phase === 'Succeeded' ||
+      phase === 'Failed' ||
+      phase === 'Invalid' ||
+      corpus.spec.suspend ||
+      obs.scanProblem !== undefined ||
+      jobFinished(obs.scanJob) === 'Failed' ||
+      jobFinished(obs.runJob) !== undefined;
     if (stopped) return { corpus, perPod, demand: 0, scanPending: false };
     if (obs.shards === undefined) return { corpus, perPod, demand: 0, scanPending: true };
-    const done = (obs.runJob?.status?.succeeded ?? corpus.status?.shards?.succeeded ?? 0) + (failedShards(obs.runJob) ?? corpus.status?.shards?.failed ?? 0);
-    return { corpus, perPod, demand: Math.max(0, Math.min(corpus.spec.runner.maxParallelism, obs.shards - done)), scanPending: false };
+    const done =
+      (obs.runJob?.status?.succeeded ?? corpus.status?.shards?.succeeded ?? 0) +
+      (failedShards(obs.runJob) ?? corpus.status?.shards?.failed ?? 0);
+    return {
+      corpus,
+      perPod,
+      demand: Math.max(0, Math.min(corpus.spec.runner.maxParallelism, obs.shards - done)),
+      scanPending: false,
+    };
   }
 
   /** Steps 4 and 5: the one write to the children this pass makes, if any. */
@@ -280,23 +328,38 @@ export class Reconciler {
     if (!obs.runJob) {
       return {
         what: 'creating the run Job',
-        apply: () => this.o.writer.createJob(runJob(corpus, { ...options, shards: obs.shards!, parallelism: mine.parallelism, perPod: mine.perPod })),
+        apply: () =>
+          this.o.writer.createJob(
+            runJob(corpus, { ...options, shards: obs.shards!, parallelism: mine.parallelism, perPod: mine.perPod }),
+          ),
       };
     }
     if (jobFinished(obs.runJob) !== undefined) return undefined;
     const parallelism = mine.parallelism;
     const suspend = corpus.spec.suspend;
-    if ((obs.runJob.spec?.parallelism ?? 1) === parallelism && (obs.runJob.spec?.suspend ?? false) === suspend) return undefined;
+    if ((obs.runJob.spec?.parallelism ?? 1) === parallelism && (obs.runJob.spec?.suspend ?? false) === suspend)
+      return undefined;
     const { namespace, name } = obs.runJob.metadata!;
-    return { what: 'setting the run Job\'s parallelism', apply: () => this.o.writer.patchJob(namespace!, name!, { parallelism, suspend }) };
+    return {
+      what: "setting the run Job's parallelism",
+      apply: () => this.o.writer.patchJob(namespace!, name!, { parallelism, suspend }),
+    };
   }
 
   /** Files done and failed, from the database; `strict`: a failure throws instead of leaving the counts as they were. */
-  private async progress(obs: Observation, options: { force?: boolean; strict?: boolean } = {}): Promise<{ processed: number; failed: number } | undefined> {
+  private async progress(
+    obs: Observation,
+    options: { force?: boolean; strict?: boolean } = {},
+  ): Promise<{ processed: number; failed: number } | undefined> {
     if (!obs.resolution || obs.shards === undefined || obs.shards === 0) return undefined;
     const { corpus } = obs;
     try {
-      return await this.o.database.progress(obs.resolution.budgetKey, obs.resolution.url, corpusKey(corpus.metadata.namespace, corpus.metadata.name), { force: options.force });
+      return await this.o.database.progress(
+        obs.resolution.budgetKey,
+        obs.resolution.url,
+        corpusKey(corpus.metadata.namespace, corpus.metadata.name),
+        { force: options.force },
+      );
     } catch (err) {
       if (options.strict) throw err;
       this.o.log.debug({ corpus: obs.key, err: String(err) }, 'progress counts unavailable');
@@ -309,7 +372,10 @@ export class Reconciler {
     const input: StatusInput = {
       corpus: obs.corpus,
       now: this.now(),
-      runPods: { active: runPods.filter((p) => !isTerminating(p)).length, terminating: runPods.filter(isTerminating).length },
+      runPods: {
+        active: runPods.filter((p) => !isTerminating(p)).length,
+        terminating: runPods.filter(isTerminating).length,
+      },
     };
     if (obs.invalid) input.invalid = obs.invalid;
     if (obs.scanJob) input.scanJob = obs.scanJob;
@@ -360,6 +426,10 @@ function splitKey(key: string): [string, string] {
 /** The corpus's Job of that role: the deterministic name, owned by this very corpus (not a namesake being deleted). */
 function ownJob(jobs: readonly V1Job[], corpus: MidiCorpus, role: ChildRole): V1Job | undefined {
   const name = childName(corpus.metadata.name, role);
-  return jobs.find((j) => j.metadata?.namespace === corpus.metadata.namespace && j.metadata?.name === name
-    && j.metadata?.ownerReferences?.some((o) => o.uid === corpus.metadata.uid && o.controller));
+  return jobs.find(
+    (j) =>
+      j.metadata?.namespace === corpus.metadata.namespace &&
+      j.metadata?.name === name &&
+      j.metadata?.ownerReferences?.some((o) => o.uid === corpus.metadata.uid && o.controller),
+  );
 }

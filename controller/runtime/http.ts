@@ -14,35 +14,39 @@ export interface HttpOptions {
   host?: string;
 }
 
-export async function startHttp(o: HttpOptions): Promise<{ ports: { health: number; metrics: number }; close: () => Promise<void> }> {
+export async function startHttp(
+  o: HttpOptions,
+): Promise<{ ports: { health: number; metrics: number }; close: () => Promise<void> }> {
   const health = (path: string): [number, string] | undefined => {
     if (path === '/healthz' || path === '/livez') return [200, 'ok\n'];
     if (path === '/readyz') return o.ready() ? [200, 'ok\n'] : [503, 'informers not synced\n'];
     return undefined;
   };
-  const handler = (serveHealth: boolean, serveMetrics: boolean) => createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!;
-    const h = serveHealth ? health(path) : undefined;
-    if (h) {
-      res.writeHead(h[0], { 'Content-Type': 'text/plain' }).end(h[1]);
-      return;
-    }
-    if (serveMetrics && path === '/metrics') {
-      o.registry.metrics().then(
-        (body) => res.writeHead(200, { 'Content-Type': o.registry.contentType }).end(body),
-        (err: unknown) => res.writeHead(500).end(String(err)),
-      );
-      return;
-    }
-    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
-  });
-  const listen = (server: Server, port: number) => new Promise<number>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, o.host ?? '0.0.0.0', () => {
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
+  const handler = (serveHealth: boolean, serveMetrics: boolean) =>
+    createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      const h = serveHealth ? health(path) : undefined;
+      if (h) {
+        res.writeHead(h[0], { 'Content-Type': 'text/plain' }).end(h[1]);
+        return;
+      }
+      if (serveMetrics && path === '/metrics') {
+        o.registry.metrics().then(
+          (body) => res.writeHead(200, { 'Content-Type': o.registry.contentType }).end(body),
+          (err: unknown) => res.writeHead(500).end(String(err)),
+        );
+        return;
+      }
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
     });
-  });
+  const listen = (server: Server, port: number) =>
+    new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, o.host ?? '0.0.0.0', () => {
+        const address = server.address();
+        resolve(typeof address === 'object' && address ? address.port : port);
+      });
+    });
   const servers: Server[] = [];
   let healthPort: number;
   let metricsPort: number;

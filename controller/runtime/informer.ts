@@ -7,7 +7,17 @@
  * stopped for good, with a cache that silently stops changing. This wrapper restarts it after an exponential delay
  * (reset once events flow again), and ignores the AbortError that its own stop() provokes.
  */
-import { ADD, DELETE, ERROR, ListWatch, UPDATE, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  ADD,
+  DELETE,
+  ERROR,
+  ListWatch,
+  UPDATE,
+  Watch,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import type { Logger } from '../../job-runner/log.js';
 import { scrubSecrets } from '../../job-runner/log.js';
 import { backoffDelay, realClock, type Clock } from './clock.js';
@@ -44,7 +54,13 @@ export class RestartingInformer<T extends KubernetesObject> {
 
   constructor(private readonly options: InformerOptions<T>) {
     this.clock = options.clock ?? realClock;
-    this.cache = new ListWatch<T>(options.path, new Watch(options.kubeConfig), options.list, false, options.labelSelector);
+    this.cache = new ListWatch<T>(
+      options.path,
+      new Watch(options.kubeConfig),
+      options.list,
+      false,
+      options.labelSelector,
+    );
     const forward = (event: InformerEvent) => (obj: T) => {
       this.failures = 0;
       options.onEvent(event, obj);
@@ -85,8 +101,15 @@ export class RestartingInformer<T extends KubernetesObject> {
   private handleError(err: unknown): void {
     if (this.stopped) return; // our own stop() aborts the watch request
     this.options.onError?.(err);
-    const delay = backoffDelay(this.failures++, this.options.restartBaseMs ?? 1000, this.options.restartMaxMs ?? 30_000);
-    this.options.log.warn({ informer: this.options.name, delayMs: delay, err: describe(err) }, 'watch failed; restarting');
+    const delay = backoffDelay(
+      this.failures++,
+      this.options.restartBaseMs ?? 1000,
+      this.options.restartMaxMs ?? 30_000,
+    );
+    this.options.log.warn(
+      { informer: this.options.name, delayMs: delay, err: describe(err) },
+      'watch failed; restarting',
+    );
     if (this.restartTimer !== undefined) return;
     this.restartTimer = this.clock.setTimeout(() => {
       this.restartTimer = undefined;

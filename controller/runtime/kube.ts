@@ -8,10 +8,16 @@
  * - Objects from list calls are model classes (timestamps as Date), objects from watches are raw JSON (timestamps as
  *   strings): readers of the caches must accept both (see reconcile/observe.ts toMillis).
  */
-import type { KubeConfig} from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import {
-  BatchV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions,
-  type KubernetesListObject, type V1Job, type V1Pod,
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesListObject,
+  type V1Job,
+  type V1Pod,
 } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { CHILD_SELECTOR } from '../plan/names.js';
@@ -56,23 +62,37 @@ export class KubeClient implements ClusterWriter {
 
   readonly corpora = {
     path: () => this.scoped(`/apis/${GROUP}/${VERSION}`, PLURAL),
-    list: async (): Promise<KubernetesListObject<MidiCorpus>> => (this.o.namespace
-      ? this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.o.namespace, plural: PLURAL })
-      : this.custom.listCustomObjectForAllNamespaces({ group: GROUP, version: VERSION, resourcePlural: PLURAL })) as Promise<KubernetesListObject<MidiCorpus>>,
+    list: async (): Promise<KubernetesListObject<MidiCorpus>> =>
+      (this.o.namespace
+        ? this.custom.listNamespacedCustomObject({
+            group: GROUP,
+            version: VERSION,
+            namespace: this.o.namespace,
+            plural: PLURAL,
+          })
+        : this.custom.listCustomObjectForAllNamespaces({
+            group: GROUP,
+            version: VERSION,
+            resourcePlural: PLURAL,
+          })) as Promise<KubernetesListObject<MidiCorpus>>,
   };
 
   readonly jobs = {
     path: () => this.scoped('/apis/batch/v1', 'jobs'),
-    list: async (): Promise<KubernetesListObject<V1Job>> => (this.o.namespace
-      ? this.batch.listNamespacedJob({ namespace: this.o.namespace, labelSelector: CHILD_SELECTOR })
-      : this.batch.listJobForAllNamespaces({ labelSelector: CHILD_SELECTOR })) as Promise<KubernetesListObject<V1Job>>,
+    list: async (): Promise<KubernetesListObject<V1Job>> =>
+      (this.o.namespace
+        ? this.batch.listNamespacedJob({ namespace: this.o.namespace, labelSelector: CHILD_SELECTOR })
+        : this.batch.listJobForAllNamespaces({ labelSelector: CHILD_SELECTOR })) as Promise<
+        KubernetesListObject<V1Job>
+      >,
   };
 
   readonly pods = {
     path: () => this.scoped('/api/v1', 'pods'),
-    list: async (): Promise<KubernetesListObject<V1Pod>> => (this.o.namespace
-      ? this.core.listNamespacedPod({ namespace: this.o.namespace, labelSelector: CHILD_SELECTOR })
-      : this.core.listPodForAllNamespaces({ labelSelector: CHILD_SELECTOR })) as Promise<KubernetesListObject<V1Pod>>,
+    list: async (): Promise<KubernetesListObject<V1Pod>> =>
+      (this.o.namespace
+        ? this.core.listNamespacedPod({ namespace: this.o.namespace, labelSelector: CHILD_SELECTOR })
+        : this.core.listPodForAllNamespaces({ labelSelector: CHILD_SELECTOR })) as Promise<KubernetesListObject<V1Pod>>,
   };
 
   createJob(job: V1Job): Promise<V1Job> {
@@ -85,7 +105,14 @@ export class KubeClient implements ClusterWriter {
 
   async replaceStatus(corpus: MidiCorpus): Promise<MidiCorpus> {
     const { namespace, name } = corpus.metadata;
-    return (await this.custom.replaceNamespacedCustomObjectStatus({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name, body: corpus })) as MidiCorpus;
+    return (await this.custom.replaceNamespacedCustomObjectStatus({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace,
+      name,
+      body: corpus,
+    })) as MidiCorpus;
   }
 
   /**
@@ -118,7 +145,9 @@ export class KubeClient implements ClusterWriter {
   async readSecret(namespace: string, name: string): Promise<SecretData> {
     try {
       const secret = await this.core.readNamespacedSecret({ name, namespace });
-      return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+      return Object.fromEntries(
+        Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+      );
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

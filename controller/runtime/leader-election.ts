@@ -87,7 +87,10 @@ export class LeaderElector {
         return;
       } catch (err) {
         if (isConflict(err) && attempt < RELEASE_ATTEMPTS) continue;
-        this.o.log.warn({ err: describeApiError(err) }, 'could not release the lease; the other replica takes over once it expires');
+        this.o.log.warn(
+          { err: describeApiError(err) },
+          'could not release the lease; the other replica takes over once it expires',
+        );
         return;
       }
     }
@@ -143,7 +146,15 @@ export class LeaderElector {
     } catch (err) {
       if (!isNotFound(err)) throw err;
       try {
-        await this.o.api.createNamespacedLease({ namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: spec(0, undefined) } });
+        await this.o.api.createNamespacedLease({
+          namespace,
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: spec(0, undefined),
+          },
+        });
         return true;
       } catch (e) {
         if (isConflict(e) || (e as { code?: number }).code === 409) return false;

@@ -10,20 +10,57 @@ import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 
 export class ControllerMetrics {
   readonly registry = new Registry();
-  readonly reconciles = new Counter({ name: 'midi_corpus_reconciles_total', help: 'Reconcile passes, by result (success, requeue, conflict, error).', labelNames: ['result'], registers: [this.registry] });
-  readonly errors = new Counter({ name: 'midi_corpus_reconcile_errors_total', help: 'Reconcile passes that failed and were retried with backoff.', registers: [this.registry] });
-  readonly duration = new Histogram({ name: 'midi_corpus_reconcile_duration_seconds', help: 'Time of one reconcile pass.', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
+  readonly reconciles = new Counter({
+    name: 'midi_corpus_reconciles_total',
+    help: 'Reconcile passes, by result (success, requeue, conflict, error).',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'midi_corpus_reconcile_errors_total',
+    help: 'Reconcile passes that failed and were retried with backoff.',
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'midi_corpus_reconcile_duration_seconds',
+    help: 'Time of one reconcile pass.',
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
   readonly budget = new Gauge({
     name: 'midi_corpus_budget_connections',
     help: 'Connection budget of each database (budget = hashed key): limit, allowance for runners, and connections that pods may hold now (in_use).',
     labelNames: ['budget', 'kind'],
     registers: [this.registry],
   });
-  readonly pods = new Gauge({ name: 'midi_corpus_pods', help: 'Pods of the operator\'s Jobs, by role and phase (Terminating counted apart).', labelNames: ['role', 'phase'], registers: [this.registry] });
-  readonly corpora = new Gauge({ name: 'midi_corpus_corpora', help: 'MidiCorpus objects, by phase.', labelNames: ['phase'], registers: [this.registry] });
-  readonly watchRestarts = new Counter({ name: 'midi_corpus_watch_restarts_total', help: 'Informer restarts after a watch or list error.', labelNames: ['informer'], registers: [this.registry] });
-  readonly leader = new Gauge({ name: 'midi_corpus_leader', help: '1 while this replica leads.', registers: [this.registry] });
-  readonly queueDepth = new Gauge({ name: 'midi_corpus_queue_depth', help: 'Keys waiting in the work queue.', registers: [this.registry] });
+  readonly pods = new Gauge({
+    name: 'midi_corpus_pods',
+    help: "Pods of the operator's Jobs, by role and phase (Terminating counted apart).",
+    labelNames: ['role', 'phase'],
+    registers: [this.registry],
+  });
+  readonly corpora = new Gauge({
+    name: 'midi_corpus_corpora',
+    help: 'MidiCorpus objects, by phase.',
+    labelNames: ['phase'],
+    registers: [this.registry],
+  });
+  readonly watchRestarts = new Counter({
+    name: 'midi_corpus_watch_restarts_total',
+    help: 'Informer restarts after a watch or list error.',
+    labelNames: ['informer'],
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: 'midi_corpus_leader',
+    help: '1 while this replica leads.',
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: 'midi_corpus_queue_depth',
+    help: 'Keys waiting in the work queue.',
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'midi_corpus_operator_' });
@@ -43,7 +80,10 @@ export class ControllerMetrics {
     for (const c of corpora) this.corpora.inc({ phase: c.status?.phase ?? 'Pending' });
     this.pods.reset();
     for (const p of pods) {
-      const phase = p.metadata?.deletionTimestamp != null && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed' ? 'Terminating' : p.status?.phase ?? 'Unknown';
+      const phase =
+        p.metadata?.deletionTimestamp != null && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed'
+          ? 'Terminating'
+          : (p.status?.phase ?? 'Unknown');
       this.pods.inc({ role: p.metadata?.labels?.[LABEL_ROLE] ?? 'unknown', phase });
     }
   }

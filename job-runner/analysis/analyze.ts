@@ -13,7 +13,12 @@
  *   Σ note durations / length of the union of the notes' intervals, in seconds. 0 when nothing sounds.
  */
 import type {
-  AnalysisOutcome, ChannelInstrument, FileAnalysis, KeySignaturePoint, TimeSignaturePoint, TrackAnalysis,
+  AnalysisOutcome,
+  ChannelInstrument,
+  FileAnalysis,
+  KeySignaturePoint,
+  TimeSignaturePoint,
+  TrackAnalysis,
 } from './types.js';
 import { FailureKind, MidiFormatError, describeThrown } from './failure.js';
 import { DEFAULT_READER_LIMITS, readSmf, type SmfContent } from './smf-reader.js';
@@ -75,13 +80,17 @@ function describe(content: SmfContent, maxDurationSeconds: number): FileAnalysis
   for (const track of tracks) lastEventTick = Math.max(lastEventTick, track.endTick);
   const lastEventSeconds = tempo.toSeconds(lastEventTick);
   if (lastEventSeconds > maxDurationSeconds) {
-    throw new MidiFormatError(FailureKind.absurdTiming,
+    throw new MidiFormatError(
+      FailureKind.absurdTiming,
       `events run to ${(lastEventSeconds / 3600).toFixed(1)} h, beyond the ${(maxDurationSeconds / 3600).toFixed(1)} h bound ` +
-      `(largest delta time: ${content.largestDelta.ticks} ticks, in track ${content.largestDelta.track})`);
+        `(largest delta time: ${content.largestDelta.ticks} ticks, in track ${content.largestDelta.track})`,
+    );
   }
   if (division.kind === 'smpte') {
-    warnings.push(`SMPTE division (${division.framesPerSecond} fps × ${division.ticksPerFrame} ticks per frame): ` +
-      'times come from the frame rate, tempo events do not change them');
+    warnings.push(
+      `SMPTE division (${division.framesPerSecond} fps × ${division.ticksPerFrame} ticks per frame): ` +
+        'times come from the frame rate, tempo events do not change them',
+    );
   }
   if (tracks.length === 0) warnings.push('the file holds no tracks');
 
@@ -124,7 +133,8 @@ function describe(content: SmfContent, maxDurationSeconds: number): FileAnalysis
   const histogramTotal = histogram.reduce((a, b) => a + b, 0);
   const pitchClassHistogram = histogram.map((v) => (histogramTotal > 0 ? v / histogramTotal : 0));
   const estimatedKey = histogramTotal > 0 ? estimateKey(pitchClassHistogram) : null;
-  if (histogramTotal > 0 && estimatedKey === null) warnings.push('no key estimated: every pitch class sounds equally long');
+  if (histogramTotal > 0 && estimatedKey === null)
+    warnings.push('no key estimated: every pitch class sounds equally long');
 
   const polyphony = measurePolyphony(content, tempo);
   if (polyphony.max > POLYPHONY_WARNING) warnings.push(`${polyphony.max} notes sound at once`);
@@ -294,7 +304,10 @@ function lastPerTick<T extends { tick: number }>(events: readonly T[]): T[] {
 
 function timeSignatures(content: SmfContent, tempo: TempoMap): TimeSignaturePoint[] {
   return lastPerTick(content.timeSignatures).map((t) => ({
-    tick: t.tick, seconds: tempo.toSeconds(t.tick), numerator: t.numerator, denominator: t.denominator,
+    tick: t.tick,
+    seconds: tempo.toSeconds(t.tick),
+    numerator: t.numerator,
+    denominator: t.denominator,
   }));
 }
 
@@ -337,4 +350,3 @@ function describeTrack(content: SmfContent, tempo: TempoMap, index: number): Tra
     isDrum: noteCount > 0 && channelMask === 1 << DRUM_CHANNEL,
   };
 }
-

@@ -27,7 +27,10 @@ function pearson(x: readonly number[], y: readonly number[]): number {
   const n = x.length;
   let mx = 0;
   let my = 0;
-  for (let i = 0; i < n; i++) { mx += x[i]!; my += y[i]!; }
+  for (let i = 0; i < n; i++) {
+    mx += x[i]!;
+    my += y[i]!;
+  }
   mx /= n;
   my /= n;
   let sxy = 0;

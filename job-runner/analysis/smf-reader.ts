@@ -42,10 +42,26 @@ export interface NoteTable {
   track: Uint32Array;
 }
 
-export interface TempoEvent { tick: number; microsecondsPerQuarter: number }
-export interface TimeSignatureEvent { tick: number; numerator: number; denominator: number }
-export interface KeySignatureEvent { tick: number; sharpsFlats: number; minor: boolean }
-export interface ProgramChangeEvent { tick: number; channel: number; program: number; track: number }
+export interface TempoEvent {
+  tick: number;
+  microsecondsPerQuarter: number;
+}
+export interface TimeSignatureEvent {
+  tick: number;
+  numerator: number;
+  denominator: number;
+}
+export interface KeySignatureEvent {
+  tick: number;
+  sharpsFlats: number;
+  minor: boolean;
+}
+export interface ProgramChangeEvent {
+  tick: number;
+  channel: number;
+  program: number;
+  track: number;
+}
 
 export interface TrackSummary {
   index: number;
@@ -110,8 +126,10 @@ export function unwrapRiff(bytes: Uint8Array, warnings: string[]): Uint8Array {
     const size = (bytes[p + 4]! | (bytes[p + 5]! << 8) | (bytes[p + 6]! << 16)) + bytes[p + 7]! * 0x1000000;
     if (startsWith(bytes, p, 'data')) {
       if (p + 8 + size > bytes.length) {
-        throw new MidiFormatError(FailureKind.truncated,
-          `the RMID 'data' chunk declares ${size} bytes but only ${bytes.length - p - 8} remain`);
+        throw new MidiFormatError(
+          FailureKind.truncated,
+          `the RMID 'data' chunk declares ${size} bytes but only ${bytes.length - p - 8} remain`,
+        );
       }
       warnings.push('RIFF RMID wrapper removed; the MIDI data inside was analysed');
       return bytes.subarray(p + 8, p + 8 + size);
@@ -183,15 +201,27 @@ class NoteTableBuilder {
 
   private grow(): void {
     const size = this.startTick.length * 2;
-    const growF = (a: Float64Array): Float64Array => { const b = new Float64Array(size); b.set(a); return b; };
-    const growU8 = (a: Uint8Array): Uint8Array => { const b = new Uint8Array(size); b.set(a); return b; };
+    const growF = (a: Float64Array): Float64Array => {
+      const b = new Float64Array(size);
+      b.set(a);
+      return b;
+    };
+    const growU8 = (a: Uint8Array): Uint8Array => {
+      const b = new Uint8Array(size);
+      b.set(a);
+      return b;
+    };
     this.startTick = growF(this.startTick);
     this.endTick = growF(this.endTick);
     this.pitch = growU8(this.pitch);
     this.velocity = growU8(this.velocity);
     this.channel = growU8(this.channel);
-    const track = new Uint32Array(size); track.set(this.track); this.track = track;
-    const next = new Int32Array(size); next.set(this.next); this.next = next;
+    const track = new Uint32Array(size);
+    track.set(this.track);
+    this.track = track;
+    const next = new Int32Array(size);
+    next.set(this.next);
+    this.next = next;
   }
 
   /** The notes as views of the builder's buffers, which the next file reuses. */
@@ -264,24 +294,30 @@ class Reader {
   read(): SmfContent {
     const { bytes, warnings } = this;
     if (!startsWith(bytes, 0, 'MThd')) {
-      throw new MidiFormatError(FailureKind.notMidi,
-        `the file starts with '${ascii(bytes, 0, 8)}' instead of 'MThd' (or a RIFF RMID wrapper)`);
+      throw new MidiFormatError(
+        FailureKind.notMidi,
+        `the file starts with '${ascii(bytes, 0, 8)}' instead of 'MThd' (or a RIFF RMID wrapper)`,
+      );
     }
     if (bytes.length < 14) {
       throw new MidiFormatError(FailureKind.truncated, `the file ends inside the header chunk (${bytes.length} bytes)`);
     }
     const headerLength = this.u32(4);
-    if (headerLength < 6) throw new MidiFormatError(FailureKind.invalidHeader, `header chunk length ${headerLength}, below 6`);
+    if (headerLength < 6)
+      throw new MidiFormatError(FailureKind.invalidHeader, `header chunk length ${headerLength}, below 6`);
     if (8 + headerLength > bytes.length) {
-      throw new MidiFormatError(FailureKind.truncated,
-        `the header chunk declares ${headerLength} bytes but only ${bytes.length - 8} remain`);
+      throw new MidiFormatError(
+        FailureKind.truncated,
+        `the header chunk declares ${headerLength} bytes but only ${bytes.length - 8} remain`,
+      );
     }
     const format = this.u16(8);
     const declaredTracks = this.u16(10);
     const divisionWord = this.u16(12);
     if (format > 2) throw new MidiFormatError(FailureKind.invalidHeader, `format ${format} (only 0, 1 and 2 exist)`);
     const division = this.division(divisionWord);
-    if (format === 0 && declaredTracks !== 1) warnings.push(`format 0 file declares ${declaredTracks} tracks instead of 1`);
+    if (format === 0 && declaredTracks !== 1)
+      warnings.push(`format 0 file declares ${declaredTracks} tracks instead of 1`);
 
     const tracks: TrackSummary[] = [];
     let p = 8 + headerLength;
@@ -291,8 +327,10 @@ class Reader {
       const id = ascii(bytes, p, 4);
       const chunkEnd = p + 8 + length;
       if (chunkEnd > bytes.length) {
-        throw new MidiFormatError(FailureKind.truncated,
-          `chunk '${id}' at byte ${p} declares ${length} bytes but only ${bytes.length - p - 8} remain`);
+        throw new MidiFormatError(
+          FailureKind.truncated,
+          `chunk '${id}' at byte ${p} declares ${length} bytes but only ${bytes.length - p - 8} remain`,
+        );
       }
       if (id !== 'MTrk') {
         warnings.push(`unknown chunk '${id}' at byte ${p} skipped`);
@@ -332,13 +370,17 @@ class Reader {
       const framesPerSecond = 256 - (word >> 8);
       const ticksPerFrame = word & 0xff;
       if (!SMPTE_RATES.has(framesPerSecond)) {
-        throw new MidiFormatError(FailureKind.invalidHeader,
-          `SMPTE division with ${framesPerSecond} frames per second (only 24, 25, 29 and 30 exist)`);
+        throw new MidiFormatError(
+          FailureKind.invalidHeader,
+          `SMPTE division with ${framesPerSecond} frames per second (only 24, 25, 29 and 30 exist)`,
+        );
       }
-      if (ticksPerFrame === 0) throw new MidiFormatError(FailureKind.zeroDivision, 'SMPTE division with 0 ticks per frame');
+      if (ticksPerFrame === 0)
+        throw new MidiFormatError(FailureKind.zeroDivision, 'SMPTE division with 0 ticks per frame');
       return { kind: 'smpte', framesPerSecond: framesPerSecond as 24 | 25 | 29 | 30, ticksPerFrame };
     }
-    if (word === 0) throw new MidiFormatError(FailureKind.zeroDivision, 'the header gives 0 ticks per quarter note (PPQ)');
+    if (word === 0)
+      throw new MidiFormatError(FailureKind.zeroDivision, 'the header gives 0 ticks per quarter note (PPQ)');
     return { kind: 'ppq', ticksPerQuarter: word };
   }
 
@@ -377,7 +419,8 @@ class Reader {
       let delta = b & 0x7f;
       let vlqBytes = 1;
       while (b & 0x80) {
-        if (p >= end) throw new MidiFormatError(FailureKind.truncated, `${where(eventStart)}: the track ends inside a delta time`);
+        if (p >= end)
+          throw new MidiFormatError(FailureKind.truncated, `${where(eventStart)}: the track ends inside a delta time`);
         if (vlqBytes === 4) {
           throw new MidiFormatError(FailureKind.invalidEvent, `${where(eventStart)}: delta time longer than 4 bytes`);
         }
@@ -388,17 +431,23 @@ class Reader {
       if (delta > this.largestDelta.ticks) this.largestDelta = { ticks: delta, track: trackIndex };
       tick += delta;
       if (++eventCount > maxEvents) {
-        throw new MidiFormatError(FailureKind.tooManyEvents, `more than ${maxEvents} events (limit reached in ${where(eventStart)})`);
+        throw new MidiFormatError(
+          FailureKind.tooManyEvents,
+          `more than ${maxEvents} events (limit reached in ${where(eventStart)})`,
+        );
       }
-      if (p >= end) throw new MidiFormatError(FailureKind.truncated, `${where(eventStart)}: the track ends after a delta time`);
+      if (p >= end)
+        throw new MidiFormatError(FailureKind.truncated, `${where(eventStart)}: the track ends after a delta time`);
 
       let status = bytes[p]!;
       if (status < 0x80) {
         // Running status: the previous channel status applies and this byte is the first data byte. Like midi-file
         // and most players, meta and sysex events do not cancel it (many real files rely on that).
         if (running === 0) {
-          throw new MidiFormatError(FailureKind.runningStatus,
-            `${where(p)}: data byte ${hex(status)} where a status byte is needed, with no previous status to reuse`);
+          throw new MidiFormatError(
+            FailureKind.runningStatus,
+            `${where(p)}: data byte ${hex(status)} where a status byte is needed, with no previous status to reuse`,
+          );
         }
         status = running;
       } else {
@@ -411,13 +460,18 @@ class Reader {
         const channel = status & 0x0f;
         const dataBytes = kind === 0xc0 || kind === 0xd0 ? 1 : 2;
         if (p + dataBytes > end) {
-          throw new MidiFormatError(FailureKind.truncated, `${where(eventStart)}: the track ends inside a channel message`);
+          throw new MidiFormatError(
+            FailureKind.truncated,
+            `${where(eventStart)}: the track ends inside a channel message`,
+          );
         }
         const d1 = bytes[p]!;
         const d2 = dataBytes === 2 ? bytes[p + 1]! : 0;
         if ((d1 | d2) & 0x80) {
-          throw new MidiFormatError(FailureKind.invalidEvent,
-            `${where(p)}: data byte ${hex(d1 & 0x80 ? d1 : d2)} (at or above 0x80) inside a channel message ${hex(status)}`);
+          throw new MidiFormatError(
+            FailureKind.invalidEvent,
+            `${where(p)}: data byte ${hex(d1 & 0x80 ? d1 : d2)} (at or above 0x80) inside a channel message ${hex(status)}`,
+          );
         }
         p += dataBytes;
         if (kind === 0x90 && d2 !== 0) {
@@ -457,16 +511,22 @@ class Reader {
       }
 
       if (status === 0xff) {
-        if (p >= end) throw new MidiFormatError(FailureKind.truncated, `${where(eventStart)}: the track ends inside a meta event`);
+        if (p >= end)
+          throw new MidiFormatError(FailureKind.truncated, `${where(eventStart)}: the track ends inside a meta event`);
         const type = bytes[p++]!;
         if (type >= 0x80) {
-          throw new MidiFormatError(FailureKind.invalidEvent, `${where(eventStart)}: meta event type ${hex(type)} (at or above 0x80)`);
+          throw new MidiFormatError(
+            FailureKind.invalidEvent,
+            `${where(eventStart)}: meta event type ${hex(type)} (at or above 0x80)`,
+          );
         }
         const length = this.vlq(p, end, eventStart, trackIndex);
         p = this.vlqEnd;
         if (p + length > end) {
-          throw new MidiFormatError(FailureKind.truncated,
-            `${where(eventStart)}: meta event ${hex(type)} declares ${length} bytes but only ${end - p} remain in the track`);
+          throw new MidiFormatError(
+            FailureKind.truncated,
+            `${where(eventStart)}: meta event ${hex(type)} declares ${length} bytes but only ${end - p} remain in the track`,
+          );
         }
         const data = p;
         p += length;
@@ -483,15 +543,19 @@ class Reader {
         const length = this.vlq(p, end, eventStart, trackIndex);
         p = this.vlqEnd;
         if (p + length > end) {
-          throw new MidiFormatError(FailureKind.truncated,
-            `${where(eventStart)}: sysex event declares ${length} bytes but only ${end - p} remain in the track`);
+          throw new MidiFormatError(
+            FailureKind.truncated,
+            `${where(eventStart)}: sysex event declares ${length} bytes but only ${end - p} remain in the track`,
+          );
         }
         p += length;
         continue;
       }
 
-      throw new MidiFormatError(FailureKind.invalidEvent,
-        `${where(eventStart + vlqBytes)}: status byte ${hex(status)} is not allowed in a MIDI file`);
+      throw new MidiFormatError(
+        FailureKind.invalidEvent,
+        `${where(eventStart + vlqBytes)}: status byte ${hex(status)} is not allowed in a MIDI file`,
+      );
     }
 
     this.eventCount = eventCount;
@@ -514,7 +578,9 @@ class Reader {
       touchedMark[key] = 0;
     }
     if (unreleased > 0) {
-      this.warnings.push(`track ${trackIndex}: ${unreleased} notes never released, closed at the end of the track (tick ${tick})`);
+      this.warnings.push(
+        `track ${trackIndex}: ${unreleased} notes never released, closed at the end of the track (tick ${tick})`,
+      );
     }
     this.controlChangeCount += controlChanges;
     this.pitchBendCount += pitchBends;
@@ -539,7 +605,10 @@ class Reader {
     let value = 0;
     for (let i = 0; i < 4; i++) {
       if (at >= end) {
-        throw new MidiFormatError(FailureKind.truncated, `track ${track}, byte ${eventStart}: the track ends inside a length`);
+        throw new MidiFormatError(
+          FailureKind.truncated,
+          `track ${track}, byte ${eventStart}: the track ends inside a length`,
+        );
       }
       const b = this.bytes[at++]!;
       value = value * 128 + (b & 0x7f);
@@ -548,7 +617,10 @@ class Reader {
         return value;
       }
     }
-    throw new MidiFormatError(FailureKind.invalidEvent, `track ${track}, byte ${eventStart}: length longer than 4 bytes`);
+    throw new MidiFormatError(
+      FailureKind.invalidEvent,
+      `track ${track}, byte ${eventStart}: length longer than 4 bytes`,
+    );
   }
 
   /** Tempo, meter and key; malformed ones are skipped with a warning (players ignore them too). */
@@ -556,7 +628,8 @@ class Reader {
     const b = this.bytes;
     if (type === 0x51) {
       const us = length === 3 ? (b[at]! << 16) | (b[at + 1]! << 8) | b[at + 2]! : 0;
-      if (us === 0) this.warnings.push(`track ${track}, tick ${tick}: tempo event of length ${length} with value ${us} ignored`);
+      if (us === 0)
+        this.warnings.push(`track ${track}, tick ${tick}: tempo event of length ${length} with value ${us} ignored`);
       else this.tempos.push({ tick, microsecondsPerQuarter: us });
     } else if (type === 0x58) {
       const numerator = length >= 2 ? b[at]! : 0;

@@ -31,9 +31,7 @@ export interface SplitTrack {
   sha256: string;
 }
 
-export type SplitOutcome =
-  | { ok: true; tracks: SplitTrack[] }
-  | { ok: false; reason: string };
+export type SplitOutcome = { ok: true; tracks: SplitTrack[] } | { ok: false; reason: string };
 
 /** Conductor meta events carried into every split track: tempo, SMPTE offset, time signature, key signature. */
 const CONDUCTOR_META = new Set([0x51, 0x54, 0x58, 0x59]);
@@ -50,15 +48,20 @@ export function splitTracks(fileBytes: Uint8Array): SplitOutcome {
     const content = readSmf(fileBytes);
     if (content.tracks.length < 2) return { ok: true, tracks: [] };
     // Format 2 tracks are independent songs; in format 1 the timing events of every track apply to all.
-    const timingByTrack = content.tracks.map((track) => (content.format === 1
-      ? trackEvents(content, track).filter((e) => e.bytes[0] === 0xff && CONDUCTOR_META.has(e.bytes[1]!))
-      : []));
+    const timingByTrack = content.tracks.map((track) =>
+      content.format === 1
+        ? trackEvents(content, track).filter((e) => e.bytes[0] === 0xff && CONDUCTOR_META.has(e.bytes[1]!))
+        : [],
+    );
     const tracks = content.tracks
       .filter((track) => track.noteTo > track.noteFrom)
       .map((track) => {
         const own = trackEvents(content, track);
         // Array.prototype.sort is stable: at equal ticks, track order is kept, so the same tempo wins as in the file.
-        const timing = timingByTrack.filter((_, t) => t !== track.index).flat().sort((a, b) => a.tick - b.tick);
+        const timing = timingByTrack
+          .filter((_, t) => t !== track.index)
+          .flat()
+          .sort((a, b) => a.tick - b.tick);
         const events = mergeByTick(timing, own);
         const bytes = singleTrackFile(content, events, track.endTick);
         return {
@@ -71,7 +74,10 @@ export function splitTracks(fileBytes: Uint8Array): SplitOutcome {
       });
     return { ok: true, tracks };
   } catch (thrown) {
-    return { ok: false, reason: thrown instanceof MidiFormatError ? thrown.message : `${FailureKind.internal}: ${describeThrown(thrown)}` };
+    return {
+      ok: false,
+      reason: thrown instanceof MidiFormatError ? thrown.message : `${FailureKind.internal}: ${describeThrown(thrown)}`,
+    };
   }
 }
 
@@ -161,7 +167,10 @@ function singleTrackFile(content: SmfContent, events: readonly RawEvent[], endTi
   const length = body.length;
   const out = new Uint8Array(header.length + 8 + length);
   out.set(header, 0);
-  out.set([0x4d, 0x54, 0x72, 0x6b, (length >>> 24) & 0xff, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff], header.length);
+  out.set(
+    [0x4d, 0x54, 0x72, 0x6b, (length >>> 24) & 0xff, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff],
+    header.length,
+  );
   out.set(body, header.length + 8);
   return out;
 }

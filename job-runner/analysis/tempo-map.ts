@@ -48,9 +48,8 @@ function effectiveTempos(tempos: readonly TempoEvent[]): TempoEvent[] {
 export function buildTempoMap(division: Division, tempoEvents: readonly TempoEvent[]): TempoMap {
   const tempos = effectiveTempos(tempoEvents);
   // Segments where one tempo is in force: the implicit 120 BPM until the first event, unless that event is at tick 0.
-  const segments: TempoEvent[] = tempos[0]?.tick === 0
-    ? tempos
-    : [{ tick: 0, microsecondsPerQuarter: DEFAULT_MICROSECONDS_PER_QUARTER }, ...tempos];
+  const segments: TempoEvent[] =
+    tempos[0]?.tick === 0 ? tempos : [{ tick: 0, microsecondsPerQuarter: DEFAULT_MICROSECONDS_PER_QUARTER }, ...tempos];
   const n = segments.length;
   const segTick = new Float64Array(n);
   const segSeconds = new Float64Array(n);
@@ -59,7 +58,10 @@ export function buildTempoMap(division: Division, tempoEvents: readonly TempoEve
   if (division.kind === 'smpte') {
     const secondsPerTick = 1 / (framesPerSecond(division) * division.ticksPerFrame);
     segSecondsPerTick.fill(secondsPerTick);
-    segments.forEach((s, i) => { segTick[i] = s.tick; segSeconds[i] = s.tick * secondsPerTick; });
+    segments.forEach((s, i) => {
+      segTick[i] = s.tick;
+      segSeconds[i] = s.tick * secondsPerTick;
+    });
   } else {
     let seconds = 0;
     segments.forEach((s, i) => {
@@ -70,17 +72,20 @@ export function buildTempoMap(division: Division, tempoEvents: readonly TempoEve
     });
   }
 
-  const toSeconds = n === 1 ? (tick: number): number => tick * segSecondsPerTick[0]! : (tick: number): number => {
-    // Binary search for the last segment starting at or before `tick`.
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (segTick[mid]! <= tick) lo = mid;
-      else hi = mid - 1;
-    }
-    return segSeconds[lo]! + (tick - segTick[lo]!) * segSecondsPerTick[lo]!;
-  };
+  const toSeconds =
+    n === 1
+      ? (tick: number): number => tick * segSecondsPerTick[0]!
+      : (tick: number): number => {
+          // Binary search for the last segment starting at or before `tick`.
+          let lo = 0;
+          let hi = n - 1;
+          while (lo < hi) {
+            const mid = (lo + hi + 1) >> 1;
+            if (segTick[mid]! <= tick) lo = mid;
+            else hi = mid - 1;
+          }
+          return segSeconds[lo]! + (tick - segTick[lo]!) * segSecondsPerTick[lo]!;
+        };
 
   const points: TempoPoint[] = tempos.map((t) => ({
     tick: t.tick,
@@ -99,7 +104,10 @@ export function buildTempoMap(division: Division, tempoEvents: readonly TempoEve
     let best = segments[0]!.microsecondsPerQuarter;
     let bestSeconds = -1;
     for (const [us, seconds] of secondsByTempo) {
-      if (seconds > bestSeconds) { best = us; bestSeconds = seconds; }
+      if (seconds > bestSeconds) {
+        best = us;
+        bestSeconds = seconds;
+      }
     }
     return bpmOf(best);
   };

@@ -7,10 +7,25 @@ export type Division =
   | { kind: 'ppq'; ticksPerQuarter: number }
   | { kind: 'smpte'; framesPerSecond: 24 | 25 | 29 | 30; ticksPerFrame: number };
 
-export interface TempoPoint { tick: number; seconds: number; bpm: number }
-export interface TimeSignaturePoint { tick: number; seconds: number; numerator: number; denominator: number }
+export interface TempoPoint {
+  tick: number;
+  seconds: number;
+  bpm: number;
+}
+export interface TimeSignaturePoint {
+  tick: number;
+  seconds: number;
+  numerator: number;
+  denominator: number;
+}
 /** A key-signature meta event, decoded correctly for minor keys (sf = sharps (+) or flats (−), mi = 0 major / 1 minor). */
-export interface KeySignaturePoint { tick: number; seconds: number; sharpsFlats: number; mode: 'major' | 'minor'; key: string }
+export interface KeySignaturePoint {
+  tick: number;
+  seconds: number;
+  sharpsFlats: number;
+  mode: 'major' | 'minor';
+  key: string;
+}
 
 export interface EstimatedKey {
   /** Pitch-class name of the tonic, with sharps: 'C', 'C#', ... 'B'. */
@@ -90,5 +105,4 @@ export interface FileAnalysis {
 
 /** What analysing one file's bytes gives: a result with warnings, or a precise reason it failed. Never throws. */
 export type AnalysisOutcome =
-  | { ok: true; analysis: FileAnalysis; warnings: string[] }
-  | { ok: false; reason: string; warnings: string[] };
+  { ok: true; analysis: FileAnalysis; warnings: string[] } | { ok: false; reason: string; warnings: string[] };

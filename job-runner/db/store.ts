@@ -89,7 +89,11 @@ export interface Failure {
 }
 
 /** The corpus's id, creating it on first use. `settings` (what the corpus was run with) replaces the stored ones. */
-export async function ensureCorpus(client: pg.ClientBase, key: string, settings: Record<string, unknown> = {}): Promise<number> {
+export async function ensureCorpus(
+  client: pg.ClientBase,
+  key: string,
+  settings: Record<string, unknown> = {},
+): Promise<number> {
   const { rows } = await client.query<{ id: string }>(
     `INSERT INTO midi.corpora (key, settings) VALUES ($1, $2::jsonb)
      ON CONFLICT (key) DO UPDATE SET settings = EXCLUDED.settings, updated_at = now()
@@ -184,11 +188,23 @@ async function* copyLines(files: Iterable<ScannedFile> | AsyncIterable<ScannedFi
 
 /** The files of one shard with what is recorded about them, in path order. */
 export async function shardFiles(client: pg.ClientBase, corpusId: number, shard: number): Promise<ShardFile[]> {
-  const { rows } = await client.query<{ raw_path: Buffer; path: string; size_bytes: string; sha256: Buffer | null; status: FileStatus }>(
+  const { rows } = await client.query<{
+    raw_path: Buffer;
+    path: string;
+    size_bytes: string;
+    sha256: Buffer | null;
+    status: FileStatus;
+  }>(
     `SELECT raw_path, path, size_bytes, sha256, status FROM midi.files WHERE corpus_id = $1 AND shard = $2 ORDER BY raw_path`,
     [corpusId, shard],
   );
-  return rows.map((r) => ({ path: r.raw_path, displayPath: r.path, size: Number(r.size_bytes), sha256: r.sha256, status: r.status }));
+  return rows.map((r) => ({
+    path: r.raw_path,
+    displayPath: r.path,
+    size: Number(r.size_bytes),
+    sha256: r.sha256,
+    status: r.status,
+  }));
 }
 
 /** Status counts for a corpus, or for one shard of it. */
@@ -203,7 +219,13 @@ export async function corpusCounts(client: pg.ClientBase, corpusId: number, shar
     [corpusId, shard ?? null],
   );
   const r = rows[0]!;
-  return { total: Number(r.total), ok: Number(r.ok), failed: Number(r.failed), skipped: Number(r.skipped), pending: Number(r.pending) };
+  return {
+    total: Number(r.total),
+    ok: Number(r.ok),
+    failed: Number(r.failed),
+    skipped: Number(r.skipped),
+    pending: Number(r.pending),
+  };
 }
 
 /** Failed files with their reasons, in path order. */
@@ -222,7 +244,11 @@ export async function failures(client: pg.ClientBase, corpusId: number, limit = 
  * An analysis the database refuses (a CHECK it breaks) must not lose the batch or stall the shard: the batch is then
  * written again file by file under savepoints, and each refused file is recorded as failed with the database's reason.
  */
-export async function writeBatch(client: pg.ClientBase, corpusId: number, results: readonly FileResult[]): Promise<WriteSummary> {
+export async function writeBatch(
+  client: pg.ClientBase,
+  corpusId: number,
+  results: readonly FileResult[],
+): Promise<WriteSummary> {
   const rows = prepare(results);
   if (rows.length === 0) return { ok: 0, failed: 0, skipped: 0 };
   try {
@@ -372,7 +398,14 @@ function analysisColumns(a: FileAnalysis): Record<string, unknown> {
 }
 
 function asFailed(row: PreparedRow, reason: string): PreparedRow {
-  return { ...row, file: { ...row.file, status: 'failed', reason }, analysis: null, tracks: [], channels: [], splits: [] };
+  return {
+    ...row,
+    file: { ...row.file, status: 'failed', reason },
+    analysis: null,
+    tracks: [],
+    channels: [],
+    splits: [],
+  };
 }
 
 function summarise(rows: readonly PreparedRow[]): WriteSummary {

@@ -19,5 +19,7 @@ export function pgJson(value: unknown): string {
  * them). https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.2
  */
 export function copyField(s: string): string {
-  return pgText(s).replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r'));
+  return pgText(s).replace(/[\\\t\n\r]/g, (c) =>
+    c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
+  );
 }

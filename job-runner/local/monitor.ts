@@ -45,10 +45,17 @@ export class RunMonitor {
   async waitUntilGone(podSuffix: string, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const left = await this.control.use((c) => c.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%' || $1`,
-        [podSuffix],
-      )).then((r) => r.rows[0]!.n, () => 0);
+      const left = await this.control
+        .use((c) =>
+          c.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%' || $1`,
+            [podSuffix],
+          ),
+        )
+        .then(
+          (r) => r.rows[0]!.n,
+          () => 0,
+        );
       if (left === 0) return;
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -42,7 +42,11 @@ export class BudgetTooSmallError extends Error {
 
 export function planLocalRun(input: LocalPlanInput): LocalPlan {
   const perRunner = poolSizeFor(input.cpuMillisPerRunner, input.tuning);
-  const budget = connectionAllowance({ maxConnections: input.maxConnections, reservedConnections: input.reserved, headroom: input.headroom });
+  const budget = connectionAllowance({
+    maxConnections: input.maxConnections,
+    reservedConnections: input.reserved,
+    headroom: input.headroom,
+  });
   const allowance = connectionAllowance({
     maxConnections: input.maxConnections,
     reservedConnections: input.reserved,

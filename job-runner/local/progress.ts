@@ -23,11 +23,15 @@ export function progressDisplay(log: Logger, options: { tty: boolean; logEveryMs
 }
 
 class BarDisplay implements ProgressDisplay {
-  private readonly bar = new cliProgress.SingleBar({
-    format: '{bar} {percentage}% | {value}/{total} files | {ok} ok, {failed} failed | {runners} runner(s) | {connections}/{budget} connections | {duration_formatted}',
-    hideCursor: true,
-    stream: process.stderr,
-  }, cliProgress.Presets.shades_classic);
+  private readonly bar = new cliProgress.SingleBar(
+    {
+      format:
+        '{bar} {percentage}% | {value}/{total} files | {ok} ok, {failed} failed | {runners} runner(s) | {connections}/{budget} connections | {duration_formatted}',
+      hideCursor: true,
+      stream: process.stderr,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   private started = false;
 
   update(s: ProgressState): void {
@@ -50,7 +54,10 @@ class LogDisplay implements ProgressDisplay {
   private last = 0;
   private latest: ProgressState | null = null;
 
-  constructor(private readonly log: Logger, private readonly everyMs: number) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly everyMs: number,
+  ) {}
 
   update(s: ProgressState): void {
     this.latest = s;

@@ -47,7 +47,9 @@ export interface LocalRunReport {
   logsDir: string;
 }
 
-export function sumRunnerSummaries(summaries: ShardSummary[]): Pick<LocalRunReport['thisRun'], 'recorded' | 'unchanged'> {
+export function sumRunnerSummaries(
+  summaries: ShardSummary[],
+): Pick<LocalRunReport['thisRun'], 'recorded' | 'unchanged'> {
   const recorded = { ok: 0, failed: 0, skipped: 0 };
   let unchanged = 0;
   for (const s of summaries) {
@@ -84,7 +86,9 @@ export function humanSummary(r: LocalRunReport, lookAt: string[]): string {
   }
   if (r.skippedFiles.length > 0) {
     const shown = r.skippedFiles.slice(0, TOP_FAILURES);
-    lines.push(`  skipped${r.files.skipped > shown.length ? ` (first ${shown.length} of ${n(r.files.skipped)})` : ''}:`);
+    lines.push(
+      `  skipped${r.files.skipped > shown.length ? ` (first ${shown.length} of ${n(r.files.skipped)})` : ''}:`,
+    );
     for (const f of shown) lines.push(`    ${f.path}: ${f.reason}`);
   }
   lines.push(`  runner logs  ${r.logsDir}`);

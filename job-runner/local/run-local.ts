@@ -73,8 +73,15 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
   const dir = path.resolve(options.dir);
   const corpus = options.corpus ?? dir;
   const logsDir = path.resolve(options.dataDir, 'logs', new Date().toISOString().replace(/[:.]/g, '-'));
-  const db = await openLocalDatabase({ databaseUrl: options.databaseUrl, dataDir: options.dataDir, port: options.port });
-  log.info({ database: db.description, embedded: db.embedded !== null, dataDir: db.embedded?.dataDir }, 'database ready');
+  const db = await openLocalDatabase({
+    databaseUrl: options.databaseUrl,
+    dataDir: options.dataDir,
+    port: options.port,
+  });
+  log.info(
+    { database: db.description, embedded: db.embedded !== null, dataDir: db.embedded?.dataDir },
+    'database ready',
+  );
   const control = new RunnerPool({
     connectionString: db.url,
     size: { max: OWN_CONNECTIONS, warm: OWN_CONNECTIONS },
@@ -87,7 +94,10 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
     await control.use(migrate);
     const limits = await control.use(readServerLimits);
     if (options.maxConnections !== undefined && options.maxConnections > limits.maxConnections) {
-      log.warn({ asked: options.maxConnections, server: limits.maxConnections }, '--max-connections is above the server\'s max_connections; using the server\'s');
+      log.warn(
+        { asked: options.maxConnections, server: limits.maxConnections },
+        "--max-connections is above the server's max_connections; using the server's",
+      );
     }
     const maxConnections = Math.min(limits.maxConnections, options.maxConnections ?? Number.POSITIVE_INFINITY);
     const reserved = options.reserved ?? limits.reserved;
@@ -101,21 +111,46 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
       headroom: options.headroom,
       ownConnections: OWN_CONNECTIONS,
     });
-    const scan = await control.use((c) => scanCorpus(c, {
-      corpus,
-      root: dir,
-      include: options.include,
-      shards: options.shards !== undefined ? { shards: options.shards }
-        : options.filesPerShard !== undefined ? { filesPerShard: options.filesPerShard }
-        : (n) => localShardRequest(n, plan.runners),
-    }));
+    const scan = await control.use((c) =>
+      scanCorpus(c, {
+        corpus,
+        root: dir,
+        include: options.include,
+        shards:
+          options.shards !== undefined
+            ? { shards: options.shards }
+            : options.filesPerShard !== undefined
+              ? { filesPerShard: options.filesPerShard }
+              : (n) => localShardRequest(n, plan.runners),
+      }),
+    );
     const corpusId = (await control.use((c) => findCorpus(c, corpus)))!;
     const parallel = Math.min(plan.runners, scan.shards);
-    log.info({ ...scan, runners: parallel, perRunner: plan.perRunner, budget: plan.budget }, 'scan recorded; starting runners');
+    log.info(
+      { ...scan, runners: parallel, perRunner: plan.perRunner, budget: plan.budget },
+      'scan recorded; starting runners',
+    );
 
-    const outcome = await runRunners({ options, plan, db, control, corpus, corpusId, dir, scanShards: scan.shards, parallel, logsDir, log, signal });
+    const outcome = await runRunners({
+      options,
+      plan,
+      db,
+      control,
+      corpus,
+      corpusId,
+      dir,
+      scanShards: scan.shards,
+      parallel,
+      logsDir,
+      log,
+      signal,
+    });
     const counts = await withRetry(() => control.use((c) => corpusCounts(c, corpusId)));
-    const [failed, skipped] = await withRetry(() => control.use(async (c) => [await failures(c, corpusId, REPORT_LIST_LIMIT), await skippedFiles(c, corpusId)] as const));
+    const [failed, skipped] = await withRetry(() =>
+      control.use(
+        async (c) => [await failures(c, corpusId, REPORT_LIST_LIMIT), await skippedFiles(c, corpusId)] as const,
+      ),
+    );
     const status = judgeRun(outcome.result, counts, scan.shards);
     const report: LocalRunReport = {
       corpus,
@@ -147,7 +182,9 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
     return { report, lookAt: lookAtLines(db), exitCode: status.exitCode };
   } finally {
     await control.close().catch(() => {});
-    await db.stop().catch((e: unknown) => log.warn({ err: describeError(e) }, 'embedded Postgres did not stop cleanly'));
+    await db
+      .stop()
+      .catch((e: unknown) => log.warn({ err: describeError(e) }, 'embedded Postgres did not stop cleanly'));
   }
 }
 
@@ -183,7 +220,15 @@ async function runRunners(ctx: RunnersContext): Promise<{ result: SupervisorResu
     onUpdate: () => {
       const c = monitor.counts;
       if (!c) return;
-      progress.update({ settled: c.total - c.pending, total: c.total, ok: c.ok, failed: c.failed, runners: active, connections: monitor.current, budget: plan.budget });
+      progress.update({
+        settled: c.total - c.pending,
+        total: c.total,
+        ok: c.ok,
+        failed: c.failed,
+        runners: active,
+        connections: monitor.current,
+        budget: plan.budget,
+      });
     },
   });
   mkdirSync(ctx.logsDir, { recursive: true });
@@ -218,13 +263,19 @@ const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
 function spawnRunner(ctx: RunnersContext, shard: number, pod: string, attempt: number): ChildProcess {
   const { options } = ctx;
-  const flag = (name: string, value: number | string | undefined) => (value === undefined ? [] : [`--${name}`, String(value)]);
+  const flag = (name: string, value: number | string | undefined) =>
+    value === undefined ? [] : [`--${name}`, String(value)];
   const args = [
-    CLI_MAIN, 'run-shard',
-    '--corpus', ctx.corpus,
-    '--root', ctx.dir,
-    '--shard', String(shard),
-    '--cpu-millis', String(options.cpuMillisPerRunner),
+    CLI_MAIN,
+    'run-shard',
+    '--corpus',
+    ctx.corpus,
+    '--root',
+    ctx.dir,
+    '--shard',
+    String(shard),
+    '--cpu-millis',
+    String(options.cpuMillisPerRunner),
     ...flag('connections-per-worker', options.tuning.connectionsPerWorker),
     ...flag('extra-connections', options.tuning.extraConnections),
     ...flag('max-per-pod', options.tuning.maxPerPod),
@@ -249,12 +300,21 @@ function spawnRunner(ctx: RunnersContext, shard: number, pod: string, attempt: n
 }
 
 /** Whether the run finished its work, and the exit code that says so. */
-function judgeRun(result: SupervisorResult, counts: CorpusCounts, shards: number): { outcome: LocalOutcome; message: string | null; exitCode: number } {
-  if (result.stoppedBecause?.startsWith('interrupted')) return { outcome: 'interrupted', message: result.stoppedBecause, exitCode: 75 };
+function judgeRun(
+  result: SupervisorResult,
+  counts: CorpusCounts,
+  shards: number,
+): { outcome: LocalOutcome; message: string | null; exitCode: number } {
+  if (result.stoppedBecause?.startsWith('interrupted'))
+    return { outcome: 'interrupted', message: result.stoppedBecause, exitCode: 75 };
   if (result.stoppedBecause) return { outcome: 'failed', message: result.stoppedBecause, exitCode: 64 };
   if (result.gaveUp.length > 0 || result.completed.length < shards || counts.pending > 0) {
     const which = result.gaveUp.map((g) => `shard ${g.shard}: ${g.reason}`).join('; ');
-    return { outcome: 'incomplete', message: `${counts.pending} file(s) still pending${which ? ` (${which})` : ''}; run the same command again to continue`, exitCode: 75 };
+    return {
+      outcome: 'incomplete',
+      message: `${counts.pending} file(s) still pending${which ? ` (${which})` : ''}; run the same command again to continue`,
+      exitCode: 75,
+    };
   }
   return { outcome: 'complete', message: null, exitCode: 0 };
 }

@@ -28,7 +28,8 @@ export const RETRY_MAX_MS = 15_000;
 export function afterRunnerExit(exit: RunnerExit, attempt: number, maxAttempts: number): AfterExit {
   if (exit.code === EXIT_OK) return { action: 'done' };
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-  if (exit.code === EXIT_USAGE) return { action: 'fail-run', reason: `a runner ${how} (bad arguments or configuration): retrying cannot help` };
+  if (exit.code === EXIT_USAGE)
+    return { action: 'fail-run', reason: `a runner ${how} (bad arguments or configuration): retrying cannot help` };
   if (attempt >= maxAttempts) return { action: 'give-up', reason: `runner ${how} on each of ${attempt} attempts` };
   return { action: 'retry', delayMs: Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) };
 }
@@ -61,7 +62,13 @@ export interface SupervisorResult {
 export class Supervisor {
   private readonly queue: { shard: number; attempt: number; notBefore: number }[];
   private readonly running = new Map<number, ChildProcess>();
-  private readonly result: SupervisorResult = { completed: [], gaveUp: [], stoppedBecause: null, summaries: [], retries: 0 };
+  private readonly result: SupervisorResult = {
+    completed: [],
+    gaveUp: [],
+    stoppedBecause: null,
+    summaries: [],
+    retries: 0,
+  };
   private stopping = false;
   private readonly wakers = new Set<() => void>();
 
@@ -137,7 +144,10 @@ export class Supervisor {
       case 'retry':
         if (this.stopping) return;
         this.result.retries++;
-        this.options.log.warn({ shard, attempt, exitCode: exit.code, signal: exit.signal, retryInMs: decision.delayMs }, 'runner did not finish its shard; it will run again');
+        this.options.log.warn(
+          { shard, attempt, exitCode: exit.code, signal: exit.signal, retryInMs: decision.delayMs },
+          'runner did not finish its shard; it will run again',
+        );
         this.queue.push({ shard, attempt: attempt + 1, notBefore: Date.now() + decision.delayMs });
         return;
       case 'give-up':

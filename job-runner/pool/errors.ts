@@ -16,7 +16,10 @@ export class PoolAcquireTimeoutError extends Error {
   override readonly name = 'PoolAcquireTimeoutError';
   /** Marks the error for any classifier that looks for the flag rather than the class. */
   readonly transient = true;
-  constructor(readonly waitedMs: number, readonly picture: PoolPicture) {
+  constructor(
+    readonly waitedMs: number,
+    readonly picture: PoolPicture,
+  ) {
     super(
       `no database connection became free within ${waitedMs} ms: pool max ${picture.max}, ` +
         `${picture.active} in use, ${picture.waiting} waiting`,
@@ -28,13 +31,26 @@ export class PoolAcquireTimeoutError extends Error {
 export class DatabaseUnavailableError extends Error {
   override readonly name = 'DatabaseUnavailableError';
   readonly transient = true;
-  constructor(readonly attempts: number, readonly waitedMs: number, cause: unknown) {
+  constructor(
+    readonly attempts: number,
+    readonly waitedMs: number,
+    cause: unknown,
+  ) {
     super(`database unreachable after ${attempts} attempt(s) over ${waitedMs} ms: ${describeError(cause)}`, { cause });
   }
 }
 
 /** Socket-level failures: the server is not there (yet), or went away. */
-const TRANSIENT_NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
+const TRANSIENT_NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
 
 /**
  * SQLSTATEs worth a retry: class 08 (connection exception), admin/crash shutdown and "starting up" (57P01-03),

@@ -1,7 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from '../log.js';
-import { describeError, DatabaseUnavailableError, isTransientDatabaseError, PoolAcquireTimeoutError } from './errors.js';
+import {
+  describeError,
+  DatabaseUnavailableError,
+  isTransientDatabaseError,
+  PoolAcquireTimeoutError,
+} from './errors.js';
 import type { PoolSize } from './sizing.js';
 import { backoffDelay, needsPing, retirementTime, type ValidationMode } from './timing.js';
 
@@ -110,14 +115,24 @@ export class RunnerPool {
   private readonly state = new WeakMap<pg.ClientBase, ClientState>();
   private readonly opts: Required<Omit<RunnerPoolOptions, 'log' | 'connectionString' | 'size' | 'applicationName'>>;
   private readonly log: Logger | undefined;
-  private readonly counters = { peak: 0, opened: 0, retired: 0, discarded: 0, idleErrors: 0, pings: 0, bypassed: 0, acquires: 0 };
+  private readonly counters = {
+    peak: 0,
+    opened: 0,
+    retired: 0,
+    discarded: 0,
+    idleErrors: 0,
+    pings: 0,
+    bypassed: 0,
+    acquires: 0,
+  };
   private statsTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(options: RunnerPoolOptions) {
     const { max, warm } = options.size;
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`pool max must be a whole number ≥ 1, got ${max}`);
-    if (!Number.isInteger(warm) || warm < 0 || warm > max) throw new RangeError(`pool warm must be in 0..${max}, got ${warm}`);
+    if (!Number.isInteger(warm) || warm < 0 || warm > max)
+      throw new RangeError(`pool warm must be in 0..${max}, got ${warm}`);
     this.max = max;
     this.warm = warm;
     this.log = options.log;
@@ -137,7 +152,8 @@ export class RunnerPool {
       random: options.random ?? Math.random,
       now: options.now ?? Date.now,
     };
-    if (!(this.opts.lifetimeJitter >= 0 && this.opts.lifetimeJitter < 1)) throw new RangeError('lifetimeJitter must be in [0, 1)');
+    if (!(this.opts.lifetimeJitter >= 0 && this.opts.lifetimeJitter < 1))
+      throw new RangeError('lifetimeJitter must be in [0, 1)');
     this.pool = new pg.Pool({
       connectionString: options.connectionString,
       max,
@@ -148,7 +164,9 @@ export class RunnerPool {
       connectionTimeoutMillis: this.opts.acquireTimeoutMs,
       application_name: options.applicationName,
       ...(this.opts.statementTimeoutMs > 0 ? { statement_timeout: this.opts.statementTimeoutMs } : {}),
-      ...(this.opts.idleInTransactionTimeoutMs > 0 ? { idle_in_transaction_session_timeout: this.opts.idleInTransactionTimeoutMs } : {}),
+      ...(this.opts.idleInTransactionTimeoutMs > 0
+        ? { idle_in_transaction_session_timeout: this.opts.idleInTransactionTimeoutMs }
+        : {}),
       // A peer that vanished without a FIN (node failure, network partition) is noticed by the kernel.
       keepAlive: true,
     });
@@ -168,7 +186,9 @@ export class RunnerPool {
       if (this.opts.connectionCheckIntervalMs > 0) {
         client
           .query(CONNECTION_CHECK_SQL, [`${this.opts.connectionCheckIntervalMs}ms`])
-          .catch((err: unknown) => this.log?.debug({ err: describeError(err) }, 'could not set client_connection_check_interval'));
+          .catch((err: unknown) =>
+            this.log?.debug({ err: describeError(err) }, 'could not set client_connection_check_interval'),
+          );
       }
     });
     // pg-pool already removed the client; this only records it. Without a listener, Node would crash the process.
@@ -189,18 +209,26 @@ export class RunnerPool {
       if (this.closed) throw new Error('pool closed while opening');
       // Each connection goes back to the pool the moment it is up, so a caller that acquires while open() is still
       // under way (the runner's migration, say) starts on the first one instead of waiting for the slowest.
-      const results = await Promise.allSettled(Array.from({ length: this.warm }, () => this.pool.connect().then((c) => c.release())));
+      const results = await Promise.allSettled(
+        Array.from({ length: this.warm }, () => this.pool.connect().then((c) => c.release())),
+      );
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (!failure) break;
       const waited = this.opts.now() - started;
       if (!isTransientDatabaseError(failure.reason)) throw failure.reason;
       if (waited >= this.opts.openTimeoutMs) throw new DatabaseUnavailableError(attempt + 1, waited, failure.reason);
       const delay = Math.min(backoffDelay(attempt, this.opts.random), this.opts.openTimeoutMs - waited);
-      this.log?.warn({ err: describeError(failure.reason), attempt: attempt + 1, retryInMs: delay }, 'database not reachable yet; retrying');
+      this.log?.warn(
+        { err: describeError(failure.reason), attempt: attempt + 1, retryInMs: delay },
+        'database not reachable yet; retrying',
+      );
       await sleep(delay);
     }
     if (this.opts.statsIntervalMs > 0 && this.log && !this.statsTimer) {
-      this.statsTimer = setInterval(() => this.log?.info({ pool: this.stats() }, 'pool stats'), this.opts.statsIntervalMs);
+      this.statsTimer = setInterval(
+        () => this.log?.info({ pool: this.stats() }, 'pool stats'),
+        this.opts.statsIntervalMs,
+      );
       this.statsTimer.unref();
     }
     this.log?.info({ pool: this.stats() }, 'pool open');
@@ -249,7 +277,8 @@ export class RunnerPool {
         this.counters.discarded++;
         this.log?.info({ err: describeError(err) }, 'discarding a connection that failed its checkout ping');
         client.release(err instanceof Error ? err : true);
-        if (this.opts.now() >= deadline) throw new DatabaseUnavailableError(connectFailures + 1, this.opts.now() - started, err);
+        if (this.opts.now() >= deadline)
+          throw new DatabaseUnavailableError(connectFailures + 1, this.opts.now() - started, err);
       }
     }
   }
@@ -271,7 +300,15 @@ export class RunnerPool {
   stats(): PoolStats {
     const total = this.pool.totalCount;
     const idle = this.pool.idleCount;
-    return { total, idle, active: total - idle, waiting: this.pool.waitingCount, max: this.max, warm: this.warm, ...this.counters };
+    return {
+      total,
+      idle,
+      active: total - idle,
+      waiting: this.pool.waitingCount,
+      max: this.max,
+      warm: this.warm,
+      ...this.counters,
+    };
   }
 
   /** Closes every connection. Waits for checked-out clients to be released first. */

@@ -35,7 +35,8 @@ export interface PoolSize {
 
 /** Parse workers for a CPU request: one per whole core requested, never fewer than one (a 500m pod still parses). */
 export function workersFor(cpuMillis: number): number {
-  if (!Number.isFinite(cpuMillis) || cpuMillis <= 0) throw new RangeError(`cpu request must be a positive number of millicores, got ${cpuMillis}`);
+  if (!Number.isFinite(cpuMillis) || cpuMillis <= 0)
+    throw new RangeError(`cpu request must be a positive number of millicores, got ${cpuMillis}`);
   return Math.max(1, Math.floor(cpuMillis / 1000));
 }
 
@@ -43,7 +44,8 @@ export function workersFor(cpuMillis: number): number {
 export function poolSizeFor(cpuMillis: number, tuning: PoolTuning = {}): PoolSize {
   const t = { ...DEFAULT_POOL_TUNING, ...definedOnly(tuning) };
   if (t.connectionsPerWorker <= 0) throw new RangeError('connectionsPerWorker must be positive');
-  if (t.extraConnections < 0 || !Number.isInteger(t.extraConnections)) throw new RangeError('extraConnections must be a whole number ≥ 0');
+  if (t.extraConnections < 0 || !Number.isInteger(t.extraConnections))
+    throw new RangeError('extraConnections must be a whole number ≥ 0');
   if (t.maxPerPod < 1 || !Number.isInteger(t.maxPerPod)) throw new RangeError('maxPerPod must be a whole number ≥ 1');
   if (!(t.warmFraction > 0 && t.warmFraction <= 1)) throw new RangeError('warmFraction must be in (0, 1]');
   const workers = workersFor(cpuMillis);
@@ -68,13 +70,18 @@ export interface AllowanceInput {
 /** limit − reserved − headroom − other, never negative. */
 export function connectionAllowance(input: AllowanceInput): number {
   for (const [name, v] of Object.entries(input)) {
-    if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new RangeError(`${name} must be a whole number ≥ 0, got ${v}`);
+    if (v !== undefined && (!Number.isInteger(v) || v < 0))
+      throw new RangeError(`${name} must be a whole number ≥ 0, got ${v}`);
   }
   return Math.max(0, input.maxConnections - input.reservedConnections - input.headroom - (input.otherConnections ?? 0));
 }
 
 /** How many runner processes fit in `allowance` connections, each holding at most `perRunner`. */
-export function runnersThatFit(allowance: number, perRunner: number, maxParallelism = Number.POSITIVE_INFINITY): number {
+export function runnersThatFit(
+  allowance: number,
+  perRunner: number,
+  maxParallelism = Number.POSITIVE_INFINITY,
+): number {
   if (perRunner < 1) throw new RangeError('perRunner must be ≥ 1');
   return Math.max(0, Math.min(maxParallelism, Math.floor(allowance / perRunner)));
 }

@@ -30,7 +30,8 @@ export class BatchWriter<T> {
 
   constructor(private readonly options: BatchWriterOptions<T>) {
     for (const k of ['maxFiles', 'maxInFlight'] as const) {
-      if (!Number.isInteger(options[k]) || options[k] < 1) throw new RangeError(`${k} must be a whole number ≥ 1, got ${options[k]}`);
+      if (!Number.isInteger(options[k]) || options[k] < 1)
+        throw new RangeError(`${k} must be a whole number ≥ 1, got ${options[k]}`);
     }
   }
 
@@ -106,17 +107,23 @@ export class BatchWriter<T> {
     const batch = this.buffer.splice(0, this.options.maxFiles);
     if (this.buffer.length === 0) this.clearTimer();
     this.inFlight++;
-    const write = this.options.write(batch).then(
-      () => this.options.onCommitted?.(batch),
-      (e: unknown) => { this.failure ??= e; },
-    ).finally(() => {
-      this.inFlight--;
-      this.writes.delete(write);
-      // A slot freed: what waited for it goes now (full batches at once; a partial one when its time came).
-      this.sendFull();
-      if (this.canSend() && this.buffer.length > 0) this.timer ??= setTimeout(() => this.sendDue(), this.options.maxDelayMs);
-      if (this.hasRoom()) this.wakeRoomWaiters();
-    });
+    const write = this.options
+      .write(batch)
+      .then(
+        () => this.options.onCommitted?.(batch),
+        (e: unknown) => {
+          this.failure ??= e;
+        },
+      )
+      .finally(() => {
+        this.inFlight--;
+        this.writes.delete(write);
+        // A slot freed: what waited for it goes now (full batches at once; a partial one when its time came).
+        this.sendFull();
+        if (this.canSend() && this.buffer.length > 0)
+          this.timer ??= setTimeout(() => this.sendDue(), this.options.maxDelayMs);
+        if (this.hasRoom()) this.wakeRoomWaiters();
+      });
     this.writes.add(write);
   }
 

@@ -61,33 +61,45 @@ export async function listCorpus(options: ListOptions): Promise<Listing> {
     try {
       dirents = await readdir(absDir, { encoding: 'buffer', withFileTypes: true });
     } catch (e) {
-      entries.push({ path: relDir ?? Buffer.from('.'), size: 0, problem: { status: 'failed', reason: `directory could not be read (${errorCode(e)})` } });
+      entries.push({
+        path: relDir ?? Buffer.from('.'),
+        size: 0,
+        problem: { status: 'failed', reason: `directory could not be read (${errorCode(e)})` },
+      });
       return;
     }
     const subdirs: Buffer[] = [];
-    await Promise.all(dirents.map(async (d) => {
-      const rel = relDir ? Buffer.concat([relDir, SLASH, d.name]) : Buffer.from(d.name);
-      const abs = Buffer.concat([rootBytes, SLASH, rel]);
-      const wanted = matches(displayPath(rel));
-      if (d.isDirectory()) {
-        subdirs.push(rel);
-      } else if (d.isFile()) {
-        if (wanted) entries.push(await regularFile(rel, abs));
-      } else if (d.isSymbolicLink()) {
-        const target = await followSymlink(abs, rootBytes);
-        if ('problem' in target) {
-          if (wanted || target.isDirectory) entries.push({ path: rel, size: 0, problem: target.problem });
-        } else if (target.stats.isDirectory()) {
-          if (!visited.has(inodeKey(target.stats))) subdirs.push(rel);
+    await Promise.all(
+      dirents.map(async (d) => {
+        const rel = relDir ? Buffer.concat([relDir, SLASH, d.name]) : Buffer.from(d.name);
+        const abs = Buffer.concat([rootBytes, SLASH, rel]);
+        const wanted = matches(displayPath(rel));
+        if (d.isDirectory()) {
+          subdirs.push(rel);
+        } else if (d.isFile()) {
+          if (wanted) entries.push(await regularFile(rel, abs));
+        } else if (d.isSymbolicLink()) {
+          const target = await followSymlink(abs, rootBytes);
+          if ('problem' in target) {
+            if (wanted || target.isDirectory) entries.push({ path: rel, size: 0, problem: target.problem });
+          } else if (target.stats.isDirectory()) {
+            if (!visited.has(inodeKey(target.stats))) subdirs.push(rel);
+          } else if (wanted) {
+            entries.push(
+              target.stats.isFile()
+                ? { path: rel, size: target.stats.size, problem: null }
+                : { path: rel, size: 0, problem: notRegular(target.stats) },
+            );
+          }
         } else if (wanted) {
-          entries.push(target.stats.isFile()
-            ? { path: rel, size: target.stats.size, problem: null }
-            : { path: rel, size: 0, problem: notRegular(target.stats) });
+          entries.push({
+            path: rel,
+            size: 0,
+            problem: { status: 'failed', reason: `not a regular file (${direntKind(d)})` },
+          });
         }
-      } else if (wanted) {
-        entries.push({ path: rel, size: 0, problem: { status: 'failed', reason: `not a regular file (${direntKind(d)})` } });
-      }
-    }));
+      }),
+    );
     // Sequential over subdirectories: a corpus of millions of files must not open thousands of directories at once.
     subdirs.sort(Buffer.compare);
     for (const sub of subdirs) {
@@ -126,14 +138,22 @@ async function followSymlink(abs: Buffer, root: Buffer): Promise<SymlinkTarget> 
     real = await realpath(abs, { encoding: 'buffer' });
   } catch (e) {
     const code = errorCode(e);
-    const reason = code === 'ENOENT' ? DANGLING_SYMLINK_REASON : code === 'ELOOP' ? 'symlink loop' : `symlink could not be resolved (${code})`;
+    const reason =
+      code === 'ENOENT'
+        ? DANGLING_SYMLINK_REASON
+        : code === 'ELOOP'
+          ? 'symlink loop'
+          : `symlink could not be resolved (${code})`;
     return { problem: { status: 'failed', reason }, isDirectory: false };
   }
   let stats: Stats;
   try {
     stats = await stat(real);
   } catch (e) {
-    return { problem: { status: 'failed', reason: `symlink target could not be read (${errorCode(e)})` }, isDirectory: false };
+    return {
+      problem: { status: 'failed', reason: `symlink target could not be read (${errorCode(e)})` },
+      isDirectory: false,
+    };
   }
   if (!isInside(real, root)) {
     return { problem: { status: 'skipped', reason: OUTSIDE_ROOT_REASON }, isDirectory: stats.isDirectory() };
@@ -151,12 +171,28 @@ export function isInside(real: Buffer, root: Buffer): boolean {
 }
 
 export function notRegular(s: Stats): EntryProblem {
-  const kind = s.isFIFO() ? 'a FIFO' : s.isSocket() ? 'a socket' : s.isCharacterDevice() ? 'a character device' : s.isBlockDevice() ? 'a block device' : 'an unknown kind of entry';
+  const kind = s.isFIFO()
+    ? 'a FIFO'
+    : s.isSocket()
+      ? 'a socket'
+      : s.isCharacterDevice()
+        ? 'a character device'
+        : s.isBlockDevice()
+          ? 'a block device'
+          : 'an unknown kind of entry';
   return { status: 'failed', reason: `not a regular file (${kind})` };
 }
 
 function direntKind(d: Dirent<Buffer>): string {
-  return d.isFIFO() ? 'a FIFO' : d.isSocket() ? 'a socket' : d.isCharacterDevice() ? 'a character device' : d.isBlockDevice() ? 'a block device' : 'an unknown kind of entry';
+  return d.isFIFO()
+    ? 'a FIFO'
+    : d.isSocket()
+      ? 'a socket'
+      : d.isCharacterDevice()
+        ? 'a character device'
+        : d.isBlockDevice()
+          ? 'a block device'
+          : 'an unknown kind of entry';
 }
 
 function inodeKey(s: Stats): string {
@@ -168,7 +204,14 @@ export const DANGLING_SYMLINK_REASON = 'symlink target does not exist (dangling 
 /** Why opening `abs` failed, in the words the scan uses: a runner reopening a dangling link says the same thing. */
 export async function unreadableReason(abs: Buffer, e: unknown): Promise<string> {
   const code = errorCode(e);
-  if (code === 'ENOENT' && (await lstat(abs).then((s) => s.isSymbolicLink(), () => false))) return DANGLING_SYMLINK_REASON;
+  if (
+    code === 'ENOENT' &&
+    (await lstat(abs).then(
+      (s) => s.isSymbolicLink(),
+      () => false,
+    ))
+  )
+    return DANGLING_SYMLINK_REASON;
   if (code === 'ELOOP') return 'symlink loop';
   return `file could not be read (${code})`;
 }

@@ -61,7 +61,8 @@ export class ParsePool {
   replaced = 0;
 
   constructor(private readonly options: ParsePoolOptions) {
-    if (!Number.isInteger(options.workers) || options.workers < 1) throw new RangeError(`workers must be a whole number ≥ 1, got ${options.workers}`);
+    if (!Number.isInteger(options.workers) || options.workers < 1)
+      throw new RangeError(`workers must be a whole number ≥ 1, got ${options.workers}`);
     this.workerUrl = options.workerUrl ?? new URL('./parse-worker.js', import.meta.url);
     for (let i = 0; i < options.workers; i++) this.slots.push(this.spawn());
   }
@@ -91,11 +92,13 @@ export class ParsePool {
   async close(): Promise<void> {
     this.closed = true;
     for (const w of this.waiting.splice(0)) w.resolve(null);
-    await Promise.all(this.slots.map(async (slot) => {
-      this.clearDeadline(slot);
-      for (const task of slot.tasks.splice(0)) task.resolve(null);
-      await slot.worker.terminate();
-    }));
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        this.clearDeadline(slot);
+        for (const task of slot.tasks.splice(0)) task.resolve(null);
+        await slot.worker.terminate();
+      }),
+    );
   }
 
   private spawn(): Slot {

@@ -20,13 +20,21 @@ const port = parentPort;
 
 let queue: Promise<void> = Promise.resolve();
 port.on('message', (task: ParseTask) => {
-  queue = queue.then(() => handle(task).then(
-    (result) => port.postMessage({ id: task.id, result } satisfies ParseReply),
-    (e: unknown) => port.postMessage({
-      id: task.id,
-      result: { kind: 'aborted', size: null, sha256: null, reason: `analysis failed unexpectedly: ${e instanceof Error ? e.message : String(e)}` },
-    } satisfies ParseReply),
-  ));
+  queue = queue.then(() =>
+    handle(task).then(
+      (result) => port.postMessage({ id: task.id, result } satisfies ParseReply),
+      (e: unknown) =>
+        port.postMessage({
+          id: task.id,
+          result: {
+            kind: 'aborted',
+            size: null,
+            sha256: null,
+            reason: `analysis failed unexpectedly: ${e instanceof Error ? e.message : String(e)}`,
+          },
+        } satisfies ParseReply),
+    ),
+  );
 });
 port.postMessage({ ready: true } satisfies ParseReply);
 
@@ -73,7 +81,8 @@ async function handle(task: ParseTask): Promise<ParseResult> {
   if (sha256 === task.knownSha256) return { kind: 'unchanged', sha256, size: bytes.length };
   port.postMessage({ id: task.id, hashed: { sha256, size: bytes.length } } satisfies ParseReply);
   const outcome = analyzeMidi(bytes);
-  if (!outcome.ok || !task.splitOutputDir) return { kind: 'analysed', sha256, size: bytes.length, outcome, splitTracks: [] };
+  if (!outcome.ok || !task.splitOutputDir)
+    return { kind: 'analysed', sha256, size: bytes.length, outcome, splitTracks: [] };
   const split = await writeSplitTracks(bytes, sha256, task.splitOutputDir);
   if (split.warning) outcome.warnings.push(split.warning);
   return { kind: 'analysed', sha256, size: bytes.length, outcome, splitTracks: split.files };

@@ -102,7 +102,10 @@ export async function runShard(config: RunShardConfig, log: Logger, signal: Abor
     await pool.open();
     await pool.use((c) => migrate(c));
     const corpusId = await pool.use((c) => findCorpus(c, config.corpus));
-    if (corpusId === null) throw new UsageError(`corpus ${JSON.stringify(config.corpus)} has not been scanned: run \`midi-corpus scan\` first`);
+    if (corpusId === null)
+      throw new UsageError(
+        `corpus ${JSON.stringify(config.corpus)} has not been scanned: run \`midi-corpus scan\` first`,
+      );
     const files = await pool.use((c) => shardFiles(c, corpusId, config.shard));
     const run = new ShardRun(config, size, root, pool, corpusId, log, signal);
     const counts = await run.process(files);
@@ -171,16 +174,21 @@ export function toRecord(file: ShardFile, shard: number, result: ParseResult): F
         sha256,
         outcome: o.ok
           ? {
-            status: 'ok',
-            analysis: o.analysis,
-            warnings: o.warnings,
-            splitTracks: result.splitTracks.map((t) => ({ ...t, sha256: Buffer.from(t.sha256, 'hex') })),
-          }
+              status: 'ok',
+              analysis: o.analysis,
+              warnings: o.warnings,
+              splitTracks: result.splitTracks.map((t) => ({ ...t, sha256: Buffer.from(t.sha256, 'hex') })),
+            }
           : { status: 'failed', reason: o.reason, warnings: o.warnings },
       };
     }
     case 'refused':
-      return { ...base, size: result.size ?? file.size, sha256: null, outcome: { status: result.status, reason: result.reason, warnings: [] } };
+      return {
+        ...base,
+        size: result.size ?? file.size,
+        sha256: null,
+        outcome: { status: result.status, reason: result.reason, warnings: [] },
+      };
     case 'aborted':
       return {
         ...base,
@@ -195,7 +203,11 @@ export function toRecord(file: ShardFile, shard: number, result: ParseResult): F
  * An analysis cut off before its worker reported the hash gets one from the main thread, so that the failure is tied
  * to these bytes: the next run skips the file unless it changed (or --retry-failed), instead of stalling on it again.
  */
-async function withHash(result: Extract<ParseResult, { kind: 'aborted' }>, path: Buffer, maxFileBytes: number): Promise<ParseResult> {
+async function withHash(
+  result: Extract<ParseResult, { kind: 'aborted' }>,
+  path: Buffer,
+  maxFileBytes: number,
+): Promise<ParseResult> {
   try {
     // The worker may have been stopped before its own size check: never read more than the limit here either.
     if ((await stat(path)).size > maxFileBytes) return result;
@@ -209,7 +221,12 @@ async function withHash(result: Extract<ParseResult, { kind: 'aborted' }>, path:
 
 /** One shard's processing: the feed loop, the parse pool and the batch writer, and their counters. */
 class ShardRun {
-  private readonly counts = { recorded: { ok: 0, failed: 0, skipped: 0 }, unchanged: 0, settled: 0, workersReplaced: 0 };
+  private readonly counts = {
+    recorded: { ok: 0, failed: 0, skipped: 0 },
+    unchanged: 0,
+    settled: 0,
+    workersReplaced: 0,
+  };
   private done = 0;
 
   constructor(
@@ -222,7 +239,9 @@ class ShardRun {
     private readonly signal: AbortSignal,
   ) {}
 
-  async process(files: ShardFile[]): Promise<Omit<ShardSummary, 'corpus' | 'shard' | 'files' | 'workers' | 'pool' | 'durationSeconds'>> {
+  async process(
+    files: ShardFile[],
+  ): Promise<Omit<ShardSummary, 'corpus' | 'shard' | 'files' | 'workers' | 'pool' | 'durationSeconds'>> {
     const todo = files.filter((f) => needsParsing(f, this.config.retryFailed));
     this.counts.settled = files.length - todo.length;
     this.log.info({ files: files.length, toRead: todo.length, settled: this.counts.settled }, 'shard loaded');
@@ -248,7 +267,10 @@ class ShardRun {
     try {
       await this.feed(todo, parse, writer);
       if (this.signal.aborted) {
-        this.log.warn({ batchesInFlight: writer.batchesInFlight }, 'shutting down: letting the batches being written finish');
+        this.log.warn(
+          { batchesInFlight: writer.batchesInFlight },
+          'shutting down: letting the batches being written finish',
+        );
         await writer.abandon();
       } else {
         await writer.drain();
@@ -273,20 +295,27 @@ class ShardRun {
       while (inFlight.size >= queueDepth) await Promise.race(inFlight);
       if (this.signal.aborted || writer.failure) break;
       const path = Buffer.concat([this.root, Buffer.from('/'), file.path]);
-      const job = parse.parse({
-        path,
-        root: this.root,
-        knownSha256: file.sha256 && !(this.config.retryFailed && file.status === 'failed') ? file.sha256.toString('hex') : null,
-        maxFileBytes: this.config.maxFileBytes,
-        splitOutputDir: this.config.splitOutput,
-      }).then(async (parsed) => {
-        if (parsed === null) return; // shutting down: not analysed, not recorded
-        const result = parsed.kind === 'aborted' && parsed.sha256 === null ? await withHash(parsed, path, this.config.maxFileBytes) : parsed;
-        this.done++;
-        const record = toRecord(file, this.config.shard, result);
-        if (record) writer.add(record);
-        else this.counts.unchanged++;
-      }).finally(() => inFlight.delete(job));
+      const job = parse
+        .parse({
+          path,
+          root: this.root,
+          knownSha256:
+            file.sha256 && !(this.config.retryFailed && file.status === 'failed') ? file.sha256.toString('hex') : null,
+          maxFileBytes: this.config.maxFileBytes,
+          splitOutputDir: this.config.splitOutput,
+        })
+        .then(async (parsed) => {
+          if (parsed === null) return; // shutting down: not analysed, not recorded
+          const result =
+            parsed.kind === 'aborted' && parsed.sha256 === null
+              ? await withHash(parsed, path, this.config.maxFileBytes)
+              : parsed;
+          this.done++;
+          const record = toRecord(file, this.config.shard, result);
+          if (record) writer.add(record);
+          else this.counts.unchanged++;
+        })
+        .finally(() => inFlight.delete(job));
       inFlight.add(job);
     }
     await Promise.all(inFlight);
@@ -303,21 +332,27 @@ class ShardRun {
         deadlineMs: this.config.writeDeadlineMs,
         stopped: () => this.signal.aborted,
         onRetry: (attempt, delayMs, err) =>
-          this.log.warn({ attempt, retryInMs: delayMs, err: describeError(err), files: batch.length }, 'batch write failed; retrying'),
+          this.log.warn(
+            { attempt, retryInMs: delayMs, err: describeError(err), files: batch.length },
+            'batch write failed; retrying',
+          ),
       },
     );
   }
 
   private logProgress(total: number, parse: ParsePool, writer: BatchWriter<FileResult>): void {
-    this.log.info({
-      parsed: this.done,
-      of: total,
-      recorded: this.counts.recorded,
-      unchanged: this.counts.unchanged,
-      backlog: writer.backlog,
-      batchesInFlight: writer.batchesInFlight,
-      workersReplaced: parse.replaced,
-      pool: this.pool.stats(),
-    }, 'progress');
+    this.log.info(
+      {
+        parsed: this.done,
+        of: total,
+        recorded: this.counts.recorded,
+        unchanged: this.counts.unchanged,
+        backlog: writer.backlog,
+        batchesInFlight: writer.batchesInFlight,
+        workersReplaced: parse.replaced,
+        pool: this.pool.stats(),
+      },
+      'progress',
+    );
   }
 }

@@ -45,11 +45,21 @@ export async function scanCorpus(client: pg.ClientBase, options: ScanOptions): P
   });
   const request = typeof options.shards === 'function' ? options.shards(listing.entries.length) : options.shards;
   const plan = planShards(listing.entries.length, request);
-  const corpusId = await ensureCorpus(client, options.corpus, { root: listing.root, include: options.include ?? null, ...options.settings });
+  const corpusId = await ensureCorpus(client, options.corpus, {
+    root: listing.root,
+    include: options.include ?? null,
+    ...options.settings,
+  });
   const shardOf = (i: number) => plan.shardOf(i);
-  await recordScan(client, corpusId, listing.entries.map((e, i) => ({ path: e.path, size: e.size, shard: shardOf(i) })), { shardCount: plan.shards });
+  await recordScan(
+    client,
+    corpusId,
+    listing.entries.map((e, i) => ({ path: e.path, size: e.size, shard: shardOf(i) })),
+    { shardCount: plan.shards },
+  );
   const problems = problemRecords(listing.entries, shardOf);
-  for (let i = 0; i < problems.length; i += PROBLEM_BATCH) await writeBatch(client, corpusId, problems.slice(i, i + PROBLEM_BATCH));
+  for (let i = 0; i < problems.length; i += PROBLEM_BATCH)
+    await writeBatch(client, corpusId, problems.slice(i, i + PROBLEM_BATCH));
   return {
     corpus: options.corpus,
     files: listing.entries.length,
@@ -62,7 +72,14 @@ export async function scanCorpus(client: pg.ClientBase, options: ScanOptions): P
 function problemRecords(entries: CorpusEntry[], shardOf: (i: number) => number): FileResult[] {
   const out: FileResult[] = [];
   entries.forEach((e, i) => {
-    if (e.problem) out.push({ path: e.path, size: e.size, shard: shardOf(i), sha256: null, outcome: { status: e.problem.status, reason: e.problem.reason, warnings: [] } });
+    if (e.problem)
+      out.push({
+        path: e.path,
+        size: e.size,
+        shard: shardOf(i),
+        sha256: null,
+        outcome: { status: e.problem.status, reason: e.problem.reason, warnings: [] },
+      });
   });
   return out;
 }

@@ -16,14 +16,17 @@ export interface ShardPlan {
 }
 
 export function planShards(fileCount: number, request: ShardRequest): ShardPlan {
-  if (!Number.isInteger(fileCount) || fileCount < 0) throw new RangeError(`file count must be a whole number ≥ 0, got ${fileCount}`);
+  if (!Number.isInteger(fileCount) || fileCount < 0)
+    throw new RangeError(`file count must be a whole number ≥ 0, got ${fileCount}`);
   if ('filesPerShard' in request) {
     const per = request.filesPerShard;
-    if (!Number.isInteger(per) || per < 1) throw new RangeError(`files per shard must be a whole number ≥ 1, got ${per}`);
+    if (!Number.isInteger(per) || per < 1)
+      throw new RangeError(`files per shard must be a whole number ≥ 1, got ${per}`);
     return { shards: Math.ceil(fileCount / per), shardOf: (i) => Math.floor(i / per) };
   }
   const wanted = request.shards;
-  if (!Number.isInteger(wanted) || wanted < 1) throw new RangeError(`shard count must be a whole number ≥ 1, got ${wanted}`);
+  if (!Number.isInteger(wanted) || wanted < 1)
+    throw new RangeError(`shard count must be a whole number ≥ 1, got ${wanted}`);
   // Never more shards than files: an empty shard would still cost a pod.
   const shards = Math.min(wanted, fileCount);
   // Balanced contiguous ranges: sizes differ by at most one file.

@@ -19,7 +19,11 @@ export interface SplitWriteResult {
   warning: string | null;
 }
 
-export async function writeSplitTracks(bytes: Uint8Array, sourceSha256: string, outputDir: string): Promise<SplitWriteResult> {
+export async function writeSplitTracks(
+  bytes: Uint8Array,
+  sourceSha256: string,
+  outputDir: string,
+): Promise<SplitWriteResult> {
   const split = splitTracks(bytes);
   if (!split.ok) return { files: [], warning: `tracks not split: ${split.reason}` };
   if (split.tracks.length === 0) return { files: [], warning: null };

@@ -5,12 +5,18 @@
  */
 import { FailureKind } from '../analysis/failure.js';
 import {
-  buildSmf, chunk, concatBytes, encodeTrack, microsecondsPerQuarter, note, wrapRiff, type DivisionSpec, type TrackEvent,
+  buildSmf,
+  chunk,
+  concatBytes,
+  encodeTrack,
+  microsecondsPerQuarter,
+  note,
+  wrapRiff,
+  type DivisionSpec,
+  type TrackEvent,
 } from './smf-builder.js';
 
-export type ExpectedOutcome =
-  | { ok: false; kind: FailureKind }
-  | { ok: true; warning: string };
+export type ExpectedOutcome = { ok: false; kind: FailureKind } | { ok: true; warning: string };
 
 export interface BadInput {
   /** File name, e.g. `zero-byte.mid`. */
@@ -25,7 +31,9 @@ const PPQ = 480;
 /** A short well-formed C-major phrase; `velocities` lets a fixture mark one note so it can find its bytes. */
 function phrase(velocities: number[] = [90, 90, 90, 90, 90, 90, 90, 90]): TrackEvent[] {
   const events: TrackEvent[] = [{ tick: 0, type: 'tempo', microsecondsPerQuarter: microsecondsPerQuarter(120) }];
-  [60, 62, 64, 65, 67, 69, 71, 72].forEach((pitch, i) => events.push(...note(i * PPQ, PPQ, 0, pitch, velocities[i] ?? 90)));
+  [60, 62, 64, 65, 67, 69, 71, 72].forEach((pitch, i) =>
+    events.push(...note(i * PPQ, PPQ, 0, pitch, velocities[i] ?? 90)),
+  );
   return events;
 }
 
@@ -56,9 +64,15 @@ function overlappingNotes(count: number): Uint8Array {
   const channelOf = (i: number): number => channels[Math.floor((i * channels.length) / count)]!;
   const pitchOf = (i: number): number => 24 + ((i * 7) % 80);
   const events: TrackEvent[] = [];
-  for (let i = 0; i < count; i++) events.push({ tick: i, type: 'noteOn', channel: channelOf(i), pitch: pitchOf(i), velocity: 64 });
-  for (let i = 0; i < count; i++) events.push({ tick: count + i, type: 'noteOff', channel: channelOf(i), pitch: pitchOf(i), asNoteOn: true });
-  return buildSmf({ format: 0, division: { kind: 'ppq', ticksPerQuarter: PPQ }, tracks: [encodeTrack(events, { runningStatus: true })] });
+  for (let i = 0; i < count; i++)
+    events.push({ tick: i, type: 'noteOn', channel: channelOf(i), pitch: pitchOf(i), velocity: 64 });
+  for (let i = 0; i < count; i++)
+    events.push({ tick: count + i, type: 'noteOff', channel: channelOf(i), pitch: pitchOf(i), asNoteOn: true });
+  return buildSmf({
+    format: 0,
+    division: { kind: 'ppq', ticksPerQuarter: PPQ },
+    tracks: [encodeTrack(events, { runningStatus: true })],
+  });
 }
 
 export function badInputs(): BadInput[] {
@@ -86,7 +100,10 @@ export function badInputs(): BadInput[] {
     {
       name: 'chunk-length-past-end.mid',
       description: 'a complete file whose track chunk declares 1000 bytes more than the file holds',
-      bytes: concatBytes([good.slice(0, trackStart), chunk('MTrk', good.slice(trackStart + 8), good.length - trackStart - 8 + 1000)]),
+      bytes: concatBytes([
+        good.slice(0, trackStart),
+        chunk('MTrk', good.slice(trackStart + 8), good.length - trackStart - 8 + 1000),
+      ]),
       expect: { ok: false, kind: FailureKind.truncated },
     },
     {
@@ -125,7 +142,8 @@ export function badInputs(): BadInput[] {
     },
     {
       name: 'absurd-delta.mid',
-      description: 'a delta time of 0x0FFFFFFF ticks (the largest a file can hold): about 78 hours at 120 BPM and 480 PPQ',
+      description:
+        'a delta time of 0x0FFFFFFF ticks (the largest a file can hold): about 78 hours at 120 BPM and 480 PPQ',
       bytes: singleTrack([...phrase(), ...note(0x0fffffff, PPQ, 0, 60, 90)]),
       expect: { ok: false, kind: FailureKind.absurdTiming },
     },
@@ -160,4 +178,3 @@ export function badInputs(): BadInput[] {
     },
   ];
 }
-

@@ -21,7 +21,10 @@ export interface SampleSummary {
 }
 
 export async function writeSampleCorpus(dir: string, options: SampleOptions): Promise<SampleSummary> {
-  const entries = generateCorpus({ files: options.files, seed: options.seed }).map((f) => ({ path: f.path, bytes: f.bytes }));
+  const entries = generateCorpus({ files: options.files, seed: options.seed }).map((f) => ({
+    path: f.path,
+    bytes: f.bytes,
+  }));
   const bad = options.bad ? badInputs().map((b) => ({ path: `bad/${b.name}`, bytes: b.bytes })) : [];
   let bytes = 0;
   for (const entry of [...entries, ...bad]) {

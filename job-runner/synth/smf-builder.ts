@@ -57,7 +57,11 @@ export function microsecondsPerQuarter(bpm: number): number {
 
 /** A note as its two events. */
 export function note(
-  tick: number, durationTicks: number, channel: number, pitch: number, velocity: number,
+  tick: number,
+  durationTicks: number,
+  channel: number,
+  pitch: number,
+  velocity: number,
 ): [TrackEvent, TrackEvent] {
   return [
     { tick, type: 'noteOn', channel, pitch, velocity },
@@ -100,17 +104,22 @@ class ByteSink {
 
 function channelMessage(e: ChannelEvent): { status: number; data: number[] } {
   switch (e.type) {
-    case 'noteOn': return { status: 0x90 | e.channel, data: [e.pitch, e.velocity] };
-    case 'noteOff': return e.asNoteOn
-      ? { status: 0x90 | e.channel, data: [e.pitch, 0] }
-      : { status: 0x80 | e.channel, data: [e.pitch, e.velocity ?? 64] };
-    case 'controlChange': return { status: 0xb0 | e.channel, data: [e.controller, e.value] };
-    case 'programChange': return { status: 0xc0 | e.channel, data: [e.program] };
+    case 'noteOn':
+      return { status: 0x90 | e.channel, data: [e.pitch, e.velocity] };
+    case 'noteOff':
+      return e.asNoteOn
+        ? { status: 0x90 | e.channel, data: [e.pitch, 0] }
+        : { status: 0x80 | e.channel, data: [e.pitch, e.velocity ?? 64] };
+    case 'controlChange':
+      return { status: 0xb0 | e.channel, data: [e.controller, e.value] };
+    case 'programChange':
+      return { status: 0xc0 | e.channel, data: [e.program] };
     case 'pitchBend': {
       const v = e.value + 0x2000;
       return { status: 0xe0 | e.channel, data: [v & 0x7f, (v >> 7) & 0x7f] };
     }
-    case 'channelPressure': return { status: 0xd0 | e.channel, data: [e.pressure] };
+    case 'channelPressure':
+      return { status: 0xd0 | e.channel, data: [e.pressure] };
   }
 }
 
@@ -149,7 +158,11 @@ export function encodeTrack(events: readonly TrackEvent[], options: EncodeTrackO
         out.push(0xf0, ...vlq(e.data.length), ...e.data);
         running = 0;
         break;
-      case 'tempo': case 'timeSignature': case 'keySignature': case 'trackName': case 'meta': {
+      case 'tempo':
+      case 'timeSignature':
+      case 'keySignature':
+      case 'trackName':
+      case 'meta': {
         const { metaType, data } = metaMessage(e);
         out.push(0xff, metaType, ...vlq(data.length), ...data);
         running = 0;
@@ -186,9 +199,12 @@ export function chunk(id: string, body: Uint8Array, declaredLength: number = bod
 
 function divisionWord(division: DivisionSpec): number {
   switch (division.kind) {
-    case 'ppq': return division.ticksPerQuarter & 0x7fff;
-    case 'smpte': return (((256 - division.framesPerSecond) & 0xff) << 8) | (division.ticksPerFrame & 0xff);
-    case 'raw': return division.word & 0xffff;
+    case 'ppq':
+      return division.ticksPerQuarter & 0x7fff;
+    case 'smpte':
+      return (((256 - division.framesPerSecond) & 0xff) << 8) | (division.ticksPerFrame & 0xff);
+    case 'raw':
+      return division.word & 0xffff;
   }
 }
 
@@ -205,7 +221,14 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 export function buildSmf(spec: SmfSpec): Uint8Array {
   const word = divisionWord(spec.division);
   const count = spec.declaredTrackCount ?? spec.tracks.length;
-  const header = new Uint8Array([spec.format >> 8, spec.format & 0xff, count >> 8, count & 0xff, word >> 8, word & 0xff]);
+  const header = new Uint8Array([
+    spec.format >> 8,
+    spec.format & 0xff,
+    count >> 8,
+    count & 0xff,
+    word >> 8,
+    word & 0xff,
+  ]);
   return concatBytes([chunk('MThd', header), ...spec.tracks.map((t) => chunk('MTrk', t))]);
 }
 

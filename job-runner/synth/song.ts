@@ -55,10 +55,31 @@ const MINOR_SCALE = [0, 2, 3, 5, 7, 8, 10];
 /** Sharps (+) or flats (−) of the major key on each tonic pitch class (F# rather than Gb). */
 const MAJOR_SHARPS_FLATS = [0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5];
 const PROGRESSIONS: Record<Mode, number[][]> = {
-  major: [[0, 4, 5, 3], [0, 3, 4, 0], [0, 5, 3, 4], [0, 3, 0, 4], [0, 1, 4, 0]],
-  minor: [[0, 3, 4, 0], [0, 5, 3, 4], [0, 6, 5, 4], [0, 3, 6, 4]],
+  major: [
+    [0, 4, 5, 3],
+    [0, 3, 4, 0],
+    [0, 5, 3, 4],
+    [0, 3, 0, 4],
+    [0, 1, 4, 0],
+  ],
+  minor: [
+    [0, 3, 4, 0],
+    [0, 5, 3, 4],
+    [0, 6, 5, 4],
+    [0, 3, 6, 4],
+  ],
 };
-const METERS: [number, number][] = [[4, 4], [4, 4], [4, 4], [3, 4], [3, 4], [6, 8], [2, 4], [5, 4], [7, 8]];
+const METERS: [number, number][] = [
+  [4, 4],
+  [4, 4],
+  [4, 4],
+  [3, 4],
+  [3, 4],
+  [6, 8],
+  [2, 4],
+  [5, 4],
+  [7, 8],
+];
 const DIVISIONS = [96, 120, 192, 240, 384, 480, 960];
 const PROGRAMS = {
   melody: [0, 4, 24, 40, 56, 65, 73, 80],
@@ -68,7 +89,10 @@ const PROGRAMS = {
 };
 const DRUM = { kick: 36, snare: 38, closedHat: 42, openHat: 46, crash: 49 };
 
-interface Bar { start: number; length: number }
+interface Bar {
+  start: number;
+  length: number;
+}
 
 export function sharpsFlatsOf(tonic: number, mode: Mode): number {
   return MAJOR_SHARPS_FLATS[(mode === 'major' ? tonic : tonic + 3) % 12]!;
@@ -76,9 +100,12 @@ export function sharpsFlatsOf(tonic: number, mode: Mode): number {
 
 function chooseBars(random: Random, size: SongSize): number {
   switch (size) {
-    case 'small': return random.int(8, 24);
-    case 'medium': return random.int(32, 96);
-    case 'large': return random.int(128, 320);
+    case 'small':
+      return random.int(8, 24);
+    case 'medium':
+      return random.int(32, 96);
+    case 'large':
+      return random.int(128, 320);
   }
 }
 
@@ -183,7 +210,12 @@ export function generateSong(random: Random, options: SongOptions = {}): Generat
         if (random.chance(0.04) && sounding >= 8) {
           // A bend up a whole tone and back inside the note.
           for (let k = 0; k <= 4; k++) {
-            melody.push({ tick: t + Math.floor((sounding * k) / 8), type: 'pitchBend', channel: 0, value: Math.round(4096 * Math.sin((Math.PI * k) / 4)) });
+            melody.push({
+              tick: t + Math.floor((sounding * k) / 8),
+              type: 'pitchBend',
+              channel: 0,
+              value: Math.round(4096 * Math.sin((Math.PI * k) / 4)),
+            });
           }
           melody.push({ tick: t + sounding - 1, type: 'pitchBend', channel: 0, value: 0 });
         }
@@ -205,13 +237,20 @@ export function generateSong(random: Random, options: SongOptions = {}): Generat
     for (let h = 0; h < halves; h++) {
       const start = bar.start + Math.round(h * span);
       const velocity = random.int(55, 85);
-      for (const d of chordDegrees(chord)) chords.push(...off(note(start, Math.round(span * 0.95), 1, pitchOf(d, 48, chord), velocity)));
+      for (const d of chordDegrees(chord))
+        chords.push(...off(note(start, Math.round(span * 0.95), 1, pitchOf(d, 48, chord), velocity)));
     }
     chords.push({ tick: bar.start, type: 'controlChange', channel: 1, controller: 64, value: 127 });
     chords.push({ tick: bar.start + bar.length - 1, type: 'controlChange', channel: 1, controller: 64, value: 0 });
     if (b % 4 === 0) {
       for (let k = 0; k < 4; k++) {
-        chords.push({ tick: bar.start + Math.floor((bar.length * k) / 4), type: 'controlChange', channel: 1, controller: 11, value: 80 + 10 * k });
+        chords.push({
+          tick: bar.start + Math.floor((bar.length * k) / 4),
+          type: 'controlChange',
+          channel: 1,
+          controller: 11,
+          value: 80 + 10 * k,
+        });
       }
     }
   }
@@ -224,7 +263,11 @@ export function generateSong(random: Random, options: SongOptions = {}): Generat
     const root = pitchOf(chordOf(b), 36, chordOf(b));
     for (let t = bar.start; t < bar.start + bar.length; t += bassStep) {
       const length = Math.min(bassStep, bar.start + bar.length - t);
-      bass.push(...off(note(t, Math.max(1, Math.round(length * 0.8)), 2, random.chance(0.2) ? root + 7 : root, random.int(80, 105))));
+      bass.push(
+        ...off(
+          note(t, Math.max(1, Math.round(length * 0.8)), 2, random.chance(0.2) ? root + 7 : root, random.int(80, 105)),
+        ),
+      );
     }
   }
 
@@ -266,9 +309,8 @@ export function generateSong(random: Random, options: SongOptions = {}): Generat
 
   const noteCount = tracks.reduce((n, events) => n + events.filter((e) => e.type === 'noteOn').length, 0);
   const encode = (events: TrackEvent[]): Uint8Array => encodeTrack(events, { runningStatus, endOfTrack: endTick });
-  const trackBodies = format === 0
-    ? [encode([...conductor, ...tracks.flat()])]
-    : [encode(conductor), ...tracks.map(encode)];
+  const trackBodies =
+    format === 0 ? [encode([...conductor, ...tracks.flat()])] : [encode(conductor), ...tracks.map(encode)];
   const bytes = buildSmf({ format, division: { kind: 'ppq', ticksPerQuarter: ppq }, tracks: trackBodies });
   return {
     bytes,

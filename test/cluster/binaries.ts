@@ -17,7 +17,8 @@ export function clusterSupport(): { ok: true } | { ok: false; reason: string } {
   const found = ['go', GO_TARBALL_PATH].some((go) => spawnSync(go, ['version'], { stdio: 'ignore' }).status === 0);
   if (!found) return { ok: false, reason: 'Go is not installed (needed to build the control plane)' };
   if (process.platform !== 'linux') return { ok: false, reason: 'real nodes need Linux namespaces and cgroups' };
-  if (process.getuid?.() !== 0) return { ok: false, reason: 'real nodes need root (network namespaces, cgroups, mounts)' };
+  if (process.getuid?.() !== 0)
+    return { ok: false, reason: 'real nodes need root (network namespaces, cgroups, mounts)' };
   return { ok: true };
 }
 
@@ -53,7 +54,9 @@ export function ensureNodeRuntime(): Promise<void> {
   installing ??= new Promise<void>((resolve, reject) => {
     const child = spawn('bash', [NODE_DEPS_SCRIPT], { stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`test/cluster/node-deps.sh failed with exit code ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`test/cluster/node-deps.sh failed with exit code ${code}`)),
+    );
   });
   installing.catch(() => (installing = undefined));
   return installing;

@@ -112,8 +112,11 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv, input?: st
  * MIDI_CORPUS_KEEP_CLUSTER=1 to keep the directory for a post-mortem).
  */
 export async function startCluster(options: ClusterOptions = {}): Promise<TestCluster> {
-  const log = options.log ?? (process.env.MIDI_CORPUS_CLUSTER_VERBOSE
-    ? (line: string) => process.stderr.write(`[cluster] ${line}\n`) : () => {});
+  const log =
+    options.log ??
+    (process.env.MIDI_CORPUS_CLUSTER_VERBOSE
+      ? (line: string) => process.stderr.write(`[cluster] ${line}\n`)
+      : () => {});
   const t0 = Date.now();
   const [binDir, pause] = await Promise.all([
     ensureClusterBinaries(),
@@ -133,19 +136,21 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
   let controlPlane: Awaited<ReturnType<typeof startControlPlane>> | undefined;
 
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= (async () => {
-    await Promise.all([...nodes.values()].map((n) => n.lose()));
-    await rest?.close();
-    await supervisor.stopAll([...(controlPlane?.processes ?? [])].reverse(), 10_000);
-    try {
-      // Every ledger, not only the cluster's: a node still starting when stop() came has one too.
-      await teardown(ledgerFiles(ledgerDir));
-    } finally {
-      // Even when teardown reports a leftover (the error says what), the directory's hundreds of MB go.
-      if (!process.env.MIDI_CORPUS_KEEP_CLUSTER) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-      else log(`kept cluster directory ${dir}`);
-    }
-  })());
+  const stop = () =>
+    (stopping ??= (async () => {
+      await Promise.all([...nodes.values()].map((n) => n.lose()));
+      await rest?.close();
+      await supervisor.stopAll([...(controlPlane?.processes ?? [])].reverse(), 10_000);
+      try {
+        // Every ledger, not only the cluster's: a node still starting when stop() came has one too.
+        await teardown(ledgerFiles(ledgerDir));
+      } finally {
+        // Even when teardown reports a leftover (the error says what), the directory's hundreds of MB go.
+        if (!process.env.MIDI_CORPUS_KEEP_CLUSTER)
+          rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+        else log(`kept cluster directory ${dir}`);
+      }
+    })());
 
   try {
     const { slot, claim } = await claimSlot(ledgerDir);
@@ -153,8 +158,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     const net = await createSegment(slot, ledger);
     log(`cluster slot ${slot}: host address ${net.hostAddress}`);
     controlPlane = await startControlPlane({
-      binDir, dir, supervisor, log, hostAddress: net.hostAddress,
-      apiserverArgs: options.apiserverArgs, controllerManagerArgs: options.controllerManagerArgs,
+      binDir,
+      dir,
+      supervisor,
+      log,
+      hostAddress: net.hostAddress,
+      apiserverArgs: options.apiserverArgs,
+      controllerManagerArgs: options.controllerManagerArgs,
     });
     const plane = controlPlane;
     const kc = new KubeConfig();
@@ -180,8 +190,16 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     };
 
     const ctx: NodeContext = {
-      binDir, clusterDir: dir, net, pki: plane.pki, apiserverUrl: plane.apiserverUrl,
-      serviceCidr: SERVICE_CLUSTER_IP_RANGE, supervisor, rest: api, sandboxImage: pause.ref, log,
+      binDir,
+      clusterDir: dir,
+      net,
+      pki: plane.pki,
+      apiserverUrl: plane.apiserverUrl,
+      serviceCidr: SERVICE_CLUSTER_IP_RANGE,
+      supervisor,
+      rest: api,
+      sandboxImage: pause.ref,
+      log,
     };
     const addNode = async (spec: NodeSpec) => {
       if (nodes.has(spec.name)) throw new Error(`node ${spec.name} already exists`);
@@ -216,9 +234,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
 
     const t = Date.now();
     // The service-account and root-CA controllers are working once these exist in "default".
-    await waitFor('the default ServiceAccount and kube-root-ca.crt', async () =>
-      (await exists('/api/v1/namespaces/default/serviceaccounts/default'))
-      && (await exists('/api/v1/namespaces/default/configmaps/kube-root-ca.crt')));
+    await waitFor(
+      'the default ServiceAccount and kube-root-ca.crt',
+      async () =>
+        (await exists('/api/v1/namespaces/default/serviceaccounts/default')) &&
+        (await exists('/api/v1/namespaces/default/configmaps/kube-root-ca.crt')),
+    );
     log(`controllers ready in ${Date.now() - t} ms`);
     const tn = Date.now();
     await Promise.all((options.nodes ?? DEFAULT_NODES).map(addNode));
@@ -227,7 +248,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     const env = { ...process.env, KUBECONFIG: plane.kubeconfigPath };
     const evictPod = async (namespace: string, name: string) => {
       await api.request('POST', `/api/v1/namespaces/${namespace}/pods/${name}/eviction`, {
-        apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace },
+        apiVersion: 'policy/v1',
+        kind: 'Eviction',
+        metadata: { name, namespace },
       });
     };
     const drain = (name: string, drainOptions?: DrainOptions) => drainNode(api, name, { log, ...drainOptions });
@@ -257,11 +280,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       },
       evictPod,
       async podLogs(namespace, name, container) {
-        const logOf = (c: string) => api.requestText('GET',
-          `/api/v1/namespaces/${namespace}/pods/${name}/log?container=${encodeURIComponent(c)}`);
+        const logOf = (c: string) =>
+          api.requestText('GET', `/api/v1/namespaces/${namespace}/pods/${name}/log?container=${encodeURIComponent(c)}`);
         if (container !== undefined) return logOf(container);
-        const pod = await api.request<{ spec: { containers: Array<{ name: string }> } }>('GET',
-          `/api/v1/namespaces/${namespace}/pods/${name}`);
+        const pod = await api.request<{ spec: { containers: Array<{ name: string }> } }>(
+          'GET',
+          `/api/v1/namespaces/${namespace}/pods/${name}`,
+        );
         return (await Promise.all(pod.spec.containers.map((c) => logOf(c.name)))).join('');
       },
       async importImage(archive) {
@@ -269,16 +294,26 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
         await Promise.all([...nodes.values()].map((n) => n.importImage(archive)));
       },
       async exposeHostService(namespace, name, port) {
-        const service = await api.request<{ spec: { clusterIP: string } }>('POST', `/api/v1/namespaces/${namespace}/services`, {
-          apiVersion: 'v1', kind: 'Service', metadata: { name },
-          spec: { ports: [{ protocol: 'TCP', port, targetPort: port }] },
-        });
+        const service = await api.request<{ spec: { clusterIP: string } }>(
+          'POST',
+          `/api/v1/namespaces/${namespace}/services`,
+          {
+            apiVersion: 'v1',
+            kind: 'Service',
+            metadata: { name },
+            spec: { ports: [{ protocol: 'TCP', port, targetPort: port }] },
+          },
+        );
         await api.request('POST', `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, {
-          apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+          apiVersion: 'discovery.k8s.io/v1',
+          kind: 'EndpointSlice',
           metadata: {
             name: `${name}-host`,
             // The service-name label ties the slice to the Service; managed-by keeps the endpointslice controller off it.
-            labels: { 'kubernetes.io/service-name': name, 'endpointslice.kubernetes.io/managed-by': 'midi-corpus-test-harness' },
+            labels: {
+              'kubernetes.io/service-name': name,
+              'endpointslice.kubernetes.io/managed-by': 'midi-corpus-test-harness',
+            },
           },
           addressType: 'IPv4',
           endpoints: [{ addresses: [net.hostAddress], conditions: { ready: true } }],
@@ -289,7 +324,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       async createNamespace(name) {
         await api.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
         await waitFor(`the default ServiceAccount in ${name}`, () =>
-          exists(`/api/v1/namespaces/${name}/serviceaccounts/default`));
+          exists(`/api/v1/namespaces/${name}/serviceaccounts/default`),
+        );
       },
       kubectl: (args, input) => run('kubectl', args, env, input),
       helm: (args) => run(path.join(binDir, 'helm'), args, env),

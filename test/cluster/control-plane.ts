@@ -68,13 +68,19 @@ function tail(file: string, lines = 30): string {
 }
 
 /** Polls `probe` until it returns true, failing early with the component's log if its process has exited. */
-async function waitFor(what: string, proc: SupervisedProcess, logFile: string, probe: () => Promise<boolean>,
-  timeoutMs = 120_000): Promise<void> {
+async function waitFor(
+  what: string,
+  proc: SupervisedProcess,
+  logFile: string,
+  probe: () => Promise<boolean>,
+  timeoutMs = 120_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (!proc.running()) throw new Error(`${what} exited before it was ready; its log ends with:\n${tail(logFile)}`);
     if (await probe().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`${what} not ready after ${timeoutMs} ms; its log ends with:\n${tail(logFile)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what} not ready after ${timeoutMs} ms; its log ends with:\n${tail(logFile)}`);
     await sleep(250);
   }
 }
@@ -117,12 +123,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
     const peerUrl = `http://127.0.0.1:${etcdPeer}`;
     const etcd = start('etcd', [
-      '--name=default', `--data-dir=${path.join(dir, 'etcd')}`,
-      `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`,
+      '--name=default',
+      `--data-dir=${path.join(dir, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
       `--initial-cluster=default=${peerUrl}`,
       // A test cluster's data is thrown away: skipping fsync keeps etcd off the disk's critical path.
-      '--unsafe-no-fsync', '--log-level=warn',
+      '--unsafe-no-fsync',
+      '--log-level=warn',
     ]);
     await waitFor('etcd', etcd.proc, etcd.logFile, async () => {
       const r = await get(`${etcdUrl}/health`);
@@ -134,9 +144,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const apiserverUrl = `https://${options.hostAddress}:${apiPort}`;
     const apiserver = start('kube-apiserver', [
       `--etcd-servers=${etcdUrl}`,
-      `--bind-address=${options.hostAddress}`, `--advertise-address=${options.hostAddress}`, `--secure-port=${apiPort}`,
+      `--bind-address=${options.hostAddress}`,
+      `--advertise-address=${options.hostAddress}`,
+      `--secure-port=${apiPort}`,
       `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
-      `--tls-cert-file=${pki.servingCert}`, `--tls-private-key-file=${pki.servingKey}`,
+      `--tls-cert-file=${pki.servingCert}`,
+      `--tls-private-key-file=${pki.servingKey}`,
       `--client-ca-file=${pki.caCert}`,
       // Kubelets authenticate as system:node:<name>: the Node authorizer and NodeRestriction hold them to their own
       // node's objects, as in a real cluster.
@@ -145,7 +158,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       // kubectl logs/exec: the API server calls the kubelet at its InternalIP (the nodes have no resolvable names)
       // and verifies its serving certificate against the cluster CA.
       '--kubelet-preferred-address-types=InternalIP',
-      `--kubelet-client-certificate=${pki.kubeletClientCert}`, `--kubelet-client-key=${pki.kubeletClientKey}`,
+      `--kubelet-client-certificate=${pki.kubeletClientCert}`,
+      `--kubelet-client-key=${pki.kubeletClientKey}`,
       `--kubelet-certificate-authority=${pki.caCert}`,
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.serviceAccountPublicKey}`,
@@ -157,7 +171,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       ...(options.apiserverArgs ?? []),
     ]);
     const clientTls = {
-      ca: readFileSync(pki.caCert), cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey),
+      ca: readFileSync(pki.caCert),
+      cert: readFileSync(pki.adminCert),
+      key: readFileSync(pki.adminKey),
     };
     await waitFor('kube-apiserver', apiserver.proc, apiserver.logFile, async () => {
       const r = await get(`${apiserverUrl}/readyz`, clientTls);
@@ -171,7 +187,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     t = Date.now();
     const kcm = start('kube-controller-manager', [
       `--kubeconfig=${kubeconfigPath}`,
-      '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${kcmPort}`,
       `--cert-dir=${path.join(dir, 'kcm-certs')}`,
       '--leader-elect=false',
       `--controllers=${CONTROLLERS.join(',')}`,
@@ -183,7 +200,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     ]);
     const scheduler = start('kube-scheduler', [
       `--kubeconfig=${kubeconfigPath}`,
-      '--bind-address=127.0.0.1', `--secure-port=${schedPort}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${schedPort}`,
       `--cert-dir=${path.join(dir, 'scheduler-certs')}`,
       '--leader-elect=false',
       '--v=1',

@@ -4,7 +4,10 @@ import { KubeApiError } from './kube-rest.js';
 
 const pod = (name: string, extra: { annotations?: Record<string, string>; owner?: string } = {}) => ({
   metadata: {
-    namespace: 'ns', name, uid: `uid-${name}`, annotations: extra.annotations,
+    namespace: 'ns',
+    name,
+    uid: `uid-${name}`,
+    annotations: extra.annotations,
     ownerReferences: extra.owner ? [{ kind: extra.owner, controller: true }] : undefined,
   },
 });
@@ -14,7 +17,11 @@ describe('skippedByDrain', () => {
     { name: 'a ReplicaSet pod is evicted', pod: pod('web', { owner: 'ReplicaSet' }), skipped: false },
     { name: 'a bare pod is evicted', pod: pod('bare'), skipped: false },
     { name: 'a DaemonSet pod is left', pod: pod('agent', { owner: 'DaemonSet' }), skipped: true },
-    { name: 'a mirror pod is left', pod: pod('static', { annotations: { 'kubernetes.io/config.mirror': 'x' } }), skipped: true },
+    {
+      name: 'a mirror pod is left',
+      pod: pod('static', { annotations: { 'kubernetes.io/config.mirror': 'x' } }),
+      skipped: true,
+    },
   ])('$name', ({ pod: p, skipped }) => {
     expect(skippedByDrain(p)).toBe(skipped);
   });
@@ -35,7 +42,12 @@ describe('drainNode', () => {
       if (eviction) {
         if (eviction[1] === 'web-1' && refused < refusals) {
           refused++;
-          throw new KubeApiError(429, 'Cannot evict pod as it would violate the pod\'s disruption budget.', method, urlPath);
+          throw new KubeApiError(
+            429,
+            "Cannot evict pod as it would violate the pod's disruption budget.",
+            method,
+            urlPath,
+          );
         }
         evicted.add(eviction[1]!);
         return {} as T;
@@ -66,6 +78,8 @@ describe('drainNode', () => {
 
   it('gives up when the budget keeps refusing past the timeout, naming the pod', async () => {
     const { api } = fakeApi(Infinity);
-    await expect(drainNode(api, 'node-a', { retryMs: 1, timeoutMs: 20 })).rejects.toThrow('ns/web-1 still refused by its disruption budget');
+    await expect(drainNode(api, 'node-a', { retryMs: 1, timeoutMs: 20 })).rejects.toThrow(
+      'ns/web-1 still refused by its disruption budget',
+    );
   });
 });

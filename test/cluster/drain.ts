@@ -40,19 +40,27 @@ export async function cordon(rest: Api, node: string): Promise<void> {
  * a 429 means a PodDisruptionBudget does not allow the disruption *now*, so try again later; a 404 means the pod
  * is already gone.
  */
-async function evictUntilAccepted(rest: Api, pod: DrainPod, retryMs: number, deadline: number,
-  log: (line: string) => void): Promise<void> {
+async function evictUntilAccepted(
+  rest: Api,
+  pod: DrainPod,
+  retryMs: number,
+  deadline: number,
+  log: (line: string) => void,
+): Promise<void> {
   const { namespace, name } = pod.metadata;
   for (;;) {
     try {
       await rest.request('POST', `/api/v1/namespaces/${namespace}/pods/${name}/eviction`, {
-        apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace },
+        apiVersion: 'policy/v1',
+        kind: 'Eviction',
+        metadata: { name, namespace },
       });
       return;
     } catch (err) {
       if (isStatus(err, 404)) return;
       if (!isStatus(err, 429)) throw err;
-      if (Date.now() > deadline) throw new Error(`eviction of ${namespace}/${name} still refused by its disruption budget`);
+      if (Date.now() > deadline)
+        throw new Error(`eviction of ${namespace}/${name} still refused by its disruption budget`);
       log(`eviction of ${namespace}/${name} refused (disruption budget), retrying in ${retryMs} ms`);
       await sleep(retryMs);
     }
@@ -61,7 +69,10 @@ async function evictUntilAccepted(rest: Api, pod: DrainPod, retryMs: number, dea
 
 async function gone(rest: Api, pod: DrainPod): Promise<boolean> {
   try {
-    const now = await rest.request<DrainPod>('GET', `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`);
+    const now = await rest.request<DrainPod>(
+      'GET',
+      `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`,
+    );
     return now.metadata.uid !== pod.metadata.uid; // a new pod of the same name (a StatefulSet's) is not this one
   } catch (err) {
     if (isStatus(err, 404)) return true;
@@ -76,14 +87,19 @@ export async function drainNode(rest: Api, node: string, options: DrainOptions =
   const deadline = Date.now() + (options.timeoutMs ?? 300_000);
   const log = options.log ?? (() => {});
   await cordon(rest, node);
-  const list = await rest.request<{ items: DrainPod[] }>('GET',
-    `/api/v1/pods?fieldSelector=${encodeURIComponent(`spec.nodeName=${node}`)}`);
+  const list = await rest.request<{ items: DrainPod[] }>(
+    'GET',
+    `/api/v1/pods?fieldSelector=${encodeURIComponent(`spec.nodeName=${node}`)}`,
+  );
   const pods = list.items.filter((p) => !skippedByDrain(p));
-  await Promise.all(pods.map(async (pod) => {
-    await evictUntilAccepted(rest, pod, retryMs, deadline, log);
-    while (!(await gone(rest, pod))) {
-      if (Date.now() > deadline) throw new Error(`${pod.metadata.namespace}/${pod.metadata.name} still on ${node} after its eviction`);
-      await sleep(250);
-    }
-  }));
+  await Promise.all(
+    pods.map(async (pod) => {
+      await evictUntilAccepted(rest, pod, retryMs, deadline, log);
+      while (!(await gone(rest, pod))) {
+        if (Date.now() > deadline)
+          throw new Error(`${pod.metadata.namespace}/${pod.metadata.name} still on ${node} after its eviction`);
+        await sleep(250);
+      }
+    }),
+  );
 }

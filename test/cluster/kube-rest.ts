@@ -3,7 +3,12 @@ import type { KubeConfig } from '@kubernetes/client-node';
 
 /** An API error with the HTTP status, so callers can tell a conflict (409) or a missing object (404) apart. */
 export class KubeApiError extends Error {
-  constructor(readonly status: number, readonly body: string, method: string, urlPath: string) {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+    method: string,
+    urlPath: string,
+  ) {
     super(`${method} ${urlPath}: HTTP ${status}: ${body.slice(0, 500)}`);
   }
 }
@@ -42,27 +47,32 @@ export class KubeRest {
     const agent = await this.agent;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return await new Promise<string>((resolve, reject) => {
-      const req = https.request({
-        agent,
-        host: this.server.hostname,
-        port: this.server.port,
-        method,
-        path: urlPath,
-        headers: {
-          Accept: `${JSON_TYPE}, text/plain`,
-          ...(payload !== undefined ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) } : {}),
+      const req = https.request(
+        {
+          agent,
+          host: this.server.hostname,
+          port: this.server.port,
+          method,
+          path: urlPath,
+          headers: {
+            Accept: `${JSON_TYPE}, text/plain`,
+            ...(payload !== undefined
+              ? { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) }
+              : {}),
+          },
         },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const status = res.statusCode ?? 0;
-          if (status < 200 || status >= 300) reject(new KubeApiError(status, text, method, urlPath));
-          else resolve(text);
-        });
-        res.on('error', reject);
-      });
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            const status = res.statusCode ?? 0;
+            if (status < 200 || status >= 300) reject(new KubeApiError(status, text, method, urlPath));
+            else resolve(text);
+          });
+          res.on('error', reject);
+        },
+      );
       req.on('error', reject);
       req.end(payload);
     });

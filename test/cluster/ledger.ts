@@ -31,7 +31,9 @@ export class Ledger {
 /** The ledger files of a cluster directory (cluster.list, one per node). */
 export function ledgerFiles(dir: string): string[] {
   try {
-    return readdirSync(dir).filter((f) => f.endsWith('.list')).map((f) => path.join(dir, f));
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.list'))
+      .map((f) => path.join(dir, f));
   } catch {
     return [];
   }

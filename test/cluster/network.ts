@@ -96,7 +96,12 @@ const ip = (args: string[]) => exec('ip', args);
 /** The switch netns with its bridge, and the host's veth into it with the host address. */
 export async function createSegment(slot: number, ledger: Ledger): Promise<ClusterNetwork> {
   const net: ClusterNetwork = {
-    slot, hostAddress: `${SEGMENT}.${slot}.1`, cidr: `${SEGMENT}.${slot}.0/24`, hostLink: `mco${slot}`, switchNetns: `mco${slot}-switch`, prefix: 24,
+    slot,
+    hostAddress: `${SEGMENT}.${slot}.1`,
+    cidr: `${SEGMENT}.${slot}.0/24`,
+    hostLink: `mco${slot}`,
+    switchNetns: `mco${slot}-switch`,
+    prefix: 24,
   };
   ledger.record('netns', net.switchNetns);
   ledger.record('link', net.hostLink);
@@ -128,12 +133,30 @@ export function nodeNetnsName(net: ClusterNetwork, node: string): string {
  * and a route for the Service range out of eth0 so that the node's own processes (hostNetwork pods) can reach
  * ClusterIPs, which kube-proxy's DNAT rewrites after the route lookup. No default route: nothing leaves the cluster.
  */
-export async function createNodeNetns(net: ClusterNetwork, netns: string, index: number, serviceCidr: string,
-  ledger: Ledger): Promise<void> {
+export async function createNodeNetns(
+  net: ClusterNetwork,
+  netns: string,
+  index: number,
+  serviceCidr: string,
+  ledger: Ledger,
+): Promise<void> {
   ledger.record('netns', netns);
   await ip(['netns', 'add', netns]);
   await ip(['-n', netns, 'link', 'set', 'lo', 'up']);
-  await ip(['link', 'add', 'eth0', 'netns', netns, 'type', 'veth', 'peer', 'name', `p${index}`, 'netns', net.switchNetns]);
+  await ip([
+    'link',
+    'add',
+    'eth0',
+    'netns',
+    netns,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    `p${index}`,
+    'netns',
+    net.switchNetns,
+  ]);
   await ip(['-n', net.switchNetns, 'link', 'set', `p${index}`, 'master', 'br0', 'up']);
   await ip(['-n', netns, 'addr', 'add', `${nodeAddress(net, index)}/${net.prefix}`, 'dev', 'eth0']);
   await ip(['-n', netns, 'link', 'set', 'eth0', 'up']);

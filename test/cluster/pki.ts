@@ -34,12 +34,47 @@ function openssl(args: string[], cwd: string): void {
 
 /** Issues a certificate signed by the cluster CA with the given subject and X.509 v3 extensions. */
 function issue(dir: string, name: string, subject: string, extensions: string[]): void {
-  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject], dir);
+  openssl(
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      subject,
+    ],
+    dir,
+  );
   writeFileSync(path.join(dir, `${name}.ext`), `${extensions.join('\n')}\n`);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key',
-    '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', '3650', '-sha256',
-    '-extfile', `${name}.ext`, '-out', `${name}.crt`], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      `0x${randomBytes(16).toString('hex')}`,
+      '-days',
+      '3650',
+      '-sha256',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    ],
+    dir,
+  );
 }
 
 const CLIENT_EXTENSIONS = [
@@ -54,9 +89,30 @@ const CLIENT_EXTENSIONS = [
  */
 export function createClusterPki(dir: string, hostAddress: string): ClusterPki {
   mkdirSync(dir, { recursive: true });
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/CN=midi-corpus-test-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=midi-corpus-test-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    ],
+    dir,
+  );
   issue(dir, 'apiserver', '/CN=kube-apiserver', [
     'basicConstraints=CA:FALSE',
     'keyUsage=critical,digitalSignature,keyEncipherment',
@@ -71,12 +127,18 @@ export function createClusterPki(dir: string, hostAddress: string): ClusterPki {
   openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
   const at = (f: string) => path.join(dir, f);
   return {
-    caCert: at('ca.crt'), caKey: at('ca.key'),
-    servingCert: at('apiserver.crt'), servingKey: at('apiserver.key'),
-    adminCert: at('admin.crt'), adminKey: at('admin.key'),
-    kubeletClientCert: at('apiserver-kubelet-client.crt'), kubeletClientKey: at('apiserver-kubelet-client.key'),
-    kubeProxyCert: at('kube-proxy.crt'), kubeProxyKey: at('kube-proxy.key'),
-    serviceAccountKey: at('sa.key'), serviceAccountPublicKey: at('sa.pub'),
+    caCert: at('ca.crt'),
+    caKey: at('ca.key'),
+    servingCert: at('apiserver.crt'),
+    servingKey: at('apiserver.key'),
+    adminCert: at('admin.crt'),
+    adminKey: at('admin.key'),
+    kubeletClientCert: at('apiserver-kubelet-client.crt'),
+    kubeletClientKey: at('apiserver-kubelet-client.key'),
+    kubeProxyCert: at('kube-proxy.crt'),
+    kubeProxyKey: at('kube-proxy.key'),
+    serviceAccountKey: at('sa.key'),
+    serviceAccountPublicKey: at('sa.pub'),
   };
 }
 
@@ -103,8 +165,10 @@ export function issueNodeCerts(pkiDir: string, name: string, address: string): N
   ]);
   const at = (f: string) => path.join(pkiDir, f);
   return {
-    clientCert: at(`node-${name}-client.crt`), clientKey: at(`node-${name}-client.key`),
-    servingCert: at(`node-${name}-serving.crt`), servingKey: at(`node-${name}-serving.key`),
+    clientCert: at(`node-${name}-client.crt`),
+    clientKey: at(`node-${name}-client.key`),
+    servingCert: at(`node-${name}-serving.crt`),
+    servingKey: at(`node-${name}-serving.key`),
   };
 }
 

@@ -43,22 +43,36 @@ export class ProcessSupervisor {
   private readonly onExit = () => this.killAllNow();
   private stopped = false;
 
-  constructor(private readonly dir: string, private readonly ledgerDir: string) {
+  constructor(
+    private readonly dir: string,
+    private readonly ledgerDir: string,
+  ) {
     this.groupsFile = path.join(dir, 'process-groups');
     this.stoppedFile = path.join(dir, 'stopped');
     writeFileSync(this.groupsFile, '');
     process.on('exit', this.onExit);
     // dash (/bin/sh here) has no `kill --`: a negative pid right after the signal names the process group.
-    const watchdog = spawn('/bin/sh', ['-c', [
-      `while kill -0 ${process.pid} 2>/dev/null && [ ! -e "$2" ]; do sleep 1; done`,
-      '[ -e "$2" ] && exit 0',
-      'for g in $(cat "$1"); do kill -KILL "-$g" 2>/dev/null; done',
-      '/bin/sh "$3" "$4"/*.list',
-      // The cluster's directory goes too (containerd's snapshots are hundreds of MB), unless kept for a post-mortem.
-      '[ -z "$5" ] || rm -rf "$5"',
-    ].join('\n'), 'watchdog', this.groupsFile, this.stoppedFile, TEARDOWN_SCRIPT, ledgerDir,
-    process.env.MIDI_CORPUS_KEEP_CLUSTER ? '' : dir],
-    { detached: true, stdio: 'ignore' });
+    const watchdog = spawn(
+      '/bin/sh',
+      [
+        '-c',
+        [
+          `while kill -0 ${process.pid} 2>/dev/null && [ ! -e "$2" ]; do sleep 1; done`,
+          '[ -e "$2" ] && exit 0',
+          'for g in $(cat "$1"); do kill -KILL "-$g" 2>/dev/null; done',
+          '/bin/sh "$3" "$4"/*.list',
+          // The cluster's directory goes too (containerd's snapshots are hundreds of MB), unless kept for a post-mortem.
+          '[ -z "$5" ] || rm -rf "$5"',
+        ].join('\n'),
+        'watchdog',
+        this.groupsFile,
+        this.stoppedFile,
+        TEARDOWN_SCRIPT,
+        ledgerDir,
+        process.env.MIDI_CORPUS_KEEP_CLUSTER ? '' : dir,
+      ],
+      { detached: true, stdio: 'ignore' },
+    );
     watchdog.unref();
   }
 
@@ -82,10 +96,16 @@ export class ProcessSupervisor {
     const exited = new Promise<Exit>((resolve) => {
       child.once('error', (err) => {
         writeFileSync(options.logFile, `failed to start ${command}: ${err.message}\n`, { flag: 'a' });
-        if (!done) { done = true; resolve({ code: 127, signal: null }); }
+        if (!done) {
+          done = true;
+          resolve({ code: 127, signal: null });
+        }
       });
       child.once('exit', (code, signal) => {
-        if (!done) { done = true; resolve({ code, signal }); }
+        if (!done) {
+          done = true;
+          resolve({ code, signal });
+        }
       });
     });
     const pid = child.pid ?? -1;

@@ -8,7 +8,6 @@ import { cacheRoot, type NodeImage } from './node-images.js';
 const exec = promisify(execFile);
 const BUILD = path.join(REPO_ROOT, 'image', 'build.sh');
 
-
 /**
  * The project's images as `npm run image` builds them (image/build.sh: offline, from the Dockerfile, cached by
  * content), as docker-archives for the nodes' containerd: `app` is the controller and runner image the chart and the

@@ -39,8 +39,11 @@ export function useCluster(options?: ClusterOptions): () => TestCluster {
 }
 
 /** Polls until `probe` returns a value other than undefined/false, or fails with `what` after the timeout. */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined | false>,
-  timeoutMs = 60_000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {

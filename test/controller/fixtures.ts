@@ -1,7 +1,14 @@
 /** Builders for MidiCorpus objects as the API server returns them (defaults applied), for the controller's tests. */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { applyDefaults } from '../../controller/api/openapi.js';
-import { API_VERSION, KIND, midiCorpusSpecSchema, type MidiCorpus, type MidiCorpusSpec, type MidiCorpusStatus } from '../../controller/api/v1alpha1/midicorpus.js';
+import {
+  API_VERSION,
+  KIND,
+  midiCorpusSpecSchema,
+  type MidiCorpus,
+  type MidiCorpusSpec,
+  type MidiCorpusStatus,
+} from '../../controller/api/v1alpha1/midicorpus.js';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
@@ -16,7 +23,10 @@ export interface CorpusOptions {
 }
 
 export function makeCorpus(o: CorpusOptions = {}): MidiCorpus {
-  const base = { source: { volume: { persistentVolumeClaim: { claimName: 'midi' } } }, database: { secretRef: { name: 'db' } } };
+  const base = {
+    source: { volume: { persistentVolumeClaim: { claimName: 'midi' } } },
+    database: { secretRef: { name: 'db' } },
+  };
   const spec = applyDefaults(midiCorpusSpecSchema.openapi, merge(base, o.spec ?? {})) as MidiCorpusSpec;
   const corpus: MidiCorpus = {
     apiVersion: API_VERSION,
@@ -39,16 +49,28 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
-    const plain = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+    const plain = (x: unknown): x is Record<string, unknown> =>
+      typeof x === 'object' && x !== null && !Array.isArray(x);
     out[k] = plain(v) && plain(b) && k !== 'volume' ? merge(b, v) : v;
   }
   return out;
 }
 
 export function jobWith(name: string, status: V1Job['status'], spec: Partial<NonNullable<V1Job['spec']>> = {}): V1Job {
-  return { apiVersion: 'batch/v1', kind: 'Job', metadata: { name, namespace: 'music', generation: 1 }, spec: { template: {}, ...spec }, status };
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, namespace: 'music', generation: 1 },
+    spec: { template: {}, ...spec },
+    status,
+  };
 }
 
 export function podWith(name: string, phase: string, extra: Partial<V1Pod> = {}): V1Pod {
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'music', ...extra.metadata }, status: { phase, ...extra.status } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'music', ...extra.metadata },
+    status: { phase, ...extra.status },
+  };
 }

@@ -16,7 +16,8 @@ const valuesText = await readFile(path.join(chartDir, 'values.yaml'), 'utf8');
 const values = parse(valuesText) as Record<string, unknown>;
 const schema = JSON.parse(await readFile(path.join(chartDir, 'values.schema.json'), 'utf8')) as JsonSchema;
 
-const resolve = (s: JsonSchema): JsonSchema => (s.$ref ? schema.definitions![s.$ref.replace('#/definitions/', '')]! : s);
+const resolve = (s: JsonSchema): JsonSchema =>
+  s.$ref ? schema.definitions![s.$ref.replace('#/definitions/', '')]! : s;
 
 /**
  * Values without a `# --` description: a key is documented by a comment line starting with `--` right above it;
@@ -26,7 +27,8 @@ const resolve = (s: JsonSchema): JsonSchema => (s.$ref ? schema.definitions![s.$
 function undocumented(map: YAMLMap, prefix = ''): string[] {
   return map.items.flatMap((pair, i) => {
     const key = isScalar(pair.key) ? String(pair.key.value) : '?';
-    const comment = (isScalar(pair.key) ? pair.key.commentBefore : undefined) ?? (i === 0 ? map.commentBefore : undefined) ?? '';
+    const comment =
+      (isScalar(pair.key) ? pair.key.commentBefore : undefined) ?? (i === 0 ? map.commentBefore : undefined) ?? '';
     if (/^ ?-- /m.test(comment)) return [];
     if (isMap(pair.value)) return undocumented(pair.value, `${prefix}${key}.`);
     return [`${prefix}${key}`];
@@ -38,13 +40,19 @@ function drift(value: unknown, s: JsonSchema, prefix = ''): string[] {
   const node = resolve(s);
   if (!node.properties || typeof value !== 'object' || value === null || Array.isArray(value)) return [];
   const v = value as Record<string, unknown>;
-  const unknownKeys = Object.keys(v).filter((k) => !(k in node.properties!)).map((k) => `values.yaml has ${prefix}${k}, the schema does not`);
-  const missing = Object.keys(node.properties).filter((k) => !(k in v) && !(prefix === '' && k === 'global')).map((k) => `the schema has ${prefix}${k}, values.yaml does not`);
-  const nested = Object.entries(v).flatMap(([k, x]) => (node.properties![k] ? drift(x, node.properties![k]!, `${prefix}${k}.`) : []));
+  const unknownKeys = Object.keys(v)
+    .filter((k) => !(k in node.properties!))
+    .map((k) => `values.yaml has ${prefix}${k}, the schema does not`);
+  const missing = Object.keys(node.properties)
+    .filter((k) => !(k in v) && !(prefix === '' && k === 'global'))
+    .map((k) => `the schema has ${prefix}${k}, values.yaml does not`);
+  const nested = Object.entries(v).flatMap(([k, x]) =>
+    node.properties![k] ? drift(x, node.properties![k]!, `${prefix}${k}.`) : [],
+  );
   return [...unknownKeys, ...missing, ...nested];
 }
 
-describe('the chart\'s values', () => {
+describe("the chart's values", () => {
   it('describe every value with a `# --` comment', () => {
     const doc = parseDocument(valuesText);
     expect(undocumented(doc.contents as YAMLMap)).toEqual([]);
@@ -67,9 +75,12 @@ describe('the chart\'s values', () => {
   });
 });
 
-describe('the chart\'s version', () => {
-  it('is the operator\'s (package.json), and so is the default image tag', async () => {
-    const chart = parse(await readFile(path.join(chartDir, 'Chart.yaml'), 'utf8')) as { version: string; appVersion: string };
+describe("the chart's version", () => {
+  it("is the operator's (package.json), and so is the default image tag", async () => {
+    const chart = parse(await readFile(path.join(chartDir, 'Chart.yaml'), 'utf8')) as {
+      version: string;
+      appVersion: string;
+    };
     const pkg = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
     expect([chart.version, chart.appVersion]).toEqual([pkg.version, pkg.version]);
   });

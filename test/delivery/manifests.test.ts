@@ -6,7 +6,13 @@ import { midiCorpusCRD } from '../../controller/api/crd.js';
 import { API_VERSION, KIND } from '../../controller/api/v1alpha1/midicorpus.js';
 import { controllerRules, leaderElectionRules } from './rbac.js';
 import {
-  canonicalRules, deploymentSpec, findObject, manifestsDir, parseObjects, run, type KubeObject,
+  canonicalRules,
+  deploymentSpec,
+  findObject,
+  manifestsDir,
+  parseObjects,
+  run,
+  type KubeObject,
 } from './support.js';
 
 const NAMESPACE = 'midi-corpus-system';
@@ -37,7 +43,8 @@ describe('kubectl kustomize manifests/', () => {
 
   it('puts every namespaced object in midi-corpus-system', () => {
     const clusterScoped = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding']);
-    for (const o of objects.filter((x) => !clusterScoped.has(x.kind))) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(NAMESPACE);
+    for (const o of objects.filter((x) => !clusterScoped.has(x.kind)))
+      expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(NAMESPACE);
   });
 
   it('installs the CRD exactly as controller/api generates it (kustomize adds only its labels)', () => {
@@ -55,14 +62,22 @@ describe('kubectl kustomize manifests/', () => {
     expect(canonicalRules(leaderRole.rules)).toEqual(canonicalRules(leaderElectionRules));
   });
 
-  it('binds both roles to the controller\'s ServiceAccount in midi-corpus-system', () => {
+  it("binds both roles to the controller's ServiceAccount in midi-corpus-system", () => {
     const subject = { kind: 'ServiceAccount', name: 'midi-corpus-operator', namespace: NAMESPACE };
     const clusterBinding = findObject(objects, 'ClusterRoleBinding');
     expect(clusterBinding.subjects).toEqual([subject]);
-    expect(clusterBinding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'midi-corpus-operator' });
+    expect(clusterBinding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'midi-corpus-operator',
+    });
     const binding = findObject(objects, 'RoleBinding');
     expect(binding.subjects).toEqual([subject]);
-    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'midi-corpus-operator-leader-election' });
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: 'midi-corpus-operator-leader-election',
+    });
   });
 
   it('runs two controller replicas under that ServiceAccount, with leader election and the Downward API identity', () => {
@@ -72,10 +87,16 @@ describe('kubectl kustomize manifests/', () => {
     const [container] = spec.template.spec.containers;
     expect(container!.image).toBe(IMAGE);
     expect(container!.args).toEqual([
-      'controller', '--leader-elect=true', '--lease-name=midi-corpus-operator', '--metrics-port=8080', '--health-port=8081',
+      'controller',
+      '--leader-elect=true',
+      '--lease-name=midi-corpus-operator',
+      '--metrics-port=8080',
+      '--health-port=8081',
       '--runner-image=$(RUNNER_IMAGE)',
     ]);
-    const env = Object.fromEntries((container!.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
+    const env = Object.fromEntries(
+      (container!.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]),
+    );
     expect(env).toEqual({ POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace', RUNNER_IMAGE: IMAGE });
   });
 
@@ -96,16 +117,24 @@ describe('kubectl kustomize manifests/', () => {
     const podLabels = spec.template.metadata.labels;
     for (const selector of [
       (findObject(objects, 'Service').spec as { selector: Record<string, string> }).selector,
-      (findObject(objects, 'PodDisruptionBudget').spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels,
+      (findObject(objects, 'PodDisruptionBudget').spec as { selector: { matchLabels: Record<string, string> } })
+        .selector.matchLabels,
       spec.selector.matchLabels,
-    ]) expect(podLabels).toMatchObject(selector);
+    ])
+      expect(podLabels).toMatchObject(selector);
   });
 
   it('runs the controller non-root, read-only, without capabilities, under RuntimeDefault seccomp', () => {
     const pod = deploymentSpec(findObject(objects, 'Deployment')).template.spec;
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
     expect(pod.containers[0]!.securityContext).toEqual({
-      allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] },
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
     });
     expect(pod.containers[0]!.resources?.requests).toBeDefined();
     expect(pod.containers[0]!.resources?.limits?.memory).toBeDefined();
@@ -116,22 +145,32 @@ describe('kubectl kustomize manifests/', () => {
       replacements: Array<{ source: { fieldPath: string }; targets: Array<{ fieldPaths: string[] }> }>;
     };
     expect(kustomization.replacements).toHaveLength(1);
-    expect(kustomization.replacements[0]!.source.fieldPath).toBe('spec.template.spec.containers.[name=controller].image');
-    expect(kustomization.replacements[0]!.targets[0]!.fieldPaths).toEqual(['spec.template.spec.containers.[name=controller].env.[name=RUNNER_IMAGE].value']);
+    expect(kustomization.replacements[0]!.source.fieldPath).toBe(
+      'spec.template.spec.containers.[name=controller].image',
+    );
+    expect(kustomization.replacements[0]!.targets[0]!.fieldPaths).toEqual([
+      'spec.template.spec.containers.[name=controller].env.[name=RUNNER_IMAGE].value',
+    ]);
   });
 });
 
 describe('the samples', () => {
   it('hold an obviously fake database URL (a .invalid host), never a real credential', async () => {
-    const secret = parse(await readFile(path.join(manifestsDir, 'samples', 'database-secret.yaml'), 'utf8')) as { stringData: { url: string } };
+    const secret = parse(await readFile(path.join(manifestsDir, 'samples', 'database-secret.yaml'), 'utf8')) as {
+      stringData: { url: string };
+    };
     expect(new URL(secret.stringData.url).hostname).toMatch(/\.invalid$/);
   });
 
   it('describe a MidiCorpus of this CRD that references the sample Secret', async () => {
-    const sample = parse(await readFile(path.join(manifestsDir, 'samples', 'midicorpus.yaml'), 'utf8')) as KubeObject & {
+    const sample = parse(
+      await readFile(path.join(manifestsDir, 'samples', 'midicorpus.yaml'), 'utf8'),
+    ) as KubeObject & {
       spec: { database: { secretRef: { name: string; key: string } } };
     };
-    const secret = parse(await readFile(path.join(manifestsDir, 'samples', 'database-secret.yaml'), 'utf8')) as KubeObject & { stringData: Record<string, string> };
+    const secret = parse(
+      await readFile(path.join(manifestsDir, 'samples', 'database-secret.yaml'), 'utf8'),
+    ) as KubeObject & { stringData: Record<string, string> };
     expect([sample.apiVersion, sample.kind]).toEqual([API_VERSION, KIND]);
     expect(sample.spec.database.secretRef.name).toBe(secret.metadata.name);
     expect(Object.keys(secret.stringData)).toContain(sample.spec.database.secretRef.key);

@@ -18,7 +18,7 @@ describe('one supported Node.js LTS everywhere', () => {
     expect(major % 2).toBe(0);
   });
 
-  it('runs the test suite itself on that version, not on the machine\'s own node', () => {
+  it("runs the test suite itself on that version, not on the machine's own node", () => {
     expect(process.versions.node).toBe(pinned);
   });
 

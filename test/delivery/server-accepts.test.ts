@@ -32,31 +32,38 @@ describeWithCluster('the delivery files on a real API server', () => {
   }
 
   async function kustomized(): Promise<KubeObject[]> {
-    const { stdout } = await run(process.env.KUBECTL ?? 'kubectl', ['kustomize', manifestsDir], { maxBuffer: 16 << 20 });
+    const { stdout } = await run(process.env.KUBECTL ?? 'kubectl', ['kustomize', manifestsDir], {
+      maxBuffer: 16 << 20,
+    });
     return parseObjects(stdout);
   }
 
   /** Whether the controller's ServiceAccount may do `verb` on `resource` (SubjectAccessReview, as the authorizer decides). */
   async function controllerMay(verb: string, group: string, resource: string, namespace: string): Promise<boolean> {
     const [plural, subresource] = resource.split('/');
-    const review = await cluster().kc.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
-      body: {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SubjectAccessReview',
-        spec: {
-          user: CONTROLLER_SA,
-          groups: ['system:serviceaccounts', `system:serviceaccounts:${OPERATOR_NS}`, 'system:authenticated'],
-          resourceAttributes: { verb, group, resource: plural, ...(subresource ? { subresource } : {}), namespace },
+    const review = await cluster()
+      .kc.makeApiClient(AuthorizationV1Api)
+      .createSubjectAccessReview({
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: {
+            user: CONTROLLER_SA,
+            groups: ['system:serviceaccounts', `system:serviceaccounts:${OPERATOR_NS}`, 'system:authenticated'],
+            resourceAttributes: { verb, group, resource: plural, ...(subresource ? { subresource } : {}), namespace },
+          },
         },
-      },
-    });
+      });
     return review.status?.allowed === true;
   }
 
   it('accepts everything `kubectl apply -k manifests/` sends, and installs the CRD and RBAC for real', async () => {
     const objects = await kustomized();
     // Namespace and CRD first: a dry run cannot validate objects in a namespace, or of a kind, that does not exist yet.
-    await kubectl(['apply', '-f', '-'], yamlOf(objects.filter((o) => o.kind === 'Namespace' || o.kind === 'CustomResourceDefinition')));
+    await kubectl(
+      ['apply', '-f', '-'],
+      yamlOf(objects.filter((o) => o.kind === 'Namespace' || o.kind === 'CustomResourceDefinition')),
+    );
     await kubectl(['wait', '--for=condition=Established', 'crd/midicorpora.midi.corpus.dev', '--timeout=60s']);
     const dryRun = await cluster().kubectl(['apply', '--dry-run=server', '-k', manifestsDir]);
     expect(dryRun.code, dryRun.stderr).toBe(0);
@@ -66,26 +73,40 @@ describeWithCluster('the delivery files on a real API server', () => {
     await kubectl(['apply', '-f', '-'], yamlOf(objects.filter((o) => o.kind !== 'Deployment')));
   });
 
-  it('accepts the samples, validated by the CRD\'s schema and CEL rules', async () => {
+  it("accepts the samples, validated by the CRD's schema and CEL rules", async () => {
     const out = await kubectl(['apply', '--dry-run=server', '-n', CORPUS_NS, '-f', path.join(manifestsDir, 'samples')]);
     expect(out).toContain('midicorpus.midi.corpus.dev/lakh created (server dry run)');
   });
 
-  it.each([[[]], [['watchNamespace=team-a']], [['crds.create=false', 'replicaCount=1']]])('accepts every object the chart renders with %j', async (set) => {
-    const { stdout } = await run(path.join(cluster().binDir, 'helm'), [
-      'template', 'midi-corpus-operator', chartDir, '--namespace', OPERATOR_NS, '--kube-version', '1.34.0',
-      ...set.flatMap((s) => ['--set', s]),
-    ], { maxBuffer: 16 << 20 });
-    const dryRun = await cluster().kubectl(['apply', '--dry-run=server', '-f', '-'], stdout);
-    expect(dryRun.code, dryRun.stderr).toBe(0);
-    expect(dryRun.stderr).not.toContain('PodSecurity'); // the release namespace warns under `restricted` (see above)
-  });
+  it.each([[[]], [['watchNamespace=team-a']], [['crds.create=false', 'replicaCount=1']]])(
+    'accepts every object the chart renders with %j',
+    async (set) => {
+      const { stdout } = await run(
+        path.join(cluster().binDir, 'helm'),
+        [
+          'template',
+          'midi-corpus-operator',
+          chartDir,
+          '--namespace',
+          OPERATOR_NS,
+          '--kube-version',
+          '1.34.0',
+          ...set.flatMap((s) => ['--set', s]),
+        ],
+        { maxBuffer: 16 << 20 },
+      );
+      const dryRun = await cluster().kubectl(['apply', '--dry-run=server', '-f', '-'], stdout);
+      expect(dryRun.code, dryRun.stderr).toBe(0);
+      expect(dryRun.stderr).not.toContain('PodSecurity'); // the release namespace warns under `restricted` (see above)
+    },
+  );
 
   it('lets the controller do what its rules list, in any namespace, and take the Lease in its own', async () => {
     const denied: string[] = [];
     for (const rule of controllerRules) {
       for (const verb of rule.verbs) {
-        if (!(await controllerMay(verb, rule.apiGroups[0]!, rule.resources[0]!, CORPUS_NS))) denied.push(`${verb} ${rule.resources[0]}`);
+        if (!(await controllerMay(verb, rule.apiGroups[0]!, rule.resources[0]!, CORPUS_NS)))
+          denied.push(`${verb} ${rule.resources[0]}`);
       }
     }
     for (const verb of leaderElectionRules[0]!.verbs) {

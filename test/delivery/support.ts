@@ -30,7 +30,9 @@ export function parseObjects(yaml: string): KubeObject[] {
 export function findObject(objects: KubeObject[], kind: string, name?: string): KubeObject {
   const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
   if (found.length !== 1) {
-    throw new Error(`expected one ${kind}${name ? ` named ${name}` : ''}, found ${found.length}: ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+    throw new Error(
+      `expected one ${kind}${name ? ` named ${name}` : ''}, found ${found.length}: ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`,
+    );
   }
   return found[0]!;
 }
@@ -44,7 +46,11 @@ export interface Rule {
 
 export function canonicalRules(rules: unknown): Rule[] {
   return (rules as Rule[])
-    .map((r) => ({ apiGroups: [...r.apiGroups].sort(), resources: [...r.resources].sort(), verbs: [...r.verbs].sort() }))
+    .map((r) => ({
+      apiGroups: [...r.apiGroups].sort(),
+      resources: [...r.resources].sort(),
+      verbs: [...r.verbs].sort(),
+    }))
     .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 }
 

@@ -34,7 +34,12 @@ describeWithCluster('the controller after its API server connections break', () 
   beforeAll(async () => {
     const r = await cluster().kubectl(['apply', '-f', '-'], midiCorpusCRDYaml());
     expect(r.code, r.stderr).toBe(0);
-    await cluster().kubectl(['wait', '--for=condition=Established', 'crd/midicorpora.midi.corpus.dev', '--timeout=60s']);
+    await cluster().kubectl([
+      'wait',
+      '--for=condition=Established',
+      'crd/midicorpora.midi.corpus.dev',
+      '--timeout=60s',
+    ]);
     const apiserver = new URL(cluster().apiserverUrl);
     proxy = new TcpProxy({ host: apiserver.hostname, port: Number(apiserver.port) });
     const port = await proxy.start();
@@ -52,12 +57,25 @@ describeWithCluster('the controller after its API server connections break', () 
     dir = await mkdtemp(path.join(os.tmpdir(), 'mco-e2e-restart-'));
     await writeFile(path.join(dir, 'kubeconfig'), viaProxy.exportConfig());
     logFile = path.join(dir, 'controller.log');
-    controller = spawn(process.execPath, [path.join(repoRoot, 'dist', 'cli', 'main.js'), 'controller', '--namespace=restart', '--leader-elect=false', '--metrics-port=0', '--health-port=0'], {
-      env: { ...process.env, KUBECONFIG: path.join(dir, 'kubeconfig'), POD_NAME: 'restart-test', LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    controller = spawn(
+      process.execPath,
+      [
+        path.join(repoRoot, 'dist', 'cli', 'main.js'),
+        'controller',
+        '--namespace=restart',
+        '--leader-elect=false',
+        '--metrics-port=0',
+        '--health-port=0',
+      ],
+      {
+        env: { ...process.env, KUBECONFIG: path.join(dir, 'kubeconfig'), POD_NAME: 'restart-test', LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     controller.stderr!.pipe(createWriteStream(logFile));
-    await eventually('the controller to list and watch', async () => (await readFile(logFile, 'utf8')).includes('controller running'));
+    await eventually('the controller to list and watch', async () =>
+      (await readFile(logFile, 'utf8')).includes('controller running'),
+    );
   }, TIMEOUT_MS);
 
   afterAll(async () => {
@@ -68,39 +86,62 @@ describeWithCluster('the controller after its API server connections break', () 
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const logLines = async () => (await readFile(logFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const logLines = async () =>
+    (await readFile(logFile, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-  it('restarts every informer after the connections are reset and the API server is away, and acts on what changed meanwhile', async () => {
-    // The controller runs on this machine, not in a pod: the Secret gives the server's host address, which it and the
-    // runner pods can both reach (a ClusterIP is reachable from pods only).
-    scenario = await startScenario(cluster(), 'restart', 30, { via: 'host' });
-    const before = await scenario.corpus('before', { files: 20, seed: 51 });
-    await applyOrFail(cluster(), corpusObject({ name: 'before', namespace: 'restart', dir: before.dir, filesPerShard: 10 }));
-    await waitForPhase(cluster(), 'restart', 'before', ['Succeeded']);
+  it(
+    'restarts every informer after the connections are reset and the API server is away, and acts on what changed meanwhile',
+    async () => {
+      // The controller runs on this machine, not in a pod: the Secret gives the server's host address, which it and the
+      // runner pods can both reach (a ClusterIP is reachable from pods only).
+      scenario = await startScenario(cluster(), 'restart', 30, { via: 'host' });
+      const before = await scenario.corpus('before', { files: 20, seed: 51 });
+      await applyOrFail(
+        cluster(),
+        corpusObject({ name: 'before', namespace: 'restart', dir: before.dir, filesPerShard: 10 }),
+      );
+      await waitForPhase(cluster(), 'restart', 'before', ['Succeeded']);
 
-    // Every watch reset; for 3 s no connection at all (the restarts' lists fail too and back off).
-    const cutAt = Date.now();
-    await proxy.cut();
-    const after = await scenario.corpus('after', { files: 20, seed: 52 });
-    await applyOrFail(cluster(), corpusObject({ name: 'after', namespace: 'restart', dir: after.dir, filesPerShard: 10 }));
-    await sleep(3000);
-    await proxy.resume();
+      // Every watch reset; for 3 s no connection at all (the restarts' lists fail too and back off).
+      const cutAt = Date.now();
+      await proxy.cut();
+      const after = await scenario.corpus('after', { files: 20, seed: 52 });
+      await applyOrFail(
+        cluster(),
+        corpusObject({ name: 'after', namespace: 'restart', dir: after.dir, filesPerShard: 10 }),
+      );
+      await sleep(3000);
+      await proxy.resume();
 
-    const status = await waitForPhase(cluster(), 'restart', 'after', ['Succeeded', 'Failed']);
-    expect(status).toMatchObject({ phase: 'Succeeded', files: { total: 20, processed: 20, failed: 0 } });
-    await expectEveryFileRecordedOnce(scenario.db.url, 'restart/after', after.files, { allGood: true });
-    const restarted = new Set((await logLines()).filter((l) => l.msg === 'watch failed; restarting' && Number(l.time) >= cutAt).map((l) => l.informer));
-    expect(restarted).toEqual(new Set(['midicorpora', 'jobs', 'pods']));
-    expect(controller.exitCode).toBeNull(); // still running: the errors were survived, not fatal
+      const status = await waitForPhase(cluster(), 'restart', 'after', ['Succeeded', 'Failed']);
+      expect(status).toMatchObject({ phase: 'Succeeded', files: { total: 20, processed: 20, failed: 0 } });
+      await expectEveryFileRecordedOnce(scenario.db.url, 'restart/after', after.files, { allGood: true });
+      const restarted = new Set(
+        (await logLines())
+          .filter((l) => l.msg === 'watch failed; restarting' && Number(l.time) >= cutAt)
+          .map((l) => l.informer),
+      );
+      expect(restarted).toEqual(new Set(['midicorpora', 'jobs', 'pods']));
+      expect(controller.exitCode).toBeNull(); // still running: the errors were survived, not fatal
 
-    // The endpoints tell the same: ready (the informers have listed again), restarts counted, both corpora done.
-    const ports = (await logLines()).find((l) => l.msg === 'controller running') as { health: number; metrics: number };
-    expect((await fetch(`http://127.0.0.1:${ports.health}/readyz`)).status).toBe(200);
-    const metrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
-    for (const informer of ['midicorpora', 'jobs', 'pods']) {
-      expect(Number(new RegExp(`midi_corpus_watch_restarts_total\\{informer="${informer}"\\} (\\d+)`).exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
-    }
-    expect(metrics).toMatch(/midi_corpus_corpora\{phase="Succeeded"\} 2/);
-    expect(metrics).toMatch(/midi_corpus_leader 1/);
-  }, TIMEOUT_MS);
+      // The endpoints tell the same: ready (the informers have listed again), restarts counted, both corpora done.
+      const ports = (await logLines()).find((l) => l.msg === 'controller running') as {
+        health: number;
+        metrics: number;
+      };
+      expect((await fetch(`http://127.0.0.1:${ports.health}/readyz`)).status).toBe(200);
+      const metrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
+      for (const informer of ['midicorpora', 'jobs', 'pods']) {
+        expect(
+          Number(new RegExp(`midi_corpus_watch_restarts_total\\{informer="${informer}"\\} (\\d+)`).exec(metrics)?.[1]),
+        ).toBeGreaterThanOrEqual(1);
+      }
+      expect(metrics).toMatch(/midi_corpus_corpora\{phase="Succeeded"\} 2/);
+      expect(metrics).toMatch(/midi_corpus_leader 1/);
+    },
+    TIMEOUT_MS,
+  );
 });

@@ -16,7 +16,14 @@ import { eventually, describeWithCluster } from '../cluster/vitest.js';
 import { ConnectionSampler, WriteGate, recordedPerShard } from './support/database.js';
 import { CorpusObserver } from './support/observe.js';
 import {
-  applyOrFail, completionIndex, controllerPods, corpusObject, installWithHelm, isRunning, jobPods, readCorpus,
+  applyOrFail,
+  completionIndex,
+  controllerPods,
+  corpusObject,
+  installWithHelm,
+  isRunning,
+  jobPods,
+  readCorpus,
   waitForPhase,
 } from './support/operator.js';
 import { budgetOf, expectEveryFileRecordedOnce } from './support/scenario.js';
@@ -61,10 +68,15 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
   /** What the Job controller noted on each index's successful pod: its failures, counted and ignored. */
   const retriesByIndex = async (namespace: string, job: string) => {
     const pods = (await jobPods(cluster(), namespace, job)).filter((p) => p.status?.phase === 'Succeeded');
-    return new Map(pods.map((p) => [completionIndex(p)!, {
-      failed: p.metadata?.annotations?.['batch.kubernetes.io/job-index-failure-count'],
-      ignored: p.metadata?.annotations?.['batch.kubernetes.io/job-index-ignored-failure-count'],
-    }]));
+    return new Map(
+      pods.map((p) => [
+        completionIndex(p)!,
+        {
+          failed: p.metadata?.annotations?.['batch.kubernetes.io/job-index-failure-count'],
+          ignored: p.metadata?.annotations?.['batch.kubernetes.io/job-index-ignored-failure-count'],
+        },
+      ]),
+    );
   };
 
   /**
@@ -82,10 +94,14 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
     await sampler.start();
     const observer = new CorpusObserver(cluster(), namespace, 'songs').start();
     await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace, dir, filesPerShard: 100 }));
-    await eventually('all 6 shards half recorded, their next batch held at the gate', async () => {
-      const shards = await recordedPerShard(s.db.url, key);
-      return shards.size === 6 && [...shards.values()].every((x) => x.done >= 1) && (await gate.waiting(key)) === 6;
-    }, 180_000);
+    await eventually(
+      'all 6 shards half recorded, their next batch held at the gate',
+      async () => {
+        const shards = await recordedPerShard(s.db.url, key);
+        return shards.size === 6 && [...shards.values()].every((x) => x.done >= 1) && (await gate.waiting(key)) === 6;
+      },
+      180_000,
+    );
     const runners = (await jobPods(cluster(), namespace, 'songs-run')).filter(isRunning);
     /** Ends the sampling and checks the connection peak over the whole run against the budget in status. */
     const expectWithinBudget = async (scenarioName: string) => {
@@ -99,141 +115,196 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
     return { s, files, key, gate, runners, expectWithinBudget };
   };
 
-  it('drains a node as the cluster autoscaler scales down (Eviction API, disruption budget, safe-to-evict), removes it and adds a new one mid-run: every file once, no retry burnt', async () => {
-    const { s, files, key, gate, runners, expectWithinBudget } = await startHeldRun('drain', 61);
-    let drained = '';
-    try {
-      // The autoscaler drains only nodes whose pods it may move: runner pods say so despite their emptyDir /tmp.
-      for (const pod of runners) expect(pod.metadata?.annotations?.[SAFE_TO_EVICT]).toBe('true');
-      drained = busiest(runners);
-      const onDrained = runners.filter((p) => nodeOf(p) === drained).map((p) => p.metadata!.name!);
-      expect(onDrained.length).toBeGreaterThan(0);
+  it(
+    'drains a node as the cluster autoscaler scales down (Eviction API, disruption budget, safe-to-evict), removes it and adds a new one mid-run: every file once, no retry burnt',
+    async () => {
+      const { s, files, key, gate, runners, expectWithinBudget } = await startHeldRun('drain', 61);
+      let drained = '';
+      try {
+        // The autoscaler drains only nodes whose pods it may move: runner pods say so despite their emptyDir /tmp.
+        for (const pod of runners) expect(pod.metadata?.annotations?.[SAFE_TO_EVICT]).toBe('true');
+        drained = busiest(runners);
+        const onDrained = runners.filter((p) => nodeOf(p) === drained).map((p) => p.metadata!.name!);
+        expect(onDrained.length).toBeGreaterThan(0);
 
-      // Scale-up first (a new node), then the scale-down of the busiest one: cordon, evictions (the controller's
-      // PodDisruptionBudget allows one of its two replicas at a time), the node stopped and its Node object deleted.
-      await cluster().addNode({ name: 'node-3' });
-      await cluster().removeNode(drained);
-      expect(cluster().nodeNames()).not.toContain(drained);
-      expect((await core().listNode()).items.map((n) => n.metadata?.name)).not.toContain(drained);
-      expect((await controllerPods(cluster())).filter(isRunning)).toHaveLength(2);
+        // Scale-up first (a new node), then the scale-down of the busiest one: cordon, evictions (the controller's
+        // PodDisruptionBudget allows one of its two replicas at a time), the node stopped and its Node object deleted.
+        await cluster().addNode({ name: 'node-3' });
+        await cluster().removeNode(drained);
+        expect(cluster().nodeNames()).not.toContain(drained);
+        expect((await core().listNode()).items.map((n) => n.metadata?.name)).not.toContain(drained);
+        expect((await controllerPods(cluster())).filter(isRunning)).toHaveLength(2);
 
-      await gate.thaw(key);
-      const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed']);
-      await expectEveryFileRecordedOnce(s.db.url, key, files, { allGood: true });
-      expect(status).toMatchObject({ phase: 'Succeeded', files: { total: 600, processed: 600, failed: 0 }, shards: { total: 6, succeeded: 6, failed: 0 } });
+        await gate.thaw(key);
+        const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed']);
+        await expectEveryFileRecordedOnce(s.db.url, key, files, { allGood: true });
+        expect(status).toMatchObject({
+          phase: 'Succeeded',
+          files: { total: 600, processed: 600, failed: 0 },
+          shards: { total: 6, succeeded: 6, failed: 0 },
+        });
 
-      // The evicted runners' shards were finished by replacements elsewhere; the evictions cost no retry.
-      const pods = await jobPods(cluster(), s.namespace, 'songs-run');
-      for (const name of onDrained) {
-        const evicted = pods.find((p) => p.metadata?.name === name);
-        if (evicted) expect(evicted.status?.conditions?.find((c) => c.type === 'DisruptionTarget')?.status).toBe('True');
+        // The evicted runners' shards were finished by replacements elsewhere; the evictions cost no retry.
+        const pods = await jobPods(cluster(), s.namespace, 'songs-run');
+        for (const name of onDrained) {
+          const evicted = pods.find((p) => p.metadata?.name === name);
+          if (evicted)
+            expect(evicted.status?.conditions?.find((c) => c.type === 'DisruptionTarget')?.status).toBe('True');
+        }
+        const retries = await retriesByIndex(s.namespace, 'songs-run');
+        expect([...retries.values()].map((r) => r.failed)).toEqual(Array(6).fill('0'));
+        expect([...retries.values()].filter((r) => Number(r.ignored) >= 1).length).toBe(onDrained.length);
+        expect(pods.filter((p) => p.status?.phase === 'Succeeded').map(nodeOf)).not.toContain(drained);
+      } finally {
+        await gate.close();
       }
-      const retries = await retriesByIndex(s.namespace, 'songs-run');
-      expect([...retries.values()].map((r) => r.failed)).toEqual(Array(6).fill('0'));
-      expect([...retries.values()].filter((r) => Number(r.ignored) >= 1).length).toBe(onDrained.length);
-      expect(pods.filter((p) => p.status?.phase === 'Succeeded').map(nodeOf)).not.toContain(drained);
-    } finally {
-      await gate.close();
-    }
-    await expectWithinBudget('nodes: drain, remove, add mid-run');
-  }, SCENARIO_TIMEOUT_MS * 2);
+      await expectWithinBudget('nodes: drain, remove, add mid-run');
+    },
+    SCENARIO_TIMEOUT_MS * 2,
+  );
 
-  it('finishes a run whose node is lost mid-shard (every process of the node killed, its Node object deleted later): every file once, the budget never exceeded', async () => {
-    const { s, files, key, gate, runners, expectWithinBudget } = await startHeldRun('lost', 62);
-    try {
-      const lost = busiest(runners);
-      const onLost = runners.filter((p) => nodeOf(p) === lost).map((p) => p.metadata!.name!);
+  it(
+    'finishes a run whose node is lost mid-shard (every process of the node killed, its Node object deleted later): every file once, the budget never exceeded',
+    async () => {
+      const { s, files, key, gate, runners, expectWithinBudget } = await startHeldRun('lost', 62);
+      try {
+        const lost = busiest(runners);
+        const onLost = runners.filter((p) => nodeOf(p) === lost).map((p) => p.metadata!.name!);
 
-      // The machine vanishes: kubelet, containerd, shims and containers all SIGKILLed at once. Its pods' objects stay
-      // Running (nobody is left to report otherwise), so the budget keeps counting them: nothing replaces them yet.
-      await cluster().loseNode(lost);
-      expect(cluster().nodePids(lost)).toEqual([]);
-      await eventually('the lost runners\' connections to be gone from the server', async () =>
-        (await gate.waiting(key)) === 6 - onLost.length, 60_000);
-      const live = (await jobPods(cluster(), s.namespace, 'songs-run')).filter((p) => !p.status?.phase || !['Succeeded', 'Failed'].includes(p.status.phase));
-      expect(live.map((p) => p.metadata?.name)).toEqual(expect.arrayContaining(onLost));
+        // The machine vanishes: kubelet, containerd, shims and containers all SIGKILLed at once. Its pods' objects stay
+        // Running (nobody is left to report otherwise), so the budget keeps counting them: nothing replaces them yet.
+        await cluster().loseNode(lost);
+        expect(cluster().nodePids(lost)).toEqual([]);
+        await eventually(
+          "the lost runners' connections to be gone from the server",
+          async () => (await gate.waiting(key)) === 6 - onLost.length,
+          60_000,
+        );
+        const live = (await jobPods(cluster(), s.namespace, 'songs-run')).filter(
+          (p) => !p.status?.phase || !['Succeeded', 'Failed'].includes(p.status.phase),
+        );
+        expect(live.map((p) => p.metadata?.name)).toEqual(expect.arrayContaining(onLost));
 
-      // A while later the cloud's node controller deletes the Node: the pod garbage collector then deletes its pods
-      // (with DisruptionTarget), and the Job controller replaces them on the node that is left.
-      await core().deleteNode({ name: lost });
-      await gate.thaw(key);
-      const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed'], 300_000);
-      await expectEveryFileRecordedOnce(s.db.url, key, files, { allGood: true });
-      expect(status).toMatchObject({ phase: 'Succeeded', files: { total: 600, processed: 600, failed: 0 }, shards: { total: 6, succeeded: 6, failed: 0 } });
-      const retries = await retriesByIndex(s.namespace, 'songs-run');
-      expect([...retries.values()].map((r) => r.failed)).toEqual(Array(6).fill('0'));
-    } finally {
-      await gate.close();
-    }
-    await expectWithinBudget('nodes: a node lost mid-run');
-  }, SCENARIO_TIMEOUT_MS * 2);
+        // A while later the cloud's node controller deletes the Node: the pod garbage collector then deletes its pods
+        // (with DisruptionTarget), and the Job controller replaces them on the node that is left.
+        await core().deleteNode({ name: lost });
+        await gate.thaw(key);
+        const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed'], 300_000);
+        await expectEveryFileRecordedOnce(s.db.url, key, files, { allGood: true });
+        expect(status).toMatchObject({
+          phase: 'Succeeded',
+          files: { total: 600, processed: 600, failed: 0 },
+          shards: { total: 6, succeeded: 6, failed: 0 },
+        });
+        const retries = await retriesByIndex(s.namespace, 'songs-run');
+        expect([...retries.values()].map((r) => r.failed)).toEqual(Array(6).fill('0'));
+      } finally {
+        await gate.close();
+      }
+      await expectWithinBudget('nodes: a node lost mid-run');
+    },
+    SCENARIO_TIMEOUT_MS * 2,
+  );
 
-  it('runs its runners as the restricted security context says, enforced by the node: user 65532, read-only root, no privilege escalation, no capabilities', async () => {
-    const s = await scenario('restricted', 20);
-    const { dir } = await s.corpus('songs', { files: 20, seed: 63 });
-    const gate = await WriteGate.install(s.db.url, 0);
-    await gate.freeze('restricted/songs');
-    try {
-      await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 }));
-      await eventually('2 runner pods held at the gate', async () => (await gate.waiting('restricted/songs')) === 2, 120_000);
-      const pod = (await jobPods(cluster(), s.namespace, 'songs-run')).find(isRunning)!.metadata!.name!;
-      const r = await cluster().kubectl(['-n', s.namespace, 'exec', pod, '--', 'sh', '-c',
-        'id -u; id -g; grep -E "^(NoNewPrivs|CapEff|CapPrm|CapBnd):" /proc/1/status; '
-        + '(echo x > /probe) 2>&1 || true; (echo x > /tmp/probe && echo tmp-writable) 2>&1']);
-      expect(r.code, r.stderr).toBe(0);
-      const out = r.stdout.split('\n');
-      expect(out.slice(0, 2)).toEqual(['65532', '65532']);
-      expect(out).toContain('NoNewPrivs:\t1');
-      for (const cap of ['CapEff', 'CapPrm', 'CapBnd']) expect(out).toContain(`${cap}:\t0000000000000000`);
-      expect(r.stdout).toMatch(/can't create \/probe: Read-only file system/);
-      expect(out).toContain('tmp-writable');
-      await gate.thaw('restricted/songs');
-      await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded']);
-    } finally {
-      await gate.close();
-    }
-  }, SCENARIO_TIMEOUT_MS);
+  it(
+    'runs its runners as the restricted security context says, enforced by the node: user 65532, read-only root, no privilege escalation, no capabilities',
+    async () => {
+      const s = await scenario('restricted', 20);
+      const { dir } = await s.corpus('songs', { files: 20, seed: 63 });
+      const gate = await WriteGate.install(s.db.url, 0);
+      await gate.freeze('restricted/songs');
+      try {
+        await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 }));
+        await eventually(
+          '2 runner pods held at the gate',
+          async () => (await gate.waiting('restricted/songs')) === 2,
+          120_000,
+        );
+        const pod = (await jobPods(cluster(), s.namespace, 'songs-run')).find(isRunning)!.metadata!.name!;
+        const r = await cluster().kubectl([
+          '-n',
+          s.namespace,
+          'exec',
+          pod,
+          '--',
+          'sh',
+          '-c',
+          'id -u; id -g; grep -E "^(NoNewPrivs|CapEff|CapPrm|CapBnd):" /proc/1/status; ' +
+            '(echo x > /probe) 2>&1 || true; (echo x > /tmp/probe && echo tmp-writable) 2>&1',
+        ]);
+        expect(r.code, r.stderr).toBe(0);
+        const out = r.stdout.split('\n');
+        expect(out.slice(0, 2)).toEqual(['65532', '65532']);
+        expect(out).toContain('NoNewPrivs:\t1');
+        for (const cap of ['CapEff', 'CapPrm', 'CapBnd']) expect(out).toContain(`${cap}:\t0000000000000000`);
+        expect(r.stdout).toMatch(/can't create \/probe: Read-only file system/);
+        expect(out).toContain('tmp-writable');
+        await gate.thaw('restricted/songs');
+        await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded']);
+      } finally {
+        await gate.close();
+      }
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 
-  it('shows a runner image that cannot be pulled only as a scan that never ends (status today; the pod says why)', async () => {
-    const s = await scenario('nopull', 20);
-    const { dir } = await s.corpus('songs', { files: 5, seed: 64 });
-    // A registry on the node's own loopback, where nothing listens: the pull fails at once, and no packet leaves.
-    const image = 'localhost:5999/midi-corpus/absent:0.1.0';
-    const corpus = corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 });
-    (corpus.spec.runner as { image?: string }).image = image;
-    await applyOrFail(cluster(), corpus);
-    const waiting = await eventually('the scan pod to wait on its image', async () => {
-      const pod = (await jobPods(cluster(), s.namespace, 'songs-scan'))[0];
-      const reason = pod?.status?.containerStatuses?.[0]?.state?.waiting?.reason;
-      return reason === 'ErrImagePull' || reason === 'ImagePullBackOff' ? pod : undefined;
-    }, 120_000);
-    expect(waiting.spec?.containers[0]?.image).toBe(image);
-    // What the MidiCorpus says meanwhile: Scanning, with nothing about the image (the reason is only on the pod).
-    const status = (await readCorpus(cluster(), s.namespace, 'songs'))?.status;
-    expect(status?.phase).toBe('Scanning');
-    expect(JSON.stringify(status)).not.toContain('ImagePull');
-  }, SCENARIO_TIMEOUT_MS);
+  it(
+    'shows a runner image that cannot be pulled only as a scan that never ends (status today; the pod says why)',
+    async () => {
+      const s = await scenario('nopull', 20);
+      const { dir } = await s.corpus('songs', { files: 5, seed: 64 });
+      // A registry on the node's own loopback, where nothing listens: the pull fails at once, and no packet leaves.
+      const image = 'localhost:5999/midi-corpus/absent:0.1.0';
+      const corpus = corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 });
+      (corpus.spec.runner as { image?: string }).image = image;
+      await applyOrFail(cluster(), corpus);
+      const waiting = await eventually(
+        'the scan pod to wait on its image',
+        async () => {
+          const pod = (await jobPods(cluster(), s.namespace, 'songs-scan'))[0];
+          const reason = pod?.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+          return reason === 'ErrImagePull' || reason === 'ImagePullBackOff' ? pod : undefined;
+        },
+        120_000,
+      );
+      expect(waiting.spec?.containers[0]?.image).toBe(image);
+      // What the MidiCorpus says meanwhile: Scanning, with nothing about the image (the reason is only on the pod).
+      const status = (await readCorpus(cluster(), s.namespace, 'songs'))?.status;
+      expect(status?.phase).toBe('Scanning');
+      expect(JSON.stringify(status)).not.toContain('ImagePull');
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 
-  it('shows a runner killed by its memory limit as a failed shard once its retries are spent (status today; the pod says OOMKilled)', async () => {
-    const s = await scenario('oom', 20);
-    const { dir } = await s.corpus('songs', { files: 3, seed: 65 });
-    await writeFile(path.join(dir, 'huge.mid'), hugeMidi(2_400_000));
-    const corpus = corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 });
-    // 160 MiB: the scan (about 80 MB) fits, the runner analysing the huge file does not. One retry, then the shard fails.
-    const runner = corpus.spec.runner as { resources: { limits?: Record<string, string> }; backoffLimitPerIndex?: number };
-    runner.resources.limits = { memory: '160Mi' };
-    runner.backoffLimitPerIndex = 1;
-    const sampler = new ConnectionSampler(s.db.url);
-    await sampler.start();
-    await applyOrFail(cluster(), corpus);
-    const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed'], 240_000);
-    const figures = await sampler.stop();
-    const runs = (await jobPods(cluster(), s.namespace, 'songs-run')).map((p) => p.status?.containerStatuses?.[0]?.state?.terminated);
-    expect(runs).toHaveLength(2); // the first attempt and its one retry
-    for (const t of runs) expect(t).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
-    // What the MidiCorpus says: the shard failed, with no word of memory (the reason is only on the pods).
-    expect(status).toMatchObject({ phase: 'Failed', shards: { total: 1, failed: 1 } });
-    expect(JSON.stringify(status)).not.toContain('OOM');
-    expect(figures.peak.total).toBeLessThanOrEqual(20 - 3 - 2);
-  }, SCENARIO_TIMEOUT_MS);
+  it(
+    'shows a runner killed by its memory limit as a failed shard once its retries are spent (status today; the pod says OOMKilled)',
+    async () => {
+      const s = await scenario('oom', 20);
+      const { dir } = await s.corpus('songs', { files: 3, seed: 65 });
+      await writeFile(path.join(dir, 'huge.mid'), hugeMidi(2_400_000));
+      const corpus = corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 });
+      // 160 MiB: the scan (about 80 MB) fits, the runner analysing the huge file does not. One retry, then the shard fails.
+      const runner = corpus.spec.runner as {
+        resources: { limits?: Record<string, string> };
+        backoffLimitPerIndex?: number;
+      };
+      runner.resources.limits = { memory: '160Mi' };
+      runner.backoffLimitPerIndex = 1;
+      const sampler = new ConnectionSampler(s.db.url);
+      await sampler.start();
+      await applyOrFail(cluster(), corpus);
+      const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed'], 240_000);
+      const figures = await sampler.stop();
+      const runs = (await jobPods(cluster(), s.namespace, 'songs-run')).map(
+        (p) => p.status?.containerStatuses?.[0]?.state?.terminated,
+      );
+      expect(runs).toHaveLength(2); // the first attempt and its one retry
+      for (const t of runs) expect(t).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
+      // What the MidiCorpus says: the shard failed, with no word of memory (the reason is only on the pods).
+      expect(status).toMatchObject({ phase: 'Failed', shards: { total: 1, failed: 1 } });
+      expect(JSON.stringify(status)).not.toContain('OOM');
+      expect(figures.peak.total).toBeLessThanOrEqual(20 - 3 - 2);
+    },
+    SCENARIO_TIMEOUT_MS,
+  );
 });

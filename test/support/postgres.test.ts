@@ -38,8 +38,11 @@ describe('a test Postgres listening beyond 127.0.0.1', () => {
         expect((await c.query<{ addr: string }>('SELECT host(inet_server_addr()) AS addr')).rows[0]!.addr).toBe(host);
         await c.end();
       }
-      const hba = (await db.query<{ address: string | null; auth_method: string }>(
-        "SELECT address, auth_method FROM pg_hba_file_rules WHERE address = '127.0.0.0'")).rows;
+      const hba = (
+        await db.query<{ address: string | null; auth_method: string }>(
+          "SELECT address, auth_method FROM pg_hba_file_rules WHERE address = '127.0.0.0'",
+        )
+      ).rows;
       expect(hba).toEqual([{ address: '127.0.0.0', auth_method: 'scram-sha-256' }]);
     } finally {
       await db.destroy();

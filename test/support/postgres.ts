@@ -2,7 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedDatabase, type EmbeddedPostgresOptions } from '../../job-runner/db/embedded.js';
+import {
+  startEmbeddedPostgres,
+  type EmbeddedDatabase,
+  type EmbeddedPostgresOptions,
+} from '../../job-runner/db/embedded.js';
 
 export interface TestPostgres extends EmbeddedDatabase {
   /** Runs one query on a fresh connection (closed afterwards). */

@@ -6,7 +6,17 @@ import type { V1ObjectMeta, V1Toleration, V1Volume } from '@kubernetes/client-no
 import { DEFAULT_POOL_TUNING, type PoolTuning } from '../../../job-runner/pool/sizing.js';
 import { PHASES } from './conditions.js';
 import {
-  arrayOf, boolean, integer, mapOf, number, object, positiveQuantity, preserved, required, string, type TypeOf,
+  arrayOf,
+  boolean,
+  integer,
+  mapOf,
+  number,
+  object,
+  positiveQuantity,
+  preserved,
+  required,
+  string,
+  type TypeOf,
 } from '../openapi.js';
 
 export const GROUP = 'midi.corpus.dev';
@@ -26,17 +36,23 @@ export type VolumeSource = Omit<V1Volume, 'name'>;
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 
 function volumeSource(description: string) {
-  return required(preserved<VolumeSource>({
-    description: `${description} Any Kubernetes volume source, exactly as in a pod's volumes[] entry without \`name\`, e.g. \`{persistentVolumeClaim: {claimName: midi}}\`, \`{nfs: {server: nas, path: /midi}}\`.`,
-    // Exactly one source: key counts are checked by the schema itself (CEL's size() has no overload for a
-    // preserve-unknown object). `name` is declared only so that the rule below compiles.
-    minProperties: 1,
-    maxProperties: 1,
-    properties: { name: string({ maxLength: 253 }) },
-    validations: [
-      { rule: '!has(self.name)', message: 'give the volume source only (persistentVolumeClaim, nfs, ...): the operator names the volume itself' },
-    ],
-  }));
+  return required(
+    preserved<VolumeSource>({
+      description: `${description} Any Kubernetes volume source, exactly as in a pod's volumes[] entry without \`name\`, e.g. \`{persistentVolumeClaim: {claimName: midi}}\`, \`{nfs: {server: nas, path: /midi}}\`.`,
+      // Exactly one source: key counts are checked by the schema itself (CEL's size() has no overload for a
+      // preserve-unknown object). `name` is declared only so that the rule below compiles.
+      minProperties: 1,
+      maxProperties: 1,
+      properties: { name: string({ maxLength: 253 }) },
+      validations: [
+        {
+          rule: '!has(self.name)',
+          message:
+            'give the volume source only (persistentVolumeClaim, nfs, ...): the operator names the volume itself',
+        },
+      ],
+    }),
+  );
 }
 
 /** A path relative to a volume's root: no leading slash, no `..` segment (it must stay inside the volume). */
@@ -47,121 +63,263 @@ function relativePath(description: string) {
     maxLength: 4096,
     validations: [
       { rule: "!self.startsWith('/')", message: 'must be relative to the volume root (no leading /)' },
-      { rule: "!(self == '..' || self.startsWith('../') || self.endsWith('/..') || self.contains('/../'))", message: 'must stay inside the volume (no .. segments)' },
+      {
+        rule: "!(self == '..' || self.startsWith('../') || self.endsWith('/..') || self.contains('/../'))",
+        message: 'must stay inside the volume (no .. segments)',
+      },
     ],
   });
 }
 
-const sourceSchema = object({
-  volume: volumeSource('The volume that holds the corpus. Mounted read-only.'),
-  path: relativePath('Directory inside the volume to scan, relative to its root. Empty: the whole volume.'),
-  include: arrayOf(string({ minLength: 1, maxLength: 1024 }), {
-    description: 'Glob patterns (picomatch syntax, relative to path) of the files to ingest. Empty or absent: the runner\'s default (MIDI file extensions).',
-    maxItems: 64,
-    listType: 'atomic',
-  }),
-}, {
-  description: 'Where the corpus is. Immutable: the files are recorded and sharded once, by the scan.',
-  validations: [{ rule: 'self == oldSelf', message: 'source is immutable: create a new MidiCorpus for another corpus' }],
-});
+const sourceSchema = object(
+  {
+    volume: volumeSource('The volume that holds the corpus. Mounted read-only.'),
+    path: relativePath('Directory inside the volume to scan, relative to its root. Empty: the whole volume.'),
+    include: arrayOf(string({ minLength: 1, maxLength: 1024 }), {
+      description:
+        "Glob patterns (picomatch syntax, relative to path) of the files to ingest. Empty or absent: the runner's default (MIDI file extensions).",
+      maxItems: 64,
+      listType: 'atomic',
+    }),
+  },
+  {
+    description: 'Where the corpus is. Immutable: the files are recorded and sharded once, by the scan.',
+    validations: [
+      { rule: 'self == oldSelf', message: 'source is immutable: create a new MidiCorpus for another corpus' },
+    ],
+  },
+);
 
-const databaseSchema = object({
-  secretRef: required(object({
-    name: required(string({ minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN, description: 'Name of a Secret in the MidiCorpus\'s namespace.' })),
-    key: string({ default: 'url', minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', description: 'Key of the Secret that holds the postgres:// URL.' }),
-  }, { description: 'The Secret holding the database URL (postgres://user:password@host:port/db). Only the runner pods and the operator read it; it never appears in status, Events or logs.' })),
-  maxConnections: integer({
-    minimum: 1,
-    maximum: 262_143,
-    description: 'The server\'s max_connections. Absent: the operator asks the server (SHOW max_connections) with one short-lived connection and caches the answer.',
-  }),
-  reservedConnections: integer({
-    default: 3,
-    minimum: 0,
-    description: 'Connections runners must never take: superuser_reserved_connections (3 by default in Postgres), reserved_connections, and every other application on this server.',
-  }),
-  headroom: integer({ default: 2, minimum: 0, description: 'A safety margin left free on top of the reserved connections.' }),
-  poolKey: string({
-    minLength: 1,
-    maxLength: 253,
-    description: 'Corpora with the same poolKey share one connection budget. Absent: the key is a hash of the URL\'s host:port, because max_connections belongs to the server, not to one database (credentials and database name are ignored). Set it when two URLs reach one server by different names, or through a pooler.',
-  }),
-}, {
-  description: 'The PostgreSQL database the corpus is ingested into, and its connection budget.',
-  validations: [
-    { rule: '!has(self.maxConnections) || self.reservedConnections < self.maxConnections', message: 'reservedConnections must be less than maxConnections' },
-    {
-      rule: '!has(self.maxConnections) || self.reservedConnections + self.headroom < self.maxConnections',
-      message: 'reservedConnections + headroom must leave at least one connection below maxConnections for the runners',
-    },
-  ],
-});
+const databaseSchema = object(
+  {
+    secretRef: required(
+      object(
+        {
+          name: required(
+            string({
+              minLength: 1,
+              maxLength: 253,
+              pattern: DNS_SUBDOMAIN,
+              description: "Name of a Secret in the MidiCorpus's namespace.",
+            }),
+          ),
+          key: string({
+            default: 'url',
+            minLength: 1,
+            maxLength: 253,
+            pattern: '^[-._a-zA-Z0-9]+$',
+            description: 'Key of the Secret that holds the postgres:// URL.',
+          }),
+        },
+        {
+          description:
+            'The Secret holding the database URL (postgres://user:password@host:port/db). Only the runner pods and the operator read it; it never appears in status, Events or logs.',
+        },
+      ),
+    ),
+    maxConnections: integer({
+      minimum: 1,
+      maximum: 262_143,
+      description:
+        "The server's max_connections. Absent: the operator asks the server (SHOW max_connections) with one short-lived connection and caches the answer.",
+    }),
+    reservedConnections: integer({
+      default: 3,
+      minimum: 0,
+      description:
+        'Connections runners must never take: superuser_reserved_connections (3 by default in Postgres), reserved_connections, and every other application on this server.',
+    }),
+    headroom: integer({
+      default: 2,
+      minimum: 0,
+      description: 'A safety margin left free on top of the reserved connections.',
+    }),
+    poolKey: string({
+      minLength: 1,
+      maxLength: 253,
+      description:
+        "Corpora with the same poolKey share one connection budget. Absent: the key is a hash of the URL's host:port, because max_connections belongs to the server, not to one database (credentials and database name are ignored). Set it when two URLs reach one server by different names, or through a pooler.",
+    }),
+  },
+  {
+    description: 'The PostgreSQL database the corpus is ingested into, and its connection budget.',
+    validations: [
+      {
+        rule: '!has(self.maxConnections) || self.reservedConnections < self.maxConnections',
+        message: 'reservedConnections must be less than maxConnections',
+      },
+      {
+        rule: '!has(self.maxConnections) || self.reservedConnections + self.headroom < self.maxConnections',
+        message:
+          'reservedConnections + headroom must leave at least one connection below maxConnections for the runners',
+      },
+    ],
+  },
+);
 
-const shardingSchema = object({
-  filesPerShard: integer({ minimum: 1, maximum: 10_000_000, description: 'Files per shard (one shard = one pod run). The scan derives the shard count.' }),
-  targetShards: integer({ minimum: 1, maximum: MAX_SHARDS, description: 'Number of shards; the scan spreads the files evenly over them.' }),
-}, {
-  default: { filesPerShard: 1000 },
-  description: 'How the corpus is cut into shards, one Indexed Job completion each. Give exactly one of filesPerShard or targetShards. Immutable.',
-  validations: [
-    { rule: 'has(self.filesPerShard) != has(self.targetShards)', message: 'set exactly one of filesPerShard or targetShards' },
-    { rule: 'self == oldSelf', message: 'sharding is immutable: the scan has already assigned shards' },
-  ],
-});
+const shardingSchema = object(
+  {
+    filesPerShard: integer({
+      minimum: 1,
+      maximum: 10_000_000,
+      description: 'Files per shard (one shard = one pod run). The scan derives the shard count.',
+    }),
+    targetShards: integer({
+      minimum: 1,
+      maximum: MAX_SHARDS,
+      description: 'Number of shards; the scan spreads the files evenly over them.',
+    }),
+  },
+  {
+    default: { filesPerShard: 1000 },
+    description:
+      'How the corpus is cut into shards, one Indexed Job completion each. Give exactly one of filesPerShard or targetShards. Immutable.',
+    validations: [
+      {
+        rule: 'has(self.filesPerShard) != has(self.targetShards)',
+        message: 'set exactly one of filesPerShard or targetShards',
+      },
+      { rule: 'self == oldSelf', message: 'sharding is immutable: the scan has already assigned shards' },
+    ],
+  },
+);
 
-const poolSchema = object({
-  connectionsPerWorker: number({ default: DEFAULT_POOL_TUNING.connectionsPerWorker, minimum: 0, exclusiveMinimum: true, maximum: 64, description: 'Batch-writer connections per parse worker (one worker per whole CPU requested).' }),
-  extraConnections: integer({ default: DEFAULT_POOL_TUNING.extraConnections, minimum: 0, maximum: 64, description: 'Connections beyond the writers (claims, heartbeats, migrations).' }),
-  maxPerPod: integer({ default: DEFAULT_POOL_TUNING.maxPerPod, minimum: 1, maximum: 1000, description: 'Hard cap on one pod\'s connections, whatever its CPU request.' }),
-  warmFraction: number({ default: DEFAULT_POOL_TUNING.warmFraction, minimum: 0, exclusiveMinimum: true, maximum: 1, description: 'Share of the pool opened before the first file (rounded up, at least one).' }),
-}, { default: {}, description: 'Connection pool of each runner pod. The budget counts each pod at the pool\'s maximum.' });
+const poolSchema = object(
+  {
+    connectionsPerWorker: number({
+      default: DEFAULT_POOL_TUNING.connectionsPerWorker,
+      minimum: 0,
+      exclusiveMinimum: true,
+      maximum: 64,
+      description: 'Batch-writer connections per parse worker (one worker per whole CPU requested).',
+    }),
+    extraConnections: integer({
+      default: DEFAULT_POOL_TUNING.extraConnections,
+      minimum: 0,
+      maximum: 64,
+      description: 'Connections beyond the writers (claims, heartbeats, migrations).',
+    }),
+    maxPerPod: integer({
+      default: DEFAULT_POOL_TUNING.maxPerPod,
+      minimum: 1,
+      maximum: 1000,
+      description: "Hard cap on one pod's connections, whatever its CPU request.",
+    }),
+    warmFraction: number({
+      default: DEFAULT_POOL_TUNING.warmFraction,
+      minimum: 0,
+      exclusiveMinimum: true,
+      maximum: 1,
+      description: 'Share of the pool opened before the first file (rounded up, at least one).',
+    }),
+  },
+  { default: {}, description: "Connection pool of each runner pod. The budget counts each pod at the pool's maximum." },
+);
 
-const resourcesSchema = object({
-  // Positive quantities only (a zero or negative request or limit is nonsense for a runner, and requests.cpu must be
-  // positive): checked by pattern, see positiveQuantity().
-  requests: mapOf(positiveQuantity({ description: 'A positive quantity.' }), { maxProperties: 32 }),
-  limits: mapOf(positiveQuantity({ description: 'A positive quantity.' }), { maxProperties: 32 }),
-}, {
-  default: { requests: { cpu: '1', memory: '512Mi' }, limits: { memory: '1Gi' } },
-  description: 'Resources of each runner pod. requests.cpu is required: it sets the parse workers and so the connection pool.',
-  validations: [
-    { rule: "has(self.requests) && 'cpu' in self.requests", message: 'requests.cpu is required: the runner sizes its workers and connection pool from it' },
-  ],
-});
+const resourcesSchema = object(
+  {
+    // Positive quantities only (a zero or negative request or limit is nonsense for a runner, and requests.cpu must be
+    // positive): checked by pattern, see positiveQuantity().
+    requests: mapOf(positiveQuantity({ description: 'A positive quantity.' }), { maxProperties: 32 }),
+    limits: mapOf(positiveQuantity({ description: 'A positive quantity.' }), { maxProperties: 32 }),
+  },
+  {
+    default: { requests: { cpu: '1', memory: '512Mi' }, limits: { memory: '1Gi' } },
+    description:
+      'Resources of each runner pod. requests.cpu is required: it sets the parse workers and so the connection pool.',
+    validations: [
+      {
+        rule: "has(self.requests) && 'cpu' in self.requests",
+        message: 'requests.cpu is required: the runner sizes its workers and connection pool from it',
+      },
+    ],
+  },
+);
 
-const runnerSchema = object({
-  image: string({ minLength: 1, maxLength: 1024, description: 'Runner image. Absent: the operator\'s --runner-image (the operator\'s own image).' }),
-  imagePullPolicy: string({ enum: ['Always', 'IfNotPresent', 'Never'] }),
-  resources: resourcesSchema,
-  pool: poolSchema,
-  maxParallelism: integer({ default: 50, minimum: 1, maximum: MAX_SHARDS, description: 'Most runner pods at once. The connection budget may allow fewer.' }),
-  nodeSelector: mapOf(string({ maxLength: 63 }), { maxProperties: 64 }),
-  tolerations: arrayOf(preserved<V1Toleration>(), { maxItems: 64, listType: 'atomic', description: 'Pod tolerations, as in a pod spec.' }),
-  priorityClassName: string({ maxLength: 253 }),
-  backoffLimitPerIndex: integer({ default: 6, minimum: 0, maximum: 100, description: 'Retries per shard. Evictions (DisruptionTarget) are not counted; exit code 64 (bad configuration) fails the shard at once.' }),
-  maxFailedIndexes: integer({ minimum: 0, maximum: MAX_SHARDS, description: 'Stop the run once this many shards have failed. Absent: every shard is tried.' }),
-  fileTimeoutMs: integer({ minimum: 1, maximum: 3_600_000, description: 'Per-file parse time limit. Absent: the runner\'s default.' }),
-  maxFileBytes: integer({ minimum: 1, format: 'int64', description: 'Files larger than this are recorded as skipped. Absent: the runner\'s default.' }),
-}, { default: {}, description: 'The runner pods (one per shard at a time).' });
+const runnerSchema = object(
+  {
+    image: string({
+      minLength: 1,
+      maxLength: 1024,
+      description: "Runner image. Absent: the operator's --runner-image (the operator's own image).",
+    }),
+    imagePullPolicy: string({ enum: ['Always', 'IfNotPresent', 'Never'] }),
+    resources: resourcesSchema,
+    pool: poolSchema,
+    maxParallelism: integer({
+      default: 50,
+      minimum: 1,
+      maximum: MAX_SHARDS,
+      description: 'Most runner pods at once. The connection budget may allow fewer.',
+    }),
+    nodeSelector: mapOf(string({ maxLength: 63 }), { maxProperties: 64 }),
+    tolerations: arrayOf(preserved<V1Toleration>(), {
+      maxItems: 64,
+      listType: 'atomic',
+      description: 'Pod tolerations, as in a pod spec.',
+    }),
+    priorityClassName: string({ maxLength: 253 }),
+    backoffLimitPerIndex: integer({
+      default: 6,
+      minimum: 0,
+      maximum: 100,
+      description:
+        'Retries per shard. Evictions (DisruptionTarget) are not counted; exit code 64 (bad configuration) fails the shard at once.',
+    }),
+    maxFailedIndexes: integer({
+      minimum: 0,
+      maximum: MAX_SHARDS,
+      description: 'Stop the run once this many shards have failed. Absent: every shard is tried.',
+    }),
+    fileTimeoutMs: integer({
+      minimum: 1,
+      maximum: 3_600_000,
+      description: "Per-file parse time limit. Absent: the runner's default.",
+    }),
+    maxFileBytes: integer({
+      minimum: 1,
+      format: 'int64',
+      description: "Files larger than this are recorded as skipped. Absent: the runner's default.",
+    }),
+  },
+  { default: {}, description: 'The runner pods (one per shard at a time).' },
+);
 
-const splitTracksSchema = object({
-  volume: volumeSource('Where split single-track files are written. Mounted read-write.'),
-  path: relativePath('Directory inside the volume. Empty: its root.'),
-}, { description: 'Optional: write each note-bearing track of every file as its own MIDI file.' });
+const splitTracksSchema = object(
+  {
+    volume: volumeSource('Where split single-track files are written. Mounted read-write.'),
+    path: relativePath('Directory inside the volume. Empty: its root.'),
+  },
+  { description: 'Optional: write each note-bearing track of every file as its own MIDI file.' },
+);
 
-const retentionSchema = object({
-  ttlSecondsAfterFinished: integer({ default: 86_400, minimum: 0, description: 'Seconds a finished Job (and its pods\' logs) is kept before Kubernetes deletes it.' }),
-}, { default: {} });
+const retentionSchema = object(
+  {
+    ttlSecondsAfterFinished: integer({
+      default: 86_400,
+      minimum: 0,
+      description: "Seconds a finished Job (and its pods' logs) is kept before Kubernetes deletes it.",
+    }),
+  },
+  { default: {} },
+);
 
-export const midiCorpusSpecSchema = object({
-  source: required(sourceSchema),
-  database: required(databaseSchema),
-  sharding: shardingSchema,
-  runner: runnerSchema,
-  splitTracks: splitTracksSchema,
-  suspend: boolean({ default: false, description: 'Stop starting runner pods; running ones finish their shard. Frees the corpus\'s budget share once they are gone.' }),
-  retention: retentionSchema,
-}, { description: 'A MIDI corpus to ingest into PostgreSQL.' });
+export const midiCorpusSpecSchema = object(
+  {
+    source: required(sourceSchema),
+    database: required(databaseSchema),
+    sharding: shardingSchema,
+    runner: runnerSchema,
+    splitTracks: splitTracksSchema,
+    suspend: boolean({
+      default: false,
+      description:
+        "Stop starting runner pods; running ones finish their shard. Frees the corpus's budget share once they are gone.",
+    }),
+    retention: retentionSchema,
+  },
+  { description: 'A MIDI corpus to ingest into PostgreSQL.' },
+);
 
 const conditionSchema = object({
   type: required(string({ maxLength: 316 })),
@@ -193,16 +351,18 @@ export const midiCorpusStatusSchema = object({
     terminating: count('Runner pods being deleted; they still hold connections and count against the budget.'),
   }),
   budget: object({
-    poolKey: string({ description: 'The budget this corpus shares (spec.database.poolKey, or a hash of the server host:port).' }),
+    poolKey: string({
+      description: 'The budget this corpus shares (spec.database.poolKey, or a hash of the server host:port).',
+    }),
     limit: count('max_connections of the server.'),
     reserved: count('reservedConnections.'),
     headroom: count('headroom.'),
     operator: count('Connections held by scan pods and the operator itself on this database.'),
     allowance: count('limit − reserved − headroom − operator: what all runner pods on this database may hold.'),
-    share: count('This corpus\'s fair share of the allowance.'),
+    share: count("This corpus's fair share of the allowance."),
     perPod: count('Connections one runner pod may hold (its pool maximum).'),
     parallelism: count('Runner pods allowed now.'),
-    inUse: count('Connections held by this corpus\'s existing runner pods (Terminating included).'),
+    inUse: count("Connections held by this corpus's existing runner pods (Terminating included)."),
   }),
   jobs: object({ scan: string(), run: string() }),
   startTime: string({ format: 'date-time' }),

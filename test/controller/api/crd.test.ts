@@ -8,7 +8,11 @@ import { DEFAULT_POOL_TUNING } from '../../../job-runner/pool/sizing.js';
 const root = midiCorpusCRD().spec.versions[0]!.schema.openAPIV3Schema;
 
 /** Every schema node with its JSON path, and whether it sits under x-kubernetes-preserve-unknown-fields or anyOf. */
-function* walk(s: OpenAPISchema, path = '', inJunctor = false): Generator<{ s: OpenAPISchema; path: string; inJunctor: boolean }> {
+function* walk(
+  s: OpenAPISchema,
+  path = '',
+  inJunctor = false,
+): Generator<{ s: OpenAPISchema; path: string; inJunctor: boolean }> {
   yield { s, path, inJunctor };
   for (const [k, p] of Object.entries(s.properties ?? {})) yield* walk(p, `${path}.${k}`, inJunctor);
   if (s.items) yield* walk(s.items, `${path}[]`, inJunctor);
@@ -19,8 +23,9 @@ function* walk(s: OpenAPISchema, path = '', inJunctor = false): Generator<{ s: O
 /** A small validator for the keywords this schema uses, to check that every default is itself valid (the API server refuses the CRD otherwise). */
 function violations(s: OpenAPISchema, v: unknown, path = ''): string[] {
   if (s['x-kubernetes-int-or-string']) {
-    const ok = (typeof v === 'number' && Number.isInteger(v) && (s.minimum === undefined || v >= s.minimum))
-      || (typeof v === 'string' && (s.pattern === undefined || new RegExp(s.pattern).test(v)));
+    const ok =
+      (typeof v === 'number' && Number.isInteger(v) && (s.minimum === undefined || v >= s.minimum)) ||
+      (typeof v === 'string' && (s.pattern === undefined || new RegExp(s.pattern).test(v)));
     return ok ? [] : [`${path}: not a valid int-or-string`];
   }
   const out: string[] = [];
@@ -42,8 +47,10 @@ function violations(s: OpenAPISchema, v: unknown, path = ''): string[] {
     case 'integer':
     case 'number':
       if (typeof v !== 'number' || (s.type === 'integer' && !Number.isInteger(v))) return [`${path}: not a ${s.type}`];
-      if (s.minimum !== undefined && (s.exclusiveMinimum ? v <= s.minimum : v < s.minimum)) out.push(`${path}: below minimum`);
-      if (s.maximum !== undefined && (s.exclusiveMaximum ? v >= s.maximum : v > s.maximum)) out.push(`${path}: above maximum`);
+      if (s.minimum !== undefined && (s.exclusiveMinimum ? v <= s.minimum : v < s.minimum))
+        out.push(`${path}: below minimum`);
+      if (s.maximum !== undefined && (s.exclusiveMaximum ? v >= s.maximum : v > s.maximum))
+        out.push(`${path}: above maximum`);
       return out;
     case 'string':
       if (typeof v !== 'string') return [`${path}: not a string`];
@@ -61,14 +68,21 @@ describe('the MidiCorpus CRD', () => {
   it('names the API as contracts.md says', () => {
     const crd = midiCorpusCRD();
     expect(crd.metadata.name).toBe('midicorpora.midi.corpus.dev');
-    expect(crd.spec.names).toMatchObject({ kind: 'MidiCorpus', plural: 'midicorpora', singular: 'midicorpus', shortNames: ['mco'] });
+    expect(crd.spec.names).toMatchObject({
+      kind: 'MidiCorpus',
+      plural: 'midicorpora',
+      singular: 'midicorpus',
+      shortNames: ['mco'],
+    });
     expect(crd.spec.scope).toBe('Namespaced');
     expect(crd.spec.versions.map((v) => [v.name, v.served, v.storage])).toEqual([['v1alpha1', true, true]]);
     expect(crd.spec.versions[0]!.subresources).toEqual({ status: {} });
   });
 
   it('is a structural schema: every node has a type, except int-or-string and preserve-unknown roots', () => {
-    const untyped = [...walk(root)].filter(({ s, inJunctor }) => !inJunctor && !s.type && !s['x-kubernetes-int-or-string']).map(({ path }) => path);
+    const untyped = [...walk(root)]
+      .filter(({ s, inJunctor }) => !inJunctor && !s.type && !s['x-kubernetes-int-or-string'])
+      .map(({ path }) => path);
     expect(untyped).toEqual([]);
   });
 
@@ -89,7 +103,9 @@ describe('the MidiCorpus CRD', () => {
   });
 
   it('has only defaults that are valid against their own schema (the API server refuses the CRD otherwise)', () => {
-    const bad = [...walk(root)].filter(({ s }) => s.default !== undefined).flatMap(({ s, path }) => violations(s, s.default, path));
+    const bad = [...walk(root)]
+      .filter(({ s }) => s.default !== undefined)
+      .flatMap(({ s, path }) => violations(s, s.default, path));
     expect(bad).toEqual([]);
   });
 
@@ -115,7 +131,10 @@ describe('the MidiCorpus CRD', () => {
 });
 
 describe('defaults', () => {
-  const minimal = { source: { volume: { persistentVolumeClaim: { claimName: 'midi' } } }, database: { secretRef: { name: 'db' } } };
+  const minimal = {
+    source: { volume: { persistentVolumeClaim: { claimName: 'midi' } } },
+    database: { secretRef: { name: 'db' } },
+  };
 
   it('turn a minimal spec into a complete one, as the API server would store it', () => {
     const spec = applyDefaults(midiCorpusSpecSchema.openapi, minimal) as MidiCorpusSpec;
@@ -136,13 +155,20 @@ describe('defaults', () => {
   });
 
   it('leave given values alone, and do not add filesPerShard next to targetShards', () => {
-    const spec = applyDefaults(midiCorpusSpecSchema.openapi, { ...minimal, sharding: { targetShards: 7 }, runner: { pool: { maxPerPod: 4 } } }) as MidiCorpusSpec;
+    const spec = applyDefaults(midiCorpusSpecSchema.openapi, {
+      ...minimal,
+      sharding: { targetShards: 7 },
+      runner: { pool: { maxPerPod: 4 } },
+    }) as MidiCorpusSpec;
     expect(spec.sharding).toEqual({ targetShards: 7 });
     expect(spec.runner.pool).toEqual({ ...DEFAULT_POOL_TUNING, maxPerPod: 4 });
   });
 
   it('do not reach inside a volume source the API server preserves as given', () => {
-    const spec = applyDefaults(midiCorpusSpecSchema.openapi, { ...minimal, source: { volume: { nfs: { server: 'nas', path: '/m' } } } }) as MidiCorpusSpec;
+    const spec = applyDefaults(midiCorpusSpecSchema.openapi, {
+      ...minimal,
+      source: { volume: { nfs: { server: 'nas', path: '/m' } } },
+    }) as MidiCorpusSpec;
     expect(spec.source.volume).toEqual({ nfs: { server: 'nas', path: '/m' } });
   });
 });

@@ -1,17 +1,38 @@
 import { describe, expect, it } from 'vitest';
-import { connectionBudget, mergeLimits, type CorpusBudgetInput, type DatabaseLimits } from '../../../controller/budget/connection-budget.js';
+import {
+  connectionBudget,
+  mergeLimits,
+  type CorpusBudgetInput,
+  type DatabaseLimits,
+} from '../../../controller/budget/connection-budget.js';
 
 /** max_connections 100, reserved 10, headroom 5, the operator's 1: a ceiling of 84 for scans and runners. */
 const limits: DatabaseLimits = { maxConnections: 100, reservedConnections: 10, headroom: 5 };
 
 function corpus(key: string, over: Partial<CorpusBudgetInput> = {}): CorpusBudgetInput {
-  return { key, createdAt: key.charCodeAt(0), perPod: 3, demand: 100, livePods: 0, potentialPods: 0, scanPods: 0, scanPending: false, ...over };
+  return {
+    key,
+    createdAt: key.charCodeAt(0),
+    perPod: 3,
+    demand: 100,
+    livePods: 0,
+    potentialPods: 0,
+    scanPods: 0,
+    scanPending: false,
+    ...over,
+  };
 }
 
 type Want = Record<string, { planned: number; parallelism: number; limitedBy?: string; scanFits?: boolean }>;
 
 describe('connectionBudget', () => {
-  const table: Array<{ name: string; limits?: DatabaseLimits; corpora: CorpusBudgetInput[]; allowance: number; want: Want }> = [
+  const table: Array<{
+    name: string;
+    limits?: DatabaseLimits;
+    corpora: CorpusBudgetInput[];
+    allowance: number;
+    want: Want;
+  }> = [
     {
       name: 'a lone corpus takes the whole allowance, in whole pods',
       corpora: [corpus('a')],
@@ -28,19 +49,28 @@ describe('connectionBudget', () => {
       name: 'a newcomer gets its fair share planned, but no pod while the first corpus still holds everything',
       corpora: [corpus('a', { potentialPods: 28, livePods: 28 }), corpus('b')],
       allowance: 84,
-      want: { a: { planned: 14, parallelism: 14, limitedBy: 'allowance' }, b: { planned: 14, parallelism: 0, limitedBy: 'draining' } },
+      want: {
+        a: { planned: 14, parallelism: 14, limitedBy: 'allowance' },
+        b: { planned: 14, parallelism: 0, limitedBy: 'draining' },
+      },
     },
     {
       name: 'terminating pods still count: the newcomer grows only into connections already freed',
       corpora: [corpus('a', { potentialPods: 20, livePods: 20 }), corpus('b')],
       allowance: 84,
-      want: { a: { planned: 14, parallelism: 14, limitedBy: 'allowance' }, b: { planned: 14, parallelism: 8, limitedBy: 'draining' } },
+      want: {
+        a: { planned: 14, parallelism: 14, limitedBy: 'allowance' },
+        b: { planned: 14, parallelism: 8, limitedBy: 'draining' },
+      },
     },
     {
       name: 'once the old pods are gone both run at their share',
       corpora: [corpus('a', { potentialPods: 14, livePods: 14 }), corpus('b', { potentialPods: 8, livePods: 8 })],
       allowance: 84,
-      want: { a: { planned: 14, parallelism: 14, limitedBy: 'allowance' }, b: { planned: 14, parallelism: 14, limitedBy: 'allowance' } },
+      want: {
+        a: { planned: 14, parallelism: 14, limitedBy: 'allowance' },
+        b: { planned: 14, parallelism: 14, limitedBy: 'allowance' },
+      },
     },
     {
       name: 'a finished corpus hands its share to the other',
@@ -50,7 +80,10 @@ describe('connectionBudget', () => {
     },
     {
       name: 'a suspended corpus whose pods are still stopping holds its connections until they are gone',
-      corpora: [corpus('a', { demand: 0, potentialPods: 10, livePods: 10 }), corpus('b', { potentialPods: 14, livePods: 14 })],
+      corpora: [
+        corpus('a', { demand: 0, potentialPods: 10, livePods: 10 }),
+        corpus('b', { potentialPods: 14, livePods: 14 }),
+      ],
       allowance: 84,
       want: { a: { planned: 0, parallelism: 0 }, b: { planned: 28, parallelism: 18, limitedBy: 'draining' } },
     },
@@ -58,13 +91,19 @@ describe('connectionBudget', () => {
       name: 'a corpus about to scan sets one connection aside; the scan waits until it is free',
       corpora: [corpus('a', { potentialPods: 28, livePods: 28 }), corpus('b', { demand: 0, scanPending: true })],
       allowance: 83,
-      want: { a: { planned: 27, parallelism: 27, limitedBy: 'allowance', scanFits: false }, b: { planned: 0, parallelism: 0, scanFits: false } },
+      want: {
+        a: { planned: 27, parallelism: 27, limitedBy: 'allowance', scanFits: false },
+        b: { planned: 0, parallelism: 0, scanFits: false },
+      },
     },
     {
       name: 'the scan starts once the runners are within the smaller allowance',
       corpora: [corpus('a', { potentialPods: 27, livePods: 27 }), corpus('b', { demand: 0, scanPending: true })],
       allowance: 83,
-      want: { a: { planned: 27, parallelism: 27, limitedBy: 'allowance', scanFits: true }, b: { planned: 0, parallelism: 0, scanFits: true } },
+      want: {
+        a: { planned: 27, parallelism: 27, limitedBy: 'allowance', scanFits: true },
+        b: { planned: 0, parallelism: 0, scanFits: true },
+      },
     },
     {
       name: 'a running scan pod holds its connection',
@@ -84,7 +123,10 @@ describe('connectionBudget', () => {
       limits: { maxConnections: 40, reservedConnections: 10, headroom: 5 },
       corpora: [corpus('a', { potentialPods: 14, livePods: 14 }), corpus('b', { potentialPods: 14, livePods: 14 })],
       allowance: 24,
-      want: { a: { planned: 4, parallelism: 0, limitedBy: 'draining' }, b: { planned: 4, parallelism: 0, limitedBy: 'draining' } },
+      want: {
+        a: { planned: 4, parallelism: 0, limitedBy: 'draining' },
+        b: { planned: 4, parallelism: 0, limitedBy: 'draining' },
+      },
     },
   ];
   for (const row of table) {
@@ -108,7 +150,10 @@ describe('connectionBudget', () => {
     const keys = ['a', 'b', 'c'];
     const perPod: Record<string, number> = { a: 3, b: 5, c: 2 };
     let seed = 7;
-    const random = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
     const k = new Map(keys.map((key) => [key, 0]));
     const live = new Map(keys.map((key) => [key, 0]));
     const demand = new Map(keys.map((key) => [key, 100]));
@@ -117,9 +162,17 @@ describe('connectionBudget', () => {
       const key = keys[random(3)]!;
       if (random(10) === 0) demand.set(key, random(3) === 0 ? 0 : random(40));
       if (random(2) === 0) {
-        const plan = connectionBudget(limits, keys.map((x) => corpus(x, {
-          perPod: perPod[x]!, demand: demand.get(x)!, livePods: live.get(x)!, potentialPods: Math.max(k.get(x)!, live.get(x)!),
-        })));
+        const plan = connectionBudget(
+          limits,
+          keys.map((x) =>
+            corpus(x, {
+              perPod: perPod[x]!,
+              demand: demand.get(x)!,
+              livePods: live.get(x)!,
+              potentialPods: Math.max(k.get(x)!, live.get(x)!),
+            }),
+          ),
+        );
         const next = plan.corpora.get(key)!.parallelism;
         k.set(key, next);
         if (next > live.get(key)!) live.set(key, next);
@@ -136,9 +189,11 @@ describe('connectionBudget', () => {
 
 describe('mergeLimits', () => {
   it('takes the most cautious figures of corpora sharing a database', () => {
-    expect(mergeLimits([
-      { maxConnections: 100, reservedConnections: 3, headroom: 2 },
-      { maxConnections: 90, reservedConnections: 10, headroom: 0 },
-    ])).toEqual({ maxConnections: 90, reservedConnections: 10, headroom: 2 });
+    expect(
+      mergeLimits([
+        { maxConnections: 100, reservedConnections: 3, headroom: 2 },
+        { maxConnections: 90, reservedConnections: 10, headroom: 0 },
+      ]),
+    ).toEqual({ maxConnections: 90, reservedConnections: 10, headroom: 2 });
   });
 });

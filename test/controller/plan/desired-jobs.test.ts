@@ -4,7 +4,10 @@ import { childName } from '../../../controller/plan/names.js';
 import { cpuMillis } from '../../../controller/plan/cpu.js';
 import { makeCorpus } from '../fixtures.js';
 
-const options = { defaultImage: 'ghcr.io/midi-corpus/midi-corpus-operator:0.1.0', budgetKey: 'server-0123456789abcdef' };
+const options = {
+  defaultImage: 'ghcr.io/midi-corpus/midi-corpus-operator:0.1.0',
+  budgetKey: 'server-0123456789abcdef',
+};
 
 describe('the run Job', () => {
   const corpus = makeCorpus({ spec: { runner: { resources: { requests: { cpu: '2', memory: '1Gi' } } } } });
@@ -12,13 +15,17 @@ describe('the run Job', () => {
   const pod = job.spec!.template.spec!;
   const container = pod.containers[0]!;
 
-  it('is one Indexed Job with a completion per shard and the budget\'s parallelism', () => {
+  it("is one Indexed Job with a completion per shard and the budget's parallelism", () => {
     expect(job.metadata!.name).toBe('bach-run');
     expect(job.spec).toMatchObject({ completionMode: 'Indexed', completions: 3000, parallelism: 7, suspend: false });
   });
 
   it('replaces a pod only once it is gone, retries per shard, and ignores evictions', () => {
-    expect(job.spec).toMatchObject({ podReplacementPolicy: 'Failed', backoffLimitPerIndex: 6, ttlSecondsAfterFinished: 86_400 });
+    expect(job.spec).toMatchObject({
+      podReplacementPolicy: 'Failed',
+      backoffLimitPerIndex: 6,
+      ttlSecondsAfterFinished: 86_400,
+    });
     expect(job.spec!.backoffLimit).toBeUndefined();
     expect(job.spec!.podFailurePolicy!.rules).toEqual([
       { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
@@ -28,16 +35,35 @@ describe('the run Job', () => {
   });
 
   it('is owned by its MidiCorpus, so deleting the corpus deletes it', () => {
-    expect(job.metadata!.ownerReferences).toEqual([{
-      apiVersion: 'midi.corpus.dev/v1alpha1', kind: 'MidiCorpus', name: 'bach', uid: corpus.metadata.uid, controller: true, blockOwnerDeletion: true,
-    }]);
+    expect(job.metadata!.ownerReferences).toEqual([
+      {
+        apiVersion: 'midi.corpus.dev/v1alpha1',
+        kind: 'MidiCorpus',
+        name: 'bach',
+        uid: corpus.metadata.uid,
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ]);
   });
 
   it('runs run-shard on the corpus key with the pool the budget counted', () => {
     expect(container.image).toBe(options.defaultImage);
     expect(container.args).toEqual([
-      'run-shard', '--corpus', 'music/bach', '--root', '/corpus',
-      '--connections-per-worker', '1', '--extra-connections', '1', '--max-per-pod', '16', '--warm-fraction', '1', '--json',
+      'run-shard',
+      '--corpus',
+      'music/bach',
+      '--root',
+      '/corpus',
+      '--connections-per-worker',
+      '1',
+      '--extra-connections',
+      '1',
+      '--max-per-pod',
+      '16',
+      '--warm-fraction',
+      '1',
+      '--json',
     ]);
   });
 
@@ -45,14 +71,21 @@ describe('the run Job', () => {
     expect(container.env).toEqual([
       { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'db', key: 'url' } } },
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-      { name: 'CPU_REQUEST_MILLIS', valueFrom: { resourceFieldRef: { containerName: 'runner', resource: 'requests.cpu', divisor: '1m' } } },
+      {
+        name: 'CPU_REQUEST_MILLIS',
+        valueFrom: { resourceFieldRef: { containerName: 'runner', resource: 'requests.cpu', divisor: '1m' } },
+      },
     ]);
     expect(container.resources!.requests).toEqual({ cpu: '2', memory: '1Gi' });
   });
 
   it('runs locked down: non-root, read-only root, no privilege escalation, no capabilities, RuntimeDefault seccomp', () => {
     expect(container.securityContext).toEqual({
-      allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
     });
     expect(pod.securityContext).toEqual({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.automountServiceAccountToken).toBe(false);
@@ -74,11 +107,18 @@ describe('the run Job', () => {
   });
 
   it('marks the Job and every pod with the budget they draw on and their connections, for accounting after the corpus is gone', () => {
-    const want = { 'midi.corpus.dev/budget-key': 'server-0123456789abcdef', 'midi.corpus.dev/connections-per-pod': '3', 'midi.corpus.dev/corpus': 'bach' };
+    const want = {
+      'midi.corpus.dev/budget-key': 'server-0123456789abcdef',
+      'midi.corpus.dev/connections-per-pod': '3',
+      'midi.corpus.dev/corpus': 'bach',
+    };
     expect(job.metadata!.annotations).toEqual(want);
     expect(job.spec!.template.metadata!.annotations).toMatchObject(want);
     expect(job.spec!.template.metadata!.labels).toEqual({
-      'app.kubernetes.io/name': 'midi-corpus', 'app.kubernetes.io/managed-by': 'midi-corpus-operator', 'midi.corpus.dev/corpus-uid': corpus.metadata.uid, 'midi.corpus.dev/role': 'run',
+      'app.kubernetes.io/name': 'midi-corpus',
+      'app.kubernetes.io/managed-by': 'midi-corpus-operator',
+      'midi.corpus.dev/corpus-uid': corpus.metadata.uid,
+      'midi.corpus.dev/role': 'run',
     });
   });
 
@@ -88,20 +128,44 @@ describe('the run Job', () => {
         source: { volume: { nfs: { server: 'nas', path: '/m' } }, path: 'classical/' },
         splitTracks: { volume: { persistentVolumeClaim: { claimName: 'out' } }, path: 'split' },
         runner: {
-          image: 'example/runner:1', imagePullPolicy: 'IfNotPresent', maxFileBytes: 1_000_000, fileTimeoutMs: 5000, maxFailedIndexes: 10,
-          nodeSelector: { pool: 'batch' }, tolerations: [{ key: 'batch', operator: 'Exists', effect: 'NoSchedule' }], priorityClassName: 'low',
+          image: 'example/runner:1',
+          imagePullPolicy: 'IfNotPresent',
+          maxFileBytes: 1_000_000,
+          fileTimeoutMs: 5000,
+          maxFailedIndexes: 10,
+          nodeSelector: { pool: 'batch' },
+          tolerations: [{ key: 'batch', operator: 'Exists', effect: 'NoSchedule' }],
+          priorityClassName: 'low',
         },
         suspend: true,
       },
     });
     const j = runJob(full, { ...options, shards: 4, parallelism: 0, perPod: 3 });
     const c = j.spec!.template.spec!.containers[0]!;
-    expect(c.args).toEqual(expect.arrayContaining(['--root', '/corpus/classical', '--split-output', '/split-tracks/split', '--max-file-bytes', '1000000', '--file-timeout-ms', '5000']));
+    expect(c.args).toEqual(
+      expect.arrayContaining([
+        '--root',
+        '/corpus/classical',
+        '--split-output',
+        '/split-tracks/split',
+        '--max-file-bytes',
+        '1000000',
+        '--file-timeout-ms',
+        '5000',
+      ]),
+    );
     expect(c.image).toBe('example/runner:1');
     expect(c.imagePullPolicy).toBe('IfNotPresent');
     expect(j.spec).toMatchObject({ suspend: true, parallelism: 0, maxFailedIndexes: 10 });
-    expect(j.spec!.template.spec).toMatchObject({ nodeSelector: { pool: 'batch' }, priorityClassName: 'low', tolerations: [{ key: 'batch', operator: 'Exists', effect: 'NoSchedule' }] });
-    expect(j.spec!.template.spec!.volumes).toContainEqual({ name: 'split-tracks', persistentVolumeClaim: { claimName: 'out' } });
+    expect(j.spec!.template.spec).toMatchObject({
+      nodeSelector: { pool: 'batch' },
+      priorityClassName: 'low',
+      tolerations: [{ key: 'batch', operator: 'Exists', effect: 'NoSchedule' }],
+    });
+    expect(j.spec!.template.spec!.volumes).toContainEqual({
+      name: 'split-tracks',
+      persistentVolumeClaim: { claimName: 'out' },
+    });
     expect(c.volumeMounts).toContainEqual({ name: 'split-tracks', mountPath: '/split-tracks' });
   });
 });
@@ -112,9 +176,25 @@ describe('the scan Job', () => {
     const c = job.spec!.template.spec!.containers[0]!;
     expect(job.metadata!.name).toBe('bach-scan');
     expect(job.spec).toMatchObject({ completions: 1, parallelism: 1, podReplacementPolicy: 'Failed' });
-    expect(c.args).toEqual(['scan', '--corpus', 'music/bach', '--root', '/corpus', '--include', '**/*.mid', '--files-per-shard', '1000', '--termination-log', '/dev/termination-log', '--json']);
+    expect(c.args).toEqual([
+      'scan',
+      '--corpus',
+      'music/bach',
+      '--root',
+      '/corpus',
+      '--include',
+      '**/*.mid',
+      '--files-per-shard',
+      '1000',
+      '--termination-log',
+      '/dev/termination-log',
+      '--json',
+    ]);
     expect(c.terminationMessagePath).toBe('/dev/termination-log');
-    expect(job.spec!.podFailurePolicy!.rules[1]).toEqual({ action: 'FailJob', onExitCodes: { containerName: 'scan', operator: 'In', values: [64] } });
+    expect(job.spec!.podFailurePolicy!.rules[1]).toEqual({
+      action: 'FailJob',
+      onExitCodes: { containerName: 'scan', operator: 'In', values: [64] },
+    });
     expect(job.spec!.template.metadata!.annotations![SAFE_TO_EVICT]).toBe('false');
   });
 
@@ -128,8 +208,18 @@ describe('the scan Job', () => {
 describe('childName', () => {
   const table = [
     { name: 'short names get a plain suffix', corpus: 'bach', role: 'run' as const, want: 'bach-run' },
-    { name: 'dots become dashes (pod hostnames are DNS labels)', corpus: 'bach.wtc', role: 'scan' as const, want: 'bach-wtc-scan' },
-    { name: 'a name of exactly 59 characters still fits', corpus: 'a'.repeat(59), role: 'run' as const, want: `${'a'.repeat(59)}-run` },
+    {
+      name: 'dots become dashes (pod hostnames are DNS labels)',
+      corpus: 'bach.wtc',
+      role: 'scan' as const,
+      want: 'bach-wtc-scan',
+    },
+    {
+      name: 'a name of exactly 59 characters still fits',
+      corpus: 'a'.repeat(59),
+      role: 'run' as const,
+      want: `${'a'.repeat(59)}-run`,
+    },
   ];
   for (const row of table) it(row.name, () => expect(childName(row.corpus, row.role)).toBe(row.want));
 
@@ -145,8 +235,18 @@ describe('childName', () => {
 
 describe('cpuMillis', () => {
   const table: Array<[string | number | undefined, number | undefined]> = [
-    ['2', 2000], [2, 2000], ['500m', 500], ['1.5', 1500], ['1.1', 1100], ['0.0001', 1], ['.5', 500],
-    ['0', undefined], ['-1', undefined], ['1Gi', undefined], ['lots', undefined], [undefined, undefined],
+    ['2', 2000],
+    [2, 2000],
+    ['500m', 500],
+    ['1.5', 1500],
+    ['1.1', 1100],
+    ['0.0001', 1],
+    ['.5', 500],
+    ['0', undefined],
+    ['-1', undefined],
+    ['1Gi', undefined],
+    ['lots', undefined],
+    [undefined, undefined],
   ];
   for (const [q, want] of table) it(`${String(q)} → ${String(want)}`, () => expect(cpuMillis(q)).toBe(want));
 });

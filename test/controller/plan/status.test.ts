@@ -1,18 +1,49 @@
 import { describe, expect, it } from 'vitest';
 import { Reason } from '../../../controller/api/v1alpha1/conditions.js';
 import type { MidiCorpusStatus } from '../../../controller/api/v1alpha1/midicorpus.js';
-import { computeStatus, countIndexes, sameStatus, transitionEvents, type BudgetObservation, type StatusInput } from '../../../controller/plan/status.js';
+import {
+  computeStatus,
+  countIndexes,
+  sameStatus,
+  transitionEvents,
+  type BudgetObservation,
+  type StatusInput,
+} from '../../../controller/plan/status.js';
 import { parseScanResult } from '../../../controller/plan/scan-result.js';
 import { jobWith, makeCorpus } from '../fixtures.js';
 
 const now = new Date('2025-02-01T10:00:00Z');
 const later = new Date('2025-02-01T11:00:00Z');
 const noPods = { active: 0, terminating: 0 };
-const complete = (type: string) => ({ conditions: [{ type, status: 'True', reason: type === 'Failed' ? 'BackoffLimitExceeded' : undefined, message: type === 'Failed' ? 'Job has reached the specified backoff limit' : undefined }] });
+const complete = (type: string) => ({
+  conditions: [
+    {
+      type,
+      status: 'True',
+      reason: type === 'Failed' ? 'BackoffLimitExceeded' : undefined,
+      message: type === 'Failed' ? 'Job has reached the specified backoff limit' : undefined,
+    },
+  ],
+});
 
 const budget = (over: Partial<BudgetObservation> = {}): BudgetObservation => ({
-  figures: { poolKey: 'server-abc', limit: 100, reserved: 10, headroom: 5, operator: 1, allowance: 84, share: 84, perPod: 3, parallelism: 28, inUse: 0 },
-  demand: 28, planned: 28, corpora: 1, scanWaiting: false, ...over,
+  figures: {
+    poolKey: 'server-abc',
+    limit: 100,
+    reserved: 10,
+    headroom: 5,
+    operator: 1,
+    allowance: 84,
+    share: 84,
+    perPod: 3,
+    parallelism: 28,
+    inUse: 0,
+  },
+  demand: 28,
+  planned: 28,
+  corpora: 1,
+  scanWaiting: false,
+  ...over,
 });
 
 function condition(s: MidiCorpusStatus, type: string) {
@@ -20,19 +51,38 @@ function condition(s: MidiCorpusStatus, type: string) {
 }
 
 describe('computeStatus', () => {
-  const scanned: MidiCorpusStatus = { phase: 'Running', files: { total: 3000, processed: 0, failed: 0 }, shards: { total: 3, succeeded: 0, failed: 0 } };
-  const table: Array<{ name: string; input: Partial<StatusInput>; phase: string; conditions: Record<string, [string, string]> }> = [
+  const scanned: MidiCorpusStatus = {
+    phase: 'Running',
+    files: { total: 3000, processed: 0, failed: 0 },
+    shards: { total: 3, succeeded: 0, failed: 0 },
+  };
+  const table: Array<{
+    name: string;
+    input: Partial<StatusInput>;
+    phase: string;
+    conditions: Record<string, [string, string]>;
+  }> = [
     {
       name: 'a new corpus is Pending',
       input: {},
       phase: 'Pending',
-      conditions: { Ready: ['False', 'Pending'], Progressing: ['True', 'Pending'], Degraded: ['False', 'AsExpected'], BudgetLimited: ['False', 'BudgetAvailable'], InvalidSpec: ['False', 'SpecValid'] },
+      conditions: {
+        Ready: ['False', 'Pending'],
+        Progressing: ['True', 'Pending'],
+        Degraded: ['False', 'AsExpected'],
+        BudgetLimited: ['False', 'BudgetAvailable'],
+        InvalidSpec: ['False', 'SpecValid'],
+      },
     },
     {
       name: 'a missing Secret makes it Invalid',
       input: { invalid: { reason: Reason.SecretNotFound, message: 'Secret music/db not found' } },
       phase: 'Invalid',
-      conditions: { Ready: ['False', 'SecretNotFound'], Progressing: ['False', 'SecretNotFound'], InvalidSpec: ['True', 'SecretNotFound'] },
+      conditions: {
+        Ready: ['False', 'SecretNotFound'],
+        Progressing: ['False', 'SecretNotFound'],
+        InvalidSpec: ['True', 'SecretNotFound'],
+      },
     },
     {
       name: 'a running scan Job: Scanning',
@@ -54,7 +104,10 @@ describe('computeStatus', () => {
     },
     {
       name: 'an unusable scan answer fails the corpus',
-      input: { scanJob: jobWith('bach-scan', complete('Complete')), scanProblem: 'the scan\'s termination message is not JSON' },
+      input: {
+        scanJob: jobWith('bach-scan', complete('Complete')),
+        scanProblem: "the scan's termination message is not JSON",
+      },
       phase: 'Failed',
       conditions: { Degraded: ['True', 'InvalidScanResult'] },
     },
@@ -69,20 +122,36 @@ describe('computeStatus', () => {
       input: {
         runJob: jobWith('bach-run', { active: 14, succeeded: 1 }),
         runPods: { active: 14, terminating: 0 },
-        budget: budget({ limitedBy: 'allowance', demand: 28, planned: 14, corpora: 2, figures: { ...budget().figures, share: 42, parallelism: 14, inUse: 42 } }),
+        budget: budget({
+          limitedBy: 'allowance',
+          demand: 28,
+          planned: 14,
+          corpora: 2,
+          figures: { ...budget().figures, share: 42, parallelism: 14, inUse: 42 },
+        }),
       },
       phase: 'Running',
       conditions: { Progressing: ['True', 'Running'], BudgetLimited: ['True', 'BudgetShared'] },
     },
     {
       name: 'nothing fits: BudgetExhausted',
-      input: { runJob: jobWith('bach-run', {}), budget: budget({ limitedBy: 'nothingFits', figures: { ...budget().figures, allowance: 2, perPod: 5, parallelism: 0 } }) },
+      input: {
+        runJob: jobWith('bach-run', {}),
+        budget: budget({
+          limitedBy: 'nothingFits',
+          figures: { ...budget().figures, allowance: 2, perPod: 5, parallelism: 0 },
+        }),
+      },
       phase: 'Running',
       conditions: { BudgetLimited: ['True', 'BudgetExhausted'] },
     },
     {
       name: 'an unreachable database while running: BudgetLimited, DatabaseUnreachable',
-      input: { runJob: jobWith('bach-run', {}), budgetUnknown: 'cannot reach the database to read max_connections; set spec.database.maxConnections or fix the Secret' },
+      input: {
+        runJob: jobWith('bach-run', {}),
+        budgetUnknown:
+          'cannot reach the database to read max_connections; set spec.database.maxConnections or fix the Secret',
+      },
       phase: 'Running',
       conditions: { BudgetLimited: ['True', 'DatabaseUnreachable'] },
     },
@@ -117,8 +186,19 @@ describe('computeStatus', () => {
   }
 
   it('records the scan totals and carries them forward once the scan Job is gone', () => {
-    const first = computeStatus({ corpus: makeCorpus(), now, runPods: noPods, scanJob: jobWith('bach-scan', complete('Complete')), scanResult: { files: 2500, bytes: 1e6, shards: 3 } });
-    expect(first).toMatchObject({ phase: 'Running', files: { total: 2500, processed: 0, failed: 0 }, shards: { total: 3 }, jobs: { scan: 'bach-scan' } });
+    const first = computeStatus({
+      corpus: makeCorpus(),
+      now,
+      runPods: noPods,
+      scanJob: jobWith('bach-scan', complete('Complete')),
+      scanResult: { files: 2500, bytes: 1e6, shards: 3 },
+    });
+    expect(first).toMatchObject({
+      phase: 'Running',
+      files: { total: 2500, processed: 0, failed: 0 },
+      shards: { total: 3 },
+      jobs: { scan: 'bach-scan' },
+    });
     const second = computeStatus({ corpus: makeCorpus({ status: first }), now: later, runPods: noPods });
     expect(second.files).toEqual(first.files);
     expect(second.shards).toEqual(first.shards);
@@ -126,14 +206,24 @@ describe('computeStatus', () => {
   });
 
   it('keeps a finished corpus finished after its Jobs are deleted', () => {
-    const done = computeStatus({ corpus: makeCorpus({ status: scanned }), now, runPods: noPods, runJob: jobWith('bach-run', { ...complete('Complete'), succeeded: 3 }) });
+    const done = computeStatus({
+      corpus: makeCorpus({ status: scanned }),
+      now,
+      runPods: noPods,
+      runJob: jobWith('bach-run', { ...complete('Complete'), succeeded: 3 }),
+    });
     const after = computeStatus({ corpus: makeCorpus({ status: done }), now: later, runPods: noPods });
     expect(after.phase).toBe('Succeeded');
     expect(after.completionTime).toBe(now.toISOString());
   });
 
   it('suspends a running corpus', () => {
-    const s = computeStatus({ corpus: makeCorpus({ status: scanned, spec: { suspend: true } }), now, runPods: { active: 0, terminating: 2 }, runJob: jobWith('bach-run', { terminating: 2 }) });
+    const s = computeStatus({
+      corpus: makeCorpus({ status: scanned, spec: { suspend: true } }),
+      now,
+      runPods: { active: 0, terminating: 2 },
+      runJob: jobWith('bach-run', { terminating: 2 }),
+    });
     expect(s.phase).toBe('Suspended');
     expect(s.pods).toEqual({ active: 0, terminating: 2 });
     expect(condition(s, 'Progressing')).toMatchObject({ status: 'False', reason: 'Suspended' });
@@ -144,33 +234,71 @@ describe('computeStatus', () => {
     const first = computeStatus({ corpus: makeCorpus({ status: scanned }), now, ...input });
     const second = computeStatus({ corpus: makeCorpus({ status: first }), now: later, ...input });
     expect(sameStatus(first, second)).toBe(true);
-    const third = computeStatus({ corpus: makeCorpus({ status: second }), now: later, ...input, runJob: jobWith('bach-run', { active: 3, succeeded: 1 }) });
+    const third = computeStatus({
+      corpus: makeCorpus({ status: second }),
+      now: later,
+      ...input,
+      runJob: jobWith('bach-run', { active: 3, succeeded: 1 }),
+    });
     expect(sameStatus(second, third)).toBe(false);
     expect(condition(third, 'Progressing').lastTransitionTime).toBe(now.toISOString());
   });
 
   it('never puts the database URL in status', () => {
-    const s = computeStatus({ corpus: makeCorpus(), now, runPods: noPods, budget: budget({ limitedBy: 'nothingFits' }) });
+    const s = computeStatus({
+      corpus: makeCorpus(),
+      now,
+      runPods: noPods,
+      budget: budget({ limitedBy: 'nothingFits' }),
+    });
     expect(JSON.stringify(s)).not.toMatch(/postgres|password|@/);
   });
 });
 
 describe('transitionEvents', () => {
-  it('emits one Event per condition that changed, with the condition\'s reason', () => {
+  it("emits one Event per condition that changed, with the condition's reason", () => {
     const pending = computeStatus({ corpus: makeCorpus(), now, runPods: noPods });
-    expect(transitionEvents(undefined, pending)).toEqual([{ type: 'Normal', reason: 'Pending', message: 'About to scan the corpus.' }]);
-    const scanning = computeStatus({ corpus: makeCorpus({ status: pending }), now, runPods: noPods, scanJob: jobWith('bach-scan', { active: 1 }) });
+    expect(transitionEvents(undefined, pending)).toEqual([
+      { type: 'Normal', reason: 'Pending', message: 'About to scan the corpus.' },
+    ]);
+    const scanning = computeStatus({
+      corpus: makeCorpus({ status: pending }),
+      now,
+      runPods: noPods,
+      scanJob: jobWith('bach-scan', { active: 1 }),
+    });
     expect(transitionEvents(pending, scanning).map((e) => e.reason)).toEqual(['ScanStarted']);
     expect(transitionEvents(scanning, scanning)).toEqual([]);
-    const exhausted = computeStatus({ corpus: makeCorpus({ status: scanning }), now, runPods: noPods, scanJob: jobWith('bach-scan', { active: 1 }), budget: budget({ limitedBy: 'nothingFits' }) });
-    expect(transitionEvents(scanning, exhausted)).toEqual([expect.objectContaining({ type: 'Warning', reason: 'BudgetExhausted' })]);
+    const exhausted = computeStatus({
+      corpus: makeCorpus({ status: scanning }),
+      now,
+      runPods: noPods,
+      scanJob: jobWith('bach-scan', { active: 1 }),
+      budget: budget({ limitedBy: 'nothingFits' }),
+    });
+    expect(transitionEvents(scanning, exhausted)).toEqual([
+      expect.objectContaining({ type: 'Warning', reason: 'BudgetExhausted' }),
+    ]);
   });
 
   it('tells a transition once when two conditions report it (Ready and Progressing both say Succeeded)', () => {
-    const running = computeStatus({ corpus: makeCorpus(), now, runPods: noPods, scanResult: { files: 10, bytes: 1, shards: 1 }, runJob: jobWith('bach-run', { active: 1 }) });
-    const done = computeStatus({ corpus: makeCorpus({ status: running }), now: later, runPods: noPods, runJob: jobWith('bach-run', { succeeded: 1, ...complete('Complete') }) });
+    const running = computeStatus({
+      corpus: makeCorpus(),
+      now,
+      runPods: noPods,
+      scanResult: { files: 10, bytes: 1, shards: 1 },
+      runJob: jobWith('bach-run', { active: 1 }),
+    });
+    const done = computeStatus({
+      corpus: makeCorpus({ status: running }),
+      now: later,
+      runPods: noPods,
+      runJob: jobWith('bach-run', { succeeded: 1, ...complete('Complete') }),
+    });
     expect(done.phase).toBe('Succeeded');
-    expect(transitionEvents(running, done)).toEqual([{ type: 'Normal', reason: 'Succeeded', message: 'All 1 shards are done.' }]);
+    expect(transitionEvents(running, done)).toEqual([
+      { type: 'Normal', reason: 'Succeeded', message: 'All 1 shards are done.' },
+    ]);
   });
 });
 
@@ -180,7 +308,11 @@ describe('parseScanResult', () => {
     ['not JSON', 'Killed', /not JSON/],
     ['another corpus', '{"corpus":"music/other","files":1,"bytes":1,"shards":1}', /another corpus/],
     ['a negative count', '{"corpus":"music/bach","files":-1,"bytes":1,"shards":1}', /files/],
-    ['more shards than an Indexed Job takes', '{"corpus":"music/bach","files":200000,"bytes":1,"shards":200000}', /filesPerShard/],
+    [
+      'more shards than an Indexed Job takes',
+      '{"corpus":"music/bach","files":200000,"bytes":1,"shards":200000}',
+      /filesPerShard/,
+    ],
     ['more shards than files', '{"corpus":"music/bach","files":2,"bytes":1,"shards":3}', /does not fit/],
   ];
   for (const [name, message, want] of table) {
@@ -192,6 +324,8 @@ describe('parseScanResult', () => {
   }
 });
 
-it('countIndexes reads the Job controller\'s interval notation', () => {
-  expect([countIndexes(''), countIndexes('3'), countIndexes('1,3-5,7'), countIndexes('0-99999')]).toEqual([0, 1, 5, 100000]);
+it("countIndexes reads the Job controller's interval notation", () => {
+  expect([countIndexes(''), countIndexes('3'), countIndexes('1,3-5,7'), countIndexes('0-99999')]).toEqual([
+    0, 1, 5, 100000,
+  ]);
 });

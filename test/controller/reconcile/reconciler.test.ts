@@ -41,7 +41,8 @@ function setup(...corpora: CorpusOptions[]) {
 }
 
 const condition = (c: MidiCorpus, type: string) => c.status?.conditions?.find((x) => x.type === type);
-const scanAnswer = (name: string, files: number, shards: number) => JSON.stringify({ corpus: `music/${name}`, files, bytes: files * 1000, shards });
+const scanAnswer = (name: string, files: number, shards: number) =>
+  JSON.stringify({ corpus: `music/${name}`, files, bytes: files * 1000, shards });
 
 describe('Reconciler', () => {
   it('takes a corpus from scan to one Indexed Job sized by the budget, reading max_connections from the server', async () => {
@@ -52,7 +53,13 @@ describe('Reconciler', () => {
 
     await pass('a');
     expect(corpus('a').status?.phase).toBe('Scanning');
-    expect(corpus('a').status?.budget).toMatchObject({ limit: 20, reserved: 3, headroom: 2, operator: 2, allowance: 13 });
+    expect(corpus('a').status?.budget).toMatchObject({
+      limit: 20,
+      reserved: 3,
+      headroom: 2,
+      operator: 2,
+      allowance: 13,
+    });
 
     world.finishScan('a-scan', scanAnswer('a', 2500, 3));
     await pass('a');
@@ -75,7 +82,11 @@ describe('Reconciler', () => {
     const r = await pass('a');
     expect(world.jobList).toEqual([]);
     expect(corpus('a').status?.phase).toBe('Invalid');
-    expect(condition(corpus('a'), 'InvalidSpec')).toMatchObject({ status: 'True', reason: 'SecretNotFound', message: 'Secret music/missing not found.' });
+    expect(condition(corpus('a'), 'InvalidSpec')).toMatchObject({
+      status: 'True',
+      reason: 'SecretNotFound',
+      message: 'Secret music/missing not found.',
+    });
     expect(r.requeueAfterMs).toBe(60_000);
     expect(world.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'SecretNotFound' })]);
   });
@@ -92,25 +103,51 @@ describe('Reconciler', () => {
   });
 
   it('starts no pod when not even one fits, and says what to change', async () => {
-    const running = { phase: 'Running' as const, files: { total: 10, processed: 0, failed: 0 }, shards: { total: 10, succeeded: 0, failed: 0 } };
-    const { world, pass, corpus } = setup({ name: 'big', uid: 'uid-big', status: running, spec: { database: { maxConnections: 10 }, runner: { resources: { requests: { cpu: '4' } } } } });
+    const running = {
+      phase: 'Running' as const,
+      files: { total: 10, processed: 0, failed: 0 },
+      shards: { total: 10, succeeded: 0, failed: 0 },
+    };
+    const { world, pass, corpus } = setup({
+      name: 'big',
+      uid: 'uid-big',
+      status: running,
+      spec: { database: { maxConnections: 10 }, runner: { resources: { requests: { cpu: '4' } } } },
+    });
     await pass('big');
     expect(world.writes).toEqual(['create big-run parallelism=0']);
     await pass('big');
     expect(condition(corpus('big'), 'BudgetLimited')).toMatchObject({ status: 'True', reason: 'BudgetExhausted' });
-    expect(condition(corpus('big'), 'BudgetLimited')!.message).toMatch(/one pod holds up to 5 connections, the allowance is 4 .*Raise max_connections/);
+    expect(condition(corpus('big'), 'BudgetLimited')!.message).toMatch(
+      /one pod holds up to 5 connections, the allowance is 4 .*Raise max_connections/,
+    );
   });
 
-  it('shares a database: a newcomer\'s scan waits until the first corpus has shrunk and its pods are gone', async () => {
-    const running = { phase: 'Running' as const, files: { total: 100_000, processed: 0, failed: 0 }, shards: { total: 100, succeeded: 0, failed: 0 } };
-    const { world, pass, corpus, queued } = setup(
-      { name: 'a', uid: 'uid-a', createdAt: '2025-01-01T00:00:00Z', status: running, spec: { database: { maxConnections: 20 } } },
-    );
+  it("shares a database: a newcomer's scan waits until the first corpus has shrunk and its pods are gone", async () => {
+    const running = {
+      phase: 'Running' as const,
+      files: { total: 100_000, processed: 0, failed: 0 },
+      shards: { total: 100, succeeded: 0, failed: 0 },
+    };
+    const { world, pass, corpus, queued } = setup({
+      name: 'a',
+      uid: 'uid-a',
+      createdAt: '2025-01-01T00:00:00Z',
+      status: running,
+      spec: { database: { maxConnections: 20 } },
+    });
     await pass('a');
     expect(world.writes).toEqual(['create a-run parallelism=7']); // 14 connections / 2 per pod
     world.startPods('a-run', 7);
 
-    world.addCorpus(makeCorpus({ name: 'b', uid: 'uid-b', createdAt: '2025-01-02T00:00:00Z', spec: { database: { maxConnections: 20 } } }));
+    world.addCorpus(
+      makeCorpus({
+        name: 'b',
+        uid: 'uid-b',
+        createdAt: '2025-01-02T00:00:00Z',
+        spec: { database: { maxConnections: 20 } },
+      }),
+    );
     await pass('b');
     expect(world.job('b-scan')).toBeUndefined(); // all 14 connections are held by a's pods
     expect(condition(corpus('b'), 'BudgetLimited')).toMatchObject({ status: 'True', reason: 'BudgetShared' });
@@ -148,8 +185,12 @@ describe('Reconciler', () => {
     expect(held).toBeLessThanOrEqual(14);
   });
 
-  it('hands a deleted corpus\'s share to the other once its pods are gone', async () => {
-    const running = { phase: 'Running' as const, files: { total: 100_000, processed: 0, failed: 0 }, shards: { total: 100, succeeded: 0, failed: 0 } };
+  it("hands a deleted corpus's share to the other once its pods are gone", async () => {
+    const running = {
+      phase: 'Running' as const,
+      files: { total: 100_000, processed: 0, failed: 0 },
+      shards: { total: 100, succeeded: 0, failed: 0 },
+    };
     const spec = { database: { maxConnections: 20 } };
     const { world, pass } = setup(
       { name: 'a', uid: 'uid-a', createdAt: '2025-01-01T00:00:00Z', status: running, spec },
@@ -175,8 +216,17 @@ describe('Reconciler', () => {
   });
 
   it('suspends and resumes the run Job with the spec', async () => {
-    const running = { phase: 'Running' as const, files: { total: 10, processed: 0, failed: 0 }, shards: { total: 10, succeeded: 0, failed: 0 } };
-    const { world, pass, corpus } = setup({ name: 'a', uid: 'uid-a', status: running, spec: { database: { maxConnections: 20 } } });
+    const running = {
+      phase: 'Running' as const,
+      files: { total: 10, processed: 0, failed: 0 },
+      shards: { total: 10, succeeded: 0, failed: 0 },
+    };
+    const { world, pass, corpus } = setup({
+      name: 'a',
+      uid: 'uid-a',
+      status: running,
+      spec: { database: { maxConnections: 20 } },
+    });
     await pass('a');
     world.addCorpus({ ...corpus('a'), spec: { ...corpus('a').spec, suspend: true } });
     await pass('a');
@@ -194,16 +244,25 @@ describe('Reconciler', () => {
     await client.connect();
     try {
       await migrate(client);
-      const { rows } = await client.query<{ id: string }>("INSERT INTO midi.corpora (key, shard_count) VALUES ('music/a', 1) RETURNING id");
+      const { rows } = await client.query<{ id: string }>(
+        "INSERT INTO midi.corpora (key, shard_count) VALUES ('music/a', 1) RETURNING id",
+      );
       const id = rows[0]!.id;
-      await client.query(`INSERT INTO midi.files (corpus_id, raw_path, path, size_bytes, shard, status, reason, sha256, analysed_at) VALUES
+      await client.query(
+        `INSERT INTO midi.files (corpus_id, raw_path, path, size_bytes, shard, status, reason, sha256, analysed_at) VALUES
         ($1, 'a', 'a', 1, 0, 'pending', NULL, NULL, NULL),
         ($1, 'b', 'b', 1, 0, 'ok', NULL, decode(repeat('00', 32), 'hex'), now()),
-        ($1, 'c', 'c', 1, 0, 'failed', 'truncated', NULL, now())`, [id]);
+        ($1, 'c', 'c', 1, 0, 'failed', 'truncated', NULL, now())`,
+        [id],
+      );
     } finally {
       await client.end();
     }
-    const running = { phase: 'Running' as const, files: { total: 3, processed: 0, failed: 0 }, shards: { total: 1, succeeded: 0, failed: 0 } };
+    const running = {
+      phase: 'Running' as const,
+      files: { total: 3, processed: 0, failed: 0 },
+      shards: { total: 1, succeeded: 0, failed: 0 },
+    };
     const { world, pass, corpus } = setup({ name: 'a', uid: 'uid-a', status: running });
     world.secrets.set('music/db', { url: progressUrl });
     await pass('a');
@@ -215,14 +274,27 @@ describe('Reconciler', () => {
     const finalUrl = await db.createDatabase();
     const client = new pg.Client({ connectionString: finalUrl });
     await client.connect();
-    const record = (status: string, path: string) => client.query(`INSERT INTO midi.files (corpus_id, raw_path, path, size_bytes, shard, status, reason, sha256, analysed_at)
+    const record = (status: string, path: string) =>
+      client.query(
+        `INSERT INTO midi.files (corpus_id, raw_path, path, size_bytes, shard, status, reason, sha256, analysed_at)
       SELECT id, $2::text::bytea, $2, 1, 0, $1, CASE WHEN $1 = 'failed' THEN 'truncated' END, CASE WHEN $1 = 'ok' THEN decode(repeat('00', 32), 'hex') END, now()
-        FROM midi.corpora WHERE key = 'music/a'`, [status, path]);
+        FROM midi.corpora WHERE key = 'music/a'`,
+        [status, path],
+      );
     try {
       await migrate(client);
       await client.query("INSERT INTO midi.corpora (key, shard_count) VALUES ('music/a', 1)");
-      const running = { phase: 'Running' as const, files: { total: 3, processed: 0, failed: 0 }, shards: { total: 1, succeeded: 0, failed: 0 } };
-      const { world, pass, corpus } = setup({ name: 'a', uid: 'uid-a', status: running, spec: { database: { maxConnections: 20 } } });
+      const running = {
+        phase: 'Running' as const,
+        files: { total: 3, processed: 0, failed: 0 },
+        shards: { total: 1, succeeded: 0, failed: 0 },
+      };
+      const { world, pass, corpus } = setup({
+        name: 'a',
+        uid: 'uid-a',
+        status: running,
+        spec: { database: { maxConnections: 20 } },
+      });
       world.secrets.set('music/db', { url: finalUrl });
       await pass('a'); // creates the run Job
       await pass('a'); // counts: nothing recorded yet

@@ -42,7 +42,11 @@ export class World implements Caches, ClusterWriter {
   // Writers
   async createJob(job: V1Job): Promise<V1Job> {
     if (this.job(job.metadata!.name!)) throw conflict(`job ${job.metadata!.name} exists`);
-    const created: V1Job = structuredClone({ ...job, metadata: { ...job.metadata, uid: `job-uid-${++this.serial}`, generation: 1 }, status: {} });
+    const created: V1Job = structuredClone({
+      ...job,
+      metadata: { ...job.metadata, uid: `job-uid-${++this.serial}`, generation: 1 },
+      status: {},
+    });
     this.jobList.push(created);
     this.writes.push(`create ${job.metadata!.name} parallelism=${job.spec?.parallelism}`);
     return structuredClone(created);
@@ -59,8 +63,13 @@ export class World implements Caches, ClusterWriter {
   async replaceStatus(corpus: MidiCorpus): Promise<MidiCorpus> {
     const key = `${corpus.metadata.namespace}/${corpus.metadata.name}`;
     const current = this.corpusMap.get(key)!;
-    if (current.metadata.resourceVersion !== corpus.metadata.resourceVersion) throw conflict(`midicorpus ${key} changed`);
-    const next = { ...current, status: structuredClone(corpus.status), metadata: { ...current.metadata, resourceVersion: String(++this.serial) } };
+    if (current.metadata.resourceVersion !== corpus.metadata.resourceVersion)
+      throw conflict(`midicorpus ${key} changed`);
+    const next = {
+      ...current,
+      status: structuredClone(corpus.status),
+      metadata: { ...current.metadata, resourceVersion: String(++this.serial) },
+    };
     this.corpusMap.set(key, next);
     this.writes.push(`status ${key} ${corpus.status?.phase}`);
     return next;
@@ -100,19 +109,37 @@ export class World implements Caches, ClusterWriter {
   finishScan(jobName: string, message: string): void {
     const [pod] = this.podList.filter((p) => p.metadata?.ownerReferences?.[0]?.name === jobName);
     const p = pod ?? this.startPods(jobName, 1)[0]!;
-    p.status = { phase: 'Succeeded', containerStatuses: [{ name: 'scan', image: 'x', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0, message } } }] };
+    p.status = {
+      phase: 'Succeeded',
+      containerStatuses: [
+        {
+          name: 'scan',
+          image: 'x',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { terminated: { exitCode: 0, message } },
+        },
+      ],
+    };
     this.job(jobName)!.status = { succeeded: 1, conditions: [{ type: 'Complete', status: 'True' }] };
   }
 
   livePods(jobName: string): V1Pod[] {
-    return this.podList.filter((p) => p.metadata?.ownerReferences?.[0]?.name === jobName && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
+    return this.podList.filter(
+      (p) =>
+        p.metadata?.ownerReferences?.[0]?.name === jobName &&
+        p.status?.phase !== 'Succeeded' &&
+        p.status?.phase !== 'Failed',
+    );
   }
 
   /** The Job controller deletes pods above parallelism: they turn Terminating (and still hold connections). */
   trimToParallelism(jobName: string): void {
     const job = this.job(jobName)!;
     const live = this.livePods(jobName).filter((p) => !p.metadata?.deletionTimestamp);
-    for (const p of live.slice(job.spec?.suspend ? 0 : job.spec!.parallelism!)) p.metadata!.deletionTimestamp = new Date();
+    for (const p of live.slice(job.spec?.suspend ? 0 : job.spec!.parallelism!))
+      p.metadata!.deletionTimestamp = new Date();
   }
 
   /** Terminating pods finish stopping and disappear. */

@@ -36,7 +36,8 @@ class LeaseStore {
     this.writes = turn;
     await turn;
     this.check();
-    if (body.metadata?.resourceVersion !== this.lease?.metadata?.resourceVersion) throw Object.assign(new Error('conflict'), { code: 409 });
+    if (body.metadata?.resourceVersion !== this.lease?.metadata?.resourceVersion)
+      throw Object.assign(new Error('conflict'), { code: 409 });
     this.wire = JSON.stringify(body);
     this.lease = { ...structuredClone(body), metadata: { ...body.metadata, resourceVersion: String(++this.rv) } };
     return structuredClone(this.lease);
@@ -47,7 +48,12 @@ const log = createLogger({ level: 'silent' });
 
 function candidate(store: LeaseStore, clock: ManualClock, identity: string, events: string[]) {
   return new LeaderElector({
-    api: store as never, namespace: 'ops', name: 'lease', identity, clock, log,
+    api: store as never,
+    namespace: 'ops',
+    name: 'lease',
+    identity,
+    clock,
+    log,
     onStartedLeading: () => events.push(`${identity} leads`),
     onStoppedLeading: () => events.push(`${identity} stops`),
   });
@@ -122,6 +128,19 @@ describe('LeaderElector', () => {
   });
 
   it('refuses timings that would let two leaders overlap', () => {
-    expect(() => new LeaderElector({ api: new LeaseStore() as never, namespace: 'n', name: 'l', identity: 'x', log, onStartedLeading: () => {}, onStoppedLeading: () => {}, leaseDurationMs: 5000, renewDeadlineMs: 10_000 })).toThrow(RangeError);
+    expect(
+      () =>
+        new LeaderElector({
+          api: new LeaseStore() as never,
+          namespace: 'n',
+          name: 'l',
+          identity: 'x',
+          log,
+          onStartedLeading: () => {},
+          onStoppedLeading: () => {},
+          leaseDurationMs: 5000,
+          renewDeadlineMs: 10_000,
+        }),
+    ).toThrow(RangeError);
   });
 });

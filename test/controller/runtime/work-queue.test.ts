@@ -42,7 +42,7 @@ describe('WorkQueue', () => {
     expect(q.addRateLimited('a')).toBe(1000);
   });
 
-  it('keeps each key\'s backoff apart', () => {
+  it("keeps each key's backoff apart", () => {
     const q = new WorkQueue({ baseDelayMs: 100, clock: new ManualClock() });
     q.addRateLimited('a');
     q.addRateLimited('a');

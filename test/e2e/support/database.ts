@@ -17,7 +17,10 @@ export const TEST_APPLICATION_PREFIX = 'e2e ';
  * A Postgres server outside the cluster, as users run one: on this machine, listening on 127.0.0.1 for the tests
  * and on the cluster network's host address for the pods (which reach it through a Service, see scenario.ts).
  */
-export async function startDatabase(maxConnections: number, network: { address: string; cidr: string }): Promise<TestPostgres> {
+export async function startDatabase(
+  maxConnections: number,
+  network: { address: string; cidr: string },
+): Promise<TestPostgres> {
   return startTestPostgres({ maxConnections, listen: [{ address: network.address, clients: network.cidr }] });
 }
 
@@ -55,7 +58,10 @@ export class ConnectionSampler {
   private last?: ConnectionSample;
   private readonly figures: ConnectionFigures = { samples: 0, peak: { total: 0, runners: 0, scans: 0, operator: 0 } };
 
-  constructor(private readonly url: string, private readonly intervalMs = 100) {}
+  constructor(
+    private readonly url: string,
+    private readonly intervalMs = 100,
+  ) {}
 
   async start(): Promise<void> {
     this.client = await connect(this.url, 'sampler');
@@ -88,19 +94,27 @@ export class ConnectionSampler {
   }
 
   private async sample(): Promise<void> {
-    const { rows } = await this.client!.query<Record<keyof ConnectionSample, string>>(`
+    const { rows } = await this.client!.query<Record<keyof ConnectionSample, string>>(
+      `
       SELECT count(*) AS total,
              count(*) FILTER (WHERE application_name LIKE 'mco run%') AS runners,
              count(*) FILTER (WHERE application_name LIKE 'mco scan%') AS scans,
              count(*) FILTER (WHERE application_name = 'mco operator') AS operator
         FROM pg_stat_activity
        WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name NOT LIKE $1`,
-    [`${TEST_APPLICATION_PREFIX}%`]);
+      [`${TEST_APPLICATION_PREFIX}%`],
+    );
     const row = rows[0]!;
-    const sample: ConnectionSample = { total: Number(row.total), runners: Number(row.runners), scans: Number(row.scans), operator: Number(row.operator) };
+    const sample: ConnectionSample = {
+      total: Number(row.total),
+      runners: Number(row.runners),
+      scans: Number(row.scans),
+      operator: Number(row.operator),
+    };
     this.last = sample;
     this.figures.samples++;
-    for (const key of ['total', 'runners', 'scans', 'operator'] as const) this.figures.peak[key] = Math.max(this.figures.peak[key], sample[key]);
+    for (const key of ['total', 'runners', 'scans', 'operator'] as const)
+      this.figures.peak[key] = Math.max(this.figures.peak[key], sample[key]);
   }
 }
 
@@ -170,7 +184,8 @@ export class WriteGate {
       const { rows } = await client.query<{ n: string }>(
         `SELECT count(DISTINCT a.application_name) AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
           WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = hashtext($2)::oid AND l.objsubid = 2 AND NOT l.granted`,
-        [WriteGate.LOCK_CLASS, key]);
+        [WriteGate.LOCK_CLASS, key],
+      );
       return Number(rows[0]!.n);
     } finally {
       await client.end();
@@ -192,10 +207,13 @@ export interface RecordedFile {
 export async function recordedFiles(url: string, corpusKey: string): Promise<RecordedFile[]> {
   const client = await connect(url, 'check');
   try {
-    const { rows } = await client.query<RecordedFile>(`
+    const { rows } = await client.query<RecordedFile>(
+      `
       SELECT f.path, f.shard, f.status, f.reason, f.attempts, a.file_id IS NOT NULL AS analysed
         FROM midi.files f JOIN midi.corpora c ON c.id = f.corpus_id LEFT JOIN midi.file_analysis a ON a.file_id = f.id
-       WHERE c.key = $1 ORDER BY f.path`, [corpusKey]);
+       WHERE c.key = $1 ORDER BY f.path`,
+      [corpusKey],
+    );
     return rows;
   } finally {
     await client.end();
@@ -203,7 +221,10 @@ export async function recordedFiles(url: string, corpusKey: string): Promise<Rec
 }
 
 /** Files recorded per shard, for a corpus. */
-export async function recordedPerShard(url: string, corpusKey: string): Promise<Map<number, { total: number; done: number }>> {
+export async function recordedPerShard(
+  url: string,
+  corpusKey: string,
+): Promise<Map<number, { total: number; done: number }>> {
   const out = new Map<number, { total: number; done: number }>();
   for (const f of await recordedFiles(url, corpusKey)) {
     const s = out.get(f.shard) ?? { total: 0, done: 0 };
@@ -217,5 +238,8 @@ export async function recordedPerShard(url: string, corpusKey: string): Promise<
 /** Every file under `dir`, as paths relative to it with '/' separators, sorted. */
 export async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/')).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+    .sort();
 }

@@ -25,7 +25,12 @@ export class CorpusObserver {
   private running?: Promise<void>;
   readonly history: CorpusHistory = { parallelism: [], peakLivePods: 0, phases: [] };
 
-  constructor(private readonly cluster: TestCluster, private readonly namespace: string, private readonly name: string, private readonly runJob = `${name}-run`) {}
+  constructor(
+    private readonly cluster: TestCluster,
+    private readonly namespace: string,
+    private readonly name: string,
+    private readonly runJob = `${name}-run`,
+  ) {}
 
   start(): this {
     this.running = this.loop();
@@ -56,7 +61,9 @@ export class CorpusObserver {
     const job = await readJob(this.cluster, this.namespace, this.runJob);
     const parallelism = job?.spec?.parallelism;
     if (parallelism !== undefined && h.parallelism.at(-1) !== parallelism) h.parallelism.push(parallelism);
-    const live = (await jobPods(this.cluster, this.namespace, this.runJob)).filter((p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed');
+    const live = (await jobPods(this.cluster, this.namespace, this.runJob)).filter(
+      (p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed',
+    );
     h.peakLivePods = Math.max(h.peakLivePods, live.length);
   }
 }

@@ -9,9 +9,21 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import {
-  AuthorizationV1Api, BatchV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, type V1Job, type V1Pod,
+  AuthorizationV1Api,
+  BatchV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type V1Job,
+  type V1Pod,
 } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION, type MidiCorpus, type MidiCorpusStatus } from '../../../controller/api/v1alpha1/midicorpus.js';
+import {
+  GROUP,
+  PLURAL,
+  VERSION,
+  type MidiCorpus,
+  type MidiCorpusStatus,
+} from '../../../controller/api/v1alpha1/midicorpus.js';
 import type { ClusterOptions, TestCluster } from '../../cluster/cluster.js';
 import { eventually } from '../../cluster/vitest.js';
 
@@ -46,7 +58,14 @@ async function waitForRollout(cluster: TestCluster): Promise<void> {
 }
 
 export async function installWithHelm(cluster: TestCluster): Promise<string> {
-  const r = await cluster.helm(['install', OPERATOR_NAME, chartDir, '--namespace', OPERATOR_NAMESPACE, '--create-namespace']);
+  const r = await cluster.helm([
+    'install',
+    OPERATOR_NAME,
+    chartDir,
+    '--namespace',
+    OPERATOR_NAMESPACE,
+    '--create-namespace',
+  ]);
   if (r.code !== 0) throw new Error(`helm install failed (${r.code}):\n${r.stderr}`);
   await waitForRollout(cluster);
   return r.stdout;
@@ -72,14 +91,27 @@ export interface CorpusSpecOptions {
   maxConnections?: number;
 }
 
-export function corpusObject(o: CorpusSpecOptions): Omit<MidiCorpus, 'metadata'> & { metadata: { name: string; namespace: string } } {
+export function corpusObject(
+  o: CorpusSpecOptions,
+): Omit<MidiCorpus, 'metadata'> & { metadata: { name: string; namespace: string } } {
   const spec: Record<string, unknown> = {
     source: { volume: { hostPath: { path: o.dir, type: 'Directory' } } },
-    database: { secretRef: { name: o.secret ?? 'db' }, ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}) },
+    database: {
+      secretRef: { name: o.secret ?? 'db' },
+      ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
+    },
     sharding: { filesPerShard: o.filesPerShard },
-    runner: { resources: { requests: { cpu: o.cpu ?? RUNNER_CPU, memory: '128Mi' } }, ...(o.maxParallelism !== undefined ? { maxParallelism: o.maxParallelism } : {}) },
+    runner: {
+      resources: { requests: { cpu: o.cpu ?? RUNNER_CPU, memory: '128Mi' } },
+      ...(o.maxParallelism !== undefined ? { maxParallelism: o.maxParallelism } : {}),
+    },
   };
-  return { apiVersion: `${GROUP}/${VERSION}`, kind: 'MidiCorpus', metadata: { name: o.name, namespace: o.namespace }, spec: spec as MidiCorpus['spec'] };
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: 'MidiCorpus',
+    metadata: { name: o.name, namespace: o.namespace },
+    spec: spec as MidiCorpus['spec'],
+  };
 }
 
 /** `kubectl apply` of objects, as a user would; returns kubectl's result (the API server's refusal included). */
@@ -92,13 +124,26 @@ export async function applyOrFail(cluster: TestCluster, ...objects: object[]): P
   if (r.code !== 0) throw new Error(`kubectl apply failed (${r.code}):\n${r.stderr}`);
 }
 
-export async function createDatabaseSecret(cluster: TestCluster, namespace: string, url: string, name = 'db'): Promise<void> {
-  await cluster.kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace, body: { metadata: { name }, stringData: { url } } });
+export async function createDatabaseSecret(
+  cluster: TestCluster,
+  namespace: string,
+  url: string,
+  name = 'db',
+): Promise<void> {
+  await cluster.kc
+    .makeApiClient(CoreV1Api)
+    .createNamespacedSecret({ namespace, body: { metadata: { name }, stringData: { url } } });
 }
 
-export async function readCorpus(cluster: TestCluster, namespace: string, name: string): Promise<MidiCorpus | undefined> {
+export async function readCorpus(
+  cluster: TestCluster,
+  namespace: string,
+  name: string,
+): Promise<MidiCorpus | undefined> {
   try {
-    return (await cluster.kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name })) as MidiCorpus;
+    return (await cluster.kc
+      .makeApiClient(CustomObjectsApi)
+      .getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name })) as MidiCorpus;
   } catch (err) {
     if ((err as { code?: number }).code === 404) return undefined;
     throw err;
@@ -106,15 +151,27 @@ export async function readCorpus(cluster: TestCluster, namespace: string, name: 
 }
 
 export async function deleteCorpus(cluster: TestCluster, namespace: string, name: string): Promise<void> {
-  await cluster.kc.makeApiClient(CustomObjectsApi).deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name });
+  await cluster.kc
+    .makeApiClient(CustomObjectsApi)
+    .deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name });
 }
 
 /** Waits until the corpus reaches a final phase (or `phase`), and returns its status. */
-export async function waitForPhase(cluster: TestCluster, namespace: string, name: string, phases: string[], timeoutMs = 180_000): Promise<MidiCorpusStatus> {
-  return eventually(`${namespace}/${name} to reach ${phases.join(' or ')}`, async () => {
-    const status = (await readCorpus(cluster, namespace, name))?.status;
-    return status?.phase !== undefined && phases.includes(status.phase) ? status : undefined;
-  }, timeoutMs);
+export async function waitForPhase(
+  cluster: TestCluster,
+  namespace: string,
+  name: string,
+  phases: string[],
+  timeoutMs = 180_000,
+): Promise<MidiCorpusStatus> {
+  return eventually(
+    `${namespace}/${name} to reach ${phases.join(' or ')}`,
+    async () => {
+      const status = (await readCorpus(cluster, namespace, name))?.status;
+      return status?.phase !== undefined && phases.includes(status.phase) ? status : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 export async function readJob(cluster: TestCluster, namespace: string, name: string): Promise<V1Job | undefined> {
@@ -127,7 +184,11 @@ export async function readJob(cluster: TestCluster, namespace: string, name: str
 }
 
 export async function jobPods(cluster: TestCluster, namespace: string, job: string): Promise<V1Pod[]> {
-  return (await cluster.kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace, labelSelector: `batch.kubernetes.io/job-name=${job}` })).items;
+  return (
+    await cluster.kc
+      .makeApiClient(CoreV1Api)
+      .listNamespacedPod({ namespace, labelSelector: `batch.kubernetes.io/job-name=${job}` })
+  ).items;
 }
 
 export const completionIndex = (pod: V1Pod) => pod.metadata?.annotations?.['batch.kubernetes.io/job-completion-index'];
@@ -135,23 +196,42 @@ export const isRunning = (pod: V1Pod) => pod.status?.phase === 'Running' && !pod
 
 /** The pods of the controller Deployment. */
 export async function controllerPods(cluster: TestCluster): Promise<V1Pod[]> {
-  return (await cluster.kc.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: OPERATOR_NAMESPACE, labelSelector: CONTROLLER_SELECTOR })).items;
+  return (
+    await cluster.kc
+      .makeApiClient(CoreV1Api)
+      .listNamespacedPod({ namespace: OPERATOR_NAMESPACE, labelSelector: CONTROLLER_SELECTOR })
+  ).items;
 }
 
 /** The Lease's holder once it names a running controller pod. */
-export async function leaseHolder(cluster: TestCluster, timeoutMs = 60_000, not?: string): Promise<{ holder: string; transitions: number }> {
+export async function leaseHolder(
+  cluster: TestCluster,
+  timeoutMs = 60_000,
+  not?: string,
+): Promise<{ holder: string; transitions: number }> {
   const coordination = cluster.kc.makeApiClient(CoordinationV1Api);
-  return eventually('a controller pod to hold the Lease', async () => {
-    const lease = await coordination.readNamespacedLease({ namespace: OPERATOR_NAMESPACE, name: OPERATOR_NAME });
-    const holder = lease.spec?.holderIdentity;
-    if (!holder || holder === not) return undefined;
-    const running = (await controllerPods(cluster)).filter(isRunning).map((p) => p.metadata?.name);
-    return running.includes(holder) ? { holder, transitions: lease.spec?.leaseTransitions ?? 0 } : undefined;
-  }, timeoutMs);
+  return eventually(
+    'a controller pod to hold the Lease',
+    async () => {
+      const lease = await coordination.readNamespacedLease({ namespace: OPERATOR_NAMESPACE, name: OPERATOR_NAME });
+      const holder = lease.spec?.holderIdentity;
+      if (!holder || holder === not) return undefined;
+      const running = (await controllerPods(cluster)).filter(isRunning).map((p) => p.metadata?.name);
+      return running.includes(holder) ? { holder, transitions: lease.spec?.leaseTransitions ?? 0 } : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Whether the ServiceAccount may do `verb` on `resource` in `namespace`, as the API server's authorizer decides. */
-export async function serviceAccountMay(cluster: TestCluster, sa: { namespace: string; name: string }, verb: string, group: string, resource: string, namespace: string): Promise<boolean> {
+export async function serviceAccountMay(
+  cluster: TestCluster,
+  sa: { namespace: string; name: string },
+  verb: string,
+  group: string,
+  resource: string,
+  namespace: string,
+): Promise<boolean> {
   const review = await cluster.kc.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
     body: {
       apiVersion: 'authorization.k8s.io/v1',
@@ -177,7 +257,11 @@ export async function killPodProcess(podName: string, command: string): Promise<
     try {
       const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
       const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-      if (environ.includes(`POD_NAME=${podName}`) && cmdline.includes(command) && path.basename(cmdline[0] ?? '') === 'node') {
+      if (
+        environ.includes(`POD_NAME=${podName}`) &&
+        cmdline.includes(command) &&
+        path.basename(cmdline[0] ?? '') === 'node'
+      ) {
         process.kill(Number(pid), 'SIGKILL');
         return Number(pid);
       }
@@ -192,8 +276,15 @@ export async function killPodProcess(podName: string, command: string): Promise<
  * Follows a pod's log from now until its container ends (`kubectl logs -f`), for a pod about to be deleted: once it is
  * gone, so is its log on the node. `done()` resolves with everything the container wrote.
  */
-export async function followPodLog(cluster: TestCluster, namespace: string, name: string): Promise<{ done: () => Promise<string> }> {
-  const child = spawn('kubectl', ['-n', namespace, 'logs', '-f', name], { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function followPodLog(
+  cluster: TestCluster,
+  namespace: string,
+  name: string,
+): Promise<{ done: () => Promise<string> }> {
+  const child = spawn('kubectl', ['-n', namespace, 'logs', '-f', name], {
+    env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const ended = new Promise<string>((resolve) => child.on('close', () => resolve(out)));
   // Following once the first bytes arrive (a controller has logged its start long before): from then on nothing is lost.

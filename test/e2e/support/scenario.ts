@@ -33,8 +33,12 @@ export interface Scenario {
  * front of the server, as users deploy a database outside the cluster. 'host': the server's own address on the
  * cluster network, reachable from pods and from this machine alike (for a controller run outside the cluster).
  */
-export async function startScenario(cluster: TestCluster, namespace: string, maxConnections: number,
-  o: { via?: 'service' | 'host' } = {}): Promise<Scenario> {
+export async function startScenario(
+  cluster: TestCluster,
+  namespace: string,
+  maxConnections: number,
+  o: { via?: 'service' | 'host' } = {},
+): Promise<Scenario> {
   await cluster.createNamespace(namespace);
   const db = await startDatabase(maxConnections, { address: cluster.hostAddress, cidr: cluster.hostNetwork });
   const podUrl = new URL(db.url);
@@ -76,9 +80,15 @@ export async function startScenario(cluster: TestCluster, namespace: string, max
  * twice), nothing left pending, an analysis row for every ok file; with `allGood` (a corpus without bad inputs), no
  * failure at all, each listed with its reason if there is one. Returns the numbers of ok and failed files.
  */
-export async function expectEveryFileRecordedOnce(url: string, corpusKey: string, files: string[], o: { allGood?: boolean } = {}): Promise<{ ok: number; failed: number }> {
+export async function expectEveryFileRecordedOnce(
+  url: string,
+  corpusKey: string,
+  files: string[],
+  o: { allGood?: boolean } = {},
+): Promise<{ ok: number; failed: number }> {
   const rows = await recordedFiles(url, corpusKey);
-  if (o.allGood) expect(rows.filter((r) => r.status !== 'ok').map((r) => `${r.path}: ${r.status} (${r.reason})`)).toEqual([]);
+  if (o.allGood)
+    expect(rows.filter((r) => r.status !== 'ok').map((r) => `${r.path}: ${r.status} (${r.reason})`)).toEqual([]);
   expect(rows.map((r) => r.path)).toEqual(files);
   expect(rows.filter((r) => r.status === 'pending').map((r) => r.path)).toEqual([]);
   expect(rows.filter((r) => r.attempts !== 1).map((r) => `${r.path}: ${r.attempts} attempts`)).toEqual([]);
@@ -100,16 +110,33 @@ export interface BudgetReport {
 }
 
 /** The budget the controller computed, from the figures it wrote in status, checked against the spec's inputs. */
-export function budgetOf(scenario: string, maxConnections: number, status: BudgetStatus | undefined, figures: ConnectionFigures, peakLivePods?: number): BudgetReport {
+export function budgetOf(
+  scenario: string,
+  maxConnections: number,
+  status: BudgetStatus | undefined,
+  figures: ConnectionFigures,
+  peakLivePods?: number,
+): BudgetReport {
   expect(status, 'budget figures in status').toBeDefined();
   expect(status).toMatchObject({ limit: maxConnections, reserved: 3, headroom: 2 });
   const budget = status!.limit! - status!.reserved! - status!.headroom!;
-  return { scenario, maxConnections, budget, runnerCeiling: budget - 1, allowanceInStatus: status!.allowance, perPod: status!.perPod, figures, peakLivePods };
+  return {
+    scenario,
+    maxConnections,
+    budget,
+    runnerCeiling: budget - 1,
+    allowanceInStatus: status!.allowance,
+    perPod: status!.perPod,
+    figures,
+    peakLivePods,
+  };
 }
 
 export function formatReport(r: BudgetReport): string {
   const p = r.figures.peak;
-  return `${r.scenario}: max_connections ${r.maxConnections}, budget ${r.budget} (runners+scans ${r.runnerCeiling}, allowance in status ${r.allowanceInStatus}); `
-    + `peak all ${p.total}, runners ${p.runners}, scans ${p.scans}, operator ${p.operator} over ${r.figures.samples} samples`
-    + (r.peakLivePods !== undefined ? `; peak live runner pods ${r.peakLivePods} × ${r.perPod} connections` : '');
+  return (
+    `${r.scenario}: max_connections ${r.maxConnections}, budget ${r.budget} (runners+scans ${r.runnerCeiling}, allowance in status ${r.allowanceInStatus}); ` +
+    `peak all ${p.total}, runners ${p.runners}, scans ${p.scans}, operator ${p.operator} over ${r.figures.samples} samples` +
+    (r.peakLivePods !== undefined ? `; peak live runner pods ${r.peakLivePods} × ${r.perPod} connections` : '')
+  );
 }

@@ -6,8 +6,21 @@ import type { FileAnalysis } from '../../../job-runner/analysis/types.js';
 import { note, wrapRiff } from '../../../job-runner/synth/smf-builder.js';
 import { seededRandom } from '../../../job-runner/synth/random.js';
 import {
-  PPQ, cMajorScale, cMajorWithHeavyDrums, lateFirstTempo, minorPiece, overlappingSamePitch, polyphonyPiece,
-  programChangeMidNote, smf, smpte25, smpte2997, strayNoteOff, tempoChange, threeTrackSong, transposedScale,
+  PPQ,
+  cMajorScale,
+  cMajorWithHeavyDrums,
+  lateFirstTempo,
+  minorPiece,
+  overlappingSamePitch,
+  polyphonyPiece,
+  programChangeMidNote,
+  smf,
+  smpte25,
+  smpte2997,
+  strayNoteOff,
+  tempoChange,
+  threeTrackSong,
+  transposedScale,
 } from './fixtures.js';
 import { analyzerNotes } from './notes.js';
 
@@ -33,20 +46,46 @@ describe('analyzeMidi on files with answers known by construction', () => {
     expect(analysis.durationTicks).toBe(8 * PPQ);
     expect(analysis.durationSeconds).toBeCloseTo(8 * 0.666667, 9);
     expect(analysis).toMatchObject({
-      trackCount: 1, channelCount: 1, pitchMin: 60, pitchMax: 72, distinctPitches: 8,
-      velocityMin: 64, velocityMax: 71, velocityMean: 67.5, maxPolyphony: 1, meanPolyphony: 1,
-      hasDrums: false, controlChangeCount: 0, pitchBendCount: 0,
+      trackCount: 1,
+      channelCount: 1,
+      pitchMin: 60,
+      pitchMax: 72,
+      distinctPitches: 8,
+      velocityMin: 64,
+      velocityMax: 71,
+      velocityMean: 67.5,
+      maxPolyphony: 1,
+      meanPolyphony: 1,
+      hasDrums: false,
+      controlChangeCount: 0,
+      pitchBendCount: 0,
     });
     expect(analysis.noteDensity).toBeCloseTo(8 / analysis.durationSeconds, 12);
     // C twice as long as each other scale step; nothing outside the scale.
     expect(analysis.pitchClassHistogram.map((v) => Math.round(v * 8))).toEqual([2, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1]);
-    expect(analysis.tracks).toEqual([{
-      index: 0, name: 'scale', channels: [0], noteCount: 8, pitchMin: 60, pitchMax: 72,
-      durationSeconds: analysis.durationSeconds, program: null, isDrum: false,
-    }]);
-    expect(analysis.channels).toEqual([{
-      channel: 0, program: 0, programName: 'acoustic grand piano', family: 'piano', isDrum: false, noteCount: 8,
-    }]);
+    expect(analysis.tracks).toEqual([
+      {
+        index: 0,
+        name: 'scale',
+        channels: [0],
+        noteCount: 8,
+        pitchMin: 60,
+        pitchMax: 72,
+        durationSeconds: analysis.durationSeconds,
+        program: null,
+        isDrum: false,
+      },
+    ]);
+    expect(analysis.channels).toEqual([
+      {
+        channel: 0,
+        program: 0,
+        programName: 'acoustic grand piano',
+        family: 'piano',
+        isDrum: false,
+        noteCount: 8,
+      },
+    ]);
   });
 
   it.each([
@@ -62,10 +101,15 @@ describe('analyzeMidi on files with answers known by construction', () => {
   });
 
   it.each(Array.from({ length: 12 }, (_, semitones) => semitones))(
-    'estimates the major key of a scale transposed by %i semitones', (semitones) => {
+    'estimates the major key of a scale transposed by %i semitones',
+    (semitones) => {
       const names = ['C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B'];
-      expect(analysed(transposedScale(semitones)).analysis.estimatedKey).toMatchObject({ tonic: names[semitones], mode: 'major' });
-    });
+      expect(analysed(transposedScale(semitones)).analysis.estimatedKey).toMatchObject({
+        tonic: names[semitones],
+        mode: 'major',
+      });
+    },
+  );
 
   it('leaves channel-10 drums out of the key histogram: a C-major piece over heavy drums stays C major', () => {
     const { analysis } = analysed(cMajorWithHeavyDrums());
@@ -77,7 +121,12 @@ describe('analyzeMidi on files with answers known by construction', () => {
     expect(analysis.noteCount).toBe(8 + 32);
     expect(analysis.maxPolyphony).toBe(5);
     expect(analysis.channels.find((c) => c.channel === 9)).toEqual({
-      channel: 9, program: 0, programName: 'standard kit', family: 'drums', isDrum: true, noteCount: 32,
+      channel: 9,
+      program: 0,
+      programName: 'standard kit',
+      family: 'drums',
+      isDrum: true,
+      noteCount: 32,
     });
     expect(analysis.tracks.map((t) => t.isDrum)).toEqual([false, false, true]);
   });
@@ -88,7 +137,10 @@ describe('analyzeMidi on files with answers known by construction', () => {
     expect(analysis.durationSeconds).toBeCloseTo(2.5, 12);
     expect(analysis.tempoMap).toEqual([{ tick: 0, seconds: 0, bpm: 60 }]);
     expect(warnings).toEqual([expect.stringContaining('SMPTE division')]);
-    expect(analyzerNotes(smpte25()).map((n) => [n.time, n.duration])).toEqual([[0, 0.5], [1, 1.5]]);
+    expect(analyzerNotes(smpte25()).map((n) => [n.time, n.duration])).toEqual([
+      [0, 0.5],
+      [1, 1.5],
+    ]);
     expect(Number.isNaN(new Midi(smpte25()).tracks[0]!.notes[0]!.duration)).toBe(true);
   });
 
@@ -99,10 +151,16 @@ describe('analyzeMidi on files with answers known by construction', () => {
 
   it('follows tempo changes and names the tempo in force longest as the main BPM', () => {
     const { analysis } = analysed(tempoChange());
-    expect(analysis.tempoMap).toEqual([{ tick: 0, seconds: 0, bpm: 120 }, { tick: 960, seconds: 1, bpm: 60 }]);
+    expect(analysis.tempoMap).toEqual([
+      { tick: 0, seconds: 0, bpm: 120 },
+      { tick: 960, seconds: 1, bpm: 60 },
+    ]);
     expect(analysis.durationSeconds).toBeCloseTo(3, 12);
     expect(analysis.mainBpm).toBe(60); // 1 s at 120 BPM, 2 s at 60 BPM
-    expect(analyzerNotes(tempoChange()).map((n) => [n.time, n.duration])).toEqual([[0, 0.5], [2, 1]]);
+    expect(analyzerNotes(tempoChange()).map((n) => [n.time, n.duration])).toEqual([
+      [0, 0.5],
+      [2, 1],
+    ]);
   });
 
   it('plays 120 BPM until the first tempo event, where @tonejs/midi shifts every later time', () => {
@@ -130,17 +188,23 @@ describe('analyzeMidi on files with answers known by construction', () => {
 
   it('pairs same-pitch notes first in, first out per channel, with velocity-0 note-offs and running status', () => {
     expect(analyzerNotes(overlappingSamePitch()).map((n) => [n.ticks, n.channel, n.midi, n.durationTicks])).toEqual([
-      [0, 0, 60, 200], [100, 0, 60, 300], [300, 1, 60, 200], [600, 0, 62, 100], [700, 0, 62, 100],
+      [0, 0, 60, 200],
+      [100, 0, 60, 300],
+      [300, 1, 60, 200],
+      [600, 0, 62, 100],
+      [700, 0, 62, 100],
     ]);
   });
 
   it('closes notes never released at the end of their track and says how many', () => {
-    const bytes = smf([[
-      ...note(0, PPQ, 0, 60, 90),
-      { tick: PPQ, type: 'noteOn', channel: 0, pitch: 64, velocity: 90 },
-      { tick: PPQ, type: 'noteOn', channel: 0, pitch: 67, velocity: 90 },
-      { tick: 4 * PPQ, type: 'controlChange', channel: 0, controller: 64, value: 0 },
-    ]]);
+    const bytes = smf([
+      [
+        ...note(0, PPQ, 0, 60, 90),
+        { tick: PPQ, type: 'noteOn', channel: 0, pitch: 64, velocity: 90 },
+        { tick: PPQ, type: 'noteOn', channel: 0, pitch: 67, velocity: 90 },
+        { tick: 4 * PPQ, type: 'controlChange', channel: 0, controller: 64, value: 0 },
+      ],
+    ]);
     const { analysis, warnings } = analysed(bytes);
     expect(analysis.noteCount).toBe(3);
     expect(analysis.durationTicks).toBe(4 * PPQ);
@@ -157,7 +221,13 @@ describe('analyzeMidi on files with answers known by construction', () => {
   it('counts control changes, pitch bends, names tracks and reports each track', () => {
     const { analysis, warnings } = analysed(threeTrackSong());
     expect(warnings).toEqual([]);
-    expect(analysis).toMatchObject({ format: 1, trackCount: 3, channelCount: 2, controlChangeCount: 2, pitchBendCount: 2 });
+    expect(analysis).toMatchObject({
+      format: 1,
+      trackCount: 3,
+      channelCount: 2,
+      controlChangeCount: 2,
+      pitchBendCount: 2,
+    });
     expect(analysis.keySignatures[0]!.key).toBe('C minor');
     expect(analysis.timeSignatures[0]).toMatchObject({ numerator: 6, denominator: 8 });
     expect(analysis.tracks.map((t) => [t.name, t.channels, t.noteCount, t.program, t.isDrum])).toEqual([
@@ -166,18 +236,31 @@ describe('analyzeMidi on files with answers known by construction', () => {
       ['drums', [9], 8, 25, true],
     ]);
     expect(analysis.channels.map((c) => [c.channel, c.programName, c.family])).toEqual([
-      [0, 'flute', 'pipe'], [9, 'tr-808 kit', 'drums'],
+      [0, 'flute', 'pipe'],
+      [9, 'tr-808 kit', 'drums'],
     ]);
   });
 
   it('reports the last event as the duration of a file without notes, where @tonejs/midi gives -Infinity', () => {
-    const bytes = smf([[
-      { tick: 0, type: 'tempo', microsecondsPerQuarter: 500_000 },
-      { tick: 2 * PPQ, type: 'meta', metaType: 0x01, data: [0x41] },
-    ]], { format: 1 });
+    const bytes = smf(
+      [
+        [
+          { tick: 0, type: 'tempo', microsecondsPerQuarter: 500_000 },
+          { tick: 2 * PPQ, type: 'meta', metaType: 0x01, data: [0x41] },
+        ],
+      ],
+      { format: 1 },
+    );
     const { analysis } = analysed(bytes);
     expect(analysis).toMatchObject({
-      noteCount: 0, durationSeconds: 1, pitchMin: null, velocityMean: null, estimatedKey: null, maxPolyphony: 0, meanPolyphony: 0, noteDensity: 0,
+      noteCount: 0,
+      durationSeconds: 1,
+      pitchMin: null,
+      velocityMean: null,
+      estimatedKey: null,
+      maxPolyphony: 0,
+      meanPolyphony: 0,
+      noteDensity: 0,
     });
     expect(analysis.pitchClassHistogram).toEqual(new Array(12).fill(0));
     expect(new Midi(bytes).duration).toBe(-Infinity);
@@ -214,7 +297,9 @@ describe('analyzeMidi on files with answers known by construction', () => {
 
   it('refuses a file longer than the duration bound', () => {
     const outcome = analyzeMidi(cMajorScale(), { maxDurationSeconds: 5 });
-    expect(outcome.ok === false && outcome.reason).toMatch(/^absurd timing: events run to 0\.0 h, beyond the 0\.0 h bound/);
+    expect(outcome.ok === false && outcome.reason).toMatch(
+      /^absurd timing: events run to 0\.0 h, beyond the 0\.0 h bound/,
+    );
   });
 });
 

@@ -11,7 +11,7 @@ describe('failure reasons', () => {
 
   it.each([
     ['an Error', new Error('boom'), 'boom'],
-    ['a bare string, as midi-file throws', 'Bad MIDI file.  Expected \'MHdr\'', 'Bad MIDI file.  Expected \'MHdr\''],
+    ['a bare string, as midi-file throws', "Bad MIDI file.  Expected 'MHdr'", "Bad MIDI file.  Expected 'MHdr'"],
     ['an object', { code: 7 }, '{"code":7}'],
     ['undefined', undefined, 'undefined'],
   ])('describe %s', (_, thrown, expected) => {

@@ -3,9 +3,19 @@ import { estimateKey, keySignatureName } from '../../../job-runner/analysis/key.
 
 describe('keySignatureName', () => {
   it.each([
-    [0, false, 'C major'], [0, true, 'A minor'], [-3, false, 'Eb major'], [-3, true, 'C minor'],
-    [1, true, 'E minor'], [-1, true, 'D minor'], [4, true, 'C# minor'], [7, false, 'C# major'], [7, true, 'A# minor'],
-    [-7, false, 'Cb major'], [-7, true, 'Ab minor'], [6, false, 'F# major'], [-6, true, 'Eb minor'],
+    [0, false, 'C major'],
+    [0, true, 'A minor'],
+    [-3, false, 'Eb major'],
+    [-3, true, 'C minor'],
+    [1, true, 'E minor'],
+    [-1, true, 'D minor'],
+    [4, true, 'C# minor'],
+    [7, false, 'C# major'],
+    [7, true, 'A# minor'],
+    [-7, false, 'Cb major'],
+    [-7, true, 'Ab minor'],
+    [6, false, 'F# major'],
+    [-6, true, 'Eb minor'],
   ])('names sf = %i, minor = %s as %s', (sharpsFlats, minor, name) => {
     expect(keySignatureName(sharpsFlats, minor)).toBe(name);
   });

@@ -13,7 +13,9 @@ export interface NoteRow {
 }
 
 function sorted<T extends NoteRow>(rows: T[]): T[] {
-  return rows.sort((a, b) => a.ticks - b.ticks || a.channel - b.channel || a.midi - b.midi || a.durationTicks - b.durationTicks);
+  return rows.sort(
+    (a, b) => a.ticks - b.ticks || a.channel - b.channel || a.midi - b.midi || a.durationTicks - b.durationTicks,
+  );
 }
 
 /** The analysis reader's notes, with the index of the track chunk each comes from. */
@@ -38,12 +40,16 @@ export function analyzerNotes(bytes: Uint8Array): (NoteRow & { track: number })[
 }
 
 export function tonejsNotes(midi: Midi): NoteRow[] {
-  return sorted(midi.tracks.flatMap((track) => track.notes.map((n) => ({
-    ticks: n.ticks,
-    durationTicks: n.durationTicks,
-    midi: n.midi,
-    channel: track.channel,
-    time: n.time,
-    duration: n.duration,
-  }))));
+  return sorted(
+    midi.tracks.flatMap((track) =>
+      track.notes.map((n) => ({
+        ticks: n.ticks,
+        durationTicks: n.durationTicks,
+        midi: n.midi,
+        channel: track.channel,
+        time: n.time,
+        duration: n.duration,
+      })),
+    ),
+  );
 }

@@ -22,8 +22,14 @@ function analysis(bytes: Uint8Array): FileAnalysis {
   return outcome.analysis;
 }
 
-const shape = ({ ticks, durationTicks, midi, channel, time, duration }: NoteRow): NoteRow =>
-  ({ ticks, durationTicks, midi, channel, time, duration });
+const shape = ({ ticks, durationTicks, midi, channel, time, duration }: NoteRow): NoteRow => ({
+  ticks,
+  durationTicks,
+  midi,
+  channel,
+  time,
+  duration,
+});
 
 function expectCloseNotes(actual: NoteRow[], expected: NoteRow[]): void {
   expect(actual.length).toBe(expected.length);
@@ -43,7 +49,12 @@ function expectFaithfulSplit(source: Uint8Array): SplitTrack[] {
   for (const track of tracks) {
     const expected = sourceNotes.filter((n) => n.track === track.trackIndex).map(shape);
     const result = analysis(track.bytes);
-    expect(result).toMatchObject({ format: 0, trackCount: 1, noteCount: expected.length, division: sourceAnalysis.division });
+    expect(result).toMatchObject({
+      format: 0,
+      trackCount: 1,
+      noteCount: expected.length,
+      division: sourceAnalysis.division,
+    });
     expect(result.tempoMap).toEqual(sourceAnalysis.tempoMap);
     expect(result.timeSignatures).toEqual(sourceAnalysis.timeSignatures);
     expect(result.keySignatures).toEqual(sourceAnalysis.keySignatures);
@@ -56,10 +67,13 @@ function expectFaithfulSplit(source: Uint8Array): SplitTrack[] {
 }
 
 describe('splitTracks', () => {
-  it('writes each note-holding track with the conductor\'s tempo, meter and key, losing nothing of the track', () => {
+  it("writes each note-holding track with the conductor's tempo, meter and key, losing nothing of the track", () => {
     const source = threeTrackSong();
     const tracks = expectFaithfulSplit(source);
-    expect(tracks.map((t) => [t.trackIndex, t.name, t.noteCount])).toEqual([[1, 'lead', 8], [2, 'drums', 8]]);
+    expect(tracks.map((t) => [t.trackIndex, t.name, t.noteCount])).toEqual([
+      [1, 'lead', 8],
+      [2, 'drums', 8],
+    ]);
     const sourceTracks = readSmf(source).tracks;
     for (const track of tracks) {
       const [only] = readSmf(track.bytes).tracks;
@@ -97,10 +111,13 @@ describe('splitTracks', () => {
   });
 
   it('splits format-2 tracks as the independent songs they are', () => {
-    const source = smf([
-      [{ tick: 0, type: 'tempo', microsecondsPerQuarter: 1_000_000 }, ...note(0, PPQ, 0, 60, 90)],
-      [{ tick: 0, type: 'tempo', microsecondsPerQuarter: 250_000 }, ...note(0, PPQ, 0, 72, 90)],
-    ], { format: 2 });
+    const source = smf(
+      [
+        [{ tick: 0, type: 'tempo', microsecondsPerQuarter: 1_000_000 }, ...note(0, PPQ, 0, 60, 90)],
+        [{ tick: 0, type: 'tempo', microsecondsPerQuarter: 250_000 }, ...note(0, PPQ, 0, 72, 90)],
+      ],
+      { format: 2 },
+    );
     expect(split(source).map((t) => analysis(t.bytes).durationSeconds)).toEqual([1, 0.25]);
   });
 

@@ -18,10 +18,20 @@ describe('midi-corpus migrate', () => {
     process.exitCode = undefined;
   });
 
-  async function run(args: { 'database-url'?: string; 'wait-seconds'?: number }): Promise<number | string | null | undefined> {
+  async function run(args: {
+    'database-url'?: string;
+    'wait-seconds'?: number;
+  }): Promise<number | string | null | undefined> {
     const url = args['database-url'];
     const wait = args['wait-seconds'] ?? 60;
-    await migrateCommand.handler({ _: ['migrate'], $0: 'midi-corpus', 'database-url': url, databaseUrl: url, 'wait-seconds': wait, waitSeconds: wait });
+    await migrateCommand.handler({
+      _: ['migrate'],
+      $0: 'midi-corpus',
+      'database-url': url,
+      databaseUrl: url,
+      'wait-seconds': wait,
+      waitSeconds: wait,
+    });
     return process.exitCode;
   }
 
@@ -68,10 +78,12 @@ describe('midi-corpus migrate', () => {
     // Signalled once it is waiting (its first retry logged), not after a fixed sleep: a loaded machine can take
     // seconds to load the CLI, and a SIGTERM before the handler is installed would prove nothing.
     let stderr = '';
-    await new Promise<void>((resolve) => child.stderr!.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      if (stderr.includes('database not reachable yet; retrying')) resolve();
-    }));
+    await new Promise<void>((resolve) =>
+      child.stderr!.on('data', (c: Buffer) => {
+        stderr += c.toString();
+        if (stderr.includes('database not reachable yet; retrying')) resolve();
+      }),
+    );
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(75);

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { checksumOf, MigrationChecksumError, pendingMigrations, SchemaTooNewError, type Migration } from '../../../job-runner/db/migrations.js';
+import {
+  checksumOf,
+  MigrationChecksumError,
+  pendingMigrations,
+  SchemaTooNewError,
+  type Migration,
+} from '../../../job-runner/db/migrations.js';
 
 const m = (version: number, sql = `SELECT ${version}`): Migration => ({ version, name: `m${version}`, sql });
 const recorded = (...ms: Migration[]) => ms.map((x) => ({ version: x.version, checksum: checksumOf(x) }));

@@ -26,7 +26,9 @@ describe('migrations on a real Postgres', () => {
     expect(first.applied).toEqual(MIGRATIONS.map((m) => m.version));
     const second = await withClient(url, migrate);
     expect(second).toEqual({ applied: [], version: first.version });
-    const { rows } = await withClient(url, (c) => c.query('SELECT version, name FROM midi.schema_migrations ORDER BY version'));
+    const { rows } = await withClient(url, (c) =>
+      c.query('SELECT version, name FROM midi.schema_migrations ORDER BY version'),
+    );
     expect(rows).toEqual(MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
   });
 
@@ -45,7 +47,9 @@ describe('migrations on a real Postgres', () => {
     await withClient(url, migrate);
     const future = MIGRATIONS.length + 1;
     await withClient(url, (c) =>
-      c.query(`INSERT INTO midi.schema_migrations (version, name, checksum) VALUES ($1, 'future', repeat('0', 64))`, [future]),
+      c.query(`INSERT INTO midi.schema_migrations (version, name, checksum) VALUES ($1, 'future', repeat('0', 64))`, [
+        future,
+      ]),
     );
     await expect(withClient(url, migrate)).rejects.toBeInstanceOf(SchemaTooNewError);
   });

@@ -34,7 +34,15 @@ describe('schema constraints', () => {
     return err!.code!;
   }
 
-  const analysisFloats = ['duration_seconds', 'main_bpm', 'key_correlation', 'key_confidence', 'velocity_mean', 'note_density', 'mean_polyphony'];
+  const analysisFloats = [
+    'duration_seconds',
+    'main_bpm',
+    'key_correlation',
+    'key_confidence',
+    'velocity_mean',
+    'note_density',
+    'mean_polyphony',
+  ];
   for (const column of analysisFloats) {
     for (const bad of ['NaN', 'Infinity', '-Infinity']) {
       it(`file_analysis.${column} refuses ${bad}`, async () => {
@@ -54,9 +62,15 @@ describe('schema constraints', () => {
 
   const malformed: Array<{ name: string; sql: string }> = [
     { name: 'a histogram with a NULL bin', sql: 'UPDATE midi.file_analysis SET pitch_class_histogram[3] = NULL' },
-    { name: 'a histogram of 11 bins', sql: 'UPDATE midi.file_analysis SET pitch_class_histogram = pitch_class_histogram[1:11]' },
+    {
+      name: 'a histogram of 11 bins',
+      sql: 'UPDATE midi.file_analysis SET pitch_class_histogram = pitch_class_histogram[1:11]',
+    },
     { name: 'a histogram with a negative share', sql: 'UPDATE midi.file_analysis SET pitch_class_histogram[1] = -0.5' },
-    { name: 'a tempo map entry with a null (what JSON makes of NaN)', sql: `UPDATE midi.file_analysis SET tempo_map = '[{"tick":0,"seconds":0,"bpm":null}]'` },
+    {
+      name: 'a tempo map entry with a null (what JSON makes of NaN)',
+      sql: `UPDATE midi.file_analysis SET tempo_map = '[{"tick":0,"seconds":0,"bpm":null}]'`,
+    },
     { name: 'a tempo map that is not a list', sql: `UPDATE midi.file_analysis SET tempo_map = '{"bpm":120}'` },
     { name: 'a pitch above 127', sql: 'UPDATE midi.file_analysis SET pitch_max = 128' },
     { name: 'a pitch range upside down', sql: 'UPDATE midi.file_analysis SET pitch_min = 80, pitch_max = 60' },
@@ -77,7 +91,9 @@ describe('schema constraints', () => {
   }
 
   it('still holds the valid row it started with', async () => {
-    const { rows } = await client.query('SELECT main_bpm, cardinality(pitch_class_histogram) AS bins FROM midi.file_analysis');
+    const { rows } = await client.query(
+      'SELECT main_bpm, cardinality(pitch_class_histogram) AS bins FROM midi.file_analysis',
+    );
     expect(rows).toEqual([{ main_bpm: 120, bins: 12 }]);
   });
 });

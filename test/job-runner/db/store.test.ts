@@ -2,7 +2,15 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { migrate } from '../../../job-runner/db/migrations.js';
 import {
-  corpusCounts, ensureCorpus, failures, findCorpus, recordScan, shardFiles, writeBatch, type FileResult, type ScannedFile,
+  corpusCounts,
+  ensureCorpus,
+  failures,
+  findCorpus,
+  recordScan,
+  shardFiles,
+  writeBatch,
+  type FileResult,
+  type ScannedFile,
 } from '../../../job-runner/db/store.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
 import { okResult, sampleAnalysis, sha256 } from './analysis-fixture.js';
@@ -31,18 +39,38 @@ describe('the store', () => {
   async function snapshot(): Promise<unknown> {
     const q = async (sql: string) => (await client.query(sql, [corpus])).rows;
     return {
-      files: await q(`SELECT raw_path, path, size_bytes, shard, status, reason, warnings, sha256 FROM midi.files WHERE corpus_id = $1 ORDER BY raw_path`),
-      analysis: await q(`SELECT f.raw_path, a.* FROM midi.file_analysis a JOIN midi.files f ON f.id = a.file_id WHERE f.corpus_id = $1 ORDER BY f.raw_path`),
-      tracks: await q(`SELECT f.raw_path, t.* FROM midi.tracks t JOIN midi.files f ON f.id = t.file_id WHERE f.corpus_id = $1 ORDER BY f.raw_path, t.track_index`),
-      channels: await q(`SELECT f.raw_path, c.* FROM midi.channel_instruments c JOIN midi.files f ON f.id = c.file_id WHERE f.corpus_id = $1 ORDER BY f.raw_path, c.channel`),
-      splits: await q(`SELECT f.raw_path, s.* FROM midi.split_tracks s JOIN midi.files f ON f.id = s.file_id WHERE f.corpus_id = $1 ORDER BY f.raw_path, s.track_index`),
+      files: await q(
+        `SELECT raw_path, path, size_bytes, shard, status, reason, warnings, sha256 FROM midi.files WHERE corpus_id = $1 ORDER BY raw_path`,
+      ),
+      analysis: await q(
+        `SELECT f.raw_path, a.* FROM midi.file_analysis a JOIN midi.files f ON f.id = a.file_id WHERE f.corpus_id = $1 ORDER BY f.raw_path`,
+      ),
+      tracks: await q(
+        `SELECT f.raw_path, t.* FROM midi.tracks t JOIN midi.files f ON f.id = t.file_id WHERE f.corpus_id = $1 ORDER BY f.raw_path, t.track_index`,
+      ),
+      channels: await q(
+        `SELECT f.raw_path, c.* FROM midi.channel_instruments c JOIN midi.files f ON f.id = c.file_id WHERE f.corpus_id = $1 ORDER BY f.raw_path, c.channel`,
+      ),
+      splits: await q(
+        `SELECT f.raw_path, s.* FROM midi.split_tracks s JOIN midi.files f ON f.id = s.file_id WHERE f.corpus_id = $1 ORDER BY f.raw_path, s.track_index`,
+      ),
     };
   }
 
   const failed = (path: string, reason: string): FileResult => ({
-    path, size: 10, shard: 0, sha256: sha256(path), outcome: { status: 'failed', reason, warnings: ['truncated track 2'] },
+    path,
+    size: 10,
+    shard: 0,
+    sha256: sha256(path),
+    outcome: { status: 'failed', reason, warnings: ['truncated track 2'] },
   });
-  const skipped = (path: string, reason: string): FileResult => ({ path, size: 10, shard: 1, sha256: null, outcome: { status: 'skipped', reason } });
+  const skipped = (path: string, reason: string): FileResult => ({
+    path,
+    size: 10,
+    shard: 1,
+    sha256: null,
+    outcome: { status: 'skipped', reason },
+  });
 
   it('finds a corpus by key, and ensureCorpus returns the same id every time', async () => {
     expect(await findCorpus(client, `corpus-${n}`)).toBe(corpus);
@@ -53,8 +81,15 @@ describe('the store', () => {
 
   it('writing the same batch twice leaves the same rows and counts', async () => {
     const batch = [
-      { ...okResult('a.mid'), outcome: { status: 'ok' as const, analysis: sampleAnalysis(), warnings: ['unknown meta 0x60'],
-        splitTracks: [{ trackIndex: 1, outputPath: 'split/a-1.mid', size: 99, sha256: sha256('a-1') }] } },
+      {
+        ...okResult('a.mid'),
+        outcome: {
+          status: 'ok' as const,
+          analysis: sampleAnalysis(),
+          warnings: ['unknown meta 0x60'],
+          splitTracks: [{ trackIndex: 1, outputPath: 'split/a-1.mid', size: 99, sha256: sha256('a-1') }],
+        },
+      },
       okResult('b.mid', 1),
       failed('c.mid', 'not a MIDI file: starts with "RIFX"'),
       skipped('d.mid', 'symlink leads outside the corpus root'),
@@ -64,13 +99,19 @@ describe('the store', () => {
     expect(await writeBatch(client, corpus, batch)).toEqual({ ok: 2, failed: 1, skipped: 1 });
     expect(await snapshot()).toEqual(first);
     expect(await corpusCounts(client, corpus)).toEqual({ total: 4, ok: 2, failed: 1, skipped: 1, pending: 0 });
-    const { rows } = await client.query('SELECT attempts FROM midi.files WHERE corpus_id = $1 AND path = $2', [corpus, 'a.mid']);
+    const { rows } = await client.query('SELECT attempts FROM midi.files WHERE corpus_id = $1 AND path = $2', [
+      corpus,
+      'a.mid',
+    ]);
     expect(rows).toEqual([{ attempts: 2 }]);
   });
 
   it('replaces the tracks, channels and split tracks of a file analysed again', async () => {
     await writeBatch(client, corpus, [okResult('a.mid')]);
-    const fewer = sampleAnalysis({ tracks: sampleAnalysis().tracks.slice(0, 1), channels: sampleAnalysis().channels.slice(0, 1) });
+    const fewer = sampleAnalysis({
+      tracks: sampleAnalysis().tracks.slice(0, 1),
+      channels: sampleAnalysis().channels.slice(0, 1),
+    });
     await writeBatch(client, corpus, [okResult('a.mid', 0, fewer)]);
     const s = (await snapshot()) as { tracks: unknown[]; channels: unknown[]; analysis: unknown[] };
     expect([s.analysis.length, s.tracks.length, s.channels.length]).toEqual([1, 1, 1]);
@@ -79,8 +120,14 @@ describe('the store', () => {
   it('a file that failed and then succeeds loses its reason; one that succeeded and then fails loses its analysis', async () => {
     await writeBatch(client, corpus, [failed('x.mid', 'truncated'), okResult('y.mid')]);
     await writeBatch(client, corpus, [okResult('x.mid'), failed('y.mid', 'now truncated')]);
-    const s = (await snapshot()) as { files: Array<{ path: string; status: string; reason: string | null }>; analysis: Array<{ path?: string }> };
-    expect(s.files.map((f) => [f.path, f.status, f.reason])).toEqual([['x.mid', 'ok', null], ['y.mid', 'failed', 'now truncated']]);
+    const s = (await snapshot()) as {
+      files: Array<{ path: string; status: string; reason: string | null }>;
+      analysis: Array<{ path?: string }>;
+    };
+    expect(s.files.map((f) => [f.path, f.status, f.reason])).toEqual([
+      ['x.mid', 'ok', null],
+      ['y.mid', 'failed', 'now truncated'],
+    ]);
     expect(s.analysis).toHaveLength(1);
   });
 
@@ -92,7 +139,12 @@ describe('the store', () => {
       { path: 'e.mid', size: 10, shard: 1 },
     ];
     expect(await recordScan(client, corpus, listing)).toEqual({ files: 4, inserted: 4, changed: 0 });
-    await writeBatch(client, corpus, [okResult('a.mid'), okResult('b.mid'), failed('c.mid', 'bad'), skipped('e.mid', 'unreadable')]);
+    await writeBatch(client, corpus, [
+      okResult('a.mid'),
+      okResult('b.mid'),
+      failed('c.mid', 'bad'),
+      skipped('e.mid', 'unreadable'),
+    ]);
 
     const again = await recordScan(client, corpus, [
       { path: 'a.mid', size: 1234, shard: 1 },
@@ -103,14 +155,22 @@ describe('the store', () => {
     ]);
     expect(again).toEqual({ files: 5, inserted: 1, changed: 2 });
     const byPath = Object.fromEntries(
-      [...(await shardFiles(client, corpus, 0)), ...(await shardFiles(client, corpus, 1))].map((f) => [f.displayPath, f]),
+      [...(await shardFiles(client, corpus, 0)), ...(await shardFiles(client, corpus, 1))].map((f) => [
+        f.displayPath,
+        f,
+      ]),
     );
     expect(byPath['a.mid']).toMatchObject({ status: 'ok', size: 1234, sha256: sha256('a.mid') });
     expect(byPath['b.mid']).toMatchObject({ status: 'pending', size: 4321, sha256: null });
     expect(byPath['c.mid']).toMatchObject({ status: 'failed' });
     expect(byPath['d.mid']).toMatchObject({ status: 'pending' });
     expect(byPath['e.mid']).toMatchObject({ status: 'pending' });
-    expect((await shardFiles(client, corpus, 1)).map((f) => f.displayPath)).toEqual(['a.mid', 'c.mid', 'd.mid', 'e.mid']);
+    expect((await shardFiles(client, corpus, 1)).map((f) => f.displayPath)).toEqual([
+      'a.mid',
+      'c.mid',
+      'd.mid',
+      'e.mid',
+    ]);
     const s = (await snapshot()) as { analysis: unknown[] };
     expect(s.analysis).toHaveLength(1);
     const { rows } = await client.query('SELECT shard_count FROM midi.corpora WHERE id = $1', [corpus]);
@@ -126,17 +186,27 @@ describe('the store', () => {
     ]);
     const files = await shardFiles(client, corpus, 0);
     expect(files.map((f) => f.path)).toEqual([latin1, awkward].sort(Buffer.compare));
-    expect(files.map((f) => f.displayPath).sort()).toEqual(['chor\\xe4l.mid', 'tab\\x09here\\x0anewline\\backslash.mid']);
+    expect(files.map((f) => f.displayPath).sort()).toEqual([
+      'chor\\xe4l.mid',
+      'tab\\x09here\\x0anewline\\backslash.mid',
+    ]);
     await writeBatch(client, corpus, [okResult(latin1), okResult(awkward)]);
     expect(await corpusCounts(client, corpus)).toEqual({ total: 2, ok: 2, failed: 0, skipped: 0, pending: 0 });
   });
 
   it('records ten thousand files with one COPY', async () => {
     async function* listing() {
-      for (let i = 0; i < 10_000; i++) yield { path: `dir${i % 37}/file-${i}.mid`, size: i, shard: Math.floor(i / 1000) };
+      for (let i = 0; i < 10_000; i++)
+        yield { path: `dir${i % 37}/file-${i}.mid`, size: i, shard: Math.floor(i / 1000) };
     }
     expect(await recordScan(client, corpus, listing())).toEqual({ files: 10_000, inserted: 10_000, changed: 0 });
-    expect(await corpusCounts(client, corpus)).toEqual({ total: 10_000, ok: 0, failed: 0, skipped: 0, pending: 10_000 });
+    expect(await corpusCounts(client, corpus)).toEqual({
+      total: 10_000,
+      ok: 0,
+      failed: 0,
+      skipped: 0,
+      pending: 10_000,
+    });
     expect(await corpusCounts(client, corpus, 7)).toMatchObject({ total: 1000 });
     const shard7 = await shardFiles(client, corpus, 7);
     expect(shard7.map((f) => f.size).sort((a, b) => a - b)).toEqual(Array.from({ length: 1000 }, (_, i) => 7000 + i));
@@ -153,7 +223,11 @@ describe('the store', () => {
 
   it('records an analysis the database refuses as a failure with the database reason, and keeps the rest', async () => {
     const impossible = sampleAnalysis({ pitchMax: 200 });
-    const summary = await writeBatch(client, corpus, [okResult('a.mid'), okResult('bad.mid', 0, impossible), okResult('z.mid')]);
+    const summary = await writeBatch(client, corpus, [
+      okResult('a.mid'),
+      okResult('bad.mid', 0, impossible),
+      okResult('z.mid'),
+    ]);
     expect(summary).toEqual({ ok: 2, failed: 1, skipped: 0 });
     const [f] = await failures(client, corpus);
     expect(f!.path).toBe('bad.mid');
@@ -166,14 +240,25 @@ describe('the store', () => {
       tracks: [{ ...sampleAnalysis().tracks[1]!, name: 'Pi\u0000ano \ud800' }],
     });
     await writeBatch(client, corpus, [okResult('nul.mid', 0, named), failed('r.mid', 'bad byte \u0000 here')]);
-    const { rows } = await client.query(`SELECT name FROM midi.tracks t JOIN midi.files f ON f.id = t.file_id WHERE f.corpus_id = $1`, [corpus]);
+    const { rows } = await client.query(
+      `SELECT name FROM midi.tracks t JOIN midi.files f ON f.id = t.file_id WHERE f.corpus_id = $1`,
+      [corpus],
+    );
     expect(rows).toEqual([{ name: 'Piano \ufffd' }]);
     expect(await failures(client, corpus)).toEqual([{ path: 'r.mid', reason: 'bad byte  here' }]);
   });
 
   it('lists failures in path order, up to the limit, and counts per shard', async () => {
-    await writeBatch(client, corpus, [failed('b.mid', 'two'), failed('a.mid', 'one'), failed('c.mid', 'three'), skipped('s.mid', 'too big')]);
-    expect(await failures(client, corpus, 2)).toEqual([{ path: 'a.mid', reason: 'one' }, { path: 'b.mid', reason: 'two' }]);
+    await writeBatch(client, corpus, [
+      failed('b.mid', 'two'),
+      failed('a.mid', 'one'),
+      failed('c.mid', 'three'),
+      skipped('s.mid', 'too big'),
+    ]);
+    expect(await failures(client, corpus, 2)).toEqual([
+      { path: 'a.mid', reason: 'one' },
+      { path: 'b.mid', reason: 'two' },
+    ]);
     expect(await corpusCounts(client, corpus, 1)).toEqual({ total: 1, ok: 0, failed: 0, skipped: 1, pending: 0 });
   });
 });

@@ -16,7 +16,9 @@ async function settled(url: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    return Number((await c.query<{ n: string }>("SELECT count(*) AS n FROM midi.files WHERE status <> 'pending'")).rows[0]!.n);
+    return Number(
+      (await c.query<{ n: string }>("SELECT count(*) AS n FROM midi.files WHERE status <> 'pending'")).rows[0]!.n,
+    );
   } catch {
     return 0;
   } finally {
@@ -32,7 +34,8 @@ function runnerChildren(parent: number): number[] {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === parent && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('run-shard')) pids.push(Number(entry));
+      if (ppid === parent && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('run-shard'))
+        pids.push(Number(entry));
     } catch {
       // The process ended while we looked.
     }
@@ -84,7 +87,8 @@ describe('midi-corpus local', () => {
 
     it('lists every failure and skip with its precise reason', () => {
       const reasons = new Map([...first.failures, ...first.skippedFiles].map((f) => [f.path, f.reason]));
-      for (const bad of badFailing) expect(reasons.get(`bad/${bad.name}`)?.split(':')[0], bad.name).toBe((bad.expect as { kind: string }).kind);
+      for (const bad of badFailing)
+        expect(reasons.get(`bad/${bad.name}`)?.split(':')[0], bad.name).toBe((bad.expect as { kind: string }).kind);
       expect(reasons.get(ODDITIES.dangling)).toBe('symlink target does not exist (dangling symlink)');
       expect(reasons.get(ODDITIES.fifo)).toBe('not a regular file (a FIFO)');
       expect(reasons.get(ODDITIES.outsideLink)).toBe(OUTSIDE_ROOT_REASON);
@@ -143,13 +147,29 @@ describe('midi-corpus local', () => {
         }
       })();
       // 12 − 3 reserved (superuser_reserved_connections) − 2 headroom = 7: local mode's 1 + 3 runners of 2.
-      const exit = await runCli(['local', root, '--database-url', url, '--max-connections', '12', '--max-runners', '10', '--files-per-shard', '40', '--json']);
+      const exit = await runCli([
+        'local',
+        root,
+        '--database-url',
+        url,
+        '--max-connections',
+        '12',
+        '--max-runners',
+        '10',
+        '--files-per-shard',
+        '40',
+        '--json',
+      ]);
       sampling = false;
       await sampler;
       await observer.end();
       expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
       const report = lastJson<LocalRunReport>(exit);
-      expect({ budget: report.connections.budget, runners: report.thisRun.runners, ok: report.files.ok }).toEqual({ budget: 7, runners: 3, ok: 400 });
+      expect({ budget: report.connections.budget, runners: report.thisRun.runners, ok: report.files.ok }).toEqual({
+        budget: 7,
+        runners: 3,
+        ok: 400,
+      });
       expect(observedPeak).toBeGreaterThan(1);
       expect(observedPeak).toBeLessThanOrEqual(7);
       expect(report.connections.peak).toBeLessThanOrEqual(7);
@@ -166,7 +186,17 @@ describe('midi-corpus local', () => {
       const url = await db.createDatabase('runner_killed');
       const big = path.join(tmp, 'kill-corpus');
       await writeCorpus(big, { files: 1200, seed: 9, size: 'small' });
-      const run = startCli(['local', big, '--database-url', url, '--files-per-shard', '300', '--max-runners', '2', '--json']);
+      const run = startCli([
+        'local',
+        big,
+        '--database-url',
+        url,
+        '--files-per-shard',
+        '300',
+        '--max-runners',
+        '2',
+        '--json',
+      ]);
       while ((await settled(url)) === 0) await new Promise((r) => setTimeout(r, 20));
       const [victim] = runnerChildren(run.child.pid!);
       expect(victim, 'no runner process found').toBeDefined();
@@ -199,7 +229,11 @@ describe('midi-corpus local', () => {
       const exit = await run.done;
       expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
       const report = lastJson<LocalRunReport>(exit);
-      expect({ outcome: report.outcome, ok: report.files.ok, pending: report.files.pending }).toEqual({ outcome: 'complete', ok: 1500, pending: 0 });
+      expect({ outcome: report.outcome, ok: report.files.ok, pending: report.files.pending }).toEqual({
+        outcome: 'complete',
+        ok: 1500,
+        pending: 0,
+      });
     });
   });
 });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { BudgetTooSmallError, localShardRequest, planLocalRun, type LocalPlanInput } from '../../../job-runner/local/plan.js';
+import {
+  BudgetTooSmallError,
+  localShardRequest,
+  planLocalRun,
+  type LocalPlanInput,
+} from '../../../job-runner/local/plan.js';
 
 const base: LocalPlanInput = {
   cpus: 2,
@@ -12,21 +17,46 @@ const base: LocalPlanInput = {
 };
 
 describe('planLocalRun', () => {
-  it.each<[string, Partial<LocalPlanInput>, { runners: number; budget: number; allowance: number; perRunnerMax: number }]>([
+  it.each<
+    [string, Partial<LocalPlanInput>, { runners: number; budget: number; allowance: number; perRunnerMax: number }]
+  >([
     ['a roomy server: the CPUs decide', {}, { runners: 2, budget: 95, allowance: 94, perRunnerMax: 2 }],
-    ['a tight budget: the connections decide', { maxRunners: 10, maxConnections: 12 }, { runners: 3, budget: 7, allowance: 6, perRunnerMax: 2 }],
-    ['half a CPU per runner doubles the runners', { cpuMillisPerRunner: 500 }, { runners: 4, budget: 95, allowance: 94, perRunnerMax: 2 }],
-    ['bigger runners need more connections each', { cpus: 8, cpuMillisPerRunner: 4000, maxConnections: 20 }, { runners: 2, budget: 15, allowance: 14, perRunnerMax: 5 }],
+    [
+      'a tight budget: the connections decide',
+      { maxRunners: 10, maxConnections: 12 },
+      { runners: 3, budget: 7, allowance: 6, perRunnerMax: 2 },
+    ],
+    [
+      'half a CPU per runner doubles the runners',
+      { cpuMillisPerRunner: 500 },
+      { runners: 4, budget: 95, allowance: 94, perRunnerMax: 2 },
+    ],
+    [
+      'bigger runners need more connections each',
+      { cpus: 8, cpuMillisPerRunner: 4000, maxConnections: 20 },
+      { runners: 2, budget: 15, allowance: 14, perRunnerMax: 5 },
+    ],
     ['exactly one runner fits', { maxConnections: 8 }, { runners: 1, budget: 3, allowance: 2, perRunnerMax: 2 }],
-    ['a per-pod cap shrinks runners', { cpus: 8, cpuMillisPerRunner: 4000, tuning: { maxPerPod: 2 }, maxConnections: 10 }, { runners: 2, budget: 5, allowance: 4, perRunnerMax: 2 }],
+    [
+      'a per-pod cap shrinks runners',
+      { cpus: 8, cpuMillisPerRunner: 4000, tuning: { maxPerPod: 2 }, maxConnections: 10 },
+      { runners: 2, budget: 5, allowance: 4, perRunnerMax: 2 },
+    ],
   ])('%s', (_name, overrides, expected) => {
     const plan = planLocalRun({ ...base, ...overrides });
-    expect({ runners: plan.runners, budget: plan.budget, allowance: plan.allowance, perRunnerMax: plan.perRunner.max }).toEqual(expected);
+    expect({
+      runners: plan.runners,
+      budget: plan.budget,
+      allowance: plan.allowance,
+      perRunnerMax: plan.perRunner.max,
+    }).toEqual(expected);
   });
 
   it('refuses a budget that fits no runner, saying what to change', () => {
     expect(() => planLocalRun({ ...base, maxConnections: 7 })).toThrow(BudgetTooSmallError);
-    expect(() => planLocalRun({ ...base, maxConnections: 7 })).toThrow(/leaves 1, and one runner needs 2.*Raise --max-connections/);
+    expect(() => planLocalRun({ ...base, maxConnections: 7 })).toThrow(
+      /leaves 1, and one runner needs 2.*Raise --max-connections/,
+    );
   });
 });
 

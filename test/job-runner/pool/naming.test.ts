@@ -3,13 +3,22 @@ import { APPLICATION_NAME_MAX_BYTES, applicationNameFor } from '../../../job-run
 
 describe('applicationNameFor', () => {
   const table = [
-    { name: 'names role, corpus, shard and pod', owner: { role: 'run', corpus: 'default/bach', shard: 3, pod: 'bach-run-3-x7k2p' }, want: 'mco run default/bach s3 bach-run-3-x7k2p' },
+    {
+      name: 'names role, corpus, shard and pod',
+      owner: { role: 'run', corpus: 'default/bach', shard: 3, pod: 'bach-run-3-x7k2p' },
+      want: 'mco run default/bach s3 bach-run-3-x7k2p',
+    },
     { name: 'leaves out what is not known', owner: { role: 'scan', corpus: 'lakh' }, want: 'mco scan lakh' },
     { name: 'shard 0 is a shard', owner: { role: 'run', corpus: 'c', shard: 0 }, want: 'mco run c s0' },
     { name: 'non-ASCII becomes ?', owner: { role: 'run', corpus: 'chorälе' }, want: 'mco run chor?l?' },
     {
       name: 'a long corpus name is cut first, marked with ~',
-      owner: { role: 'run', corpus: 'team-a/an-extremely-long-corpus-name-that-goes-on-and-on', shard: 12, pod: 'pod-12-abcde' },
+      owner: {
+        role: 'run',
+        corpus: 'team-a/an-extremely-long-corpus-name-that-goes-on-and-on',
+        shard: 12,
+        pod: 'pod-12-abcde',
+      },
       want: 'mco run team-a/an-extremely-long-corpus-name-~ s12 pod-12-abcde',
     },
     {

@@ -28,7 +28,9 @@ describe('RunnerPool against a real Postgres', () => {
   }
 
   async function backends(applicationName: string): Promise<number[]> {
-    const { rows } = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
+    const { rows } = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [
+      applicationName,
+    ]);
     return rows.map((r) => r.pid);
   }
 
@@ -49,7 +51,9 @@ describe('RunnerPool against a real Postgres', () => {
     const { pool } = makePool({ size: { max: 1, warm: 1 }, statementTimeoutMs: 250, idleInTransactionTimeoutMs: 7000 });
     await pool.open();
     const { rows } = await pool.use((c) =>
-      c.query("SELECT current_setting('statement_timeout') AS st, current_setting('idle_in_transaction_session_timeout') AS iit"),
+      c.query(
+        "SELECT current_setting('statement_timeout') AS st, current_setting('idle_in_transaction_session_timeout') AS iit",
+      ),
     );
     expect(rows).toEqual([{ st: '250ms', iit: '7s' }]);
     await expect(pool.use((c) => c.query('SELECT pg_sleep(5)'))).rejects.toMatchObject({ code: '57014' });
@@ -60,14 +64,23 @@ describe('RunnerPool against a real Postgres', () => {
     await pool.open();
     const client = await pool.acquire();
     const [pid] = await backends(applicationName);
-    expect((await client.query('SHOW client_connection_check_interval')).rows).toEqual([{ client_connection_check_interval: '200ms' }]);
+    expect((await client.query('SHOW client_connection_check_interval')).rows).toEqual([
+      { client_connection_check_interval: '200ms' },
+    ]);
     // As a SIGKILLed runner: the statement is under way on the server when the client's socket goes away.
     const sleeping = client.query('SELECT pg_sleep(60)').catch(() => 'gone');
-    await waitFor(async () => (await db.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep%'", [pid])).rowCount === 1);
+    await waitFor(
+      async () =>
+        (await db.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep%'", [pid]))
+          .rowCount === 1,
+    );
     (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
     await sleeping;
     // Without the setting the backend would sleep on for a minute, holding its connection slot.
-    await waitFor(async () => (await db.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0, 10_000);
+    await waitFor(
+      async () => (await db.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0,
+      10_000,
+    );
     client.release(new Error('socket destroyed by the test'));
   });
 
@@ -135,8 +148,14 @@ describe('RunnerPool against a real Postgres', () => {
     await pool.open();
     const killed = await backends(applicationName);
     expect(killed).toHaveLength(3);
-    await db.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
-    const pids = await Promise.all([1, 2, 3].map(() => pool.use(async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid)));
+    await db.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+      applicationName,
+    ]);
+    const pids = await Promise.all(
+      [1, 2, 3].map(() =>
+        pool.use(async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid),
+      ),
+    );
     expect(pids.filter((p) => killed.includes(p))).toEqual([]);
     const s = pool.stats();
     expect(s.idleErrors + s.discarded).toBe(3);
@@ -153,7 +172,9 @@ describe('RunnerPool against a real Postgres', () => {
     (client as unknown as { connection: { stream: { pause(): void } } }).connection.stream.pause();
     client.release();
     clock.t += 5000;
-    const pid = await pool.use(async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid);
+    const pid = await pool.use(
+      async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid,
+    );
     expect(pid).not.toBe(deafPid);
     expect(pool.stats()).toMatchObject({ pings: 1, discarded: 1 });
   });
@@ -162,7 +183,11 @@ describe('RunnerPool against a real Postgres', () => {
     const clock = new FakeClock();
     const randoms = [0, 1];
     const { pool, applicationName } = makePool({
-      size: { max: 2, warm: 2 }, maxLifetimeMs: 10_000, lifetimeJitter: 0.1, now: clock.now, random: () => randoms.shift() ?? 0.5,
+      size: { max: 2, warm: 2 },
+      maxLifetimeMs: 10_000,
+      lifetimeJitter: 0.1,
+      now: clock.now,
+      random: () => randoms.shift() ?? 0.5,
     });
     await pool.open(); // the two warm connections retire at +9 s and +11 s; later ones at +10 s after they open
     const originals = await backends(applicationName);

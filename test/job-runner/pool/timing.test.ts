@@ -24,7 +24,9 @@ describe('retirementTime', () => {
 
 describe('backoffDelay', () => {
   it('doubles from the base up to the cap when the random source gives its maximum', () => {
-    expect([0, 1, 2, 3, 4, 5, 6, 7].map((a) => backoffDelay(a, () => 1))).toEqual([100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map((a) => backoffDelay(a, () => 1))).toEqual([
+      100, 200, 400, 800, 1600, 3200, 5000, 5000,
+    ]);
   });
   it('waits at least half of each step', () => {
     expect([0, 1, 2, 6].map((a) => backoffDelay(a, () => 0))).toEqual([50, 100, 200, 2500]);

@@ -23,13 +23,26 @@ describe('BatchWriter', () => {
   it('never has more than maxInFlight batches being written, and sends the next when one commits', async () => {
     const { calls, write } = controlledWrites();
     const committed: number[][] = [];
-    const w = new BatchWriter({ maxFiles: 2, maxDelayMs: 60_000, maxInFlight: 2, write, onCommitted: (b) => committed.push(b) });
+    const w = new BatchWriter({
+      maxFiles: 2,
+      maxDelayMs: 60_000,
+      maxInFlight: 2,
+      write,
+      onCommitted: (b) => committed.push(b),
+    });
     for (let i = 1; i <= 7; i++) w.add(i);
-    expect(calls.map((c) => c.batch)).toEqual([[1, 2], [3, 4]]);
+    expect(calls.map((c) => c.batch)).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(w.batchesInFlight).toBe(2);
     calls[0]!.resolve();
     await tick();
-    expect(calls.map((c) => c.batch)).toEqual([[1, 2], [3, 4], [5, 6]]);
+    expect(calls.map((c) => c.batch)).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
     expect(committed).toEqual([[1, 2]]);
   });
 
@@ -50,12 +63,16 @@ describe('BatchWriter', () => {
     const w = new BatchWriter({ maxFiles: 2, maxDelayMs: 60_000, maxInFlight: 1, write });
     [1, 2, 3, 4, 5].forEach((i) => w.add(i));
     let early = false;
-    void w.waitForRoom().then(() => { early = true; });
+    void w.waitForRoom().then(() => {
+      early = true;
+    });
     await tick();
     expect(early).toBe(true);
     w.add(6);
     let room = false;
-    void w.waitForRoom().then(() => { room = true; });
+    void w.waitForRoom().then(() => {
+      room = true;
+    });
     await tick();
     expect(room).toBe(false);
     calls[0]!.resolve();
@@ -65,17 +82,31 @@ describe('BatchWriter', () => {
 
   it('drain sends the rest and waits for every write', async () => {
     const seen: number[][] = [];
-    const w = new BatchWriter<number>({ maxFiles: 3, maxDelayMs: 60_000, maxInFlight: 1, write: async (b) => void seen.push(b) });
+    const w = new BatchWriter<number>({
+      maxFiles: 3,
+      maxDelayMs: 60_000,
+      maxInFlight: 1,
+      write: async (b) => void seen.push(b),
+    });
     [1, 2, 3, 4, 5].forEach((i) => w.add(i));
     await w.drain();
-    expect(seen).toEqual([[1, 2, 3], [4, 5]]);
+    expect(seen).toEqual([
+      [1, 2, 3],
+      [4, 5],
+    ]);
     expect(w.backlog).toBe(0);
   });
 
   it('on shutdown drops what is buffered and lets the batch being written finish', async () => {
     const { calls, write } = controlledWrites();
     const committed: number[][] = [];
-    const w = new BatchWriter({ maxFiles: 2, maxDelayMs: 60_000, maxInFlight: 1, write, onCommitted: (b) => committed.push(b) });
+    const w = new BatchWriter({
+      maxFiles: 2,
+      maxDelayMs: 60_000,
+      maxInFlight: 1,
+      write,
+      onCommitted: (b) => committed.push(b),
+    });
     [1, 2, 3, 4, 5].forEach((i) => w.add(i));
     const done = w.abandon();
     calls[0]!.resolve();

@@ -26,12 +26,21 @@ export interface CliProcess {
 
 export function startCli(args: string[], env: Record<string, string | undefined> = {}): CliProcess {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
-  const done = new Promise<CliExit>((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  const done = new Promise<CliExit>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
   return { child, done };
 }
 
@@ -47,9 +56,16 @@ export function lastJson<T = Record<string, unknown>>(exit: CliExit): T {
 }
 
 /** `count` generated songs under `root` (seeded), and with `bad`, every bad-input kind under bad/. Returns the paths. */
-export async function writeCorpus(root: string, options: { files: number; seed?: number; bad?: boolean; size?: 'small' | 'medium' | 'large' }): Promise<string[]> {
+export async function writeCorpus(
+  root: string,
+  options: { files: number; seed?: number; bad?: boolean; size?: 'small' | 'medium' | 'large' },
+): Promise<string[]> {
   const written: string[] = [];
-  const songs = generateCorpus({ files: options.files, seed: options.seed ?? 7, song: options.size ? { size: options.size } : undefined });
+  const songs = generateCorpus({
+    files: options.files,
+    seed: options.seed ?? 7,
+    song: options.size ? { size: options.size } : undefined,
+  });
   for (const f of songs) {
     await mkdir(path.dirname(path.join(root, f.path)), { recursive: true });
     await writeFile(path.join(root, f.path), f.bytes);

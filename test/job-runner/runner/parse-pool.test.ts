@@ -31,7 +31,13 @@ parentPort.on('message', (task) => {
 `;
 
 function job(name: string): ParseJob {
-  return { path: Buffer.from(name), root: Buffer.from('/'), knownSha256: null, maxFileBytes: 1 << 20, splitOutputDir: null };
+  return {
+    path: Buffer.from(name),
+    root: Buffer.from('/'),
+    knownSha256: null,
+    maxFileBytes: 1 << 20,
+    splitOutputDir: null,
+  };
 }
 
 describe('ParsePool', () => {
@@ -52,7 +58,11 @@ describe('ParsePool', () => {
     const file = path.join(tmp, 'song.mid');
     const song = generateCorpus({ files: 1, seed: 2 })[0]!;
     await writeFile(file, song.bytes);
-    const pool = new ParsePool({ workers: 1, fileTimeoutMs: 30_000, workerUrl: pathToFileURL(path.resolve('dist/job-runner/runner/parse-worker.js')) });
+    const pool = new ParsePool({
+      workers: 1,
+      fileTimeoutMs: 30_000,
+      workerUrl: pathToFileURL(path.resolve('dist/job-runner/runner/parse-worker.js')),
+    });
     try {
       const result = await pool.parse({ ...job(file), root: Buffer.from(tmp) });
       expect(result).toMatchObject({ kind: 'analysed', size: song.bytes.length, outcome: { ok: true } });
@@ -84,19 +94,25 @@ describe('ParsePool', () => {
     const pool = new ParsePool({ workers: 1, fileTimeoutMs: 1000, workerUrl: misbehaving });
     try {
       const results = await Promise.all([pool.parse(job('a-slow')), pool.parse(job('b-slow'))]);
-      expect(results).toEqual([{ kind: 'unchanged', sha256: 'cd', size: 2 }, { kind: 'unchanged', sha256: 'cd', size: 2 }]);
+      expect(results).toEqual([
+        { kind: 'unchanged', sha256: 'cd', size: 2 },
+        { kind: 'unchanged', sha256: 'cd', size: 2 },
+      ]);
       expect(pool.replaced).toBe(0);
     } finally {
       await pool.close();
     }
   });
 
-  it('starts a file\'s time limit when its worker is ready, not while the worker is still starting', async () => {
+  it("starts a file's time limit when its worker is ready, not while the worker is still starting", async () => {
     // The worker takes 0.8 s to start, longer than the 0.5 s limit: counting its start-up would fail a good file.
     const pool = new ParsePool({ workers: 1, fileTimeoutMs: 500, workerUrl: slowStarting });
     try {
       expect(await pool.parse(job('fine'))).toEqual({ kind: 'unchanged', sha256: 'ab', size: 1 });
-      expect(await pool.parse(job('hang'))).toMatchObject({ kind: 'aborted', reason: 'analysis took longer than 500 ms' });
+      expect(await pool.parse(job('hang'))).toMatchObject({
+        kind: 'aborted',
+        reason: 'analysis took longer than 500 ms',
+      });
       expect(pool.replaced).toBe(1);
     } finally {
       await pool.close();

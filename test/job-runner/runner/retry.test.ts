@@ -10,24 +10,40 @@ function errorWith(fields: Record<string, unknown>): Error {
 function fakeTime(): Required<Pick<RetryOptions, 'now' | 'sleep' | 'random'>> & { slept: number[] } {
   let t = 0;
   const slept: number[] = [];
-  return { slept, now: () => t, sleep: async (ms) => { slept.push(ms); t += ms; }, random: () => 1 };
+  return {
+    slept,
+    now: () => t,
+    sleep: async (ms) => {
+      slept.push(ms);
+      t += ms;
+    },
+    random: () => 1,
+  };
 }
 
 describe('withRetry', () => {
   it('waits out a database that refuses connections, then returns the result', async () => {
     const time = fakeTime();
     let calls = 0;
-    const result = await withRetry(async () => {
-      if (++calls < 4) throw errorWith({ code: 'ECONNREFUSED' });
-      return 'committed';
-    }, { ...time, deadlineMs: 60_000 });
+    const result = await withRetry(
+      async () => {
+        if (++calls < 4) throw errorWith({ code: 'ECONNREFUSED' });
+        return 'committed';
+      },
+      { ...time, deadlineMs: 60_000 },
+    );
     // The pool's backoff: 100, 200, 400 ms (full step with random = 1).
     expect({ result, calls, slept: time.slept }).toEqual({ result: 'committed', calls: 4, slept: [100, 200, 400] });
   });
 
   it('gives up at the deadline with an error that means "retry me later"', async () => {
     const time = fakeTime();
-    const attempt = withRetry(async () => { throw errorWith({ code: '57P03' }); }, { ...time, deadlineMs: 1_000 });
+    const attempt = withRetry(
+      async () => {
+        throw errorWith({ code: '57P03' });
+      },
+      { ...time, deadlineMs: 1_000 },
+    );
     await expect(attempt).rejects.toBeInstanceOf(DatabaseUnavailableError);
     expect(time.slept).toEqual([100, 200, 400, 300]);
   });
@@ -35,7 +51,10 @@ describe('withRetry', () => {
   it('throws a permanent error at once', async () => {
     const time = fakeTime();
     let calls = 0;
-    const attempt = withRetry(async () => { calls++; throw errorWith({ code: '23514', message: 'violates check' }); }, time);
+    const attempt = withRetry(async () => {
+      calls++;
+      throw errorWith({ code: '23514', message: 'violates check' });
+    }, time);
     await expect(attempt).rejects.toThrow('violates check');
     expect(calls).toBe(1);
   });
@@ -44,11 +63,14 @@ describe('withRetry', () => {
     const time = fakeTime();
     let stopping = false;
     let calls = 0;
-    const attempt = withRetry(async () => {
-      calls++;
-      stopping = true;
-      throw errorWith({ code: 'ECONNRESET', message: 'reset' });
-    }, { ...time, stopped: () => stopping });
+    const attempt = withRetry(
+      async () => {
+        calls++;
+        stopping = true;
+        throw errorWith({ code: 'ECONNRESET', message: 'reset' });
+      },
+      { ...time, stopped: () => stopping },
+    );
     await expect(attempt).rejects.toThrow('reset');
     expect(calls).toBe(1);
   });

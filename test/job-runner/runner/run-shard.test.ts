@@ -38,7 +38,11 @@ describe('run-shard', () => {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
-      return (await client.query<FileRow>('SELECT path, raw_path, status, reason, warnings, sha256, attempts FROM midi.files ORDER BY raw_path')).rows;
+      return (
+        await client.query<FileRow>(
+          'SELECT path, raw_path, status, reason, warnings, sha256, attempts FROM midi.files ORDER BY raw_path',
+        )
+      ).rows;
     } finally {
       await client.end();
     }
@@ -62,9 +66,18 @@ describe('run-shard', () => {
   }
 
   async function runShard(url: string, root: string, shard: number, extra: string[] = []) {
-    const exit = await runCli(['run-shard', '--corpus', 'c', '--root', root, '--shard', String(shard), '--json', ...extra], { DATABASE_URL: url });
+    const exit = await runCli(
+      ['run-shard', '--corpus', 'c', '--root', root, '--shard', String(shard), '--json', ...extra],
+      { DATABASE_URL: url },
+    );
     expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
-    return lastJson<{ files: number; recorded: { ok: number; failed: number; skipped: number }; unchanged: number; settled: number; workersReplaced: number }>(exit);
+    return lastJson<{
+      files: number;
+      recorded: { ok: number; failed: number; skipped: number };
+      unchanged: number;
+      settled: number;
+      workersReplaced: number;
+    }>(exit);
   }
 
   describe('on a corpus with every kind of bad input', () => {
@@ -88,16 +101,27 @@ describe('run-shard', () => {
         const row = byPath.get(`bad/${bad.name}`)!;
         if (bad.expect.ok) {
           expect({ name: bad.name, status: row.status }).toEqual({ name: bad.name, status: 'ok' });
-          expect(row.warnings.some((w) => w.includes((bad.expect as { warning: string }).warning)), `${bad.name}: ${row.warnings.join('; ')}`).toBe(true);
+          expect(
+            row.warnings.some((w) => w.includes((bad.expect as { warning: string }).warning)),
+            `${bad.name}: ${row.warnings.join('; ')}`,
+          ).toBe(true);
         } else {
-          expect({ name: bad.name, status: row.status, kind: row.reason?.split(':')[0] }).toEqual({ name: bad.name, status: 'failed', kind: bad.expect.kind });
+          expect({ name: bad.name, status: row.status, kind: row.reason?.split(':')[0] }).toEqual({
+            name: bad.name,
+            status: 'failed',
+            kind: bad.expect.kind,
+          });
         }
       }
     });
 
     it('records file-system oddities with precise reasons, never reading what a symlink outside the root points at', async () => {
       const byPath = new Map((await files(url)).map((r) => [r.path, r]));
-      const pick = (p: string) => ({ status: byPath.get(p)?.status, reason: byPath.get(p)?.reason, hashed: byPath.get(p)?.sha256 !== null });
+      const pick = (p: string) => ({
+        status: byPath.get(p)?.status,
+        reason: byPath.get(p)?.reason,
+        hashed: byPath.get(p)?.sha256 !== null,
+      });
       expect({
         outside: pick(ODDITIES.outsideLink),
         dangling: pick(ODDITIES.dangling),
@@ -117,10 +141,16 @@ describe('run-shard', () => {
       for (const p of goodPaths) {
         const row = rows.find((r) => r.path === p)!;
         expect(row.status).toBe('ok');
-        expect(row.sha256!.toString('hex')).toBe(createHash('sha256').update(await readFile(path.join(root, p))).digest('hex'));
+        expect(row.sha256!.toString('hex')).toBe(
+          createHash('sha256')
+            .update(await readFile(path.join(root, p)))
+            .digest('hex'),
+        );
       }
       expect(rows.filter((r) => r.status === 'pending')).toEqual([]);
-      expect(await count(url, 'SELECT count(*) AS n FROM midi.file_analysis')).toBe(rows.filter((r) => r.status === 'ok').length);
+      expect(await count(url, 'SELECT count(*) AS n FROM midi.file_analysis')).toBe(
+        rows.filter((r) => r.status === 'ok').length,
+      );
     });
 
     it('a rerun reads every file, writes nothing, and leaves the very same rows', async () => {
@@ -150,11 +180,13 @@ describe('run-shard', () => {
     await runShard(url, root, 0, ['--max-file-bytes', String(limit)]);
     const rows = await files(url);
     expect(rows.map((r) => ({ path: r.path, status: r.status, reason: r.reason }))).toEqual(
-      [...sizes].sort((a, b) => Buffer.compare(Buffer.from(a.p), Buffer.from(b.p))).map(({ p, size }) => ({
-        path: p,
-        status: size > limit ? 'failed' : 'ok',
-        reason: size > limit ? `file is ${size} bytes, over the limit of ${limit}` : null,
-      })),
+      [...sizes]
+        .sort((a, b) => Buffer.compare(Buffer.from(a.p), Buffer.from(b.p)))
+        .map(({ p, size }) => ({
+          path: p,
+          status: size > limit ? 'failed' : 'ok',
+          reason: size > limit ? `file is ${size} bytes, over the limit of ${limit}` : null,
+        })),
     );
   });
 
@@ -167,7 +199,11 @@ describe('run-shard', () => {
     const first = await runShard(url, root, 0, ['--file-timeout-ms', '1']);
     expect(first.workersReplaced).toBeGreaterThanOrEqual(1);
     const [row] = await files(url);
-    expect({ status: row!.status, reason: row!.reason, hashed: row!.sha256 !== null }).toEqual({ status: 'failed', reason: 'analysis took longer than 1 ms', hashed: true });
+    expect({ status: row!.status, reason: row!.reason, hashed: row!.sha256 !== null }).toEqual({
+      status: 'failed',
+      reason: 'analysis took longer than 1 ms',
+      hashed: true,
+    });
     // The same bytes, the same verdict: a plain rerun does not try again...
     expect((await runShard(url, root, 0)).unchanged).toBe(1);
     // ...until asked to.
@@ -184,12 +220,17 @@ describe('run-shard', () => {
     const pg = (await import('pg')).default;
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    const { rows } = await client.query<{ output_path: string; size_bytes: string; sha256: Buffer }>('SELECT output_path, size_bytes, sha256 FROM midi.split_tracks');
+    const { rows } = await client.query<{ output_path: string; size_bytes: string; sha256: Buffer }>(
+      'SELECT output_path, size_bytes, sha256 FROM midi.split_tracks',
+    );
     await client.end();
     expect(rows.length).toBeGreaterThan(0);
     for (const r of rows) {
       const bytes = await readFile(r.output_path);
-      expect({ size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }).toEqual({ size: Number(r.size_bytes), sha256: r.sha256.toString('hex') });
+      expect({ size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }).toEqual({
+        size: Number(r.size_bytes),
+        sha256: r.sha256.toString('hex'),
+      });
       expect(r.output_path.startsWith(out)).toBe(true);
     }
   });
@@ -205,7 +246,9 @@ describe('run-shard', () => {
 
     /** Starts a runner and resolves once it has committed some but not all files. */
     async function startAndWaitForProgress(url: string, extra: string[]) {
-      const proc = startCli(['run-shard', '--corpus', 'c', '--root', root, '--shard', '0', '--json', ...extra], { DATABASE_URL: url });
+      const proc = startCli(['run-shard', '--corpus', 'c', '--root', root, '--shard', '0', '--json', ...extra], {
+        DATABASE_URL: url,
+      });
       for (;;) {
         const done = await count(url, "SELECT count(*) AS n FROM midi.files WHERE status <> 'pending'");
         if (done > 0) {

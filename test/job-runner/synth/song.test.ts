@@ -23,15 +23,21 @@ describe('synthetic songs', () => {
       const { analysis, warnings } = outcome;
       expect(warnings, path).toEqual([]);
       expect(analysis, path).toMatchObject({
-        format: spec.format, trackCount: spec.trackCount, noteCount: spec.noteCount, hasDrums: spec.hasDrums,
+        format: spec.format,
+        trackCount: spec.trackCount,
+        noteCount: spec.noteCount,
+        hasDrums: spec.hasDrums,
         division: { kind: 'ppq', ticksPerQuarter: spec.ticksPerQuarter },
       });
       expect(analysis.tempoMap.length, path).toBe(1 + spec.tempoChanges);
       expect(analysis.tempoMap[0]!.bpm, path).toBeCloseTo(spec.bpm, 2);
-      expect([analysis.timeSignatures[0]!.numerator, analysis.timeSignatures[0]!.denominator], path).toEqual(spec.meter);
+      expect([analysis.timeSignatures[0]!.numerator, analysis.timeSignatures[0]!.denominator], path).toEqual(
+        spec.meter,
+      );
       expect(analysis.keySignatures[0]!.key, path).toBe(keySignatureName(spec.sharpsFlats, spec.mode === 'minor'));
       const key = analysis.estimatedKey!;
-      if (key.tonic !== PITCH_CLASSES[spec.tonic] || key.mode !== spec.mode) keyMisses.push(`${path}: ${key.tonic} ${key.mode}`);
+      if (key.tonic !== PITCH_CLASSES[spec.tonic] || key.mode !== spec.mode)
+        keyMisses.push(`${path}: ${key.tonic} ${key.mode}`);
     }
     // Krumhansl-Schmuckler confuses a key with its dominant now and then (about 4% of these songs, measured over 300):
     // most, not all, must come back as the key they were written in.
@@ -40,7 +46,9 @@ describe('synthetic songs', () => {
 
   it('come in sizes from a few hundred bytes to tens of kilobytes, with drums on channel 10 only', () => {
     const random = seededRandom(3);
-    const sizes = (['small', 'medium', 'large'] as const).map((size) => generateSong(random, { size, drums: true }).bytes.length);
+    const sizes = (['small', 'medium', 'large'] as const).map(
+      (size) => generateSong(random, { size, drums: true }).bytes.length,
+    );
     expect(sizes[0]).toBeLessThan(sizes[1]!);
     expect(sizes[1]).toBeLessThan(sizes[2]!);
     expect(sizes[2]).toBeGreaterThan(20_000);
@@ -50,7 +58,13 @@ describe('synthetic songs', () => {
   });
 
   it.each([
-    [0, 'major', 0], [7, 'major', 1], [5, 'major', -1], [6, 'major', 6], [9, 'minor', 0], [0, 'minor', -3], [4, 'minor', 1],
+    [0, 'major', 0],
+    [7, 'major', 1],
+    [5, 'major', -1],
+    [6, 'major', 6],
+    [9, 'minor', 0],
+    [0, 'minor', -3],
+    [4, 'minor', 1],
   ] as const)('writes the key signature of tonic %i %s with %i sharps or flats', (tonic, mode, sharpsFlats) => {
     expect(sharpsFlatsOf(tonic, mode)).toBe(sharpsFlats);
   });
