@@ -11,7 +11,7 @@
  */
 import pg from 'pg';
 import { describeError } from '../../job-runner/pool/errors.js';
-import { realClock, type Clock } from '../runtime/clock.js';
+import { realClock, type Clock } from '../../common/clock.js';
 import { Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { InvalidDatabaseUrlError, budgetKey } from '../budget/pool-key.js';

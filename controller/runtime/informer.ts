@@ -20,7 +20,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../../job-runner/log.js';
 import { scrubSecrets } from '../../job-runner/log.js';
-import { backoffDelay, realClock, type Clock } from './clock.js';
+import { backoffDelay, realClock, type Clock } from '../../common/clock.js';
 import { describeApiError, statusOf } from './errors.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';

@@ -12,7 +12,7 @@
  */
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../../job-runner/log.js';
-import { realClock, type Clock } from './clock.js';
+import { realClock, type Clock } from '../../common/clock.js';
 import { describeApiError, isConflict, isNotFound } from './errors.js';
 
 /** Reads and writes of the release, should the Lease keep changing under it (it should not: nobody else writes a held Lease). */

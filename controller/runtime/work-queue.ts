@@ -3,7 +3,7 @@
  * processed is never handed out twice (if it is added meanwhile, it comes back once the worker is done), and failures
  * requeue it after an exponential per-key delay that success resets.
  */
-import { backoffDelay, realClock, type Clock } from './clock.js';
+import { backoffDelay, realClock, type Clock } from '../../common/clock.js';
 
 export interface WorkQueueOptions {
   /** First retry delay of a failing key. */

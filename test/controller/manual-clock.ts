@@ -1,4 +1,4 @@
-import type { Clock } from '../../controller/runtime/clock.js';
+import type { Clock } from '../../common/clock.js';
 
 /** A clock that moves only when told to: timers fire, in order, as `advance` passes their time. */
 export class ManualClock implements Clock {

@@ -1,4 +1,4 @@
-/** Time, injected: the work queue, the informers' restart backoff and leader election take a Clock so tests never sleep. */
+/** Time, injected: everything that reads the time or waits takes a Clock, so tests drive it by hand and never sleep. */
 export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
