@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { clusterSupport } from './binaries.js';
 import { startCluster, type ClusterOptions, type TestCluster } from './cluster.js';
 
@@ -38,22 +38,40 @@ export function useCluster(options?: ClusterOptions): () => TestCluster {
   };
 }
 
-/** Polls until `probe` returns a value other than undefined/false, or fails with `what` after the timeout. */
+/** A wait longer than this is printed with its length, so a slow or timed-out test's output says where its time went. */
+const SLOW_WAIT_MS = 10_000;
+
+/**
+ * Polls until `probe` returns a value other than undefined/false, or fails with `what` after the timeout. Waits that
+ * take longer than SLOW_WAIT_MS print `[slow wait] <test> › <what>: <seconds>` when they end, either way.
+ */
 export async function eventually<T>(
   what: string,
   probe: () => Promise<T | undefined | false>,
   timeoutMs = 60_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   let lastError: unknown;
+  const slow = (outcome: string) => {
+    const ms = Date.now() - started;
+    if (ms < SLOW_WAIT_MS) return;
+    console.log(
+      `[slow wait] ${expect.getState().currentTestName ?? '(no test)'} › ${what}: ${outcome} after ${(ms / 1000).toFixed(1)} s`,
+    );
+  };
   for (;;) {
     try {
       const value = await probe();
-      if (value !== undefined && value !== false) return value;
+      if (value !== undefined && value !== false) {
+        slow('done');
+        return value;
+      }
     } catch (err) {
       lastError = err;
     }
     if (Date.now() > deadline) {
+      slow('timed out');
       throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
     }
     await sleep(250);
