@@ -79,11 +79,6 @@ export class DatabaseAccess {
     }
   }
 
-  /** Forgets a cached Secret (after an error that suggests it changed). */
-  forgetSecret(namespace: string, name: string): void {
-    this.secrets.delete(`${namespace}/${name}`);
-  }
-
   /** max_connections of the server, from cache or one short query. Throws with a scrubbed message when unreachable. */
   async maxConnections(key: string, url: string): Promise<number> {
     const cached = this.limits.get(key);

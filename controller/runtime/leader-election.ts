@@ -56,10 +56,6 @@ export class LeaderElector {
     }
   }
 
-  get isLeader(): boolean {
-    return this.leading;
-  }
-
   start(): void {
     this.stopped = false;
     void this.tick();
