@@ -16,7 +16,7 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../job-runner/log.js';
 import { describeError } from '../../job-runner/pool/errors.js';
 import { poolSizeFor } from '../../job-runner/pool/sizing.js';
-import { Reason } from '../api/v1alpha1/conditions.js';
+import { Reason, isFinalPhase } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
@@ -141,7 +141,12 @@ export class Reconciler {
 
     // Step 6: status.
     let status = computeStatus(this.statusInput(obs, await this.progress(obs)));
-    if (isFinal(status.phase) && !isFinal(corpus.status?.phase) && obs.shards !== undefined && obs.shards > 0) {
+    if (
+      isFinalPhase(status.phase) &&
+      !isFinalPhase(corpus.status?.phase) &&
+      obs.shards !== undefined &&
+      obs.shards > 0
+    ) {
       // The last word on a corpus: its counts are never looked at again, so they must be exact, not the throttled
       // count from up to 30 s ago. A failure throws: the pass is retried (with backoff) rather than finishing wrong.
       status = computeStatus(this.statusInput(obs, await this.progress(obs, { force: true, strict: true })));
@@ -161,7 +166,7 @@ export class Reconciler {
         log.info({ from: corpus.status?.phase, to: status.phase }, 'phase changed');
     }
     if (status.phase === 'Invalid') return { requeueAfterMs: INVALID_RETRY_MS };
-    if (isFinal(status.phase)) return {};
+    if (isFinalPhase(status.phase)) return {};
     return { requeueAfterMs: RESYNC_MS };
   }
 
@@ -178,8 +183,7 @@ export class Reconciler {
       peers: [],
     };
     const old = corpus.status;
-    const terminal = old?.phase === 'Succeeded' || old?.phase === 'Failed';
-    if (terminal) return obs;
+    if (isFinalPhase(old?.phase)) return obs;
 
     // Step 1: what the API server's schema cannot check.
     const cpu = cpuMillis(corpus.spec.runner.resources.requests?.cpu);
@@ -289,8 +293,7 @@ export class Reconciler {
     const perPod = poolSizeFor(cpu, corpus.spec.runner.pool).max;
     const phase = corpus.status?.phase;
     const stopped =
-      phase === 'Succeeded' ||
-      phase === 'Failed' ||
+      isFinalPhase(phase) ||
       phase === 'Invalid' ||
       corpus.spec.suspend ||
       obs.scanProblem !== undefined ||
@@ -313,8 +316,7 @@ export class Reconciler {
   private decideChildWrite(obs: Observation): { what: string; apply: () => Promise<V1Job> } | undefined {
     const { corpus, resolution, plan } = obs;
     if (obs.invalid || !resolution || !plan || obs.budgetUnknown) return undefined;
-    const phase = corpus.status?.phase;
-    if (phase === 'Succeeded' || phase === 'Failed') return undefined;
+    if (isFinalPhase(corpus.status?.phase)) return undefined;
     const mine = plan.corpora.get(obs.key)!;
     const options = { defaultImage: this.o.defaultImage, budgetKey: resolution.budgetKey };
 
@@ -411,11 +413,6 @@ export class Reconciler {
     }
     return input;
   }
-}
-
-/** Succeeded and Failed are final: nothing starts again, and the status is not recomputed afterwards. */
-function isFinal(phase: string | undefined): boolean {
-  return phase === 'Succeeded' || phase === 'Failed';
 }
 
 function splitKey(key: string): [string, string] {
