@@ -15,6 +15,7 @@ import {
   type V1Job,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { realClock } from '../common/clock.js';
 import type { Logger } from '../job-runner/log.js';
 import type { MidiCorpus } from './api/v1alpha1/midicorpus.js';
 import { ANNOTATION_BUDGET_KEY, ANNOTATION_CORPUS, CHILD_SELECTOR } from './plan/names.js';
@@ -104,6 +105,7 @@ export class Controller {
       defaultImage: o.runnerImage,
       enqueue: (key) => this.enqueue(key),
       onBudget: (key, plan) => this.metrics.recordBudget(key, plan),
+      clock: realClock,
       log: o.log,
     });
     if (o.leaderElect) {

@@ -13,6 +13,7 @@
  *   6. Status: computed from all of the above, written only when it differs; Events for the transitions.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../job-runner/log.js';
 import { describeError } from '../../job-runner/pool/errors.js';
 import { poolSizeFor } from '../../job-runner/pool/sizing.js';
@@ -58,7 +59,8 @@ export interface ReconcilerOptions {
   enqueue: (key: string) => void;
   /** After each pass that planned a budget: for metrics. */
   onBudget?: (budgetKey: string, plan: BudgetPlan) => void;
-  now?: () => Date;
+  /** The time of status conditions and of startTime and completionTime. */
+  clock: Clock;
   log: Logger;
 }
 
@@ -89,11 +91,8 @@ export class Reconciler {
   readonly expectations = new JobExpectations();
   /** Budget key of each corpus at its last pass: who to wake when it goes away. */
   private readonly budgetOf = new Map<string, string>();
-  private readonly now: () => Date;
 
-  constructor(private readonly o: ReconcilerOptions) {
-    this.now = o.now ?? (() => new Date());
-  }
+  constructor(private readonly o: ReconcilerOptions) {}
 
   /** Corpora last seen on the same budget as `key` (for waking them when a Job or pod of `key` changes). */
   peersOf(key: string): string[] {
@@ -373,7 +372,7 @@ export class Reconciler {
     const runPods = obs.pods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === 'run' && podHoldsConnections(p));
     const input: StatusInput = {
       corpus: obs.corpus,
-      now: this.now(),
+      now: new Date(this.o.clock.now()),
       runPods: {
         active: runPods.filter((p) => !isTerminating(p)).length,
         terminating: runPods.filter(isTerminating).length,

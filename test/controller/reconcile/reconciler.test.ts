@@ -7,6 +7,7 @@ import { DatabaseAccess } from '../../../controller/reconcile/database.js';
 import { Reconciler } from '../../../controller/reconcile/reconciler.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
 import { makeCorpus, type CorpusOptions } from '../fixtures.js';
+import { ManualClock } from '../manual-clock.js';
 import { World } from './world.js';
 
 // A real Postgres with max_connections 20: with the default reserved 3 and headroom 2 and the operator's 1, runner
@@ -32,7 +33,7 @@ function setup(...corpora: CorpusOptions[]) {
     database: new DatabaseAccess({ readSecret: async (ns, name) => world.secrets.get(`${ns}/${name}`) }),
     defaultImage: 'example/midi-corpus:test',
     enqueue: (key) => queued.push(key),
-    now: () => new Date('2025-03-01T12:00:00Z'),
+    clock: new ManualClock(Date.parse('2025-03-01T12:00:00Z')),
     log,
   });
   const pass = (name: string) => reconciler.reconcile(`music/${name}`);
