@@ -19,7 +19,7 @@ import { realClock } from '../common/clock.js';
 import type { Logger } from '../job-runner/log.js';
 import type { MidiCorpus } from './api/v1alpha1/midicorpus.js';
 import { ANNOTATION_BUDGET_KEY, ANNOTATION_CORPUS, CHILD_SELECTOR } from './plan/names.js';
-import { DatabaseAccess } from './reconcile/database.js';
+import { PostgresDatabaseAccess } from './reconcile/database.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { describeApiError, isConflict } from './runtime/errors.js';
 import { startHttp } from './runtime/http.js';
@@ -92,7 +92,7 @@ export class Controller {
     });
     this.pods = informer<V1Pod>('pods', this.kube.pods, CHILD_SELECTOR, (_e, pod) => this.enqueueOwner(pod));
 
-    const database = new DatabaseAccess({ readSecret: (ns, name) => this.kube.readSecret(ns, name) });
+    const database = new PostgresDatabaseAccess({ readSecret: (ns, name) => this.kube.readSecret(ns, name) });
     this.reconciler = new Reconciler({
       caches: {
         corpus: (ns, name) => this.corpora.get(name, ns),

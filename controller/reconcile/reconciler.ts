@@ -53,7 +53,7 @@ export interface Caches {
 export interface ReconcilerOptions {
   caches: Caches;
   writer: ClusterWriter;
-  database: Pick<DatabaseAccess, 'resolve' | 'maxConnections' | 'progress'>;
+  database: DatabaseAccess;
   defaultImage: string;
   /** Queues another corpus (a peer on the same database whose share may have changed). */
   enqueue: (key: string) => void;
