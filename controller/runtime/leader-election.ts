@@ -32,7 +32,17 @@ export interface LeaderElectionOptions {
   clock?: Clock;
 }
 
-export class LeaderElector {
+/** A campaign for leadership, as the controller drives it. */
+export interface Leadership {
+  start(): void;
+  /** Stops campaigning; a leader gives the leadership up. */
+  stop(): Promise<void>;
+}
+
+/** What a campaign reports: the controller's two reactions. */
+export type LeadershipCallbacks = Pick<LeaderElectionOptions, 'onStartedLeading' | 'onStoppedLeading'>;
+
+export class LeaderElector implements Leadership {
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
