@@ -18,6 +18,7 @@
  */
 import type { Division } from './types.js';
 import { FailureKind, MidiFormatError } from './failure.js';
+import { Warnings } from './warnings.js';
 
 export interface ReaderLimits {
   /** Events (of all kinds, all tracks) beyond which a file is refused, so a hostile file cannot exhaust memory. */
@@ -95,7 +96,7 @@ export interface SmfContent {
   largestDelta: { ticks: number; track: number };
   /** The SMF bytes themselves (inside a RIFF wrapper when there was one). */
   smf: Uint8Array;
-  warnings: string[];
+  warnings: Warnings;
 }
 
 const SMPTE_RATES = new Set([24, 25, 29, 30]);
@@ -105,7 +106,7 @@ export function readSmf(
   bytes: Uint8Array,
   limits: ReaderLimits = DEFAULT_READER_LIMITS,
   /** Filled as reading goes, so the caller keeps the warnings of a file that is refused half-way. */
-  warnings: string[] = [],
+  warnings: Warnings = new Warnings(),
 ): SmfContent {
   if (bytes.length === 0) throw new MidiFormatError(FailureKind.empty, 'the file has zero bytes');
   const smf = unwrapRiff(bytes, warnings);
@@ -116,7 +117,7 @@ export function readSmf(
  * RIFF MIDI (.rmi): a RIFF container of type 'RMID' whose 'data' chunk is a plain SMF. Returns the SMF bytes
  * (the input itself when it is not RIFF). Exported for the track splitter, which needs the same bytes.
  */
-export function unwrapRiff(bytes: Uint8Array, warnings: string[]): Uint8Array {
+export function unwrapRiff(bytes: Uint8Array, warnings: Warnings): Uint8Array {
   if (!startsWith(bytes, 0, 'RIFF')) return bytes;
   if (bytes.length < 12 || !startsWith(bytes, 8, 'RMID')) {
     throw new MidiFormatError(FailureKind.notMidi, `a RIFF file of type '${ascii(bytes, 8, 4)}', not RMID`);
@@ -160,18 +161,32 @@ function hex(n: number): string {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Track names: UTF-8 when valid, else Latin-1 (what most old files mean); control characters (NUL included,
- *  which Postgres text refuses) removed. */
-function decodeText(bytes: Uint8Array): string | null {
+/** Track names are cut to this many characters: a name is a label, and a crafted file can hold one of megabytes. */
+export const MAX_NAME_LENGTH = 256;
+
+/**
+ * Track names: UTF-8 when valid, else Latin-1 (what most old files mean), each byte one code point, decoded without
+ * spreading the bytes into arguments (a long name overflowed the call stack); control characters (NUL included,
+ * which Postgres text refuses) removed; cut to MAX_NAME_LENGTH characters, the last an ellipsis, and `cut` says so.
+ */
+export function decodeText(bytes: Uint8Array): { text: string | null; cut: boolean } {
+  // Only the first bytes can reach the name (4 per character covers any UTF-8), cut where a character starts so
+  // that a long valid UTF-8 name stays valid.
+  let end = Math.min(bytes.length, MAX_NAME_LENGTH * 4 + 4);
+  if (end < bytes.length) while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  const head = bytes.subarray(0, end);
   let text: string;
   try {
-    text = utf8.decode(bytes);
+    text = utf8.decode(head);
   } catch {
-    text = String.fromCharCode(...bytes);
+    text = Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('latin1');
   }
   // eslint-disable-next-line no-control-regex
   text = text.replace(/[\u0000-\u001f\u007f]/g, '').trim();
-  return text === '' ? null : text;
+  const chars = [...text];
+  const cut = end < bytes.length || chars.length > MAX_NAME_LENGTH;
+  if (cut) text = chars.slice(0, MAX_NAME_LENGTH - 1).join('') + '…';
+  return { text: text === '' ? null : text, cut };
 }
 
 /** Growable note columns. */
@@ -282,7 +297,7 @@ class Reader {
   constructor(
     private readonly bytes: Uint8Array,
     private readonly limits: ReaderLimits,
-    private readonly warnings: string[],
+    private readonly warnings: Warnings,
   ) {
     // A previous file may have been refused half-way through a track, leaving queues behind.
     this.notes.count = 0;
@@ -535,7 +550,12 @@ class Reader {
           break;
         }
         this.meta(type, data, length, tick, trackIndex);
-        if (type === 0x03 && name === null) name = decodeText(bytes.subarray(data, data + length));
+        if (type === 0x03 && name === null) {
+          const decoded = decodeText(bytes.subarray(data, data + length));
+          name = decoded.text;
+          if (decoded.cut)
+            this.warnings.push(`track ${trackIndex}: name of ${length} bytes cut to ${MAX_NAME_LENGTH} characters`);
+        }
         continue;
       }
 
