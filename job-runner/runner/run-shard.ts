@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { migrate } from '../db/migrations.js';
+import { ANALYSIS_VERSION } from '../analysis/version.js';
 import { findCorpus, shardFiles, writeBatch, type FileResult, type ShardFile } from '../db/store.js';
 import type { Logger } from '../log.js';
 import { describeError } from '../pool/errors.js';
@@ -159,6 +160,14 @@ export function needsParsing(f: Pick<ShardFile, 'status' | 'sha256'>, retryFaile
   }
 }
 
+/**
+ * May a file whose bytes hash as recorded be skipped? Only when its result was made by this analysis version (an older
+ * one's is made again) and it is not a failure that `retryFailed` asks to try again.
+ */
+export function isCurrent(f: Pick<ShardFile, 'status' | 'sha256' | 'analysisVersion'>, retryFailed = false): boolean {
+  return f.sha256 !== null && f.analysisVersion === ANALYSIS_VERSION && !(retryFailed && f.status === 'failed');
+}
+
 /** The store's record for a parse result; null when there is nothing to write (the file is unchanged). */
 export function toRecord(file: ShardFile, shard: number, result: ParseResult): FileResult | null {
   const base = { path: file.path, shard };
@@ -172,6 +181,7 @@ export function toRecord(file: ShardFile, shard: number, result: ParseResult): F
         ...base,
         size: result.size,
         sha256,
+        analysisVersion: ANALYSIS_VERSION,
         outcome: o.ok
           ? {
               status: 'ok',
@@ -194,6 +204,7 @@ export function toRecord(file: ShardFile, shard: number, result: ParseResult): F
         ...base,
         size: result.size ?? file.size,
         sha256: result.sha256 ? Buffer.from(result.sha256, 'hex') : null,
+        ...(result.sha256 ? { analysisVersion: ANALYSIS_VERSION } : {}),
         outcome: { status: 'failed', reason: result.reason, warnings: [] },
       };
   }
@@ -299,8 +310,7 @@ class ShardRun {
         .parse({
           path,
           root: this.root,
-          knownSha256:
-            file.sha256 && !(this.config.retryFailed && file.status === 'failed') ? file.sha256.toString('hex') : null,
+          knownSha256: isCurrent(file, this.config.retryFailed) ? file.sha256!.toString('hex') : null,
           maxFileBytes: this.config.maxFileBytes,
           splitOutputDir: this.config.splitOutput,
         })

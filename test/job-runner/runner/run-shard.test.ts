@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANALYSIS_VERSION } from '../../../job-runner/analysis/version.js';
 import { badInputs } from '../../../job-runner/synth/bad-inputs.js';
 import { generateCorpus } from '../../../job-runner/synth/corpus.js';
 import { OUTSIDE_ROOT_REASON } from '../../../job-runner/runner/list.js';
@@ -167,6 +168,43 @@ describe('run-shard', () => {
         unchanged: before.filter((r) => r.sha256 !== null).length,
         settled: before.filter((r) => r.sha256 === null).length,
       });
+    });
+
+    it('on a rerun, analyses again only the files whose results an older analysis version made', async () => {
+      const pg = (await import('pg')).default;
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      let stale: string[];
+      try {
+        const { rows: versions } = await client.query<{ v: number | null; n: string }>(
+          'SELECT analysis_version AS v, count(*) AS n FROM midi.files WHERE sha256 IS NOT NULL GROUP BY 1',
+        );
+        expect(versions).toEqual([{ v: ANALYSIS_VERSION, n: expect.any(String) }]);
+        // Two results of version 1, one good file's and one failure's; one row of a release that wrote no version.
+        const { rows } = await client.query<{ path: string }>(
+          `UPDATE midi.files SET analysis_version = CASE WHEN path = $2 THEN NULL ELSE 1 END
+            WHERE path = ANY($1) OR path = $2 RETURNING path`,
+          [[goodPaths[0], 'bad/bit-flipped.mid'], goodPaths[1]],
+        );
+        stale = rows.map((r) => r.path).sort();
+      } finally {
+        await client.end();
+      }
+      expect(stale).toHaveLength(3);
+      const before = new Map((await files(url)).map((r) => [r.path, r]));
+      const summaries = [];
+      for (const shard of [0, 1, 2]) summaries.push(await runShard(url, root, shard));
+      const after = await files(url);
+      const rewritten = after.filter((r) => r.attempts !== before.get(r.path)!.attempts).map((r) => r.path);
+      expect(rewritten.sort()).toEqual(stale);
+      expect(summaries.reduce((n, s) => n + s.recorded.ok + s.recorded.failed, 0)).toBe(3);
+      expect(
+        await count(
+          url,
+          `SELECT count(*) AS n FROM midi.files WHERE sha256 IS NOT NULL AND analysis_version IS DISTINCT FROM ${ANALYSIS_VERSION}`,
+        ),
+      ).toBe(0);
+      for (const r of after) expect({ ...r, attempts: 0 }).toEqual({ ...before.get(r.path)!, attempts: 0 });
     });
   });
 
