@@ -1,9 +1,11 @@
+import os from 'node:os';
 import type { CommandModule } from 'yargs';
 import { createLogger, describeDatabaseUrl } from '../../job-runner/log.js';
 import { describeError, EXIT_OK, EXIT_USAGE } from '../../job-runner/pool/errors.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { RUN_SHARD_DEFAULTS, runShard } from '../../job-runner/runner/run-shard.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, installShutdownHandlers } from '../../job-runner/runner/shutdown.js';
+import { podMemoryLimit } from '../../job-runner/runner/memory.js';
 
 interface RunShardArgs {
   corpus: string;
@@ -154,6 +156,7 @@ async function runShardCli(args: RunShardArgs): Promise<number> {
         writeDeadlineMs: args['write-deadline-ms'],
         progressIntervalMs: RUN_SHARD_DEFAULTS.progressIntervalMs,
         retryFailed: args['retry-failed'],
+        memoryLimitBytes: podMemoryLimit(process.env, process.constrainedMemory(), os.totalmem()),
       },
       log,
       signal,
