@@ -13,6 +13,7 @@ import { generateCorpus } from '../../../job-runner/synth/corpus.js';
  */
 const misbehavingWorker = (startDelayMs = 0) => `
 import { parentPort } from 'node:worker_threads';
+import { DEFAULT_READER_LIMITS } from '../../../job-runner/analysis/smf-reader.js';
 const started = Date.now() + ${startDelayMs};
 while (Date.now() < started) {}
 parentPort.postMessage({ ready: true });
@@ -36,7 +37,7 @@ function job(name: string): ParseJob {
     root: Buffer.from('/'),
     knownSha256: null,
     maxFileBytes: 1 << 20,
-    maxEvents: 1000,
+    maxEvents: DEFAULT_READER_LIMITS.maxEvents,
     splitOutputDir: null,
   };
 }
