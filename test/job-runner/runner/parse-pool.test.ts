@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ParsePool, type ParseJob } from '../../../job-runner/runner/parse-pool.js';
 import { generateCorpus } from '../../../job-runner/synth/corpus.js';
+import { DEFAULT_READER_LIMITS } from '../../../job-runner/analysis/smf-reader.js';
 
 /**
  * A worker that misbehaves on request, by file name: `crash` throws outside any handler, `oom` allocates until its
@@ -13,7 +14,6 @@ import { generateCorpus } from '../../../job-runner/synth/corpus.js';
  */
 const misbehavingWorker = (startDelayMs = 0) => `
 import { parentPort } from 'node:worker_threads';
-import { DEFAULT_READER_LIMITS } from '../../../job-runner/analysis/smf-reader.js';
 const started = Date.now() + ${startDelayMs};
 while (Date.now() < started) {}
 parentPort.postMessage({ ready: true });
