@@ -1,5 +1,6 @@
-import { createLogger, describeDatabaseUrl, type Logger } from '../job-runner/log.js';
-import { describeError, EXIT_OK, EXIT_USAGE } from '../job-runner/pool/errors.js';
+import { createLogger, type Logger } from '../common/log.js';
+import { describeDatabaseUrl, describeError } from '../contract/describe-error.js';
+import { EXIT_OK, EXIT_USAGE } from '../contract/exit-codes.js';
 import { applicationNameFor } from '../job-runner/pool/naming.js';
 import { RunnerPool } from '../job-runner/pool/pool.js';
 import { exitCodeFor } from '../job-runner/runner/errors.js';

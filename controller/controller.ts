@@ -15,7 +15,7 @@ import {
   type V1Job,
   type V1Pod,
 } from '@kubernetes/client-node';
-import type { Logger } from '../job-runner/log.js';
+import type { Logger } from '../common/log.js';
 import type { MidiCorpus } from './api/v1alpha1/midicorpus.js';
 import { ANNOTATION_BUDGET_KEY, ANNOTATION_CORPUS, CHILD_SELECTOR } from './plan/names.js';
 import { DatabaseAccess } from './reconcile/database.js';

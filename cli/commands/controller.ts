@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { CommandModule } from 'yargs';
-import { createLogger } from '../../job-runner/log.js';
+import { createLogger } from '../../common/log.js';
 import { Controller } from '../../controller/controller.js';
 
 interface ControllerArgs {

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
-import { createLogger, describeDatabaseUrl } from '../../job-runner/log.js';
-import { describeError, EXIT_OK, EXIT_USAGE } from '../../job-runner/pool/errors.js';
+import { createLogger } from '../../common/log.js';
+import { describeDatabaseUrl, describeError } from '../../contract/describe-error.js';
+import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { RUN_SHARD_DEFAULTS, runShard } from '../../job-runner/runner/run-shard.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, installShutdownHandlers } from '../../job-runner/runner/shutdown.js';

@@ -14,7 +14,7 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import { EXIT_USAGE } from '../../job-runner/pool/errors.js';
+import { EXIT_USAGE } from '../../contract/exit-codes.js';
 import { API_VERSION, KIND, type MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import {
   ANNOTATION_BUDGET_KEY,

@@ -13,8 +13,8 @@
  *   6. Status: computed from all of the above, written only when it differs; Events for the transitions.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
-import type { Logger } from '../../job-runner/log.js';
-import { describeError } from '../../job-runner/pool/errors.js';
+import type { Logger } from '../../common/log.js';
+import { describeError } from '../../contract/describe-error.js';
 import { poolSizeFor } from '../../job-runner/pool/sizing.js';
 import { Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import type { Logger } from '../log.js';
-import { EXIT_OK, EXIT_USAGE } from '../pool/errors.js';
+import type { Logger } from '../../common/log.js';
+import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import type { ShardSummary } from '../runner/run-shard.js';
 
 /**

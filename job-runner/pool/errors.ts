@@ -1,4 +1,5 @@
-import { scrubSecrets } from '../log.js';
+import { describeError } from '../../contract/describe-error.js';
+import { EXIT_BUG, EXIT_TEMPFAIL, EXIT_USAGE } from '../../contract/exit-codes.js';
 
 /**
  * Errors the pool raises, and the classification the runner turns into exit codes: a transient error means
@@ -92,22 +93,6 @@ export function isConfigurationDatabaseError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && CONFIGURATION_SQLSTATES.has(code);
 }
-
-/** An error's message (with its SQLSTATE when there is one), secrets scrubbed: safe for logs and status. */
-export function describeError(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length > 0) return describeError(err.errors[0]);
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return scrubSecrets(typeof code === 'string' && code !== '' ? `${err.message} (${code})` : err.message);
-  }
-  return scrubSecrets(String(err));
-}
-
-/** Exit codes of the runner CLI (contracts.md): 0 done, 75 retry me, 64 retrying cannot help, 1 a bug. */
-export const EXIT_OK = 0;
-export const EXIT_TEMPFAIL = 75;
-export const EXIT_USAGE = 64;
-export const EXIT_BUG = 1;
 
 /** The exit code for an error that ended a database command. Errors that say "permanent" by name get 64 too. */
 export function exitCodeForDatabaseError(err: unknown): number {

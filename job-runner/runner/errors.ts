@@ -1,4 +1,5 @@
-import { EXIT_TEMPFAIL, EXIT_USAGE, exitCodeForDatabaseError } from '../pool/errors.js';
+import { EXIT_TEMPFAIL, EXIT_USAGE } from '../../contract/exit-codes.js';
+import { exitCodeForDatabaseError } from '../pool/errors.js';
 
 /**
  * The runner's own reasons to stop, and the exit code of each (contracts.md): 75 asks to be run again later, 64 says

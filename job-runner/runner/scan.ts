@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { ensureCorpus, recordScan, writeBatch, type FileResult } from '../db/store.js';
-import { describeError } from '../pool/errors.js';
+import { describeError } from '../../contract/describe-error.js';
 import { UsageError } from './errors.js';
 import { listCorpus, type CorpusEntry } from './list.js';
 import { planShards, type ShardRequest } from './shards.js';

@@ -1,5 +1,5 @@
-import type { Logger } from '../log.js';
-import { EXIT_TEMPFAIL } from '../pool/errors.js';
+import type { Logger } from '../../common/log.js';
+import { EXIT_TEMPFAIL } from '../../contract/exit-codes.js';
 
 /**
  * SIGTERM and SIGINT for a runner process. The first one aborts the returned signal: the runner stops taking files

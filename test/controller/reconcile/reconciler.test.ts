@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { migrate } from '../../../job-runner/db/migrations.js';
-import { createLogger } from '../../../job-runner/log.js';
+import { createLogger } from '../../../common/log.js';
 import type { MidiCorpus } from '../../../controller/api/v1alpha1/midicorpus.js';
 import { DatabaseAccess } from '../../../controller/reconcile/database.js';
 import { Reconciler } from '../../../controller/reconcile/reconciler.js';
