@@ -8,6 +8,8 @@ import { migrate } from '../db/migrations.js';
 import { corpusCounts, failures, findCorpus, type CorpusCounts } from '../db/store.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
+import { errorKind, TransientError } from '../../contract/error-kinds.js';
+import { EXIT_OK, EXIT_TEMPFAIL, exitCodeOf } from '../../contract/exit-codes.js';
 import { applicationNameFor } from '../pool/naming.js';
 import { RunnerPool } from '../pool/pool.js';
 import type { PoolTuning } from '../pool/sizing.js';
@@ -245,7 +247,7 @@ async function runRunners(ctx: RunnersContext): Promise<{ result: SupervisorResu
     },
     log,
   });
-  const onAbort = () => supervisor.stop('interrupted: run the same command again to continue');
+  const onAbort = () => supervisor.stop(new TransientError('interrupted: run the same command again to continue'));
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   monitor.start();
   try {
@@ -305,18 +307,20 @@ function judgeRun(
   counts: CorpusCounts,
   shards: number,
 ): { outcome: LocalOutcome; message: string | null; exitCode: number } {
-  if (result.stoppedBecause?.startsWith('interrupted'))
-    return { outcome: 'interrupted', message: result.stoppedBecause, exitCode: 75 };
-  if (result.stoppedBecause) return { outcome: 'failed', message: result.stoppedBecause, exitCode: 64 };
+  const stopped = result.stoppedBecause;
+  if (stopped) {
+    const outcome = stopped instanceof TransientError ? 'interrupted' : 'failed';
+    return { outcome, message: stopped.message, exitCode: exitCodeOf(errorKind(stopped)) };
+  }
   if (result.gaveUp.length > 0 || result.completed.length < shards || counts.pending > 0) {
     const which = result.gaveUp.map((g) => `shard ${g.shard}: ${g.reason}`).join('; ');
     return {
       outcome: 'incomplete',
       message: `${counts.pending} file(s) still pending${which ? ` (${which})` : ''}; run the same command again to continue`,
-      exitCode: 75,
+      exitCode: EXIT_TEMPFAIL,
     };
   }
-  return { outcome: 'complete', message: null, exitCode: 0 };
+  return { outcome: 'complete', message: null, exitCode: EXIT_OK };
 }
 
 async function skippedFiles(client: pg.ClientBase, corpusId: number): Promise<FileNote[]> {

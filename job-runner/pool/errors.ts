@@ -1,9 +1,9 @@
 import { describeError } from '../../contract/describe-error.js';
-import { EXIT_BUG, EXIT_TEMPFAIL, EXIT_USAGE } from '../../contract/exit-codes.js';
+import { errorKind, TransientError, type ErrorKind } from '../../contract/error-kinds.js';
 
 /**
- * Errors the pool raises, and the classification the runner turns into exit codes: a transient error means
- * "retry me" (EX_TEMPFAIL, 75), a configuration error means retrying cannot help (EX_USAGE, 64).
+ * Errors the pool raises, and what the database's own errors mean for a retry (contract/error-kinds.ts): a transient
+ * one means "retry me" (exit 75), a configuration one means retrying cannot help (exit 64).
  */
 
 export interface PoolPicture {
@@ -13,10 +13,8 @@ export interface PoolPicture {
 }
 
 /** No connection became free in time. Says how big the pool is and how crowded, never where the database is. */
-export class PoolAcquireTimeoutError extends Error {
+export class PoolAcquireTimeoutError extends TransientError {
   override readonly name = 'PoolAcquireTimeoutError';
-  /** Marks the error for any classifier that looks for the flag rather than the class. */
-  readonly transient = true;
   constructor(
     readonly waitedMs: number,
     readonly picture: PoolPicture,
@@ -29,9 +27,8 @@ export class PoolAcquireTimeoutError extends Error {
 }
 
 /** The database could not be reached (or kept refusing) until a deadline passed: starting, restarting, or gone. */
-export class DatabaseUnavailableError extends Error {
+export class DatabaseUnavailableError extends TransientError {
   override readonly name = 'DatabaseUnavailableError';
-  readonly transient = true;
   constructor(
     readonly attempts: number,
     readonly waitedMs: number,
@@ -94,13 +91,9 @@ export function isConfigurationDatabaseError(err: unknown): boolean {
   return typeof code === 'string' && CONFIGURATION_SQLSTATES.has(code);
 }
 
-/** The exit code for an error that ended a database command. Errors that say "permanent" by name get 64 too. */
-export function exitCodeForDatabaseError(err: unknown): number {
-  if (isTransientDatabaseError(err)) return EXIT_TEMPFAIL;
-  if (isConfigurationDatabaseError(err)) return EXIT_USAGE;
-  if (err instanceof Error && PERMANENT_ERROR_NAMES.has(err.name)) return EXIT_USAGE;
-  return EXIT_BUG;
+/** The kind of an error that ended a database command: the database's own errors by their code, ours by their class. */
+export function databaseErrorKind(err: unknown): ErrorKind {
+  if (isTransientDatabaseError(err)) return 'transient';
+  if (isConfigurationDatabaseError(err)) return 'permanent';
+  return errorKind(err);
 }
-
-/** Errors raised by our own checks that mean the setup is wrong (the schema is newer than the code, and so on). */
-const PERMANENT_ERROR_NAMES = new Set(['SchemaTooNewError', 'MigrationChecksumError']);

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   DatabaseUnavailableError,
-  exitCodeForDatabaseError,
   isTransientDatabaseError,
   PoolAcquireTimeoutError,
 } from '../../../job-runner/pool/errors.js';
+import { exitCodeFor } from '../../../job-runner/runner/errors.js';
 import { SchemaTooNewError } from '../../../job-runner/db/migrations.js';
 
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
@@ -84,7 +84,7 @@ describe('database error classification', () => {
   for (const row of table) {
     it(`${row.name}: ${row.transient ? 'transient' : 'not transient'}, exit ${row.exit}`, () => {
       expect(isTransientDatabaseError(row.err)).toBe(row.transient);
-      expect(exitCodeForDatabaseError(row.err)).toBe(row.exit);
+      expect(exitCodeFor(row.err)).toBe(row.exit);
     });
   }
 });
