@@ -4,9 +4,9 @@ import { humanSummary } from '../../job-runner/local/report.js';
 import { runLocal } from '../../job-runner/local/run-local.js';
 import { createLogger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
-import { EXIT_TEMPFAIL } from '../../contract/exit-codes.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
+import { installShutdownHandlers } from '../../job-runner/runner/shutdown.js';
 import { RUN_SHARD_DEFAULTS } from '../../job-runner/runner/run-shard.js';
 
 interface LocalArgs {
@@ -154,14 +154,10 @@ async function localCli(args: LocalArgs): Promise<number> {
   // On a terminal the progress bar and the summary say what matters; info lines would scroll the bar away.
   const tty = process.stderr.isTTY === true;
   const log = createLogger({ base: { component: 'local' }, level: process.env.LOG_LEVEL ?? (tty ? 'warn' : 'info') });
-  const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(EXIT_TEMPFAIL);
-    log.warn({ signal }, 'stopping: runners finish their batches in flight (press again to quit at once)');
-    controller.abort(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const signal = installShutdownHandlers(log, {
+    graceMs: null,
+    message: 'stopping: runners finish their batches in flight (press again to quit at once)',
+  });
   try {
     const { report, lookAt, exitCode } = await runLocal(
       {
@@ -192,7 +188,7 @@ async function localCli(args: LocalArgs): Promise<number> {
         tty,
       },
       log,
-      controller.signal,
+      signal,
     );
     // The summary is for the person at the terminal (stderr); with --json, stdout's last line is the machine's copy.
     await new Promise((resolve) => process.stderr.write(humanSummary(report, lookAt), resolve));

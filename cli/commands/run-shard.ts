@@ -131,7 +131,7 @@ async function runShardCli(args: RunShardArgs): Promise<number> {
     for (const p of problems) log.error(p);
     return EXIT_USAGE;
   }
-  const signal = installShutdownHandlers(log, args['shutdown-grace-ms']);
+  const signal = installShutdownHandlers(log, { graceMs: args['shutdown-grace-ms'] });
   try {
     const summary = await runShard(
       {
