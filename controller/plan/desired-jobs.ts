@@ -22,9 +22,9 @@ import {
   ANNOTATION_CORPUS,
   childLabels,
   childName,
-  corpusKey,
   type ChildRole,
 } from './names.js';
+import { corpusKey } from '../../contract/corpus-key.js';
 
 export const CORPUS_MOUNT = '/corpus';
 export const SPLIT_MOUNT = '/split-tracks';

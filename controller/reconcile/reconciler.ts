@@ -15,13 +15,14 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
-import { poolSizeFor } from '../../job-runner/pool/sizing.js';
+import { poolSizeFor } from '../../contract/pool-sizing.js';
 import { Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
-import { LABEL_CORPUS_UID, LABEL_ROLE, childName, corpusKey, type ChildRole } from '../plan/names.js';
+import { LABEL_CORPUS_UID, LABEL_ROLE, childName, type ChildRole } from '../plan/names.js';
+import { corpusKey } from '../../contract/corpus-key.js';
 import { parseScanResult, scanTerminationMessage, type ScanResult } from '../plan/scan-result.js';
 import {
   computeStatus,

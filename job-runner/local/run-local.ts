@@ -12,7 +12,7 @@ import { errorKind, TransientError } from '../../contract/error-kinds.js';
 import { EXIT_OK, EXIT_TEMPFAIL, exitCodeOf } from '../../contract/exit-codes.js';
 import { applicationNameFor } from '../pool/naming.js';
 import { RunnerPool } from '../pool/pool.js';
-import type { PoolTuning } from '../pool/sizing.js';
+import type { PoolTuning } from '../../contract/pool-sizing.js';
 import { UsageError } from '../runner/errors.js';
 import { withRetry } from '../runner/retry.js';
 import { scanCorpus } from '../runner/scan.js';

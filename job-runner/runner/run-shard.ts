@@ -7,7 +7,7 @@ import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
 import { applicationNameFor } from '../pool/naming.js';
 import { RunnerPool, type PoolStats } from '../pool/pool.js';
-import { poolSizeFor, type PoolSize, type PoolTuning } from '../pool/sizing.js';
+import { poolSizeFor, type PoolSize, type PoolTuning } from '../../contract/pool-sizing.js';
 import { BatchWriter } from './batch-writer.js';
 import { ShutdownRequestedError, UsageError } from './errors.js';
 import { ParsePool } from './parse-pool.js';

@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import { midiCorpusCRD, midiCorpusCRDYaml } from '../../../controller/api/crd.js';
 import { applyDefaults, type OpenAPISchema } from '../../../controller/api/openapi.js';
 import { midiCorpusSpecSchema, type MidiCorpusSpec } from '../../../controller/api/v1alpha1/midicorpus.js';
-import { DEFAULT_POOL_TUNING } from '../../../job-runner/pool/sizing.js';
+import { DEFAULT_POOL_TUNING } from '../../../contract/pool-sizing.js';
 
 const root = midiCorpusCRD().spec.versions[0]!.schema.openAPIV3Schema;
 
