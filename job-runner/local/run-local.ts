@@ -10,6 +10,7 @@ import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
 import { errorKind, TransientError } from '../../contract/error-kinds.js';
 import { EXIT_OK, EXIT_TEMPFAIL, exitCodeOf } from '../../contract/exit-codes.js';
+import { runShardArgs } from '../../contract/run-shard-command.js';
 import { applicationNameFor } from '../pool/naming.js';
 import { RunnerPool } from '../pool/pool.js';
 import type { PoolTuning } from '../../contract/pool-sizing.js';
@@ -265,28 +266,19 @@ const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
 function spawnRunner(ctx: RunnersContext, shard: number, pod: string, attempt: number): ChildProcess {
   const { options } = ctx;
-  const flag = (name: string, value: number | string | undefined) =>
-    value === undefined ? [] : [`--${name}`, String(value)];
   const args = [
     CLI_MAIN,
-    'run-shard',
-    '--corpus',
-    ctx.corpus,
-    '--root',
-    ctx.dir,
-    '--shard',
-    String(shard),
-    '--cpu-millis',
-    String(options.cpuMillisPerRunner),
-    ...flag('connections-per-worker', options.tuning.connectionsPerWorker),
-    ...flag('extra-connections', options.tuning.extraConnections),
-    ...flag('max-per-pod', options.tuning.maxPerPod),
-    ...flag('warm-fraction', options.tuning.warmFraction),
-    ...flag('max-file-bytes', options.maxFileBytes),
-    ...flag('file-timeout-ms', options.fileTimeoutMs),
-    ...flag('split-output', options.splitOutput && path.resolve(options.splitOutput)),
-    ...(options.retryFailed ? ['--retry-failed'] : []),
-    '--json',
+    ...runShardArgs({
+      corpus: ctx.corpus,
+      root: ctx.dir,
+      shard,
+      cpuMillis: options.cpuMillisPerRunner,
+      splitOutput: options.splitOutput && path.resolve(options.splitOutput),
+      pool: options.tuning,
+      maxFileBytes: options.maxFileBytes,
+      fileTimeoutMs: options.fileTimeoutMs,
+      retryFailed: options.retryFailed,
+    }),
   ];
   // One log file per attempt: the runner's pino lines, for reading after a failure.
   const logFd = openSync(path.join(ctx.logsDir, `shard-${shard}-attempt-${attempt}.log`), 'a');
