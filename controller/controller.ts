@@ -23,9 +23,9 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { describeApiError, isConflict } from './runtime/errors.js';
 import { startHttp } from './runtime/http.js';
 import { RestartingInformer, type InformerEvent } from './runtime/informer.js';
-import { KubeClient } from './runtime/kube.js';
+import { KubeClient } from './kube.js';
 import { LeaderElector } from './runtime/leader-election.js';
-import { ControllerMetrics } from './runtime/metrics.js';
+import { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './runtime/work-queue.js';
 
 export interface ControllerOptions {

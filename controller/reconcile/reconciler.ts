@@ -33,7 +33,7 @@ import {
   type BudgetObservation,
   type StatusInput,
 } from '../plan/status.js';
-import type { ClusterWriter } from '../runtime/kube.js';
+import type { ClusterWriter } from '../kube.js';
 import { budgetInputs, isTerminating, podHoldsConnections, type CorpusClaim } from './observe.js';
 import type { DatabaseAccess, Resolution } from './database.js';
 import { JobExpectations } from './job-expectations.js';
