@@ -16,6 +16,7 @@ import type {
 } from '@kubernetes/client-node';
 import { corpusKey } from '../../contract/corpus-key.js';
 import { EXIT_USAGE } from '../../contract/exit-codes.js';
+import { SCAN_CONNECTIONS } from '../../contract/pool-sizing.js';
 import { runShardArgs } from '../../contract/run-shard-command.js';
 import { API_VERSION, KIND, type MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import {
@@ -63,9 +64,6 @@ export interface RunJobOptions extends DesiredJobOptions {
   /** Connections one runner pod may hold: poolSizeFor(cpu, pool).max. */
   perPod: number;
 }
-
-/** A scan holds one connection (contracts.md). */
-export const SCAN_CONNECTIONS = 1;
 
 export function ownerReference(corpus: MidiCorpus): V1OwnerReference {
   return {

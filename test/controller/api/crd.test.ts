@@ -65,7 +65,7 @@ function violations(s: OpenAPISchema, v: unknown, path = ''): string[] {
 }
 
 describe('the MidiCorpus CRD', () => {
-  it('names the API as contracts.md says', () => {
+  it('names the API as docs/operator.md says', () => {
     const crd = midiCorpusCRD();
     expect(crd.metadata.name).toBe('midicorpora.midi.corpus.dev');
     expect(crd.spec.names).toMatchObject({
