@@ -22,6 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { analyzeMidi } from '../job-runner/analysis/analyze.js';
+import { DEFAULT_READER_LIMITS } from '../job-runner/analysis/smf-reader.js';
 import type { FileAnalysis } from '../job-runner/analysis/types.js';
 import { migrate } from '../job-runner/db/migrations.js';
 import { ensureCorpus } from '../job-runner/db/store.js';
@@ -81,6 +82,7 @@ async function analysisAlone(root: string, paths: string[], workers: number, byt
           root: rootBytes,
           knownSha256: null,
           maxFileBytes: 64 << 20,
+          maxEvents: DEFAULT_READER_LIMITS.maxEvents,
           splitOutputDir: null,
         })
         .finally(() => inFlight.delete(job));

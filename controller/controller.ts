@@ -7,91 +7,89 @@
  * worker handles hundreds of corpora.
  *
  * Every replica runs the informers (a standby takes over with a warm cache); only the leader runs the worker.
+ *
+ * Everything that reaches outside the process (the informers, the writes, the databases, the Lease, the ports, the
+ * clock) is given to the constructor; wiring.ts builds the real ones, tests give fakes.
  */
-import {
-  CoordinationV1Api,
-  type KubeConfig,
-  type KubernetesObject,
-  type V1Job,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import type { Clock } from '../common/clock.js';
 import type { Logger } from '../common/log.js';
 import type { MidiCorpus } from './api/v1alpha1/midicorpus.js';
-import { ANNOTATION_BUDGET_KEY, ANNOTATION_CORPUS, CHILD_SELECTOR } from './plan/names.js';
-import { DatabaseAccess } from './reconcile/database.js';
+import { ANNOTATION_BUDGET_KEY, ANNOTATION_CORPUS } from './plan/names.js';
+import type { DatabaseAccess } from './reconcile/database.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { describeApiError, isConflict } from './runtime/errors.js';
-import { startHttp } from './runtime/http.js';
-import { RestartingInformer, type InformerEvent } from './runtime/informer.js';
-import { KubeClient } from './kube.js';
-import { LeaderElector } from './runtime/leader-election.js';
+import type { HttpEndpoints } from './runtime/http.js';
+import type { Informer, InformerEvent } from './runtime/informer.js';
+import type { ClusterWriter } from './kube.js';
+import type { Leadership, LeadershipCallbacks } from './runtime/leader-election.js';
 import { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './runtime/work-queue.js';
 
+/** After this many 409s in a row on one key, requeue with backoff instead of at once. */
+const CONFLICTS_BEFORE_BACKOFF = 5;
+/** First retry delay of a failing key; it doubles with each failure in a row, and a success resets it. */
+const RETRY_BASE_MS = 500;
+/** Longest retry delay of a failing key. */
+const RETRY_MAX_MS = 300_000;
+
+/** Builds one informer, given what the controller does with its events and errors. */
+export type InformerFactory<T> = (handlers: {
+  onEvent: (event: InformerEvent, obj: T) => void;
+  onError: (err: unknown) => void;
+}) => Informer<T>;
+
 export interface ControllerOptions {
-  kubeConfig: KubeConfig;
-  /** Watch one namespace; empty: all. */
-  namespace: string;
-  leaderElect: boolean;
-  leaseName: string;
-  leaseNamespace: string;
-  /** Leader-election identity and Events' reportingInstance: the pod name. */
-  identity: string;
-  metricsPort: number;
-  healthPort: number;
+  /** The MidiCorpus objects, and the Jobs and pods the operator created (CHILD_SELECTOR). */
+  informers: { corpora: InformerFactory<MidiCorpus>; jobs: InformerFactory<V1Job>; pods: InformerFactory<V1Pod> };
+  /** The writes a reconcile makes. */
+  writer: ClusterWriter;
+  database: DatabaseAccess;
+  /** Starts the campaign for leadership; absent: this replica leads as soon as it has started. */
+  campaign?: (callbacks: LeadershipCallbacks) => Leadership;
+  /** Serves /healthz, /readyz and /metrics. */
+  serve: (o: { registry: Registry; ready: () => boolean }) => Promise<HttpEndpoints>;
   /** Runner image for corpora that do not name one. */
   runnerImage: string;
+  /** The work queue's delays and the status times. */
+  clock: Clock;
   log: Logger;
   /** Called when leadership is lost: the process must stop acting at once (the CLI exits). */
   onLostLeadership: () => void;
 }
 
-/** After this many 409s in a row on one key, requeue with backoff instead of at once. */
-const CONFLICTS_BEFORE_BACKOFF = 5;
-
 export class Controller {
   readonly metrics = new ControllerMetrics();
-  private readonly kube: KubeClient;
-  private readonly queue = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 300_000 });
+  private readonly queue: WorkQueue;
   private readonly reconciler: Reconciler;
-  private readonly corpora: RestartingInformer<MidiCorpus>;
-  private readonly jobs: RestartingInformer<V1Job>;
-  private readonly pods: RestartingInformer<V1Pod>;
-  private readonly elector?: LeaderElector;
+  private readonly corpora: Informer<MidiCorpus>;
+  private readonly jobs: Informer<V1Job>;
+  private readonly pods: Informer<V1Pod>;
+  private readonly leadership?: Leadership;
+  /** 409s in a row, by key. */
   private readonly conflicts = new Map<string, number>();
-  private http?: Awaited<ReturnType<typeof startHttp>>;
+  private http?: HttpEndpoints;
   private worker?: Promise<void>;
   private leading = false;
   private stopping = false;
 
   constructor(private readonly o: ControllerOptions) {
-    this.kube = new KubeClient({ kubeConfig: o.kubeConfig, namespace: o.namespace, identity: o.identity });
-    const informer = <T extends KubernetesObject>(
-      name: string,
-      source: KubeClient['jobs' | 'pods' | 'corpora'],
-      selector: string | undefined,
-      onEvent: (e: InformerEvent, obj: T) => void,
-    ) =>
-      new RestartingInformer<T>({
-        name,
-        kubeConfig: o.kubeConfig,
-        path: source.path(),
-        list: source.list as () => Promise<never>,
-        labelSelector: selector,
-        onEvent,
-        onError: () => this.metrics.watchRestarts.inc({ informer: name }),
-        log: o.log,
-      });
-    this.corpora = informer<MidiCorpus>('midicorpora', this.kube.corpora, undefined, (_e, c) =>
-      this.enqueue(`${c.metadata.namespace}/${c.metadata.name}`),
-    );
-    this.jobs = informer<V1Job>('jobs', this.kube.jobs, CHILD_SELECTOR, (e, job) => {
-      if (e === 'delete' && job.metadata?.uid) this.reconciler.expectations.forget(job.metadata.uid);
-      this.enqueueOwner(job);
+    this.queue = new WorkQueue({ baseDelayMs: RETRY_BASE_MS, maxDelayMs: RETRY_MAX_MS, clock: o.clock });
+    const onError = (informer: string) => () => this.metrics.watchRestarts.inc({ informer });
+    this.corpora = o.informers.corpora({
+      onEvent: (_e, c) => this.enqueue(`${c.metadata.namespace}/${c.metadata.name}`),
+      onError: onError('midicorpora'),
     });
-    this.pods = informer<V1Pod>('pods', this.kube.pods, CHILD_SELECTOR, (_e, pod) => this.enqueueOwner(pod));
+    this.jobs = o.informers.jobs({
+      onEvent: (e, job) => {
+        if (e === 'delete' && job.metadata?.uid) this.reconciler.expectations.forget(job.metadata.uid);
+        this.enqueueOwner(job);
+      },
+      onError: onError('jobs'),
+    });
+    this.pods = o.informers.pods({ onEvent: (_e, pod) => this.enqueueOwner(pod), onError: onError('pods') });
 
-    const database = new DatabaseAccess({ readSecret: (ns, name) => this.kube.readSecret(ns, name) });
     this.reconciler = new Reconciler({
       caches: {
         corpus: (ns, name) => this.corpora.get(name, ns),
@@ -99,29 +97,23 @@ export class Controller {
         jobs: () => this.jobs.list(),
         pods: () => this.pods.list(),
       },
-      writer: this.kube,
-      database,
+      writer: o.writer,
+      database: o.database,
       defaultImage: o.runnerImage,
       enqueue: (key) => this.enqueue(key),
       onBudget: (key, plan) => this.metrics.recordBudget(key, plan),
+      clock: o.clock,
       log: o.log,
     });
-    if (o.leaderElect) {
-      this.elector = new LeaderElector({
-        api: o.kubeConfig.makeApiClient(CoordinationV1Api),
-        namespace: o.leaseNamespace,
-        name: o.leaseName,
-        identity: o.identity,
-        onStartedLeading: () => this.startLeading(),
-        onStoppedLeading: () => {
-          this.leading = false;
-          this.metrics.leader.set(0);
-          this.queue.shutDown();
-          o.onLostLeadership();
-        },
-        log: o.log,
-      });
-    }
+    this.leadership = o.campaign?.({
+      onStartedLeading: () => this.startLeading(),
+      onStoppedLeading: () => {
+        this.leading = false;
+        this.metrics.leader.set(0);
+        this.queue.shutDown();
+        o.onLostLeadership();
+      },
+    });
   }
 
   get synced(): boolean {
@@ -129,15 +121,10 @@ export class Controller {
   }
 
   async start(): Promise<{ health: number; metrics: number }> {
-    this.http = await startHttp({
-      healthPort: this.o.healthPort,
-      metricsPort: this.o.metricsPort,
-      registry: this.metrics.registry,
-      ready: () => this.synced,
-    });
+    this.http = await this.o.serve({ registry: this.metrics.registry, ready: () => this.synced });
     await Promise.all([this.corpora.start(), this.jobs.start(), this.pods.start()]);
-    this.o.log.info({ namespace: this.o.namespace || '(all)', synced: this.synced }, 'informers started');
-    if (this.elector) this.elector.start();
+    this.o.log.info({ synced: this.synced }, 'informers started');
+    if (this.leadership) this.leadership.start();
     else this.startLeading();
     return this.http.ports;
   }
@@ -148,7 +135,7 @@ export class Controller {
     this.stopping = true;
     this.queue.shutDown();
     await this.worker;
-    await this.elector?.stop();
+    await this.leadership?.stop();
     await Promise.all([this.corpora.stop(), this.jobs.stop(), this.pods.stop()]);
     await this.http?.close();
     this.metrics.leader.set(0);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { CommandModule } from 'yargs';
 import { createLogger } from '../../common/log.js';
-import { Controller } from '../../controller/controller.js';
+import { createController } from '../../controller/wiring.js';
 
 interface ControllerArgs {
   namespace: string;
@@ -71,7 +71,7 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
     const identity = process.env.POD_NAME || `${process.env.HOSTNAME ?? 'controller'}-${process.pid}`;
     const leaseNamespace =
       args['lease-namespace'] ?? process.env.POD_NAMESPACE ?? readServiceAccountNamespace() ?? 'default';
-    const controller = new Controller({
+    const controller = createController({
       kubeConfig,
       namespace: args.namespace,
       leaderElect: args['leader-elect'],
@@ -103,7 +103,10 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     const ports = await controller.start();
-    log.info({ identity, leaseNamespace, leaderElect: args['leader-elect'], ...ports }, 'controller running');
+    log.info(
+      { identity, namespace: args.namespace || '(all)', leaseNamespace, leaderElect: args['leader-elect'], ...ports },
+      'controller running',
+    );
   },
 };
 

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { CommandModule } from 'yargs';
 import { createLogger } from '../../common/log.js';
 import { wholeNumber } from '../../common/whole-number.js';
@@ -7,6 +8,7 @@ import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { RUN_SHARD_DEFAULTS, runShard } from '../../job-runner/runner/run-shard.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, installShutdownHandlers } from '../../job-runner/runner/shutdown.js';
+import { podMemoryLimit } from '../../job-runner/runner/memory.js';
 
 interface RunShardArgs extends PoolArgs {
   corpus: string;
@@ -134,6 +136,7 @@ async function runShardCli(args: RunShardArgs): Promise<number> {
         writeDeadlineMs: args['write-deadline-ms'],
         progressIntervalMs: RUN_SHARD_DEFAULTS.progressIntervalMs,
         retryFailed: args['retry-failed'],
+        memoryLimitBytes: podMemoryLimit(process.env, process.constrainedMemory(), os.totalmem()),
       },
       log,
       signal,

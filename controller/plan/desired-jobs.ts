@@ -205,6 +205,11 @@ function podTemplate(
       name: 'CPU_REQUEST_MILLIS',
       valueFrom: { resourceFieldRef: { containerName: container, resource: 'requests.cpu', divisor: '1m' } },
     },
+    // The per-file memory bounds derive from it (job-runner/runner/memory.ts); without a limit, the node's allocatable.
+    {
+      name: 'MEMORY_LIMIT_BYTES',
+      valueFrom: { resourceFieldRef: { containerName: container, resource: 'limits.memory', divisor: '1' } },
+    },
   ];
   const podSpec: V1PodSpec = {
     restartPolicy: 'Never', // podFailurePolicy requires it; retries are the Job's, per index.

@@ -4,7 +4,7 @@
  * lastTransitionTime while their status stays the same (as metav1's SetStatusCondition does).
  */
 import type { V1Job } from '@kubernetes/client-node';
-import { ConditionType, Reason, type Phase } from '../api/v1alpha1/conditions.js';
+import { ConditionType, Reason, isFinalPhase, type Phase } from '../api/v1alpha1/conditions.js';
 import type { BudgetStatus, MidiCorpus, MidiCorpusCondition, MidiCorpusStatus } from '../api/v1alpha1/midicorpus.js';
 import type { LimitKind } from '../budget/connection-budget.js';
 import type { ScanResult } from './scan-result.js';
@@ -76,7 +76,7 @@ export function computeStatus(input: StatusInput): MidiCorpusStatus {
     old.startTime ??
     (phase !== 'Pending' && phase !== 'Invalid' && phase !== 'Suspended' ? now.toISOString() : undefined);
   if (start) status.startTime = start;
-  const done = old.completionTime ?? (phase === 'Succeeded' || phase === 'Failed' ? now.toISOString() : undefined);
+  const done = old.completionTime ?? (isFinalPhase(phase) ? now.toISOString() : undefined);
   if (done) status.completionTime = done;
 
   let conditions = old.conditions ?? [];
@@ -90,8 +90,7 @@ type NewCondition = Omit<MidiCorpusCondition, 'lastTransitionTime' | 'observedGe
 
 function phaseOf(input: StatusInput, shards: number | undefined): Phase {
   const old = input.corpus.status?.phase;
-  // Finished corpora stay finished: their Jobs are deleted after ttlSecondsAfterFinished, and nothing may start again.
-  if (old === 'Succeeded' || old === 'Failed') return old;
+  if (isFinalPhase(old)) return old;
   if (input.invalid) return 'Invalid';
   if (input.scanProblem || jobFinished(input.scanJob) === 'Failed') return 'Failed';
   if (shards === 0) return 'Succeeded';

@@ -18,7 +18,7 @@ import { InvalidDatabaseUrlError, budgetKey } from '../budget/pool-key.js';
 
 export type SecretData = Record<string, string> | undefined;
 
-export interface DatabaseAccessOptions {
+export interface PostgresDatabaseAccessOptions {
   /** Reads a Secret's decoded data; undefined when the Secret does not exist. */
   readSecret: (namespace: string, name: string) => Promise<SecretData>;
   clock?: Clock;
@@ -36,55 +36,76 @@ export interface Progress {
   failed: number;
 }
 
-export class DatabaseAccess {
+/** What the reconcile asks of the corpora's databases: the seam where tests put a fake (no database needed). */
+export interface DatabaseAccess {
+  /** The URL and budget key of a corpus, or why there is none (an InvalidSpec reason and message). */
+  resolve(corpus: MidiCorpus): Promise<Resolution>;
+  /** max_connections of the server. Throws with a scrubbed message when it cannot be read. */
+  maxConnections(budgetKey: string, url: string): Promise<number>;
+  /**
+   * Files recorded for the corpus (any status but pending) and failed ones; undefined when not due yet (throttled,
+   * unless `force`: the final count of a finished corpus must be exact), or when the schema is not there yet (the
+   * runners create it).
+   */
+  progress(
+    budgetKey: string,
+    url: string,
+    corpusKey: string,
+    options?: { force?: boolean },
+  ): Promise<Progress | undefined>;
+}
+
+/** The URL and budget key a Secret's data gives a corpus, or why it gives none. Pure: a fake resolves the same way. */
+export function resolveFromSecret(corpus: MidiCorpus, data: SecretData): Resolution {
+  const { namespace } = corpus.metadata;
+  const { name, key } = corpus.spec.database.secretRef;
+  if (data === undefined)
+    return { ok: false, reason: Reason.SecretNotFound, message: `Secret ${namespace}/${name} not found.` };
+  const url = data[key];
+  if (url === undefined || url === '')
+    return {
+      ok: false,
+      reason: Reason.SecretKeyMissing,
+      message: `Secret ${namespace}/${name} has no key "${key}".`,
+    };
+  try {
+    return { ok: true, url: url.trim(), budgetKey: budgetKey(corpus.spec.database, url.trim()) };
+  } catch (err) {
+    if (err instanceof InvalidDatabaseUrlError)
+      return {
+        ok: false,
+        reason: Reason.InvalidDatabaseUrl,
+        message: `Secret ${namespace}/${name} key "${key}": ${err.message}.`,
+      };
+    throw err;
+  }
+}
+
+/** The real DatabaseAccess: Secrets read with `readSecret` (the Kubernetes API), the rest with short queries. */
+export class PostgresDatabaseAccess implements DatabaseAccess {
   private readonly clock: Clock;
   private readonly secrets = new Map<string, { at: number; data: SecretData }>();
   private readonly limits = new Map<string, { at: number; value: number }>();
   private readonly progressAt = new Map<string, number>();
   private readonly chains = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly o: DatabaseAccessOptions) {
+  constructor(private readonly o: PostgresDatabaseAccessOptions) {
     this.clock = o.clock ?? realClock;
   }
 
-  /** The URL and budget key of a corpus, or why there is none (an InvalidSpec reason and message). */
   async resolve(corpus: MidiCorpus): Promise<Resolution> {
     const { namespace } = corpus.metadata;
-    const { name, key } = corpus.spec.database.secretRef;
+    const { name } = corpus.spec.database.secretRef;
     const cacheKey = `${namespace}/${name}`;
     let cached = this.secrets.get(cacheKey);
     if (!cached || this.clock.now() - cached.at > (this.o.secretTtlMs ?? 60_000)) {
       cached = { at: this.clock.now(), data: await this.o.readSecret(namespace, name) };
       this.secrets.set(cacheKey, cached);
     }
-    if (cached.data === undefined)
-      return { ok: false, reason: Reason.SecretNotFound, message: `Secret ${namespace}/${name} not found.` };
-    const url = cached.data[key];
-    if (url === undefined || url === '')
-      return {
-        ok: false,
-        reason: Reason.SecretKeyMissing,
-        message: `Secret ${namespace}/${name} has no key "${key}".`,
-      };
-    try {
-      return { ok: true, url: url.trim(), budgetKey: budgetKey(corpus.spec.database, url.trim()) };
-    } catch (err) {
-      if (err instanceof InvalidDatabaseUrlError)
-        return {
-          ok: false,
-          reason: Reason.InvalidDatabaseUrl,
-          message: `Secret ${namespace}/${name} key "${key}": ${err.message}.`,
-        };
-      throw err;
-    }
+    return resolveFromSecret(corpus, cached.data);
   }
 
-  /** Forgets a cached Secret (after an error that suggests it changed). */
-  forgetSecret(namespace: string, name: string): void {
-    this.secrets.delete(`${namespace}/${name}`);
-  }
-
-  /** max_connections of the server, from cache or one short query. Throws with a scrubbed message when unreachable. */
+  /** From cache or one short query. */
   async maxConnections(key: string, url: string): Promise<number> {
     const cached = this.limits.get(key);
     if (cached && this.clock.now() - cached.at <= (this.o.limitTtlMs ?? 600_000)) return cached.value;
@@ -100,11 +121,6 @@ export class DatabaseAccess {
     return value;
   }
 
-  /**
-   * Files recorded for the corpus (any status but pending) and failed ones; undefined when not due yet (throttled,
-   * unless `force`: the final count of a finished corpus must be exact), or when the schema is not there yet (the
-   * runners create it).
-   */
   async progress(
     key: string,
     url: string,

@@ -4,39 +4,49 @@
  * comes back as an informer event and triggers the next pass, so a crash or restart between two passes loses nothing:
  * Job names are deterministic, and the next pass finds what the last one created.
  *
- * Steps (each: observe → decide → at most one write → return):
- *   1. Validate what the API server cannot (the CPU quantity, an image to run).
- *   2. Resolve the database: the Secret's URL and budget key; max_connections from the spec or the server.
- *   3. Plan the budget of that database across every corpus and Job on it.
- *   4. Scan: create the scan Job when a connection is free; read its answer when it is done.
- *   5. Run: create the Indexed Job, then keep its parallelism and suspend in line with the budget and the spec.
- *   6. Status: computed from all of the above, written only when it differs; Events for the transitions.
+ * A pass (sync):
+ *   observe: read only, each step ending in one case of the Observation (observation.ts) or handing on:
+ *     1. checkSpec: what the API server cannot check (the CPU quantity, an image to run)       → invalid
+ *     2. readSecret: the database's URL and budget key                                         → invalid
+ *     3. readScanAnswer: the scan's totals, from status or from the finished scan pod
+ *     4. findPeers: the other corpora on the same budget
+ *     5. readLimits: max_connections (the spec's or the server's), reserved, headroom          → budgetUnknown
+ *     6. planBudget: the budget of the database across every corpus and Job on it              → planned
+ *   recordBudget: the pass's only bookkeeping: which budget this corpus and its peers draw on, the plan's metrics.
+ *   decideChildWrite: scan (create the scan Job when a connection is free) or run (create the Indexed Job, then keep
+ *     its parallelism and suspend in line with the budget and the spec): at most one write, then the pass ends.
+ *   status: computed from the observation, written only when it differs; Events for the transitions.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
-import { poolSizeFor } from '../../contract/pool-sizing.js';
-import { Reason } from '../api/v1alpha1/conditions.js';
+import { isFinalPhase } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
-import { LABEL_CORPUS_UID, LABEL_ROLE, childName, type ChildRole } from '../plan/names.js';
 import { corpusKey } from '../../contract/corpus-key.js';
-import { parseScanResult, scanTerminationMessage, type ScanResult } from '../plan/scan-result.js';
-import {
-  computeStatus,
-  failedShards,
-  jobFinished,
-  sameStatus,
-  transitionEvents,
-  type BudgetObservation,
-  type StatusInput,
-} from '../plan/status.js';
+import { computeStatus, jobFinished, sameStatus, transitionEvents } from '../plan/status.js';
 import type { ClusterWriter } from '../kube.js';
-import { budgetInputs, isTerminating, podHoldsConnections, type CorpusClaim } from './observe.js';
-import type { DatabaseAccess, Resolution } from './database.js';
+import type { DatabaseAccess, Progress } from './database.js';
 import { JobExpectations } from './job-expectations.js';
+import {
+  checkSpec,
+  claimOf,
+  onDatabase,
+  ownJob,
+  ownedBy,
+  readScanAnswer,
+  recordedScanAnswer,
+  shardsOf,
+  statusInput,
+  type Database,
+  type Invalid,
+  type Observation,
+  type Peer,
+} from './observation.js';
+import { budgetInputs, type CorpusClaim } from './observe.js';
 
 /** How often a corpus that is under way is looked at even without events (progress counts, missed events). */
 export const RESYNC_MS = 30_000;
@@ -53,13 +63,14 @@ export interface Caches {
 export interface ReconcilerOptions {
   caches: Caches;
   writer: ClusterWriter;
-  database: Pick<DatabaseAccess, 'resolve' | 'maxConnections' | 'progress'>;
+  database: DatabaseAccess;
   defaultImage: string;
   /** Queues another corpus (a peer on the same database whose share may have changed). */
   enqueue: (key: string) => void;
   /** After each pass that planned a budget: for metrics. */
   onBudget?: (budgetKey: string, plan: BudgetPlan) => void;
-  now?: () => Date;
+  /** The time of status conditions and of startTime and completionTime. */
+  clock: Clock;
   log: Logger;
 }
 
@@ -68,33 +79,12 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-/** Everything a pass learned about one corpus before deciding. */
-interface Observation {
-  corpus: MidiCorpus;
-  key: string;
-  scanJob?: V1Job;
-  runJob?: V1Job;
-  pods: V1Pod[];
-  invalid?: { reason: Reason; message: string };
-  resolution?: Extract<Resolution, { ok: true }>;
-  scanResult?: ScanResult;
-  scanProblem?: string;
-  shards?: number;
-  budgetUnknown?: string;
-  plan?: BudgetPlan;
-  peers: string[];
-  claim?: CorpusClaim;
-}
-
 export class Reconciler {
   readonly expectations = new JobExpectations();
   /** Budget key of each corpus at its last pass: who to wake when it goes away. */
   private readonly budgetOf = new Map<string, string>();
-  private readonly now: () => Date;
 
-  constructor(private readonly o: ReconcilerOptions) {
-    this.now = o.now ?? (() => new Date());
-  }
+  constructor(private readonly o: ReconcilerOptions) {}
 
   /** Corpora last seen on the same budget as `key` (for waking them when a Job or pod of `key` changes). */
   peersOf(key: string): string[] {
@@ -128,31 +118,33 @@ export class Reconciler {
 
   private async sync(corpus: MidiCorpus, key: string): Promise<ReconcileResult> {
     const obs = await this.observe(corpus, key);
+    this.recordBudget(obs);
     const log = this.o.log.child({ corpus: key });
+    const peers = onDatabase(obs) ? obs.peers.map((p) => p.key) : [];
 
-    // Step 4/5: at most one write to the children.
     const write = this.decideChildWrite(obs);
     if (write) {
       const job = await write.apply();
       this.expectations.record(job);
       log.info({ job: job.metadata?.name, parallelism: job.spec?.parallelism, suspend: job.spec?.suspend }, write.what);
-      for (const peer of obs.peers) this.o.enqueue(peer);
+      for (const peer of peers) this.o.enqueue(peer);
       return {};
     }
 
-    // Step 6: status.
-    let status = computeStatus(this.statusInput(obs, await this.progress(obs)));
-    if (isFinal(status.phase) && !isFinal(corpus.status?.phase) && obs.shards !== undefined && obs.shards > 0) {
+    const now = new Date(this.o.clock.now());
+    let status = computeStatus(statusInput(obs, now, await this.progress(obs)));
+    const shards = onDatabase(obs) ? shardsOf(obs.scan) : undefined;
+    if (isFinalPhase(status.phase) && !isFinalPhase(corpus.status?.phase) && shards !== undefined && shards > 0) {
       // The last word on a corpus: its counts are never looked at again, so they must be exact, not the throttled
       // count from up to 30 s ago. A failure throws: the pass is retried (with backoff) rather than finishing wrong.
-      status = computeStatus(this.statusInput(obs, await this.progress(obs, { force: true, strict: true })));
+      status = computeStatus(statusInput(obs, now, await this.progress(obs, { force: true, strict: true })));
     }
     if (!sameStatus(corpus.status, status)) {
       await this.o.writer.replaceStatus({ ...corpus, status });
       // What this corpus claims from the budget shows in its status (a scan waiting for a connection, shards done, a
       // suspension, a finish): the corpora sharing the budget must look again, e.g. to shrink and make room for this
       // one's scan. Only on a change, so the wake-ups end when the statuses settle.
-      for (const peer of obs.peers) this.o.enqueue(peer);
+      for (const peer of peers) this.o.enqueue(peer);
       for (const event of transitionEvents(corpus.status, status)) {
         await this.o.writer
           .emitEvent(corpus, event)
@@ -162,176 +154,155 @@ export class Reconciler {
         log.info({ from: corpus.status?.phase, to: status.phase }, 'phase changed');
     }
     if (status.phase === 'Invalid') return { requeueAfterMs: INVALID_RETRY_MS };
-    if (isFinal(status.phase)) return {};
+    if (isFinalPhase(status.phase)) return {};
     return { requeueAfterMs: RESYNC_MS };
   }
 
-  /** Steps 1–3: everything read, nothing written. */
+  /**
+   * Steps 1–6: reads only. Nothing is written to the cluster and nothing is remembered here: that is recordBudget's
+   * (JobExpectations.merge only drops the copies of Jobs that the cache has caught up with).
+   */
   private async observe(corpus: MidiCorpus, key: string): Promise<Observation> {
     const jobs = this.expectations.merge(this.o.caches.jobs());
-    const uid = corpus.metadata.uid!;
-    const obs: Observation = {
-      corpus,
-      key,
-      scanJob: ownJob(jobs, corpus, 'scan'),
-      runJob: ownJob(jobs, corpus, 'run'),
-      pods: this.o.caches.pods().filter((p) => p.metadata?.labels?.[LABEL_CORPUS_UID] === uid),
-      peers: [],
-    };
-    const old = corpus.status;
-    const terminal = old?.phase === 'Succeeded' || old?.phase === 'Failed';
-    if (terminal) return obs;
+    const owned = ownedBy(corpus, key, jobs, this.o.caches.pods());
+    if (isFinalPhase(corpus.status?.phase)) return { ...owned, case: 'final' };
 
-    // Step 1: what the API server's schema cannot check.
-    const cpu = cpuMillis(corpus.spec.runner.resources.requests?.cpu);
-    if (cpu === undefined) {
-      obs.invalid = {
-        reason: Reason.InvalidCpuRequest,
-        message: `runner.resources.requests.cpu "${String(corpus.spec.runner.resources.requests?.cpu)}" is not a positive CPU quantity.`,
-      };
-      return obs;
-    }
-    if (!corpus.spec.runner.image && !this.o.defaultImage) {
-      obs.invalid = {
-        reason: Reason.NoRunnerImage,
-        message: 'No runner image: set spec.runner.image (the operator was started without --runner-image).',
-      };
-      return obs;
-    }
+    const spec = checkSpec(corpus, this.o.defaultImage);
+    if (!spec.ok) return { ...owned, case: 'invalid', invalid: spec.invalid };
 
-    // Step 2: the database.
+    const secret = await this.readSecret(corpus);
+    if (!secret.ok) return { ...owned, case: 'invalid', invalid: secret.invalid };
+    const { database } = secret;
+
+    const scan = readScanAnswer(owned);
+    const peers = await this.findPeers(corpus, database);
+    const usable = peers.filter((p): p is Peer & { cpu: number } => p.cpu !== undefined);
+
+    const limits = await this.readLimits(database, [corpus, ...usable.map((p) => p.corpus)]);
+    if (!limits.ok) return { ...owned, case: 'budgetUnknown', database, scan, peers, reason: limits.reason };
+
+    const claim = claimOf(corpus, owned, scan, spec.cpu);
+    const plan = this.planBudget(database, limits.limits, claim, usable, jobs);
+    return { ...owned, case: 'planned', database, scan, peers, claim, plan };
+  }
+
+  /** Step 2: the database's URL and budget key, from the Secret the spec names. */
+  private async readSecret(
+    corpus: MidiCorpus,
+  ): Promise<{ ok: true; database: Database } | { ok: false; invalid: Invalid }> {
     const resolution = await this.o.database.resolve(corpus);
-    if (!resolution.ok) {
-      obs.invalid = { reason: resolution.reason, message: resolution.message };
-      return obs;
-    }
-    obs.resolution = resolution;
-    this.budgetOf.set(key, resolution.budgetKey);
+    if (!resolution.ok) return { ok: false, invalid: { reason: resolution.reason, message: resolution.message } };
+    return { ok: true, database: resolution };
+  }
 
-    // The scan's answer: recorded in status once; read from the scan pod until then.
-    if (old?.shards?.total !== undefined) {
-      obs.shards = old.shards.total;
-    } else if (jobFinished(obs.scanJob) === 'Complete') {
-      const scanPods = obs.pods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === 'scan');
-      const message = scanTerminationMessage(scanPods);
-      if (message !== undefined) {
-        const parsed = parseScanResult(message, corpusKey(corpus.metadata.namespace, corpus.metadata.name));
-        if (parsed.ok) {
-          obs.scanResult = parsed.result;
-          obs.shards = parsed.result.shards;
-        } else {
-          obs.scanProblem = parsed.message;
-        }
-      } else if (!scanPods.some(podHoldsConnections)) {
-        // The pod cache may lag behind the Job's: only when no scan pod is still running there is the answer lost.
-        obs.scanProblem = 'the scan pod is gone before its answer was read; recreate the MidiCorpus to scan again';
-      }
+  /** Step 4: the other live corpora whose Secret leads to the same budget (one whose Secret cannot be read is not one). */
+  private async findPeers(corpus: MidiCorpus, database: Database): Promise<Peer[]> {
+    const peers: Peer[] = [];
+    for (const peer of this.o.caches.corpora()) {
+      if (peer.metadata.uid === corpus.metadata.uid) continue;
+      const r = await this.o.database.resolve(peer).catch(() => undefined);
+      if (!r?.ok || r.budgetKey !== database.budgetKey) continue;
+      peers.push({
+        corpus: peer,
+        key: corpusKey(peer.metadata.namespace, peer.metadata.name),
+        cpu: cpuMillis(peer.spec.runner.resources.requests?.cpu),
+      });
     }
+    return peers;
+  }
 
-    // Step 3: the budget of this database, across all corpora and Jobs on it.
-    obs.claim = this.claimOf(corpus, obs, cpu);
-    const claims: CorpusClaim[] = [obs.claim];
-    const limits: DatabaseLimits[] = [];
+  /**
+   * Step 5: the limits of the database, the strictest of what the corpora on it say. max_connections is the spec's,
+   * else the server's, asked at most once a pass; unknown when the server cannot be reached.
+   */
+  private async readLimits(
+    database: Database,
+    corpora: readonly MidiCorpus[],
+  ): Promise<{ ok: true; limits: DatabaseLimits } | { ok: false; reason: string }> {
+    const all: DatabaseLimits[] = [];
     let detected: number | undefined;
-    const limitsOf = async (c: MidiCorpus): Promise<DatabaseLimits | undefined> => {
-      let max = c.spec.database.maxConnections;
-      if (max === undefined) {
-        if (detected === undefined)
-          detected = await this.o.database.maxConnections(resolution.budgetKey, resolution.url);
-        max = detected;
-      }
-      return {
-        maxConnections: max,
-        reservedConnections: c.spec.database.reservedConnections,
-        headroom: c.spec.database.headroom,
-      };
-    };
     try {
-      limits.push((await limitsOf(corpus))!);
-      for (const peer of this.o.caches.corpora()) {
-        if (peer.metadata.uid === uid) continue;
-        const peerKey = corpusKey(peer.metadata.namespace, peer.metadata.name);
-        const r = await this.o.database.resolve(peer).catch(() => undefined);
-        if (!r?.ok || r.budgetKey !== resolution.budgetKey) continue;
-        this.budgetOf.set(peerKey, r.budgetKey);
-        obs.peers.push(peerKey);
-        const peerCpu = cpuMillis(peer.spec.runner.resources.requests?.cpu);
-        if (peerCpu === undefined) continue;
-        limits.push((await limitsOf(peer))!);
-        const peerObs: Observation = {
-          corpus: peer,
-          key: peerKey,
-          scanJob: ownJob(jobs, peer, 'scan'),
-          runJob: ownJob(jobs, peer, 'run'),
-          pods: [],
-          peers: [],
-        };
-        if (peer.status?.shards?.total !== undefined) peerObs.shards = peer.status.shards.total;
-        claims.push(this.claimOf(peer, peerObs, peerCpu));
+      for (const c of corpora) {
+        let max = c.spec.database.maxConnections;
+        if (max === undefined) {
+          detected ??= await this.o.database.maxConnections(database.budgetKey, database.url);
+          max = detected;
+        }
+        all.push({
+          maxConnections: max,
+          reservedConnections: c.spec.database.reservedConnections,
+          headroom: c.spec.database.headroom,
+        });
       }
     } catch (err) {
-      obs.budgetUnknown = `max_connections of the database is unknown (${describeError(err)}); set spec.database.maxConnections or make the database reachable. Nothing new is started meanwhile.`;
-      return obs;
+      return {
+        ok: false,
+        reason: `max_connections of the database is unknown (${describeError(err)}); set spec.database.maxConnections or make the database reachable. Nothing new is started meanwhile.`,
+      };
     }
-    const inputs = budgetInputs(resolution.budgetKey, claims, jobs, this.o.caches.pods(), {
+    return { ok: true, limits: mergeLimits(all) };
+  }
+
+  /**
+   * Step 6: the budget of the database across the claims of its live corpora (a peer's from its status: only this
+   * corpus's scan pod is read) and every Job and pod drawing on it.
+   */
+  private planBudget(
+    database: Database,
+    limits: DatabaseLimits,
+    claim: CorpusClaim,
+    peers: ReadonlyArray<Peer & { cpu: number }>,
+    jobs: readonly V1Job[],
+  ): BudgetPlan {
+    const claims = [
+      claim,
+      ...peers.map((p) =>
+        claimOf(
+          p.corpus,
+          { scanJob: ownJob(jobs, p.corpus, 'scan'), runJob: ownJob(jobs, p.corpus, 'run') },
+          recordedScanAnswer(p.corpus),
+          p.cpu,
+        ),
+      ),
+    ];
+    const inputs = budgetInputs(database.budgetKey, claims, jobs, this.o.caches.pods(), {
       parallelismOf: (j) => j.spec?.parallelism ?? 1,
     });
-    obs.plan = connectionBudget(mergeLimits(limits), inputs);
-    this.o.onBudget?.(resolution.budgetKey, obs.plan);
-    return obs;
+    return connectionBudget(limits, inputs);
   }
 
-  /** What a corpus wants from the budget now. */
-  private claimOf(
-    corpus: MidiCorpus,
-    obs: Pick<Observation, 'scanJob' | 'runJob' | 'shards' | 'scanProblem'>,
-    cpu: number,
-  ): CorpusClaim {
-    const perPod = poolSizeFor(cpu, corpus.spec.runner.pool).max;
-    const phase = corpus.status?.phase;
-    const stopped =
-      phase === 'Succeeded' ||
-      phase === 'Failed' ||
-      phase === 'Invalid' ||
-      corpus.spec.suspend ||
-      obs.scanProblem !== undefined ||
-      jobFinished(obs.scanJob) === 'Failed' ||
-      jobFinished(obs.runJob) !== undefined;
-    if (stopped) return { corpus, perPod, demand: 0, scanPending: false };
-    if (obs.shards === undefined) return { corpus, perPod, demand: 0, scanPending: true };
-    const done =
-      (obs.runJob?.status?.succeeded ?? corpus.status?.shards?.succeeded ?? 0) +
-      (failedShards(obs.runJob) ?? corpus.status?.shards?.failed ?? 0);
-    return {
-      corpus,
-      perPod,
-      demand: Math.max(0, Math.min(corpus.spec.runner.maxParallelism, obs.shards - done)),
-      scanPending: false,
-    };
+  /**
+   * The pass's bookkeeping, the one place it changes the reconciler's state: the budget this corpus and its peers
+   * draw on (whom to wake when one of them changes or goes), and the planned budget for the metrics.
+   */
+  private recordBudget(obs: Observation): void {
+    if (!onDatabase(obs)) return;
+    this.budgetOf.set(obs.key, obs.database.budgetKey);
+    for (const peer of obs.peers) this.budgetOf.set(peer.key, obs.database.budgetKey);
+    if (obs.case === 'planned') this.o.onBudget?.(obs.database.budgetKey, obs.plan);
   }
 
-  /** Steps 4 and 5: the one write to the children this pass makes, if any. */
+  /** The one write to the children this pass makes, if any: only once the budget is planned. */
   private decideChildWrite(obs: Observation): { what: string; apply: () => Promise<V1Job> } | undefined {
-    const { corpus, resolution, plan } = obs;
-    if (obs.invalid || !resolution || !plan || obs.budgetUnknown) return undefined;
-    const phase = corpus.status?.phase;
-    if (phase === 'Succeeded' || phase === 'Failed') return undefined;
+    if (obs.case !== 'planned') return undefined;
+    const { corpus, database, plan } = obs;
     const mine = plan.corpora.get(obs.key)!;
-    const options = { defaultImage: this.o.defaultImage, budgetKey: resolution.budgetKey };
+    const options = { defaultImage: this.o.defaultImage, budgetKey: database.budgetKey };
+    const shards = shardsOf(obs.scan);
 
-    if (obs.shards === undefined) {
-      // Step 4: scan.
-      if (obs.scanJob || corpus.spec.suspend || obs.scanProblem || !mine.scanFits) return undefined;
+    if (shards === undefined) {
+      // Scan.
+      if (obs.scanJob || corpus.spec.suspend || obs.scan.kind === 'unusable' || !mine.scanFits) return undefined;
       return { what: 'creating the scan Job', apply: () => this.o.writer.createJob(scanJob(corpus, options)) };
     }
-    // Step 5: run. Nothing to run for an empty corpus; a finished scan without its totals in status waits for them.
-    if (obs.shards === 0 || corpus.status?.shards?.total === undefined) return undefined;
+    // Run. Nothing to run for an empty corpus; a finished scan without its totals in status waits for them.
+    if (shards === 0 || obs.scan.kind !== 'recorded') return undefined;
     if (!obs.runJob) {
       return {
         what: 'creating the run Job',
         apply: () =>
           this.o.writer.createJob(
-            runJob(corpus, { ...options, shards: obs.shards!, parallelism: mine.parallelism, perPod: mine.perPod }),
+            runJob(corpus, { ...options, shards, parallelism: mine.parallelism, perPod: mine.perPod }),
           ),
       };
     }
@@ -351,13 +322,15 @@ export class Reconciler {
   private async progress(
     obs: Observation,
     options: { force?: boolean; strict?: boolean } = {},
-  ): Promise<{ processed: number; failed: number } | undefined> {
-    if (!obs.resolution || obs.shards === undefined || obs.shards === 0) return undefined;
-    const { corpus } = obs;
+  ): Promise<Progress | undefined> {
+    if (!onDatabase(obs)) return undefined;
+    const shards = shardsOf(obs.scan);
+    if (shards === undefined || shards === 0) return undefined;
+    const { corpus, database } = obs;
     try {
       return await this.o.database.progress(
-        obs.resolution.budgetKey,
-        obs.resolution.url,
+        database.budgetKey,
+        database.url,
         corpusKey(corpus.metadata.namespace, corpus.metadata.name),
         { force: options.force },
       );
@@ -367,70 +340,9 @@ export class Reconciler {
       return undefined;
     }
   }
-
-  private statusInput(obs: Observation, files: { processed: number; failed: number } | undefined): StatusInput {
-    const runPods = obs.pods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === 'run' && podHoldsConnections(p));
-    const input: StatusInput = {
-      corpus: obs.corpus,
-      now: this.now(),
-      runPods: {
-        active: runPods.filter((p) => !isTerminating(p)).length,
-        terminating: runPods.filter(isTerminating).length,
-      },
-    };
-    if (obs.invalid) input.invalid = obs.invalid;
-    if (obs.scanJob) input.scanJob = obs.scanJob;
-    if (obs.runJob) input.runJob = obs.runJob;
-    if (obs.scanResult) input.scanResult = obs.scanResult;
-    if (obs.scanProblem) input.scanProblem = obs.scanProblem;
-    if (obs.budgetUnknown) input.budgetUnknown = obs.budgetUnknown;
-    if (files) input.files = files;
-    if (obs.plan && obs.resolution && obs.claim) {
-      const mine = obs.plan.corpora.get(obs.key)!;
-      const l = obs.plan.limits;
-      const scanWaiting = obs.shards === undefined && !obs.scanJob && !mine.scanFits && !obs.corpus.spec.suspend;
-      const budget: BudgetObservation = {
-        figures: {
-          poolKey: obs.resolution.budgetKey,
-          limit: l.maxConnections,
-          reserved: l.reservedConnections,
-          headroom: l.headroom,
-          operator: obs.plan.operator,
-          allowance: obs.plan.allowance,
-          share: mine.share,
-          perPod: mine.perPod,
-          parallelism: mine.parallelism,
-          inUse: mine.inUse,
-        },
-        demand: obs.claim.demand,
-        planned: mine.planned,
-        corpora: 1 + obs.peers.length,
-        scanWaiting,
-      };
-      if (mine.limitedBy && obs.shards !== undefined) budget.limitedBy = mine.limitedBy;
-      input.budget = budget;
-    }
-    return input;
-  }
-}
-
-/** Succeeded and Failed are final: nothing starts again, and the status is not recomputed afterwards. */
-function isFinal(phase: string | undefined): boolean {
-  return phase === 'Succeeded' || phase === 'Failed';
 }
 
 function splitKey(key: string): [string, string] {
   const i = key.indexOf('/');
   return [key.slice(0, i), key.slice(i + 1)];
-}
-
-/** The corpus's Job of that role: the deterministic name, owned by this very corpus (not a namesake being deleted). */
-function ownJob(jobs: readonly V1Job[], corpus: MidiCorpus, role: ChildRole): V1Job | undefined {
-  const name = childName(corpus.metadata.name, role);
-  return jobs.find(
-    (j) =>
-      j.metadata?.namespace === corpus.metadata.namespace &&
-      j.metadata?.name === name &&
-      j.metadata?.ownerReferences?.some((o) => o.uid === corpus.metadata.uid && o.controller),
-  );
 }

@@ -14,9 +14,13 @@ export interface HttpOptions {
   host?: string;
 }
 
-export async function startHttp(
-  o: HttpOptions,
-): Promise<{ ports: { health: number; metrics: number }; close: () => Promise<void> }> {
+/** The endpoints once listening: the ports they got (a port of 0 asks for a free one), and how to close them. */
+export interface HttpEndpoints {
+  ports: { health: number; metrics: number };
+  close(): Promise<void>;
+}
+
+export async function startHttp(o: HttpOptions): Promise<HttpEndpoints> {
   const health = (path: string): [number, string] | undefined => {
     if (path === '/healthz' || path === '/livez') return [200, 'ok\n'];
     if (path === '/readyz') return o.ready() ? [200, 'ok\n'] : [503, 'informers not synced\n'];

@@ -25,6 +25,16 @@ import { describeApiError, statusOf } from './errors.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 
+/** What the controller needs of an informer: its life, and its cache once it has listed. */
+export interface Informer<T> {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** True once a list has succeeded: until then the cache is empty, not "no objects". */
+  readonly synced: boolean;
+  list(namespace?: string): readonly T[];
+  get(name: string, namespace?: string): T | undefined;
+}
+
 export interface InformerOptions<T extends KubernetesObject> {
   /** For logs and metrics: "midicorpora", "jobs", "pods". */
   name: string;
@@ -44,7 +54,7 @@ export interface InformerOptions<T extends KubernetesObject> {
   restartMaxMs?: number;
 }
 
-export class RestartingInformer<T extends KubernetesObject> {
+export class RestartingInformer<T extends KubernetesObject> implements Informer<T> {
   private readonly cache: ListWatch<T>;
   private readonly clock: Clock;
   private stopped = true;
@@ -85,7 +95,6 @@ export class RestartingInformer<T extends KubernetesObject> {
     await this.cache.stop();
   }
 
-  /** True once a list has succeeded: until then the cache is empty, not "no objects". */
   get synced(): boolean {
     return this.everSynced;
   }

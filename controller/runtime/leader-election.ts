@@ -32,7 +32,17 @@ export interface LeaderElectionOptions {
   clock?: Clock;
 }
 
-export class LeaderElector {
+/** A campaign for leadership, as the controller drives it. */
+export interface Leadership {
+  start(): void;
+  /** Stops campaigning; a leader gives the leadership up. */
+  stop(): Promise<void>;
+}
+
+/** What a campaign reports: the controller's two reactions. */
+export type LeadershipCallbacks = Pick<LeaderElectionOptions, 'onStartedLeading' | 'onStoppedLeading'>;
+
+export class LeaderElector implements Leadership {
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
@@ -54,10 +64,6 @@ export class LeaderElector {
     if (!(this.renewDeadlineMs < this.leaseDurationMs && this.retryPeriodMs < this.renewDeadlineMs)) {
       throw new RangeError('leader election needs retryPeriod < renewDeadline < leaseDuration');
     }
-  }
-
-  get isLeader(): boolean {
-    return this.leading;
   }
 
   start(): void {

@@ -22,6 +22,7 @@ import type {
 } from './types.js';
 import { FailureKind, MidiFormatError, describeThrown } from './failure.js';
 import { DEFAULT_READER_LIMITS, readSmf, type SmfContent } from './smf-reader.js';
+import { Warnings } from './warnings.js';
 import { buildTempoMap, type TempoMap } from './tempo-map.js';
 import { estimateKey, keySignatureName } from './key.js';
 import { DRUM_CHANNEL, programFamily, programName } from './gm.js';
@@ -39,17 +40,19 @@ export const DEFAULT_MAX_DURATION_SECONDS = 24 * 3600;
 const POLYPHONY_WARNING = 1000;
 
 export function analyzeMidi(bytes: Uint8Array, options: AnalysisOptions = {}): AnalysisOutcome {
-  const warnings: string[] = [];
+  const warnings = new Warnings();
   try {
     const limits = { maxEvents: options.maxEvents ?? DEFAULT_READER_LIMITS.maxEvents, borrowNotes: true };
     const content = readSmf(bytes, limits, warnings);
     const analysis = describe(content, options.maxDurationSeconds ?? DEFAULT_MAX_DURATION_SECONDS);
     const nonFinite = findNonFinite(analysis, 'analysis');
-    if (nonFinite !== null) return { ok: false, reason: `${FailureKind.nonFinite}: ${nonFinite}`, warnings };
-    return { ok: true, analysis, warnings };
+    if (nonFinite !== null) {
+      return { ok: false, reason: `${FailureKind.nonFinite}: ${nonFinite}`, warnings: warnings.list() };
+    }
+    return { ok: true, analysis, warnings: warnings.list() };
   } catch (thrown) {
-    if (thrown instanceof MidiFormatError) return { ok: false, reason: thrown.message, warnings };
-    return { ok: false, reason: `${FailureKind.internal}: ${describeThrown(thrown)}`, warnings };
+    if (thrown instanceof MidiFormatError) return { ok: false, reason: thrown.message, warnings: warnings.list() };
+    return { ok: false, reason: `${FailureKind.internal}: ${describeThrown(thrown)}`, warnings: warnings.list() };
   }
 }
 

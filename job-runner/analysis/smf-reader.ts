@@ -9,15 +9,21 @@
  *
  * Note pairing follows @tonejs/midi so that note counts and durations agree on well-formed files: notes pair per
  * (track, channel, pitch), first in first out — a note-off (or a note-on with velocity 0) closes the earliest
- * sounding note of that pitch. Two deliberate differences, each a @tonejs/midi defect (see readme):
- *  - a note-off with no sounding note is ignored (tonejs lets it close a later note-on at the same tick, giving a
- *    zero-length note and leaving the real note-off unused);
+ * sounding note of that pitch. Where files are not well formed, the reader does what a listener would hear, or what
+ * the writer meant, instead:
+ *  - a note-off with nothing sounding is ignored, unless a note-on of its pitch follows at the same tick: that pair
+ *    is one zero-length note (music21 writes chord symbols so, abc2midi some notes); a repeated note (off then on
+ *    while one sounds) stays two notes;
  *  - notes are paired by channel regardless of program changes (tonejs splits tracks by (channel, program) before
  *    pairing, so a program change while a note sounds loses that note);
- *  - a note never released is closed at the end of its track and reported (tonejs silently drops it).
+ *  - a key with notes never released is paired again last in, first out, so that the dangling note is the one left
+ *    over (first in, first out would lengthen every later note of the pitch onto the next one's note-off); a note
+ *    left over ends at the next note-on of its pitch and channel, else at the end of its track, and is reported
+ *    (tonejs silently drops it).
  */
 import type { Division } from './types.js';
 import { FailureKind, MidiFormatError } from './failure.js';
+import { Warnings } from './warnings.js';
 
 export interface ReaderLimits {
   /** Events (of all kinds, all tracks) beyond which a file is refused, so a hostile file cannot exhaust memory. */
@@ -95,7 +101,7 @@ export interface SmfContent {
   largestDelta: { ticks: number; track: number };
   /** The SMF bytes themselves (inside a RIFF wrapper when there was one). */
   smf: Uint8Array;
-  warnings: string[];
+  warnings: Warnings;
 }
 
 const SMPTE_RATES = new Set([24, 25, 29, 30]);
@@ -105,7 +111,7 @@ export function readSmf(
   bytes: Uint8Array,
   limits: ReaderLimits = DEFAULT_READER_LIMITS,
   /** Filled as reading goes, so the caller keeps the warnings of a file that is refused half-way. */
-  warnings: string[] = [],
+  warnings: Warnings = new Warnings(),
 ): SmfContent {
   if (bytes.length === 0) throw new MidiFormatError(FailureKind.empty, 'the file has zero bytes');
   const smf = unwrapRiff(bytes, warnings);
@@ -116,7 +122,7 @@ export function readSmf(
  * RIFF MIDI (.rmi): a RIFF container of type 'RMID' whose 'data' chunk is a plain SMF. Returns the SMF bytes
  * (the input itself when it is not RIFF). Exported for the track splitter, which needs the same bytes.
  */
-export function unwrapRiff(bytes: Uint8Array, warnings: string[]): Uint8Array {
+export function unwrapRiff(bytes: Uint8Array, warnings: Warnings): Uint8Array {
   if (!startsWith(bytes, 0, 'RIFF')) return bytes;
   if (bytes.length < 12 || !startsWith(bytes, 8, 'RMID')) {
     throw new MidiFormatError(FailureKind.notMidi, `a RIFF file of type '${ascii(bytes, 8, 4)}', not RMID`);
@@ -160,18 +166,32 @@ function hex(n: number): string {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Track names: UTF-8 when valid, else Latin-1 (what most old files mean); control characters (NUL included,
- *  which Postgres text refuses) removed. */
-function decodeText(bytes: Uint8Array): string | null {
+/** Track names are cut to this many characters: a name is a label, and a crafted file can hold one of megabytes. */
+export const MAX_NAME_LENGTH = 256;
+
+/**
+ * Track names: UTF-8 when valid, else Latin-1 (what most old files mean), each byte one code point, decoded without
+ * spreading the bytes into arguments (a long name overflowed the call stack); control characters (NUL included,
+ * which Postgres text refuses) removed; cut to MAX_NAME_LENGTH characters, the last an ellipsis, and `cut` says so.
+ */
+export function decodeText(bytes: Uint8Array): { text: string | null; cut: boolean } {
+  // Only the first bytes can reach the name (4 per character covers any UTF-8), cut where a character starts so
+  // that a long valid UTF-8 name stays valid.
+  let end = Math.min(bytes.length, MAX_NAME_LENGTH * 4 + 4);
+  if (end < bytes.length) while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  const head = bytes.subarray(0, end);
   let text: string;
   try {
-    text = utf8.decode(bytes);
+    text = utf8.decode(head);
   } catch {
-    text = String.fromCharCode(...bytes);
+    text = Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString('latin1');
   }
   // eslint-disable-next-line no-control-regex
   text = text.replace(/[\u0000-\u001f\u007f]/g, '').trim();
-  return text === '' ? null : text;
+  const chars = [...text];
+  const cut = end < bytes.length || chars.length > MAX_NAME_LENGTH;
+  if (cut) text = chars.slice(0, MAX_NAME_LENGTH - 1).join('') + '…';
+  return { text: text === '' ? null : text, cut };
 }
 
 /** Growable note columns. */
@@ -263,10 +283,45 @@ const scratch = {
   /** Per (channel * 128 + pitch): first and last note of the FIFO queue of sounding notes, -1 when empty. */
   openHead: new Int32Array(KEYS),
   openTail: new Int32Array(KEYS),
-  /** Keys that had a sounding note in the current track, so only those are reset after it. */
+  /** Keys that had a note-on or note-off in the current track, so only those are reset after it. */
   touched: new Int32Array(KEYS),
   touchedMark: new Uint8Array(KEYS),
+  /** Per key: the tick of its last note-off that found nothing sounding, valid while `strayMark` is the track's serial. */
+  strayTick: new Float64Array(KEYS),
+  strayMark: new Uint32Array(KEYS),
+  /** Per key, in the current track: its stray note-offs and its zero-length notes, so that a re-pairing can recount. */
+  strayCount: new Int32Array(KEYS),
+  zeroCount: new Int32Array(KEYS),
+  /** Per key, while re-pairing: the key has notes left unreleased (1), and its last note-on so far. */
+  unbalanced: new Uint8Array(KEYS),
+  lastOn: new Int32Array(KEYS),
+  /** Every note-off of the current track in file order: tick, key, and how many note-ons (table rows) came before. */
+  offs: { count: 0, tick: new Float64Array(256), key: new Uint16Array(256), before: new Uint32Array(256) },
+  /** While re-pairing, per note row: the row of the next note-on of its key in its track, -1 for none. */
+  nextOn: new Int32Array(256),
+  /** A serial per track read, so that per-key marks of earlier tracks (and files) never match. */
+  serial: 0,
 };
+
+function logNoteOff(tick: number, key: number, before: number): void {
+  const offs = scratch.offs;
+  if (offs.count === offs.tick.length) {
+    const size = offs.count * 2;
+    const tickGrown = new Float64Array(size);
+    tickGrown.set(offs.tick);
+    const keyGrown = new Uint16Array(size);
+    keyGrown.set(offs.key);
+    const beforeGrown = new Uint32Array(size);
+    beforeGrown.set(offs.before);
+    offs.tick = tickGrown;
+    offs.key = keyGrown;
+    offs.before = beforeGrown;
+  }
+  offs.tick[offs.count] = tick;
+  offs.key[offs.count] = key;
+  offs.before[offs.count] = before;
+  offs.count++;
+}
 
 class Reader {
   private readonly notes = scratch.notes;
@@ -282,13 +337,16 @@ class Reader {
   constructor(
     private readonly bytes: Uint8Array,
     private readonly limits: ReaderLimits,
-    private readonly warnings: string[],
+    private readonly warnings: Warnings,
   ) {
     // A previous file may have been refused half-way through a track, leaving queues behind.
     this.notes.count = 0;
     scratch.openHead.fill(-1);
     scratch.openTail.fill(-1);
     scratch.touchedMark.fill(0);
+    scratch.strayCount.fill(0);
+    scratch.zeroCount.fill(0);
+    scratch.unbalanced.fill(0);
   }
 
   read(): SmfContent {
@@ -396,7 +454,9 @@ class Reader {
   /** Reads one MTrk chunk body [start, end). The hot loop: keep it free of allocation. */
   private readTrack(trackIndex: number, start: number, end: number): TrackSummary {
     const { bytes, notes } = this;
-    const { openHead, openTail, touched, touchedMark } = scratch;
+    const { openHead, openTail, touched, touchedMark, strayTick, strayMark, strayCount, zeroCount } = scratch;
+    const serial = (scratch.serial = (scratch.serial + 1) >>> 0 || 1);
+    scratch.offs.count = 0;
     let touchedCount = 0;
     const noteFrom = notes.count;
     const maxEvents = this.limits.maxEvents;
@@ -408,6 +468,7 @@ class Reader {
     let controlChanges = 0;
     let pitchBends = 0;
     let strayNoteOffs = 0;
+    let zeroLength = 0;
     let endOfTrack = false;
     let p = start;
     const where = (at: number): string => `track ${trackIndex}, byte ${at}`;
@@ -477,22 +538,37 @@ class Reader {
         if (kind === 0x90 && d2 !== 0) {
           const key = (channel << 7) | d1;
           const note = notes.add(tick, channel, d1, d2, trackIndex);
-          const tail = openTail[key]!;
-          if (tail !== -1) {
-            notes.next[tail] = note;
+          if (strayMark[key] === serial && strayTick[key] === tick) {
+            // A note-off found nothing sounding, and this note-on of its pitch follows at the same tick: how some
+            // writers (music21's chord symbols) put a zero-length note. It ends where it starts (notes.add).
+            strayMark[key] = 0;
+            strayNoteOffs--;
+            strayCount[key] = strayCount[key]! - 1;
+            zeroLength++;
+            zeroCount[key] = zeroCount[key]! + 1;
           } else {
-            openHead[key] = note;
-            if (touchedMark[key] === 0) {
-              touchedMark[key] = 1;
-              touched[touchedCount++] = key;
-            }
+            const tail = openTail[key]!;
+            if (tail !== -1) notes.next[tail] = note;
+            else openHead[key] = note;
+            openTail[key] = note;
           }
-          openTail[key] = note;
+          if (touchedMark[key] === 0) {
+            touchedMark[key] = 1;
+            touched[touchedCount++] = key;
+          }
         } else if (kind === 0x80 || kind === 0x90) {
           const key = (channel << 7) | d1;
           const head = openHead[key]!;
+          logNoteOff(tick, key, notes.count);
+          if (touchedMark[key] === 0) {
+            touchedMark[key] = 1;
+            touched[touchedCount++] = key;
+          }
           if (head === -1) {
             strayNoteOffs++;
+            strayCount[key] = strayCount[key]! + 1;
+            strayMark[key] = serial;
+            strayTick[key] = tick;
           } else {
             notes.endTick[head] = tick;
             const next = notes.next[head]!;
@@ -535,7 +611,12 @@ class Reader {
           break;
         }
         this.meta(type, data, length, tick, trackIndex);
-        if (type === 0x03 && name === null) name = decodeText(bytes.subarray(data, data + length));
+        if (type === 0x03 && name === null) {
+          const decoded = decodeText(bytes.subarray(data, data + length));
+          name = decoded.text;
+          if (decoded.cut)
+            this.warnings.push(`track ${trackIndex}: name of ${length} bytes cut to ${MAX_NAME_LENGTH} characters`);
+        }
         continue;
       }
 
@@ -561,25 +642,46 @@ class Reader {
     this.eventCount = eventCount;
     if (!endOfTrack) this.warnings.push(`track ${trackIndex} has no end-of-track event`);
     else if (p < end) this.warnings.push(`track ${trackIndex}: ${end - p} bytes after the end-of-track event ignored`);
-    if (strayNoteOffs > 0) {
-      this.warnings.push(`track ${trackIndex}: ${strayNoteOffs} note-offs without a sounding note ignored`);
-    }
 
-    // Notes never released: close them at the end of the track.
+    // Keys with notes never released are paired again (repair), so that one dangling note does not lengthen every
+    // later note of its pitch as first-in first-out pairing does; every other key keeps the pairing above.
     let unreleased = 0;
+    let unbalancedKeys = 0;
     for (let k = 0; k < touchedCount; k++) {
       const key = touched[k]!;
-      for (let note = openHead[key]!; note !== -1; note = notes.next[note]!) {
-        notes.endTick[note] = tick;
-        unreleased++;
+      if (openHead[key] !== -1) {
+        scratch.unbalanced[key] = 1;
+        unbalancedKeys++;
+        strayNoteOffs -= strayCount[key]!;
+        zeroLength -= zeroCount[key]!;
       }
+    }
+    if (unbalancedKeys > 0) {
+      const counts = this.repair(noteFrom, tick);
+      unreleased = counts.unreleased;
+      strayNoteOffs += counts.strays;
+      zeroLength += counts.zeroLength;
+    }
+    for (let k = 0; k < touchedCount; k++) {
+      const key = touched[k]!;
       openHead[key] = -1;
       openTail[key] = -1;
       touchedMark[key] = 0;
+      strayCount[key] = 0;
+      zeroCount[key] = 0;
+      scratch.unbalanced[key] = 0;
+    }
+    if (strayNoteOffs > 0) {
+      this.warnings.push(`track ${trackIndex}: ${strayNoteOffs} note-offs without a sounding note ignored`);
+    }
+    if (zeroLength > 0) {
+      this.warnings.push(
+        `track ${trackIndex}: ${zeroLength} note-offs with nothing sounding, followed at their tick by a note-on of their pitch: read as zero-length notes`,
+      );
     }
     if (unreleased > 0) {
       this.warnings.push(
-        `track ${trackIndex}: ${unreleased} notes never released, closed at the end of the track (tick ${tick})`,
+        `track ${trackIndex}: ${unreleased} notes never released, each ended at the next note-on of its pitch and channel or else at the end of the track (tick ${tick})`,
       );
     }
     this.controlChangeCount += controlChanges;
@@ -621,6 +723,79 @@ class Reader {
       FailureKind.invalidEvent,
       `track ${track}, byte ${eventStart}: length longer than 4 bytes`,
     );
+  }
+
+  /**
+   * Pairs the notes of the keys marked unbalanced (some note of theirs was never released) again, walking the
+   * track's note-ons (table rows from `noteFrom`) and note-offs (scratch.offs) in file order: a note-off closes the
+   * latest sounding note of its key (last in, first out, so that a dangling note is the one left over rather than
+   * every later note being shifted onto the next note-off), the zero-length rule applies as in the first pass, and
+   * each note left over ends at the next note-on of its key, or at `endTick`. Returns the counts for those keys.
+   */
+  private repair(noteFrom: number, endTick: number): { unreleased: number; strays: number; zeroLength: number } {
+    const { notes } = this;
+    const { unbalanced, lastOn, strayTick, strayMark, offs, openHead: top } = scratch;
+    const serial = (scratch.serial = (scratch.serial + 1) >>> 0 || 1);
+    if (scratch.nextOn.length < notes.count) scratch.nextOn = new Int32Array(notes.startTick.length);
+    const nextOn = scratch.nextOn;
+    const keyOf = (row: number): number => (notes.channel[row]! << 7) | notes.pitch[row]!;
+    const keys: number[] = [];
+    for (let row = noteFrom; row < notes.count; row++) {
+      const key = keyOf(row);
+      if (unbalanced[key] === 1 && top[key] !== -2) {
+        top[key] = -2; // seen: reset below
+        keys.push(key);
+      }
+    }
+    for (const key of keys) {
+      top[key] = -1;
+      lastOn[key] = -1;
+    }
+    let strays = 0;
+    let zeroLength = 0;
+    let j = 0;
+    for (let row = noteFrom; row <= notes.count; row++) {
+      // The note-offs that came before this note-on (all that remain, after the last one).
+      for (; j < offs.count && (row === notes.count || offs.before[j]! <= row); j++) {
+        const key = offs.key[j]!;
+        if (unbalanced[key] !== 1) continue;
+        const t = offs.tick[j]!;
+        const sounding = top[key]!;
+        if (sounding === -1) {
+          strays++;
+          strayMark[key] = serial;
+          strayTick[key] = t;
+        } else {
+          notes.endTick[sounding] = t;
+          top[key] = notes.next[sounding]!;
+        }
+      }
+      if (row === notes.count) break;
+      const key = keyOf(row);
+      if (unbalanced[key] !== 1) continue;
+      const t = notes.startTick[row]!;
+      nextOn[row] = -1;
+      if (lastOn[key] !== -1) nextOn[lastOn[key]!] = row;
+      lastOn[key] = row;
+      notes.endTick[row] = t;
+      if (strayMark[key] === serial && strayTick[key] === t) {
+        strayMark[key] = 0;
+        strays--;
+        zeroLength++;
+      } else {
+        notes.next[row] = top[key]!;
+        top[key] = row;
+      }
+    }
+    let unreleased = 0;
+    for (const key of keys) {
+      for (let row = top[key]!; row !== -1; row = notes.next[row]!) {
+        const following = nextOn[row]!;
+        notes.endTick[row] = following === -1 ? endTick : notes.startTick[following]!;
+        unreleased++;
+      }
+    }
+    return { unreleased, strays, zeroLength };
   }
 
   /** Tempo, meter and key; malformed ones are skipped with a warning (players ignore them too). */

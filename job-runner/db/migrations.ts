@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { PermanentError } from '../../contract/error-kinds.js';
 import { sql as initial } from './migrations/0001-initial.js';
+import { sql as analysisVersion } from './migrations/0002-analysis-version.js';
 
 /**
  * Versioned schema migrations, applied by `midi-corpus migrate`, by every runner before its first file and by local
@@ -19,7 +20,10 @@ export interface Migration {
 }
 
 /** Every migration the code knows, oldest first. Append only: an applied migration's text must never change. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'initial', sql: initial }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'initial', sql: initial },
+  { version: 2, name: 'analysis-version', sql: analysisVersion },
+];
 
 /** pg_advisory_xact_lock key: the bytes of "midi-mig" as a big-endian int8, so other applications will not collide. */
 export const MIGRATION_LOCK_KEY = '7883943025585252711';

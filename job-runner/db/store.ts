@@ -59,6 +59,8 @@ export interface FileResult {
   /** Content hash; null when the file could not be read. Required for 'ok'. */
   sha256: Buffer | null;
   outcome: FileOutcome;
+  /** The analysis version (analysis/version.ts) that made the outcome; absent when no analysis looked at the file. */
+  analysisVersion?: number;
 }
 
 export interface WriteSummary {
@@ -73,6 +75,8 @@ export interface ShardFile {
   size: number;
   sha256: Buffer | null;
   status: FileStatus;
+  /** The analysis version that made the recorded result; null when none did (or a release before versions did). */
+  analysisVersion: number | null;
 }
 
 export interface CorpusCounts {
@@ -135,7 +139,8 @@ export async function recordScan(
     await pipeline(Readable.from(copyLines(files)), client.query(copyFrom('COPY pg_temp.scan_in FROM STDIN')));
     const changed = await client.query(
       `UPDATE midi.files f
-          SET status = 'pending', reason = NULL, warnings = '{}', sha256 = NULL, analysed_at = NULL, updated_at = now()
+          SET status = 'pending', reason = NULL, warnings = '{}', sha256 = NULL, analysis_version = NULL, analysed_at = NULL,
+              updated_at = now()
          FROM pg_temp.scan_in s
         WHERE f.corpus_id = $1 AND f.raw_path = s.raw_path AND f.status <> 'pending'
           AND (f.size_bytes <> s.size_bytes OR f.sha256 IS NULL)`,
@@ -194,8 +199,10 @@ export async function shardFiles(client: pg.ClientBase, corpusId: number, shard:
     size_bytes: string;
     sha256: Buffer | null;
     status: FileStatus;
+    analysis_version: number | null;
   }>(
-    `SELECT raw_path, path, size_bytes, sha256, status FROM midi.files WHERE corpus_id = $1 AND shard = $2 ORDER BY raw_path`,
+    `SELECT raw_path, path, size_bytes, sha256, status, analysis_version
+       FROM midi.files WHERE corpus_id = $1 AND shard = $2 ORDER BY raw_path`,
     [corpusId, shard],
   );
   return rows.map((r) => ({
@@ -204,6 +211,7 @@ export async function shardFiles(client: pg.ClientBase, corpusId: number, shard:
     size: Number(r.size_bytes),
     sha256: r.sha256,
     status: r.status,
+    analysisVersion: r.analysis_version,
   }));
 }
 
@@ -290,6 +298,7 @@ interface PreparedRow {
     reason: string | null;
     warnings: string[];
     sha256: string | null;
+    analysis_version: number | null;
   };
   analysis: Record<string, unknown> | null;
   tracks: Record<string, unknown>[];
@@ -322,6 +331,7 @@ function prepareOne(r: FileResult): PreparedRow {
       reason: o.status === 'ok' ? null : o.reason,
       warnings: o.warnings ?? [],
       sha256: r.sha256 ? `\\x${r.sha256.toString('hex')}` : null,
+      analysis_version: r.analysisVersion ?? null,
     },
     analysis: null,
     tracks: [],
@@ -420,12 +430,12 @@ function summarise(rows: readonly PreparedRow[]): WriteSummary {
  */
 const FILE_ROWS_SQL = `
 WITH f AS (
-  INSERT INTO midi.files AS f (corpus_id, raw_path, path, size_bytes, shard, status, reason, warnings, sha256, attempts, analysed_at)
-  SELECT $1, r.raw_path, r.path, r.size_bytes, r.shard, r.status, r.reason, r.warnings, r.sha256, 1, now()
+  INSERT INTO midi.files AS f (corpus_id, raw_path, path, size_bytes, shard, status, reason, warnings, sha256, analysis_version, attempts, analysed_at)
+  SELECT $1, r.raw_path, r.path, r.size_bytes, r.shard, r.status, r.reason, r.warnings, r.sha256, r.analysis_version, 1, now()
     FROM jsonb_populate_recordset(NULL::midi.files, $2::jsonb) AS r
   ON CONFLICT (corpus_id, raw_path) DO UPDATE
     SET path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, status = EXCLUDED.status, reason = EXCLUDED.reason,
-        warnings = EXCLUDED.warnings, sha256 = EXCLUDED.sha256, attempts = f.attempts + 1,
+        warnings = EXCLUDED.warnings, sha256 = EXCLUDED.sha256, analysis_version = EXCLUDED.analysis_version, attempts = f.attempts + 1,
         analysed_at = now(), updated_at = now()
   RETURNING id, raw_path),
 old AS (DELETE FROM midi.file_analysis a USING f WHERE a.file_id = f.id)

@@ -282,7 +282,7 @@ function spawnRunner(ctx: RunnersContext, shard: number, pod: string, attempt: n
   ];
   // One log file per attempt: the runner's pino lines, for reading after a failure.
   const logFd = openSync(path.join(ctx.logsDir, `shard-${shard}-attempt-${attempt}.log`), 'a');
-  const { JOB_COMPLETION_INDEX: _i, CPU_REQUEST_MILLIS: _c, ...env } = process.env;
+  const { JOB_COMPLETION_INDEX: _i, CPU_REQUEST_MILLIS: _c, MEMORY_LIMIT_BYTES: _m, ...env } = process.env;
   try {
     return spawn(process.execPath, args, {
       env: { ...env, DATABASE_URL: ctx.db.url, POD_NAME: pod },

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { analyzeMidi } from '../analysis/analyze.js';
+import { FailureKind, failureKindOf } from '../analysis/failure.js';
+import { DEFAULT_READER_LIMITS } from '../analysis/smf-reader.js';
 import { errorCode, isInside, notRegular, OUTSIDE_ROOT_REASON, unreadableReason } from './list.js';
 import type { ParseReply, ParseResult, ParseTask } from './protocol.js';
 import { writeSplitTracks } from './split-output.js';
@@ -80,7 +82,14 @@ async function handle(task: ParseTask): Promise<ParseResult> {
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   if (sha256 === task.knownSha256) return { kind: 'unchanged', sha256, size: bytes.length };
   port.postMessage({ id: task.id, hashed: { sha256, size: bytes.length } } satisfies ParseReply);
-  const outcome = analyzeMidi(bytes);
+  const outcome = analyzeMidi(bytes, { maxEvents: task.maxEvents });
+  if (
+    !outcome.ok &&
+    task.maxEvents < DEFAULT_READER_LIMITS.maxEvents &&
+    failureKindOf(outcome.reason) === FailureKind.tooManyEvents
+  ) {
+    outcome.reason += `; ${task.maxEvents} events is the most this pod's memory limit allows per file`;
+  }
   if (!outcome.ok || !task.splitOutputDir)
     return { kind: 'analysed', sha256, size: bytes.length, outcome, splitTracks: [] };
   const split = await writeSplitTracks(bytes, sha256, task.splitOutputDir);

@@ -12,6 +12,8 @@ export interface ParseTask {
   knownSha256: string | null;
   /** Files larger than this are refused before a single byte is read. */
   maxFileBytes: number;
+  /** Files with more events than this fail (memory.ts derives it from the pod's memory limit). */
+  maxEvents: number;
   /** When set, each note-holding track of a multi-track file is written as its own file under this directory. */
   splitOutputDir: string | null;
 }

@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { migrate } from '../db/migrations.js';
+import { DEFAULT_READER_LIMITS } from '../analysis/smf-reader.js';
+import { ANALYSIS_VERSION } from '../analysis/version.js';
+import { memoryPlan, type MemoryPlan } from './memory.js';
 import { findCorpus, shardFiles, writeBatch, type FileResult, type ShardFile } from '../db/store.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
@@ -10,7 +13,7 @@ import { RunnerPool, type PoolStats } from '../pool/pool.js';
 import { poolSizeFor, type PoolSize, type PoolTuning } from '../../contract/pool-sizing.js';
 import { BatchWriter } from './batch-writer.js';
 import { ShutdownRequestedError, UsageError } from './errors.js';
-import { ParsePool } from './parse-pool.js';
+import { DEFAULT_WORKER_HEAP_MB, ParsePool } from './parse-pool.js';
 import type { ParseResult } from './protocol.js';
 import { withRetry } from './retry.js';
 
@@ -55,6 +58,8 @@ export interface RunShardConfig {
    * --file-timeout-ms, or after a fix in the analysis.
    */
   retryFailed: boolean;
+  /** The pod's memory limit in bytes (memory.ts podMemoryLimit), from which the per-file bounds derive; null: none. */
+  memoryLimitBytes?: number | null;
 }
 
 export const RUN_SHARD_DEFAULTS = {
@@ -159,6 +164,14 @@ export function needsParsing(f: Pick<ShardFile, 'status' | 'sha256'>, retryFaile
   }
 }
 
+/**
+ * May a file whose bytes hash as recorded be skipped? Only when its result was made by this analysis version (an older
+ * one's is made again) and it is not a failure that `retryFailed` asks to try again.
+ */
+export function isCurrent(f: Pick<ShardFile, 'status' | 'sha256' | 'analysisVersion'>, retryFailed = false): boolean {
+  return f.sha256 !== null && f.analysisVersion === ANALYSIS_VERSION && !(retryFailed && f.status === 'failed');
+}
+
 /** The store's record for a parse result; null when there is nothing to write (the file is unchanged). */
 export function toRecord(file: ShardFile, shard: number, result: ParseResult): FileResult | null {
   const base = { path: file.path, shard };
@@ -172,6 +185,7 @@ export function toRecord(file: ShardFile, shard: number, result: ParseResult): F
         ...base,
         size: result.size,
         sha256,
+        analysisVersion: ANALYSIS_VERSION,
         outcome: o.ok
           ? {
               status: 'ok',
@@ -194,6 +208,7 @@ export function toRecord(file: ShardFile, shard: number, result: ParseResult): F
         ...base,
         size: result.size ?? file.size,
         sha256: result.sha256 ? Buffer.from(result.sha256, 'hex') : null,
+        ...(result.sha256 ? { analysisVersion: ANALYSIS_VERSION } : {}),
         outcome: { status: 'failed', reason: result.reason, warnings: [] },
       };
   }
@@ -247,7 +262,27 @@ class ShardRun {
     this.log.info({ files: files.length, toRead: todo.length, settled: this.counts.settled }, 'shard loaded');
     if (todo.length === 0) return this.counts;
 
-    const parse = new ParsePool({ workers: this.size.workers, fileTimeoutMs: this.config.fileTimeoutMs });
+    const memory = memoryPlan(this.config.memoryLimitBytes ?? null, this.size.workers, {
+      maxEvents: DEFAULT_READER_LIMITS.maxEvents,
+      workerHeapMb: DEFAULT_WORKER_HEAP_MB,
+      maxFileBytes: this.config.maxFileBytes,
+    });
+    this.log.info(
+      {
+        memoryLimitMb: memory.limitBytes === null ? null : Math.round(memory.limitBytes / 1048576),
+        workerHeapMb: memory.workerHeapMb,
+        maxEvents: memory.maxEvents,
+        maxFileBytes: memory.maxFileBytes,
+      },
+      memory.tooSmall
+        ? "per-file bounds at their floor: the pod's memory limit is too small for a runner with this many workers"
+        : 'per-file bounds from the memory limit',
+    );
+    const parse = new ParsePool({
+      workers: this.size.workers,
+      fileTimeoutMs: this.config.fileTimeoutMs,
+      maxWorkerHeapMb: memory.workerHeapMb,
+    });
     const writer = new BatchWriter<FileResult>({
       maxFiles: this.config.batchFiles,
       maxDelayMs: this.config.batchDelayMs,
@@ -265,7 +300,7 @@ class ShardRun {
     };
     this.signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await this.feed(todo, parse, writer);
+      await this.feed(todo, parse, writer, memory);
       if (this.signal.aborted) {
         this.log.warn(
           { batchesInFlight: writer.batchesInFlight },
@@ -286,7 +321,12 @@ class ShardRun {
   }
 
   /** Hands files to the workers, FILES_QUEUED_PER_WORKER each, pausing while the writer is backed up. */
-  private async feed(todo: ShardFile[], parse: ParsePool, writer: BatchWriter<FileResult>): Promise<void> {
+  private async feed(
+    todo: ShardFile[],
+    parse: ParsePool,
+    writer: BatchWriter<FileResult>,
+    memory: MemoryPlan,
+  ): Promise<void> {
     const inFlight = new Set<Promise<void>>();
     const queueDepth = this.size.workers * FILES_QUEUED_PER_WORKER;
     for (const file of todo) {
@@ -299,16 +339,16 @@ class ShardRun {
         .parse({
           path,
           root: this.root,
-          knownSha256:
-            file.sha256 && !(this.config.retryFailed && file.status === 'failed') ? file.sha256.toString('hex') : null,
-          maxFileBytes: this.config.maxFileBytes,
+          knownSha256: isCurrent(file, this.config.retryFailed) ? file.sha256!.toString('hex') : null,
+          maxFileBytes: memory.maxFileBytes,
+          maxEvents: memory.maxEvents,
           splitOutputDir: this.config.splitOutput,
         })
         .then(async (parsed) => {
           if (parsed === null) return; // shutting down: not analysed, not recorded
           const result =
             parsed.kind === 'aborted' && parsed.sha256 === null
-              ? await withHash(parsed, path, this.config.maxFileBytes)
+              ? await withHash(parsed, path, memory.maxFileBytes)
               : parsed;
           this.done++;
           const record = toRecord(file, this.config.shard, result);

@@ -2,11 +2,13 @@ import type { Clock } from '../../common/clock.js';
 
 /** A clock that moves only when told to: timers fire, in order, as `advance` passes their time. */
 export class ManualClock implements Clock {
-  private time = 0;
   private timers: Array<{ at: number; fn: () => void; id: number }> = [];
   private nextId = 1;
   /** Every delay asked for, in order: what tests assert on. */
   readonly delays: number[] = [];
+
+  /** It shows `time` (milliseconds since the epoch) until advanced. */
+  constructor(private time = 0) {}
 
   now(): number {
     return this.time;

@@ -2,7 +2,7 @@ import type { Rule } from './support.js';
 
 /**
  * The controller's permissions, reviewed verb by verb against its API calls (controller/kube.ts, the informers
- * in controller/controller.ts, controller/runtime/leader-election.ts); the reasons are in
+ * in controller/wiring.ts, controller/runtime/leader-election.ts); the reasons are in
  * manifests/rbac/cluster-role.yaml and the README's RBAC table. Both the manifests and the chart must grant exactly
  * these: a test fails on an extra verb as well as on a missing one.
  */

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { expect, it } from 'vitest';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { eventually, describeWithCluster } from '../cluster/vitest.js';
-import { ConnectionSampler, WriteGate, recordedPerShard } from './support/database.js';
+import { ConnectionSampler, WriteGate, filesUnder, recordedFiles, recordedPerShard } from './support/database.js';
 import { CorpusObserver } from './support/observe.js';
 import {
   applyOrFail,
@@ -27,31 +27,16 @@ import {
   waitForPhase,
 } from './support/operator.js';
 import { budgetOf, expectEveryFileRecordedOnce } from './support/scenario.js';
+import { MAX_WARNINGS_PER_FILE } from '../../job-runner/analysis/warnings.js';
+import {
+  longLatin1Name,
+  manyMalformedTempos,
+  manyNotes,
+  manyUnknownChunks,
+} from '../../job-runner/synth/hostile-inputs.js';
 import { SCENARIO_TIMEOUT_MS, useOperatorSuite } from './support/suite.js';
 
 const SAFE_TO_EVICT = 'cluster-autoscaler.kubernetes.io/safe-to-evict';
-
-/**
- * A valid Standard MIDI File of `notes` notes in one track, written byte by byte (running status, one tick apart):
- * 2.4 million notes are 14 MB on disk, under every per-file limit (64 MiB, 5 million events), and take well over a
- * hundred megabytes to analyse.
- */
-function hugeMidi(notes: number): Buffer {
-  const track = Buffer.alloc(notes * 6 + 8);
-  let o = 0;
-  track.set([0x00, 0x90, 60, 64], o); // the first note-on with its status byte, the rest by running status
-  o += 4;
-  for (let i = 1; i < notes * 2; i++) {
-    track.set([i % 2, 60 + ((i % 24) >> 1), i % 2 ? 0 : 64], o); // note-off as a note-on of velocity 0
-    o += 3;
-  }
-  track.set([0x00, 0xff, 0x2f, 0x00], o); // end of track
-  o += 4;
-  const header = Buffer.from([0x4d, 0x54, 0x68, 0x64, 0, 0, 0, 6, 0, 0, 0, 1, 0x01, 0xe0]);
-  const trackHeader = Buffer.from([0x4d, 0x54, 0x72, 0x6b, 0, 0, 0, 0]);
-  trackHeader.writeUInt32BE(o, 4);
-  return Buffer.concat([header, trackHeader, track.subarray(0, o)]);
-}
 
 describeWithCluster('end to end on real nodes that change under the run', () => {
   const { cluster, scenario, keepReport } = useOperatorSuite(installWithHelm);
@@ -277,19 +262,22 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
   );
 
   it(
-    'shows a runner killed by its memory limit as a failed shard once its retries are spent (status today; the pod says OOMKilled)',
+    'analyses hostile files on a real node within the default memory limit: no runner OOMKilled, each file recorded with its reason',
     async () => {
-      const s = await scenario('oom', 20);
+      const s = await scenario('hostile', 20);
       const { dir } = await s.corpus('songs', { files: 3, seed: 65 });
-      await writeFile(path.join(dir, 'huge.mid'), hugeMidi(2_400_000));
-      const corpus = corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 });
-      // 160 MiB: the scan (about 80 MB) fits, the runner analysing the huge file does not. One retry, then the shard fails.
-      const runner = corpus.spec.runner as {
-        resources: { limits?: Record<string, string> };
-        backoffLimitPerIndex?: number;
+      // About 16 MB each: what took a runner past 1 GiB (a warning per event or chunk), a name that overflowed the
+      // stack, and 4.8 million events, within the reader's bound for one worker of a 1 GiB pod.
+      const hostile: Record<string, Uint8Array> = {
+        'notes.mid': manyNotes(2_400_000),
+        'tempos.mid': manyMalformedTempos(2_700_000),
+        'chunks.mid': manyUnknownChunks(2_000_000),
+        'name.mid': longLatin1Name(16 * 1024 * 1024),
       };
-      runner.resources.limits = { memory: '160Mi' };
-      runner.backoffLimitPerIndex = 1;
+      for (const [name, bytes] of Object.entries(hostile)) await writeFile(path.join(dir, name), bytes);
+      const corpus = corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 });
+      const runner = corpus.spec.runner as { resources: { limits?: Record<string, string> } };
+      runner.resources.limits = { memory: '1Gi' }; // the CRD's default limit
       const sampler = new ConnectionSampler(s.db.url);
       await sampler.start();
       await applyOrFail(cluster(), corpus);
@@ -298,11 +286,13 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
       const runs = (await jobPods(cluster(), s.namespace, 'songs-run')).map(
         (p) => p.status?.containerStatuses?.[0]?.state?.terminated,
       );
-      expect(runs).toHaveLength(2); // the first attempt and its one retry
-      for (const t of runs) expect(t).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
-      // What the MidiCorpus says: the shard failed, with no word of memory (the reason is only on the pods).
-      expect(status).toMatchObject({ phase: 'Failed', shards: { total: 1, failed: 1 } });
-      expect(JSON.stringify(status)).not.toContain('OOM');
+      expect(runs).toEqual([expect.objectContaining({ reason: 'Completed', exitCode: 0 })]); // one pod, no retry
+      expect(status).toMatchObject({ phase: 'Succeeded', shards: { total: 1, succeeded: 1, failed: 0 } });
+      await expectEveryFileRecordedOnce(s.db.url, 'hostile/songs', await filesUnder(dir));
+      const byPath = new Map((await recordedFiles(s.db.url, 'hostile/songs')).map((r) => [r.path, r]));
+      for (const name of Object.keys(hostile)) expect(byPath.get(name)?.status, name).toBe('ok');
+      for (const name of ['tempos.mid', 'chunks.mid'])
+        expect(byPath.get(name)?.warnings).toBe(MAX_WARNINGS_PER_FILE + 1);
       expect(figures.peak.total).toBeLessThanOrEqual(20 - 3 - 2);
     },
     SCENARIO_TIMEOUT_MS,

@@ -6,6 +6,14 @@
 export const PHASES = ['Pending', 'Scanning', 'Running', 'Succeeded', 'Failed', 'Suspended', 'Invalid'] as const;
 export type Phase = (typeof PHASES)[number];
 
+/**
+ * Succeeded and Failed are final: the phase never changes again and nothing is started again (the corpus's Jobs are
+ * deleted after ttlSecondsAfterFinished, so what they said must already be in the status).
+ */
+export function isFinalPhase(phase: Phase | undefined): phase is 'Succeeded' | 'Failed' {
+  return phase === 'Succeeded' || phase === 'Failed';
+}
+
 export const ConditionType = {
   /** True once every shard is done (phase Succeeded). */
   Ready: 'Ready',

@@ -67,13 +67,17 @@ describe('the run Job', () => {
     ]);
   });
 
-  it('hands the process its database URL from the Secret, its CPU request in millicores and its pod name', () => {
+  it('hands the process its database URL from the Secret, its CPU request in millicores, its memory limit in bytes and its pod name', () => {
     expect(container.env).toEqual([
       { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'db', key: 'url' } } },
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       {
         name: 'CPU_REQUEST_MILLIS',
         valueFrom: { resourceFieldRef: { containerName: 'runner', resource: 'requests.cpu', divisor: '1m' } },
+      },
+      {
+        name: 'MEMORY_LIMIT_BYTES',
+        valueFrom: { resourceFieldRef: { containerName: 'runner', resource: 'limits.memory', divisor: '1' } },
       },
     ]);
     expect(container.resources!.requests).toEqual({ cpu: '2', memory: '1Gi' });

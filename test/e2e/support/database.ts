@@ -201,6 +201,8 @@ export interface RecordedFile {
   /** How many times a result was written for the file. */
   attempts: number;
   analysed: boolean;
+  /** How many warnings the row holds. */
+  warnings: number;
 }
 
 /** Every row the runners' database holds for a corpus (key `<namespace>/<name>`), in path order. */
@@ -209,7 +211,8 @@ export async function recordedFiles(url: string, corpusKey: string): Promise<Rec
   try {
     const { rows } = await client.query<RecordedFile>(
       `
-      SELECT f.path, f.shard, f.status, f.reason, f.attempts, a.file_id IS NOT NULL AS analysed
+      SELECT f.path, f.shard, f.status, f.reason, f.attempts, a.file_id IS NOT NULL AS analysed,
+             cardinality(f.warnings) AS warnings
         FROM midi.files f JOIN midi.corpora c ON c.id = f.corpus_id LEFT JOIN midi.file_analysis a ON a.file_id = f.id
        WHERE c.key = $1 ORDER BY f.path`,
       [corpusKey],

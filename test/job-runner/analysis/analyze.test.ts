@@ -3,7 +3,7 @@ import { Midi } from '@tonejs/midi';
 import { analyzeMidi, findNonFinite } from '../../../job-runner/analysis/analyze.js';
 import { FailureKind, failureKindOf } from '../../../job-runner/analysis/failure.js';
 import type { FileAnalysis } from '../../../job-runner/analysis/types.js';
-import { note, wrapRiff } from '../../../job-runner/synth/smf-builder.js';
+import { note, wrapRiff, type TrackEvent } from '../../../job-runner/synth/smf-builder.js';
 import { seededRandom } from '../../../job-runner/synth/random.js';
 import {
   PPQ,
@@ -171,12 +171,49 @@ describe('analyzeMidi on files with answers known by construction', () => {
     expect(new Midi(lateFirstTempo()).tracks[0]!.notes[0]!.time).toBeCloseTo(2, 12);
   });
 
-  it('ignores a stray note-off, where @tonejs/midi lets it swallow the next note of that pitch', () => {
+  it('reads a note-off with nothing sounding, then a note-on of its pitch at the same tick, as a zero-length note', () => {
+    // How music21 writes chord symbols and abc2midi some notes: the note's off sorted before its on. A note-off that
+    // follows later finds nothing sounding, and is ignored. @tonejs/midi reads the pair the same way.
     const { analysis, warnings } = analysed(strayNoteOff());
     expect(analysis.noteCount).toBe(1);
-    expect(analyzerNotes(strayNoteOff())[0]).toMatchObject({ ticks: PPQ, durationTicks: PPQ });
-    expect(warnings).toEqual(['track 0: 1 note-offs without a sounding note ignored']);
+    expect(analyzerNotes(strayNoteOff())[0]).toMatchObject({ ticks: PPQ, durationTicks: 0 });
+    expect(warnings).toEqual([
+      'track 0: 1 note-offs without a sounding note ignored',
+      'track 0: 1 note-offs with nothing sounding, followed at their tick by a note-on of their pitch: read as zero-length notes',
+    ]);
     expect(new Midi(strayNoteOff()).tracks[0]!.notes[0]!.durationTicks).toBe(0);
+  });
+
+  it('ignores a note-off with nothing sounding when no note-on of its pitch follows at its tick', () => {
+    const bytes = smf([[{ tick: 0, type: 'noteOff', channel: 0, pitch: 60 }, ...note(PPQ, PPQ, 0, 60, 90)]]);
+    expect(analyzerNotes(bytes).map((n) => [n.ticks, n.durationTicks])).toEqual([[PPQ, PPQ]]);
+    expect(analysed(bytes).warnings).toEqual(['track 0: 1 note-offs without a sounding note ignored']);
+  });
+
+  it('reads chord symbols written off-then-on (music21) as zero-length notes, lengthening no other note', () => {
+    // Each chord tone of a symbol every half note, written as off then on at the same tick; a melody note of the
+    // same pitch (E4) between them keeps its own length.
+    const events: TrackEvent[] = [];
+    for (let bar = 0; bar < 4; bar++) {
+      const at = bar * 2 * PPQ;
+      for (const pitch of [60, 64, 67]) {
+        events.push(
+          { tick: at, type: 'noteOff', channel: 0, pitch },
+          { tick: at, type: 'noteOn', channel: 0, pitch, velocity: 80 },
+        );
+      }
+    }
+    events.push(...note(PPQ, PPQ / 2, 0, 64, 90));
+    const notes = analyzerNotes(smf([events]));
+    expect(notes.filter((n) => n.durationTicks === 0)).toHaveLength(12);
+    expect(notes.filter((n) => n.durationTicks !== 0).map((n) => [n.ticks, n.midi, n.durationTicks])).toEqual([
+      [PPQ, 64, PPQ / 2],
+    ]);
+    const { analysis, warnings } = analysed(smf([events]));
+    expect(analysis.noteCount).toBe(13);
+    expect(warnings).toEqual([
+      'track 0: 12 note-offs with nothing sounding, followed at their tick by a note-on of their pitch: read as zero-length notes',
+    ]);
   });
 
   it('keeps a note across a program change on its channel, which @tonejs/midi loses', () => {
@@ -196,7 +233,7 @@ describe('analyzeMidi on files with answers known by construction', () => {
     ]);
   });
 
-  it('closes notes never released at the end of their track and says how many', () => {
+  it('ends a note never released at the next note-on of its pitch and channel, else at the end of its track', () => {
     const bytes = smf([
       [
         ...note(0, PPQ, 0, 60, 90),
@@ -208,7 +245,53 @@ describe('analyzeMidi on files with answers known by construction', () => {
     const { analysis, warnings } = analysed(bytes);
     expect(analysis.noteCount).toBe(3);
     expect(analysis.durationTicks).toBe(4 * PPQ);
-    expect(warnings).toEqual([`track 0: 2 notes never released, closed at the end of the track (tick ${4 * PPQ})`]);
+    expect(warnings).toEqual([
+      `track 0: 2 notes never released, each ended at the next note-on of its pitch and channel or else at the end of the track (tick ${4 * PPQ})`,
+    ]);
+  });
+
+  it('lets one dangling note end at the next note of its pitch, and lengthens none of the later ones', () => {
+    // E4 struck at 0 and never released, then three E4 quarter notes with their own note-offs, and a G4 beside.
+    // First-in first-out pairing gave the dangling note the first note-off and each later note the next one's.
+    const bytes = smf([
+      [
+        { tick: 0, type: 'noteOn', channel: 0, pitch: 64, velocity: 70 },
+        ...note(PPQ, PPQ, 0, 64, 90),
+        ...note(3 * PPQ, PPQ, 0, 64, 90),
+        ...note(5 * PPQ, PPQ, 0, 64, 90),
+        ...note(0, 6 * PPQ, 0, 67, 90),
+      ],
+    ]);
+    expect(analyzerNotes(bytes).map((n) => [n.ticks, n.midi, n.durationTicks])).toEqual([
+      [0, 64, PPQ],
+      [0, 67, 6 * PPQ],
+      [PPQ, 64, PPQ],
+      [3 * PPQ, 64, PPQ],
+      [5 * PPQ, 64, PPQ],
+    ]);
+    expect(analysed(bytes).warnings).toEqual([
+      `track 0: 1 notes never released, each ended at the next note-on of its pitch and channel or else at the end of the track (tick ${6 * PPQ})`,
+    ]);
+  });
+
+  it('keeps the zero-length rule on a key that also has a dangling note, which is paired again', () => {
+    const bytes = smf([
+      [
+        { tick: 0, type: 'noteOff', channel: 0, pitch: 60 },
+        { tick: 0, type: 'noteOn', channel: 0, pitch: 60, velocity: 80 },
+        { tick: PPQ, type: 'noteOn', channel: 0, pitch: 60, velocity: 80 },
+        ...note(3 * PPQ, PPQ, 0, 60, 90),
+      ],
+    ]);
+    expect(analyzerNotes(bytes).map((n) => [n.ticks, n.durationTicks])).toEqual([
+      [0, 0],
+      [PPQ, 2 * PPQ],
+      [3 * PPQ, PPQ],
+    ]);
+    expect(analysed(bytes).warnings).toEqual([
+      'track 0: 1 note-offs with nothing sounding, followed at their tick by a note-on of their pitch: read as zero-length notes',
+      `track 0: 1 notes never released, each ended at the next note-on of its pitch and channel or else at the end of the track (tick ${4 * PPQ})`,
+    ]);
   });
 
   it('measures polyphony over [start, end) intervals, the mean weighted by sounding time', () => {

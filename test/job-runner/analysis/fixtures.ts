@@ -113,6 +113,7 @@ export function lateFirstTempo(): Uint8Array {
 }
 
 /** A stray note-off for C4 at tick 480, then a C4 from 480 to 960. */
+/** A note-off of C4 with nothing sounding, then at the same tick a C4 note (note-on, and its note-off a quarter later). */
 export function strayNoteOff(): Uint8Array {
   return smf([[{ tick: PPQ, type: 'noteOff', channel: 0, pitch: 60 }, ...note(PPQ, PPQ, 0, 60, 90)]]);
 }

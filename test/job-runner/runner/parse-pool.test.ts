@@ -36,6 +36,7 @@ function job(name: string): ParseJob {
     root: Buffer.from('/'),
     knownSha256: null,
     maxFileBytes: 1 << 20,
+    maxEvents: 1000,
     splitOutputDir: null,
   };
 }

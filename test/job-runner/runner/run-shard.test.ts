@@ -1,9 +1,18 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANALYSIS_VERSION } from '../../../job-runner/analysis/version.js';
 import { badInputs } from '../../../job-runner/synth/bad-inputs.js';
+import {
+  longLatin1Name,
+  manyMalformedTempos,
+  manyNotes,
+  manyUnknownChunks,
+} from '../../../job-runner/synth/hostile-inputs.js';
+import { MAX_WARNINGS_PER_FILE } from '../../../job-runner/analysis/warnings.js';
+import { memoryPlan } from '../../../job-runner/runner/memory.js';
 import { generateCorpus } from '../../../job-runner/synth/corpus.js';
 import { OUTSIDE_ROOT_REASON } from '../../../job-runner/runner/list.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
@@ -65,10 +74,16 @@ describe('run-shard', () => {
     return lastJson<{ files: number; shards: number; problems: number }>(exit);
   }
 
-  async function runShard(url: string, root: string, shard: number, extra: string[] = []) {
+  async function runShard(
+    url: string,
+    root: string,
+    shard: number,
+    extra: string[] = [],
+    env: Record<string, string> = {},
+  ) {
     const exit = await runCli(
       ['run-shard', '--corpus', 'c', '--root', root, '--shard', String(shard), '--json', ...extra],
-      { DATABASE_URL: url },
+      { DATABASE_URL: url, ...env },
     );
     expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
     return lastJson<{
@@ -168,6 +183,82 @@ describe('run-shard', () => {
         settled: before.filter((r) => r.sha256 === null).length,
       });
     });
+
+    it('on a rerun, analyses again only the files whose results an older analysis version made', async () => {
+      const pg = (await import('pg')).default;
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      let stale: string[];
+      try {
+        const { rows: versions } = await client.query<{ v: number | null; n: string }>(
+          'SELECT analysis_version AS v, count(*) AS n FROM midi.files WHERE sha256 IS NOT NULL GROUP BY 1',
+        );
+        expect(versions).toEqual([{ v: ANALYSIS_VERSION, n: expect.any(String) }]);
+        // Two results of version 1, one good file's and one failure's; one row of a release that wrote no version.
+        const { rows } = await client.query<{ path: string }>(
+          `UPDATE midi.files SET analysis_version = CASE WHEN path = $2 THEN NULL ELSE 1 END
+            WHERE path = ANY($1) OR path = $2 RETURNING path`,
+          [[goodPaths[0], 'bad/bit-flipped.mid'], goodPaths[1]],
+        );
+        stale = rows.map((r) => r.path).sort();
+      } finally {
+        await client.end();
+      }
+      expect(stale).toHaveLength(3);
+      const before = new Map((await files(url)).map((r) => [r.path, r]));
+      const summaries = [];
+      for (const shard of [0, 1, 2]) summaries.push(await runShard(url, root, shard));
+      const after = await files(url);
+      const rewritten = after.filter((r) => r.attempts !== before.get(r.path)!.attempts).map((r) => r.path);
+      expect(rewritten.sort()).toEqual(stale);
+      expect(summaries.reduce((n, s) => n + s.recorded.ok + s.recorded.failed, 0)).toBe(3);
+      expect(
+        await count(
+          url,
+          `SELECT count(*) AS n FROM midi.files WHERE sha256 IS NOT NULL AND analysis_version IS DISTINCT FROM ${ANALYSIS_VERSION}`,
+        ),
+      ).toBe(0);
+      for (const r of after) expect({ ...r, attempts: 0 }).toEqual({ ...before.get(r.path)!, attempts: 0 });
+    });
+  });
+
+  it('bounds every file by the memory limit the pod gives: hostile files are recorded with their reasons, none kills the runner', async () => {
+    const url = await db.createDatabase('memory_limit');
+    const root = path.join(tmp, 'memory-corpus');
+    const written = await writeCorpus(root, { files: 4, seed: 5 });
+    const hostile = {
+      'hostile/notes.mid': manyNotes(1_000_000), // 2 million events: more than a 512 MiB pod allows one file
+      'hostile/tempos.mid': manyMalformedTempos(1_000_000),
+      'hostile/chunks.mid': manyUnknownChunks(1_000_000),
+      'hostile/name.mid': longLatin1Name(4 * 1024 * 1024),
+    };
+    await mkdir(path.join(root, 'hostile'));
+    for (const [p, bytes] of Object.entries(hostile)) await writeFile(path.join(root, p), bytes);
+    await scan(url, root, ['--shards', '1']);
+    const plan = memoryPlan(512 * 1024 * 1024, 1, { maxEvents: 5_000_000, workerHeapMb: 1024, maxFileBytes: 64 << 20 });
+    const summary = await runShard(url, root, 0, ['--cpu-millis', '1000'], {
+      MEMORY_LIMIT_BYTES: String(512 * 1024 * 1024),
+    });
+    expect(summary.recorded).toEqual({ ok: written.length + 3, failed: 1, skipped: 0 });
+    expect(summary.workersReplaced).toBe(0);
+    const byPath = new Map((await files(url)).map((r) => [r.path, r]));
+    expect(byPath.get('hostile/notes.mid')).toMatchObject({
+      status: 'failed',
+      reason: expect.stringMatching(
+        new RegExp(
+          `^too many events: more than ${plan.maxEvents} events .*; ${plan.maxEvents} events is the most this pod's memory limit allows per file$`,
+        ),
+      ),
+    });
+    for (const p of ['hostile/tempos.mid', 'hostile/chunks.mid']) {
+      expect(byPath.get(p)?.status).toBe('ok');
+      expect(byPath.get(p)?.warnings).toHaveLength(MAX_WARNINGS_PER_FILE + 1);
+    }
+    expect(byPath.get('hostile/name.mid')?.status).toBe('ok');
+    // Without a limit, the same file is within the reader's own bound and is analysed.
+    const free = await runShard(url, root, 0, ['--retry-failed']);
+    expect(free.recorded.ok).toBeGreaterThanOrEqual(1);
+    expect((await files(url)).find((r) => r.path === 'hostile/notes.mid')?.status).toBe('ok');
   });
 
   it('refuses a file over the size limit before reading it, with its size and the limit in the reason', async () => {

@@ -1,0 +1,39 @@
+/** A Reconciler over a World, with the database access a test file chooses: a fake, or the real one on a test Postgres. */
+import { createLogger } from '../../../common/log.js';
+import type { MidiCorpus } from '../../../controller/api/v1alpha1/midicorpus.js';
+import type { DatabaseAccess } from '../../../controller/reconcile/database.js';
+import { Reconciler } from '../../../controller/reconcile/reconciler.js';
+import { makeCorpus, type CorpusOptions } from '../fixtures.js';
+import { ManualClock } from '../manual-clock.js';
+import { World } from './world.js';
+
+const log = createLogger({ level: 'silent' });
+
+export interface ReconcilerSetup {
+  /** The URL in Secret music/db, which every corpus names. */
+  url: string;
+  database: (world: World) => DatabaseAccess;
+}
+
+export function setupReconciler(o: ReconcilerSetup, corpora: readonly CorpusOptions[]) {
+  const world = new World();
+  world.secrets.set('music/db', { url: o.url });
+  for (const c of corpora) world.addCorpus(makeCorpus(c));
+  const queued: string[] = [];
+  const reconciler = new Reconciler({
+    caches: world,
+    writer: world,
+    database: o.database(world),
+    defaultImage: 'example/midi-corpus:test',
+    enqueue: (key) => queued.push(key),
+    clock: new ManualClock(Date.parse('2025-03-01T12:00:00Z')),
+    log,
+  });
+  const pass = (name: string) => reconciler.reconcile(`music/${name}`);
+  const corpus = (name: string) => world.corpus('music', name)!;
+  return { world, reconciler, pass, corpus, queued };
+}
+
+export const condition = (c: MidiCorpus, type: string) => c.status?.conditions?.find((x) => x.type === type);
+export const scanAnswer = (name: string, files: number, shards: number) =>
+  JSON.stringify({ corpus: `music/${name}`, files, bytes: files * 1000, shards });
