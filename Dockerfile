@@ -30,6 +30,7 @@ RUN --mount=type=secret,id=npm-ca \
 COPY tsconfig.json tsconfig.build.json ./
 COPY cli ./cli
 COPY common ./common
+COPY contract ./contract
 COPY controller ./controller
 COPY job-runner ./job-runner
 COPY bench ./bench

@@ -26,7 +26,7 @@ import { migrate } from '../job-runner/db/migrations.js';
 import { ensureCorpus, recordScan, shardFiles, writeBatch, type FileResult } from '../job-runner/db/store.js';
 import { applicationNameFor } from '../job-runner/pool/naming.js';
 import { RunnerPool, type ValidationMode } from '../job-runner/pool/pool.js';
-import { poolSizeFor } from '../job-runner/pool/sizing.js';
+import { poolSizeFor } from '../contract/pool-sizing.js';
 import { generateCorpus } from '../job-runner/synth/corpus.js';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';

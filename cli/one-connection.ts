@@ -1,5 +1,7 @@
-import { createLogger, describeDatabaseUrl, type Logger } from '../job-runner/log.js';
-import { describeError, EXIT_OK, EXIT_USAGE } from '../job-runner/pool/errors.js';
+import { createLogger, type Logger } from '../common/log.js';
+import { describeDatabaseUrl, describeError } from '../contract/describe-error.js';
+import { EXIT_OK, EXIT_USAGE } from '../contract/exit-codes.js';
+import { SCAN_CONNECTIONS } from '../contract/pool-sizing.js';
 import { applicationNameFor } from '../job-runner/pool/naming.js';
 import { RunnerPool } from '../job-runner/pool/pool.js';
 import { exitCodeFor } from '../job-runner/runner/errors.js';
@@ -37,7 +39,7 @@ export async function runWithOneConnection(
   const database = describeDatabaseUrl(url);
   const pool = new RunnerPool({
     connectionString: url,
-    size: { max: 1, warm: 1 },
+    size: { max: SCAN_CONNECTIONS, warm: SCAN_CONNECTIONS },
     applicationName: applicationNameFor({ role: command.role, corpus: command.corpus, pod: process.env.POD_NAME }),
     ...(command.openTimeoutMs !== undefined ? { openTimeoutMs: command.openTimeoutMs } : {}),
     statsIntervalMs: 0,

@@ -14,7 +14,7 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../common/clock.js';
-import type { Logger } from '../job-runner/log.js';
+import type { Logger } from '../common/log.js';
 import type { MidiCorpus } from './api/v1alpha1/midicorpus.js';
 import { ANNOTATION_BUDGET_KEY, ANNOTATION_CORPUS } from './plan/names.js';
 import type { DatabaseAccess } from './reconcile/database.js';
@@ -22,9 +22,9 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { describeApiError, isConflict } from './runtime/errors.js';
 import type { HttpEndpoints } from './runtime/http.js';
 import type { Informer, InformerEvent } from './runtime/informer.js';
-import type { ClusterWriter } from './runtime/kube.js';
+import type { ClusterWriter } from './kube.js';
 import type { Leadership, LeadershipCallbacks } from './runtime/leader-election.js';
-import { ControllerMetrics } from './runtime/metrics.js';
+import { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './runtime/work-queue.js';
 
 /** After this many 409s in a row on one key, requeue with backoff instead of at once. */

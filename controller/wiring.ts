@@ -5,13 +5,13 @@
  */
 import { CoordinationV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { realClock } from '../common/clock.js';
-import type { Logger } from '../job-runner/log.js';
+import type { Logger } from '../common/log.js';
 import { Controller, type InformerFactory } from './controller.js';
 import { CHILD_SELECTOR } from './plan/names.js';
 import { PostgresDatabaseAccess } from './reconcile/database.js';
 import { startHttp } from './runtime/http.js';
 import { RestartingInformer } from './runtime/informer.js';
-import { KubeClient } from './runtime/kube.js';
+import { KubeClient } from './kube.js';
 import { LeaderElector } from './runtime/leader-election.js';
 
 export interface ControllerConfig {

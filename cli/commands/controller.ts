@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { CommandModule } from 'yargs';
-import { createLogger } from '../../job-runner/log.js';
+import { createLogger } from '../../common/log.js';
 import { createController } from '../../controller/wiring.js';
 
 interface ControllerArgs {

@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { DEFAULT_DATA_DIR, openLocalDatabase, psqlCommand } from '../../job-runner/local/database.js';
-import { createLogger } from '../../job-runner/log.js';
-import { describeError, EXIT_BUG } from '../../job-runner/pool/errors.js';
+import { createLogger } from '../../common/log.js';
+import { describeError } from '../../contract/describe-error.js';
+import { EXIT_BUG } from '../../contract/exit-codes.js';
 
 interface DbArgs {
   'data-dir': string;

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { createLogger } from '../../job-runner/log.js';
-import { EXIT_OK, EXIT_USAGE } from '../../job-runner/pool/errors.js';
+import { createLogger } from '../../common/log.js';
+import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import { writeSampleCorpus } from '../../job-runner/synth/sample.js';
 
 interface GenerateSampleArgs {

@@ -2,13 +2,16 @@ import type { CommandModule } from 'yargs';
 import { DEFAULT_DATA_DIR } from '../../job-runner/local/database.js';
 import { humanSummary } from '../../job-runner/local/report.js';
 import { runLocal } from '../../job-runner/local/run-local.js';
-import { createLogger } from '../../job-runner/log.js';
-import { describeError, EXIT_TEMPFAIL } from '../../job-runner/pool/errors.js';
+import { createLogger } from '../../common/log.js';
+import { checkWholeNumbers } from '../../common/whole-number.js';
+import { describeError } from '../../contract/describe-error.js';
+import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
+import { installShutdownHandlers } from '../../job-runner/runner/shutdown.js';
 import { RUN_SHARD_DEFAULTS } from '../../job-runner/runner/run-shard.js';
 
-interface LocalArgs {
+interface LocalArgs extends PoolArgs {
   dir: string;
   corpus?: string;
   'database-url'?: string;
@@ -19,10 +22,6 @@ interface LocalArgs {
   shards?: number;
   'cpu-millis-per-runner': number;
   'max-runners'?: number;
-  'connections-per-worker'?: number;
-  'extra-connections'?: number;
-  'max-per-pod'?: number;
-  'warm-fraction'?: number;
   'max-connections'?: number;
   reserved?: number;
   headroom: number;
@@ -75,16 +74,7 @@ export const localCommand: CommandModule<object, LocalArgs> = {
         type: 'number',
         describe: 'Most runner processes at once (default: CPUs × 1000 / cpu-millis-per-runner)',
       })
-      .option('connections-per-worker', {
-        type: 'number',
-        describe: 'Pool tuning: writer connections per parse worker',
-      })
-      .option('extra-connections', { type: 'number', describe: 'Pool tuning: connections beyond the writers' })
-      .option('max-per-pod', { type: 'number', describe: "Pool tuning: hard cap on one runner's connections" })
-      .option('warm-fraction', {
-        type: 'number',
-        describe: "Pool tuning: share of a runner's pool opened before its first file",
-      })
+      .options(POOL_OPTIONS)
       .option('max-connections', {
         type: 'number',
         describe: "Connection limit for this run (default: the server's max_connections)",
@@ -126,23 +116,18 @@ export const localCommand: CommandModule<object, LocalArgs> = {
         default: false,
         describe: 'Print the summary as one JSON object, the last line of stdout',
       })
-      .check((a) => {
-        for (const k of [
-          'headroom',
-          'shard-attempts',
-          'cpu-millis-per-runner',
-          'max-runners',
-          'max-connections',
-          'reserved',
-          'files-per-shard',
-          'shards',
-        ] as const) {
-          const v = a[k];
-          if (v !== undefined && (!Number.isInteger(v) || v < (k === 'headroom' || k === 'reserved' ? 0 : 1)))
-            throw new Error(`--${k} must be a whole number${k === 'headroom' || k === 'reserved' ? ' ≥ 0' : ' ≥ 1'}`);
-        }
-        return true;
-      }),
+      .check((a) =>
+        checkWholeNumbers(a, {
+          headroom: 0,
+          'shard-attempts': 1,
+          'cpu-millis-per-runner': 1,
+          'max-runners': 1,
+          'max-connections': 1,
+          reserved: 0,
+          'files-per-shard': 1,
+          shards: 1,
+        }),
+      ),
   handler: async (args) => {
     process.exitCode = await localCli(args);
     process.exit();
@@ -153,14 +138,10 @@ async function localCli(args: LocalArgs): Promise<number> {
   // On a terminal the progress bar and the summary say what matters; info lines would scroll the bar away.
   const tty = process.stderr.isTTY === true;
   const log = createLogger({ base: { component: 'local' }, level: process.env.LOG_LEVEL ?? (tty ? 'warn' : 'info') });
-  const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(EXIT_TEMPFAIL);
-    log.warn({ signal }, 'stopping: runners finish their batches in flight (press again to quit at once)');
-    controller.abort(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const signal = installShutdownHandlers(log, {
+    graceMs: null,
+    message: 'stopping: runners finish their batches in flight (press again to quit at once)',
+  });
   try {
     const { report, lookAt, exitCode } = await runLocal(
       {
@@ -174,12 +155,7 @@ async function localCli(args: LocalArgs): Promise<number> {
         shards: args.shards,
         cpuMillisPerRunner: args['cpu-millis-per-runner'],
         maxRunners: args['max-runners'],
-        tuning: {
-          connectionsPerWorker: args['connections-per-worker'],
-          extraConnections: args['extra-connections'],
-          maxPerPod: args['max-per-pod'],
-          warmFraction: args['warm-fraction'],
-        },
+        tuning: poolTuningFrom(args),
         maxConnections: args['max-connections'],
         reserved: args.reserved,
         headroom: args.headroom,
@@ -191,7 +167,7 @@ async function localCli(args: LocalArgs): Promise<number> {
         tty,
       },
       log,
-      controller.signal,
+      signal,
     );
     // The summary is for the person at the terminal (stderr); with --json, stdout's last line is the machine's copy.
     await new Promise((resolve) => process.stderr.write(humanSummary(report, lookAt), resolve));

@@ -1,9 +1,12 @@
 import type { CommandModule } from 'yargs';
+import { checkWholeNumbers } from '../../common/whole-number.js';
+import { EXIT_USAGE } from '../../contract/exit-codes.js';
+import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { midiCorpusSpecSchema } from '../../controller/api/v1alpha1/midicorpus.js';
 import { cpuMillis } from '../../controller/plan/cpu.js';
 import { dryRun, type DryRun } from '../../controller/plan/dry-run.js';
 
-interface PlanArgs {
+interface PlanArgs extends PoolArgs {
   files: number;
   'files-per-shard'?: number;
   shards?: number;
@@ -13,10 +16,6 @@ interface PlanArgs {
   reserved: number;
   headroom: number;
   'max-parallelism': number;
-  'connections-per-worker'?: number;
-  'extra-connections'?: number;
-  'max-per-pod'?: number;
-  'warm-fraction'?: number;
   json: boolean;
 }
 
@@ -64,23 +63,14 @@ export const planCommand: CommandModule<object, PlanArgs> = {
         default: DEFAULT_MAX_PARALLELISM,
         describe: 'Most runner pods at once',
       })
-      .option('connections-per-worker', {
-        type: 'number',
-        describe: 'Pool tuning (spec.runner.pool.connectionsPerWorker)',
-      })
-      .option('extra-connections', { type: 'number', describe: 'Pool tuning (spec.runner.pool.extraConnections)' })
-      .option('max-per-pod', { type: 'number', describe: 'Pool tuning (spec.runner.pool.maxPerPod)' })
-      .option('warm-fraction', { type: 'number', describe: 'Pool tuning (spec.runner.pool.warmFraction)' })
+      .options(POOL_OPTIONS)
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object instead of a table' })
       .example('$0 plan --files 3000000 --files-per-shard 1000 --cpu 2 --max-connections 100 --reserved 10 --json', '')
       .check((a) => {
         if (a['files-per-shard'] === undefined && a.shards === undefined)
           throw new Error('give --files-per-shard or --shards');
         if (a.cpu === undefined && a['cpu-millis'] === undefined) throw new Error('give --cpu or --cpu-millis');
-        for (const name of ['files', 'max-connections', 'reserved', 'headroom'] as const) {
-          if (!Number.isInteger(a[name]) || a[name] < 0) throw new Error(`--${name} must be a whole number ≥ 0`);
-        }
-        return true;
+        return checkWholeNumbers(a, { files: 0, 'max-connections': 0, reserved: 0, headroom: 0 });
       }),
   handler: (args) => {
     const millis = args['cpu-millis'] ?? cpuMillis(args.cpu);
@@ -94,15 +84,10 @@ export const planCommand: CommandModule<object, PlanArgs> = {
       reservedConnections: args.reserved,
       headroom: args.headroom,
       maxParallelism: args['max-parallelism'],
-      pool: {
-        connectionsPerWorker: args['connections-per-worker'],
-        extraConnections: args['extra-connections'],
-        maxPerPod: args['max-per-pod'],
-        warmFraction: args['warm-fraction'],
-      },
+      pool: poolTuningFrom(args),
     });
     process.stdout.write(args.json ? `${JSON.stringify(result)}\n` : table(result, millis));
-    if (result.errors.length > 0) process.exitCode = 64;
+    if (result.errors.length > 0) process.exitCode = EXIT_USAGE;
   },
 };
 

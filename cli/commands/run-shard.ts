@@ -1,22 +1,21 @@
 import os from 'node:os';
 import type { CommandModule } from 'yargs';
-import { createLogger, describeDatabaseUrl } from '../../job-runner/log.js';
-import { describeError, EXIT_OK, EXIT_USAGE } from '../../job-runner/pool/errors.js';
+import { createLogger } from '../../common/log.js';
+import { wholeNumber } from '../../common/whole-number.js';
+import { describeDatabaseUrl, describeError } from '../../contract/describe-error.js';
+import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
+import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { RUN_SHARD_DEFAULTS, runShard } from '../../job-runner/runner/run-shard.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, installShutdownHandlers } from '../../job-runner/runner/shutdown.js';
 import { podMemoryLimit } from '../../job-runner/runner/memory.js';
 
-interface RunShardArgs {
+interface RunShardArgs extends PoolArgs {
   corpus: string;
   root: string;
   shard?: number;
   'split-output'?: string;
   'cpu-millis'?: number;
-  'connections-per-worker'?: number;
-  'extra-connections'?: number;
-  'max-per-pod'?: number;
-  'warm-fraction'?: number;
   'max-file-bytes': number;
   'file-timeout-ms': number;
   'batch-files': number;
@@ -45,13 +44,7 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
         type: 'number',
         describe: `CPU request in millicores (default: env CPU_REQUEST_MILLIS, else ${RUN_SHARD_DEFAULTS.cpuMillis})`,
       })
-      .option('connections-per-worker', {
-        type: 'number',
-        describe: 'Pool tuning: writer connections per parse worker',
-      })
-      .option('extra-connections', { type: 'number', describe: 'Pool tuning: connections beyond the writers' })
-      .option('max-per-pod', { type: 'number', describe: "Pool tuning: hard cap on this process's connections" })
-      .option('warm-fraction', { type: 'number', describe: 'Pool tuning: share of max opened before the first file' })
+      .options(POOL_OPTIONS)
       .option('max-file-bytes', {
         type: 'number',
         default: RUN_SHARD_DEFAULTS.maxFileBytes,
@@ -96,14 +89,6 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
   },
 };
 
-/** A whole number ≥ min from a flag or an environment variable, or an error message. */
-function wholeNumber(name: string, value: unknown, min: number): number | string {
-  const n = typeof value === 'string' ? Number(value) : value;
-  return typeof n === 'number' && Number.isInteger(n) && n >= min
-    ? n
-    : `${name} must be a whole number ≥ ${min}, got ${String(value)}`;
-}
-
 async function runShardCli(args: RunShardArgs): Promise<number> {
   const shard = wholeNumber('--shard (or JOB_COMPLETION_INDEX)', args.shard ?? process.env.JOB_COMPLETION_INDEX, 0);
   const cpuMillis = wholeNumber(
@@ -132,7 +117,7 @@ async function runShardCli(args: RunShardArgs): Promise<number> {
     for (const p of problems) log.error(p);
     return EXIT_USAGE;
   }
-  const signal = installShutdownHandlers(log, args['shutdown-grace-ms']);
+  const signal = installShutdownHandlers(log, { graceMs: args['shutdown-grace-ms'] });
   try {
     const summary = await runShard(
       {
@@ -141,12 +126,7 @@ async function runShardCli(args: RunShardArgs): Promise<number> {
         shard,
         databaseUrl: url,
         cpuMillis,
-        tuning: {
-          connectionsPerWorker: args['connections-per-worker'],
-          extraConnections: args['extra-connections'],
-          maxPerPod: args['max-per-pod'],
-          warmFraction: args['warm-fraction'],
-        },
+        tuning: poolTuningFrom(args),
         maxFileBytes: args['max-file-bytes'],
         fileTimeoutMs: args['file-timeout-ms'],
         splitOutput: args['split-output'] ?? null,

@@ -16,7 +16,7 @@
  * pods above its own parallelism either. Together: Σ potential·perPod ≤ allowance holds at every instant, provided
  * decisions are taken one at a time with the operator's latest writes (the controller runs one reconcile at a time).
  */
-import { connectionAllowance } from '../../job-runner/pool/sizing.js';
+import { connectionAllowance } from '../../contract/pool-sizing.js';
 import { fairShares } from './fair-share.js';
 
 export interface DatabaseLimits {

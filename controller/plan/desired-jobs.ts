@@ -14,7 +14,10 @@ import type {
   V1Volume,
   V1VolumeMount,
 } from '@kubernetes/client-node';
-import { EXIT_USAGE } from '../../job-runner/pool/errors.js';
+import { corpusKey } from '../../contract/corpus-key.js';
+import { EXIT_USAGE } from '../../contract/exit-codes.js';
+import { SCAN_CONNECTIONS } from '../../contract/pool-sizing.js';
+import { runShardArgs } from '../../contract/run-shard-command.js';
 import { API_VERSION, KIND, type MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import {
   ANNOTATION_BUDGET_KEY,
@@ -22,7 +25,6 @@ import {
   ANNOTATION_CORPUS,
   childLabels,
   childName,
-  corpusKey,
   type ChildRole,
 } from './names.js';
 
@@ -62,9 +64,6 @@ export interface RunJobOptions extends DesiredJobOptions {
   /** Connections one runner pod may hold: poolSizeFor(cpu, pool).max. */
   perPod: number;
 }
-
-/** A scan holds one connection (contracts.md). */
-export const SCAN_CONNECTIONS = 1;
 
 export function ownerReference(corpus: MidiCorpus): V1OwnerReference {
   return {
@@ -111,23 +110,16 @@ export function scanJob(corpus: MidiCorpus, options: DesiredJobOptions): V1Job {
 
 export function runJob(corpus: MidiCorpus, options: RunJobOptions): V1Job {
   const { spec } = corpus;
-  const { pool } = spec.runner;
-  const args = ['run-shard', '--corpus', key(corpus), '--root', rootDir(spec.source.path)];
-  if (spec.splitTracks) args.push('--split-output', joinPath(SPLIT_MOUNT, spec.splitTracks.path));
-  // Pool knobs are passed explicitly, so the pool the runner opens is exactly the one the budget counted.
-  args.push(
-    '--connections-per-worker',
-    String(pool.connectionsPerWorker),
-    '--extra-connections',
-    String(pool.extraConnections),
-    '--max-per-pod',
-    String(pool.maxPerPod),
-    '--warm-fraction',
-    String(pool.warmFraction),
-  );
-  if (spec.runner.maxFileBytes !== undefined) args.push('--max-file-bytes', String(spec.runner.maxFileBytes));
-  if (spec.runner.fileTimeoutMs !== undefined) args.push('--file-timeout-ms', String(spec.runner.fileTimeoutMs));
-  args.push('--json');
+  // The shard is the pod's completion index and its CPU its request, both read from the environment.
+  const args = runShardArgs({
+    corpus: key(corpus),
+    root: rootDir(spec.source.path),
+    splitOutput: spec.splitTracks && joinPath(SPLIT_MOUNT, spec.splitTracks.path),
+    // Every pool knob explicitly (the CRD defaults them), so the pool the runner opens is the one the budget counted.
+    pool: spec.runner.pool,
+    maxFileBytes: spec.runner.maxFileBytes,
+    fileTimeoutMs: spec.runner.fileTimeoutMs,
+  });
   const job: V1Job = {
     apiVersion: 'batch/v1',
     kind: 'Job',

@@ -2,8 +2,8 @@
  * `midi-corpus plan`: what the controller would do for a corpus of a given size, CPU request and database limit,
  * computed with the very functions the controller uses (planShards, poolSizeFor, connectionBudget). Pure.
  */
-import { poolSizeFor, type PoolSize, type PoolTuning } from '../../job-runner/pool/sizing.js';
-import { planShards, type ShardRequest } from '../../job-runner/runner/shards.js';
+import { poolSizeFor, type PoolSize, type PoolTuning } from '../../contract/pool-sizing.js';
+import { planShards, type ShardRequest } from '../../contract/shards.js';
 import { MAX_SHARDS } from '../api/v1alpha1/midicorpus.js';
 import { connectionBudget, type LimitKind } from '../budget/connection-budget.js';
 import { budgetMessage } from './status.js';

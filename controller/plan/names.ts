@@ -42,11 +42,6 @@ export function childName(corpusName: string, role: ChildRole): string {
   return `${stem}-${hash}-${role}`;
 }
 
-/** The key under which the runners record the corpus in Postgres (contracts.md): `<namespace>/<name>`. */
-export function corpusKey(namespace: string, name: string): string {
-  return `${namespace}/${name}`;
-}
-
 export function childLabels(corpusUid: string, role: ChildRole): Record<string, string> {
   return {
     [LABEL_NAME]: 'midi-corpus',

@@ -1,16 +1,14 @@
 /**
- * The scan pod's answer, read from its termination message (contracts.md: the same JSON as `scan --json`'s last line:
- * `{"corpus":..,"files":N,"bytes":N,"shards":S}`). Kubernetes keeps at most 4 KiB of it, plenty for this.
+ * The scan pod's answer, read from its termination message: the JSON of contract/scan-summary.ts, checked before the
+ * run Job is sized from it.
  */
 import type { V1Pod } from '@kubernetes/client-node';
+import type { ScanSummary } from '../../contract/scan-summary.js';
 import { MAX_SHARDS } from '../api/v1alpha1/midicorpus.js';
 import { SCAN_CONTAINER } from './desired-jobs.js';
 
-export interface ScanResult {
-  files: number;
-  bytes: number;
-  shards: number;
-}
+/** What the controller uses of the scan's summary. */
+export type ScanResult = Pick<ScanSummary, 'files' | 'bytes' | 'shards'>;
 
 export type ScanOutcome = { ok: true; result: ScanResult } | { ok: false; message: string };
 
@@ -26,7 +24,7 @@ export function parseScanResult(message: string, expectedCorpus: string): ScanOu
     return { ok: false, message: "the scan's termination message is not a JSON object" };
   const v = value as Record<string, unknown>;
   if (v.corpus !== expectedCorpus) return { ok: false, message: 'the scan reported another corpus than this one' };
-  for (const field of ['files', 'bytes', 'shards'] as const) {
+  for (const field of ['files', 'bytes', 'shards'] as const satisfies readonly (keyof ScanSummary)[]) {
     const n = v[field];
     if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
       return { ok: false, message: `the scan's ${field} is not a whole number ≥ 0` };

@@ -10,7 +10,7 @@
  *   corpus, so a busy reconcile loop does not become a busy database client.
  */
 import pg from 'pg';
-import { describeError } from '../../job-runner/pool/errors.js';
+import { describeError } from '../../contract/describe-error.js';
 import { realClock, type Clock } from '../../common/clock.js';
 import { Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';

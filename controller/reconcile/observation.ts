@@ -4,12 +4,13 @@
  * from it (statusInput), so the two never list the same facts twice.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
-import { poolSizeFor } from '../../job-runner/pool/sizing.js';
+import { poolSizeFor } from '../../contract/pool-sizing.js';
 import { Reason, isFinalPhase } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import type { BudgetPlan } from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
-import { LABEL_CORPUS_UID, LABEL_ROLE, childName, corpusKey, type ChildRole } from '../plan/names.js';
+import { LABEL_CORPUS_UID, LABEL_ROLE, childName, type ChildRole } from '../plan/names.js';
+import { corpusKey } from '../../contract/corpus-key.js';
 import { parseScanResult, scanTerminationMessage, type ScanResult } from '../plan/scan-result.js';
 import { failedShards, jobFinished, type BudgetObservation, type StatusInput } from '../plan/status.js';
 import type { Progress, Resolution } from './database.js';

@@ -19,16 +19,16 @@
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../common/clock.js';
-import type { Logger } from '../../job-runner/log.js';
-import { describeError } from '../../job-runner/pool/errors.js';
+import type { Logger } from '../../common/log.js';
+import { describeError } from '../../contract/describe-error.js';
 import { isFinalPhase } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
-import { corpusKey } from '../plan/names.js';
+import { corpusKey } from '../../contract/corpus-key.js';
 import { computeStatus, jobFinished, sameStatus, transitionEvents } from '../plan/status.js';
-import type { ClusterWriter } from '../runtime/kube.js';
+import type { ClusterWriter } from '../kube.js';
 import type { DatabaseAccess, Progress } from './database.js';
 import { JobExpectations } from './job-expectations.js';
 import {

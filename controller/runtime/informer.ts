@@ -18,8 +18,8 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import type { Logger } from '../../job-runner/log.js';
-import { scrubSecrets } from '../../job-runner/log.js';
+import type { Logger } from '../../common/log.js';
+import { scrubSecrets } from '../../contract/describe-error.js';
 import { backoffDelay, realClock, type Clock } from '../../common/clock.js';
 import { describeApiError, statusOf } from './errors.js';
 

@@ -11,7 +11,7 @@
  * - On graceful shutdown the leader releases the Lease, so the other replica takes over at once.
  */
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
-import type { Logger } from '../../job-runner/log.js';
+import type { Logger } from '../../common/log.js';
 import { realClock, type Clock } from '../../common/clock.js';
 import { describeApiError, isConflict, isNotFound } from './errors.js';
 

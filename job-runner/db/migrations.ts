@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import { PermanentError } from '../../contract/error-kinds.js';
 import { sql as initial } from './migrations/0001-initial.js';
 import { sql as analysisVersion } from './migrations/0002-analysis-version.js';
 
@@ -30,7 +31,7 @@ export const MIGRATION_LOCK_KEY = '7883943025585252711';
 export const SCHEMA = 'midi';
 
 /** The database was migrated by a newer release than this one; running old code on it could corrupt results. */
-export class SchemaTooNewError extends Error {
+export class SchemaTooNewError extends PermanentError {
   override readonly name = 'SchemaTooNewError';
   constructor(
     readonly databaseVersion: number,
@@ -43,7 +44,7 @@ export class SchemaTooNewError extends Error {
 }
 
 /** An applied migration's recorded checksum differs from the code's: someone edited a released migration. */
-export class MigrationChecksumError extends Error {
+export class MigrationChecksumError extends PermanentError {
   override readonly name = 'MigrationChecksumError';
   constructor(readonly version: number) {
     super(`migration ${version} was applied with different SQL than this release carries: refusing to continue`);

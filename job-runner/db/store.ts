@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { FileAnalysis } from '../analysis/types.js';
-import { describeError } from '../pool/errors.js';
+import { describeError } from '../../contract/describe-error.js';
 import { firstNonFinite } from './finite.js';
 import { displayPath, rawPath } from './paths.js';
 import { copyField, pgJson, pgText } from './text.js';

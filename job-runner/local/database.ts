@@ -2,7 +2,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../db/embedded.js';
-import { describeDatabaseUrl } from '../log.js';
+import { describeDatabaseUrl } from '../../contract/describe-error.js';
 import { UsageError } from '../runner/errors.js';
 
 /**

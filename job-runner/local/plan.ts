@@ -1,9 +1,15 @@
-import { connectionAllowance, poolSizeFor, runnersThatFit, type PoolSize, type PoolTuning } from '../pool/sizing.js';
-import type { ShardRequest } from '../runner/shards.js';
+import {
+  connectionAllowance,
+  poolSizeFor,
+  runnersThatFit,
+  type PoolSize,
+  type PoolTuning,
+} from '../../contract/pool-sizing.js';
+import type { ShardRequest } from '../../contract/shards.js';
 
 /**
  * Local mode's plan: how many runner processes run at once, from the connection budget and the machine's CPUs,
- * with the very functions the controller uses (job-runner/pool/sizing.ts). Pure.
+ * with the very functions the controller uses (contract/pool-sizing.ts). Pure.
  */
 
 export interface LocalPlanInput {

@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../common/log.js';
 
 /** What the progress display shows: files settled out of the total, and the run's connections against its budget. */
 export interface ProgressState {

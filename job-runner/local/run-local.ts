@@ -6,11 +6,14 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { migrate } from '../db/migrations.js';
 import { corpusCounts, failures, findCorpus, type CorpusCounts } from '../db/store.js';
-import type { Logger } from '../log.js';
-import { describeError } from '../pool/errors.js';
+import type { Logger } from '../../common/log.js';
+import { describeError } from '../../contract/describe-error.js';
+import { errorKind, TransientError } from '../../contract/error-kinds.js';
+import { EXIT_OK, EXIT_TEMPFAIL, exitCodeOf } from '../../contract/exit-codes.js';
+import { runShardArgs } from '../../contract/run-shard-command.js';
 import { applicationNameFor } from '../pool/naming.js';
 import { RunnerPool } from '../pool/pool.js';
-import type { PoolTuning } from '../pool/sizing.js';
+import type { PoolTuning } from '../../contract/pool-sizing.js';
 import { UsageError } from '../runner/errors.js';
 import { withRetry } from '../runner/retry.js';
 import { scanCorpus } from '../runner/scan.js';
@@ -245,7 +248,7 @@ async function runRunners(ctx: RunnersContext): Promise<{ result: SupervisorResu
     },
     log,
   });
-  const onAbort = () => supervisor.stop('interrupted: run the same command again to continue');
+  const onAbort = () => supervisor.stop(new TransientError('interrupted: run the same command again to continue'));
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   monitor.start();
   try {
@@ -263,28 +266,19 @@ const CLI_MAIN = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
 function spawnRunner(ctx: RunnersContext, shard: number, pod: string, attempt: number): ChildProcess {
   const { options } = ctx;
-  const flag = (name: string, value: number | string | undefined) =>
-    value === undefined ? [] : [`--${name}`, String(value)];
   const args = [
     CLI_MAIN,
-    'run-shard',
-    '--corpus',
-    ctx.corpus,
-    '--root',
-    ctx.dir,
-    '--shard',
-    String(shard),
-    '--cpu-millis',
-    String(options.cpuMillisPerRunner),
-    ...flag('connections-per-worker', options.tuning.connectionsPerWorker),
-    ...flag('extra-connections', options.tuning.extraConnections),
-    ...flag('max-per-pod', options.tuning.maxPerPod),
-    ...flag('warm-fraction', options.tuning.warmFraction),
-    ...flag('max-file-bytes', options.maxFileBytes),
-    ...flag('file-timeout-ms', options.fileTimeoutMs),
-    ...flag('split-output', options.splitOutput && path.resolve(options.splitOutput)),
-    ...(options.retryFailed ? ['--retry-failed'] : []),
-    '--json',
+    ...runShardArgs({
+      corpus: ctx.corpus,
+      root: ctx.dir,
+      shard,
+      cpuMillis: options.cpuMillisPerRunner,
+      splitOutput: options.splitOutput && path.resolve(options.splitOutput),
+      pool: options.tuning,
+      maxFileBytes: options.maxFileBytes,
+      fileTimeoutMs: options.fileTimeoutMs,
+      retryFailed: options.retryFailed,
+    }),
   ];
   // One log file per attempt: the runner's pino lines, for reading after a failure.
   const logFd = openSync(path.join(ctx.logsDir, `shard-${shard}-attempt-${attempt}.log`), 'a');
@@ -305,18 +299,20 @@ function judgeRun(
   counts: CorpusCounts,
   shards: number,
 ): { outcome: LocalOutcome; message: string | null; exitCode: number } {
-  if (result.stoppedBecause?.startsWith('interrupted'))
-    return { outcome: 'interrupted', message: result.stoppedBecause, exitCode: 75 };
-  if (result.stoppedBecause) return { outcome: 'failed', message: result.stoppedBecause, exitCode: 64 };
+  const stopped = result.stoppedBecause;
+  if (stopped) {
+    const outcome = stopped instanceof TransientError ? 'interrupted' : 'failed';
+    return { outcome, message: stopped.message, exitCode: exitCodeOf(errorKind(stopped)) };
+  }
   if (result.gaveUp.length > 0 || result.completed.length < shards || counts.pending > 0) {
     const which = result.gaveUp.map((g) => `shard ${g.shard}: ${g.reason}`).join('; ');
     return {
       outcome: 'incomplete',
       message: `${counts.pending} file(s) still pending${which ? ` (${which})` : ''}; run the same command again to continue`,
-      exitCode: 75,
+      exitCode: EXIT_TEMPFAIL,
     };
   }
-  return { outcome: 'complete', message: null, exitCode: 0 };
+  return { outcome: 'complete', message: null, exitCode: EXIT_OK };
 }
 
 async function skippedFiles(client: pg.ClientBase, corpusId: number): Promise<FileNote[]> {

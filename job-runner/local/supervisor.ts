@@ -1,13 +1,14 @@
 import type { ChildProcess } from 'node:child_process';
-import type { Logger } from '../log.js';
-import { EXIT_OK, EXIT_USAGE } from '../pool/errors.js';
+import type { Logger } from '../../common/log.js';
+import { PermanentError, type TransientError } from '../../contract/error-kinds.js';
+import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import type { ShardSummary } from '../runner/run-shard.js';
 
 /**
  * Runs runner processes over a list of shards, a fixed number at a time, the way a Kubernetes Indexed Job with
- * `parallelism` does: each exit is judged by its code (contracts.md) — 0 done, 64 the run is misconfigured (stop
- * everything: every other shard would fail the same way), anything else (75, a crash, a kill) run the shard again
- * after a backoff, up to a limit.
+ * `parallelism` does: each exit is judged by its code (contract/exit-codes.ts) — 0 done, 64 the run is misconfigured
+ * (stop everything: every other shard would fail the same way), anything else (75, a crash, a kill) run the shard
+ * again after a backoff, up to a limit.
  */
 
 export interface RunnerExit {
@@ -51,8 +52,11 @@ export interface SupervisorOptions {
 export interface SupervisorResult {
   completed: number[];
   gaveUp: { shard: number; reason: string }[];
-  /** Set when a runner said the run is misconfigured, or the run was interrupted. */
-  stoppedBecause: string | null;
+  /**
+   * Set when the run stopped early: a PermanentError when a runner said the run is misconfigured, a TransientError
+   * when the run was interrupted (the same command continues it).
+   */
+  stoppedBecause: PermanentError | TransientError | null;
   /** The --json summaries the runners printed on their last attempt. */
   summaries: ShardSummary[];
   /** Runner exits that were retried. */
@@ -84,7 +88,7 @@ export class Supervisor {
   }
 
   /** Stops launching and asks every running runner to finish up (SIGTERM: they exit 75 after their batch). */
-  stop(reason: string): void {
+  stop(reason: PermanentError | TransientError): void {
     if (this.stopping) return;
     this.stopping = true;
     this.result.stoppedBecause ??= reason;
@@ -156,7 +160,7 @@ export class Supervisor {
         return;
       case 'fail-run':
         this.options.log.error({ shard, reason: decision.reason }, 'stopping the run');
-        this.stop(decision.reason);
+        this.stop(new PermanentError(decision.reason));
     }
   }
 

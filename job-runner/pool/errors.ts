@@ -1,8 +1,9 @@
-import { scrubSecrets } from '../log.js';
+import { describeError } from '../../contract/describe-error.js';
+import { errorKind, TransientError, type ErrorKind } from '../../contract/error-kinds.js';
 
 /**
- * Errors the pool raises, and the classification the runner turns into exit codes: a transient error means
- * "retry me" (EX_TEMPFAIL, 75), a configuration error means retrying cannot help (EX_USAGE, 64).
+ * Errors the pool raises, and what the database's own errors mean for a retry (contract/error-kinds.ts): a transient
+ * one means "retry me" (exit 75), a configuration one means retrying cannot help (exit 64).
  */
 
 export interface PoolPicture {
@@ -12,10 +13,8 @@ export interface PoolPicture {
 }
 
 /** No connection became free in time. Says how big the pool is and how crowded, never where the database is. */
-export class PoolAcquireTimeoutError extends Error {
+export class PoolAcquireTimeoutError extends TransientError {
   override readonly name = 'PoolAcquireTimeoutError';
-  /** Marks the error for any classifier that looks for the flag rather than the class. */
-  readonly transient = true;
   constructor(
     readonly waitedMs: number,
     readonly picture: PoolPicture,
@@ -28,9 +27,8 @@ export class PoolAcquireTimeoutError extends Error {
 }
 
 /** The database could not be reached (or kept refusing) until a deadline passed: starting, restarting, or gone. */
-export class DatabaseUnavailableError extends Error {
+export class DatabaseUnavailableError extends TransientError {
   override readonly name = 'DatabaseUnavailableError';
-  readonly transient = true;
   constructor(
     readonly attempts: number,
     readonly waitedMs: number,
@@ -93,29 +91,9 @@ export function isConfigurationDatabaseError(err: unknown): boolean {
   return typeof code === 'string' && CONFIGURATION_SQLSTATES.has(code);
 }
 
-/** An error's message (with its SQLSTATE when there is one), secrets scrubbed: safe for logs and status. */
-export function describeError(err: unknown): string {
-  if (err instanceof AggregateError && err.errors.length > 0) return describeError(err.errors[0]);
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return scrubSecrets(typeof code === 'string' && code !== '' ? `${err.message} (${code})` : err.message);
-  }
-  return scrubSecrets(String(err));
+/** The kind of an error that ended a database command: the database's own errors by their code, ours by their class. */
+export function databaseErrorKind(err: unknown): ErrorKind {
+  if (isTransientDatabaseError(err)) return 'transient';
+  if (isConfigurationDatabaseError(err)) return 'permanent';
+  return errorKind(err);
 }
-
-/** Exit codes of the runner CLI (contracts.md): 0 done, 75 retry me, 64 retrying cannot help, 1 a bug. */
-export const EXIT_OK = 0;
-export const EXIT_TEMPFAIL = 75;
-export const EXIT_USAGE = 64;
-export const EXIT_BUG = 1;
-
-/** The exit code for an error that ended a database command. Errors that say "permanent" by name get 64 too. */
-export function exitCodeForDatabaseError(err: unknown): number {
-  if (isTransientDatabaseError(err)) return EXIT_TEMPFAIL;
-  if (isConfigurationDatabaseError(err)) return EXIT_USAGE;
-  if (err instanceof Error && PERMANENT_ERROR_NAMES.has(err.name)) return EXIT_USAGE;
-  return EXIT_BUG;
-}
-
-/** Errors raised by our own checks that mean the setup is wrong (the schema is newer than the code, and so on). */
-const PERMANENT_ERROR_NAMES = new Set(['SchemaTooNewError', 'MigrationChecksumError']);

@@ -1,13 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { Logger } from '../log.js';
-import {
-  describeError,
-  DatabaseUnavailableError,
-  isTransientDatabaseError,
-  PoolAcquireTimeoutError,
-} from './errors.js';
-import type { PoolSize } from './sizing.js';
+import type { Logger } from '../../common/log.js';
+import { describeError } from '../../contract/describe-error.js';
+import { DatabaseUnavailableError, isTransientDatabaseError, PoolAcquireTimeoutError } from './errors.js';
+import type { PoolSize } from '../../contract/pool-sizing.js';
 import { backoffDelay, needsPing, retirementTime, type ValidationMode } from './timing.js';
 
 export type { ValidationMode } from './timing.js';

@@ -1,9 +1,10 @@
 import type pg from 'pg';
 import { ensureCorpus, recordScan, writeBatch, type FileResult } from '../db/store.js';
-import { describeError } from '../pool/errors.js';
+import { describeError } from '../../contract/describe-error.js';
+import type { ScanSummary } from '../../contract/scan-summary.js';
+import { planShards, type ShardRequest } from '../../contract/shards.js';
 import { UsageError } from './errors.js';
 import { listCorpus, type CorpusEntry } from './list.js';
-import { planShards, type ShardRequest } from './shards.js';
 
 /**
  * The scan: list the corpus, give every file its shard, and record the listing in Postgres (COPY, one transaction).
@@ -24,22 +25,10 @@ export interface ScanOptions {
   settings?: Record<string, unknown>;
 }
 
-/** The JSON `midi-corpus scan --json` prints and writes to the termination log. */
-export interface ScanResult {
-  corpus: string;
-  /** Entries recorded, problems included. */
-  files: number;
-  /** Bytes of the readable files. */
-  bytes: number;
-  shards: number;
-  /** Entries recorded as skipped or failed by the scan itself. */
-  problems: number;
-}
-
 /** Problem entries go through writeBatch in slices of this many: one transaction each, like a runner's batches. */
 const PROBLEM_BATCH = 1000;
 
-export async function scanCorpus(client: pg.ClientBase, options: ScanOptions): Promise<ScanResult> {
+export async function scanCorpus(client: pg.ClientBase, options: ScanOptions): Promise<ScanSummary> {
   const listing = await listCorpus({ root: options.root, include: options.include }).catch((e: unknown) => {
     throw new UsageError(`cannot list corpus root ${options.root}: ${describeError(e)}`);
   });

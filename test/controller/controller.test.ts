@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../job-runner/log.js';
+import { createLogger } from '../../common/log.js';
 import type { MidiCorpus } from '../../controller/api/v1alpha1/midicorpus.js';
 import { Controller } from '../../controller/controller.js';
 import type { InformerEvent, Informer } from '../../controller/runtime/informer.js';

@@ -1,7 +1,7 @@
 import type { Rule } from './support.js';
 
 /**
- * The controller's permissions, reviewed verb by verb against its API calls (controller/runtime/kube.ts, the informers
+ * The controller's permissions, reviewed verb by verb against its API calls (controller/kube.ts, the informers
  * in controller/wiring.ts, controller/runtime/leader-election.ts); the reasons are in
  * manifests/rbac/cluster-role.yaml and the README's RBAC table. Both the manifests and the chart must grant exactly
  * these: a test fails on an extra verb as well as on a missing one.

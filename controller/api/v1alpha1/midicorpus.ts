@@ -3,7 +3,7 @@
  * TypeScript types the controller reads. `controller/api/crd.ts` wraps this schema into the CustomResourceDefinition.
  */
 import type { V1ObjectMeta, V1Toleration, V1Volume } from '@kubernetes/client-node';
-import { DEFAULT_POOL_TUNING, type PoolTuning } from '../../../job-runner/pool/sizing.js';
+import { DEFAULT_POOL_TUNING, type PoolTuning } from '../../../contract/pool-sizing.js';
 import { PHASES } from './conditions.js';
 import {
   arrayOf,

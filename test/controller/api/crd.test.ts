@@ -3,7 +3,7 @@ import { parse } from 'yaml';
 import { midiCorpusCRD, midiCorpusCRDYaml } from '../../../controller/api/crd.js';
 import { applyDefaults, type OpenAPISchema } from '../../../controller/api/openapi.js';
 import { midiCorpusSpecSchema, type MidiCorpusSpec } from '../../../controller/api/v1alpha1/midicorpus.js';
-import { DEFAULT_POOL_TUNING } from '../../../job-runner/pool/sizing.js';
+import { DEFAULT_POOL_TUNING } from '../../../contract/pool-sizing.js';
 
 const root = midiCorpusCRD().spec.versions[0]!.schema.openAPIV3Schema;
 
@@ -65,7 +65,7 @@ function violations(s: OpenAPISchema, v: unknown, path = ''): string[] {
 }
 
 describe('the MidiCorpus CRD', () => {
-  it('names the API as contracts.md says', () => {
+  it('names the API as docs/operator.md says', () => {
     const crd = midiCorpusCRD();
     expect(crd.metadata.name).toBe('midicorpora.midi.corpus.dev');
     expect(crd.spec.names).toMatchObject({

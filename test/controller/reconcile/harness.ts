@@ -1,5 +1,5 @@
 /** A Reconciler over a World, with the database access a test file chooses: a fake, or the real one on a test Postgres. */
-import { createLogger } from '../../../job-runner/log.js';
+import { createLogger } from '../../../common/log.js';
 import type { MidiCorpus } from '../../../controller/api/v1alpha1/midicorpus.js';
 import type { DatabaseAccess } from '../../../controller/reconcile/database.js';
 import { Reconciler } from '../../../controller/reconcile/reconciler.js';

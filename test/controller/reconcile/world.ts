@@ -7,7 +7,7 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { MidiCorpus } from '../../../controller/api/v1alpha1/midicorpus.js';
 import type { CorpusEvent } from '../../../controller/plan/status.js';
 import type { Caches } from '../../../controller/reconcile/reconciler.js';
-import type { ClusterWriter } from '../../../controller/runtime/kube.js';
+import type { ClusterWriter } from '../../../controller/kube.js';
 
 const conflict = (what: string) => Object.assign(new Error(`409 ${what}`), { code: 409 });
 

@@ -1,6 +1,6 @@
 import type { V1Lease } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../job-runner/log.js';
+import { createLogger } from '../../../common/log.js';
 import { LeaderElector } from '../../../controller/runtime/leader-election.js';
 import { ManualClock } from '../manual-clock.js';
 

@@ -6,7 +6,7 @@ import { freePort } from '../../../job-runner/db/embedded.js';
 import { MIGRATIONS } from '../../../job-runner/db/migrations.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
 
-/** `midi-corpus migrate` through its yargs handler, as main.ts calls it: the exit codes of contracts.md. */
+/** `midi-corpus migrate` through its yargs handler, as main.ts calls it: the exit codes of contract/exit-codes.ts. */
 describe('midi-corpus migrate', () => {
   let db: TestPostgres;
   beforeAll(async () => {

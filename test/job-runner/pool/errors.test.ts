@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   DatabaseUnavailableError,
-  describeError,
-  exitCodeForDatabaseError,
   isTransientDatabaseError,
   PoolAcquireTimeoutError,
 } from '../../../job-runner/pool/errors.js';
+import { exitCodeFor } from '../../../job-runner/runner/errors.js';
 import { SchemaTooNewError } from '../../../job-runner/db/migrations.js';
 
 const withCode = (message: string, code: string) => Object.assign(new Error(message), { code });
@@ -85,7 +84,7 @@ describe('database error classification', () => {
   for (const row of table) {
     it(`${row.name}: ${row.transient ? 'transient' : 'not transient'}, exit ${row.exit}`, () => {
       expect(isTransientDatabaseError(row.err)).toBe(row.transient);
-      expect(exitCodeForDatabaseError(row.err)).toBe(row.exit);
+      expect(exitCodeFor(row.err)).toBe(row.exit);
     });
   }
 });
@@ -100,6 +99,5 @@ describe('error messages', () => {
     const cause = new Error('could not connect to postgres://app:s3cret@db:5432/midi');
     const msg = new DatabaseUnavailableError(3, 900, cause).message;
     expect(msg).not.toContain('s3cret');
-    expect(describeError(withCode('bad postgresql://u:pw@h/d', '28P01'))).toBe('bad postgresql://[redacted] (28P01)');
   });
 });

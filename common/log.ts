@@ -44,21 +44,3 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   }
   return pino(common, pino.destination({ dest: 2, sync: true }));
 }
-
-/**
- * A database URL with its password (and any user info) removed, for messages that must name the server.
- * `postgres://app:s3cret@db:5432/midi?sslmode=require` → `postgres://db:5432/midi`.
- */
-export function describeDatabaseUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}`;
-  } catch {
-    return '[unparseable database url]';
-  }
-}
-
-/** Replaces anything that looks like a connection URI inside free text (error messages from drivers, say). */
-export function scrubSecrets(text: string): string {
-  return text.replace(/\b(postgres(?:ql)?:\/\/)[^\s'"]*/gi, '$1[redacted]');
-}

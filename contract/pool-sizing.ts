@@ -55,6 +55,12 @@ export function poolSizeFor(cpuMillis: number, tuning: PoolTuning = {}): PoolSiz
   return { workers, max, warm };
 }
 
+/**
+ * Connections a scan pod holds, and so the connections the controller budgets for it: the scan (like migrate) runs
+ * over a pool of exactly this many (cli/one-connection.ts).
+ */
+export const SCAN_CONNECTIONS = 1;
+
 /** What a database can give to runners, before it is divided among corpora and pods. */
 export interface AllowanceInput {
   /** The server's max_connections. */

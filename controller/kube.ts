@@ -19,11 +19,11 @@ import {
   type V1Job,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { GROUP, PLURAL, VERSION, type MidiCorpus } from '../api/v1alpha1/midicorpus.js';
-import { CHILD_SELECTOR } from '../plan/names.js';
-import type { CorpusEvent } from '../plan/status.js';
-import type { SecretData } from '../reconcile/database.js';
-import { isNotFound } from './errors.js';
+import { GROUP, PLURAL, VERSION, type MidiCorpus } from './api/v1alpha1/midicorpus.js';
+import { CHILD_SELECTOR } from './plan/names.js';
+import type { CorpusEvent } from './plan/status.js';
+import type { SecretData } from './reconcile/database.js';
+import { isNotFound } from './runtime/errors.js';
 
 /** The writes a reconcile may make (one per pass). */
 export interface ClusterWriter {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planShards, type ShardRequest } from '../../../job-runner/runner/shards.js';
+import { planShards, type ShardRequest } from '../../contract/shards.js';
 
 /** Shard sizes, in order: the shape of a plan at a glance. */
 function sizes(files: number, request: ShardRequest): number[] {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectionAllowance, poolSizeFor, runnersThatFit, workersFor } from '../../../job-runner/pool/sizing.js';
+import { connectionAllowance, poolSizeFor, runnersThatFit, workersFor } from '../../contract/pool-sizing.js';
 
 describe('poolSizeFor', () => {
   const table: Array<{

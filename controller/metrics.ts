@@ -4,9 +4,9 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { BudgetPlan } from '../budget/connection-budget.js';
-import { LABEL_ROLE } from '../plan/names.js';
-import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
+import type { BudgetPlan } from './budget/connection-budget.js';
+import { LABEL_ROLE } from './plan/names.js';
+import type { MidiCorpus } from './api/v1alpha1/midicorpus.js';
 
 export class ControllerMetrics {
   readonly registry = new Registry();

@@ -1,0 +1,45 @@
+import { poolFlags } from './pool-options.js';
+import type { PoolTuning } from './pool-sizing.js';
+
+/**
+ * The runner's command line, `run-shard …`: the args of a run Job's container (the image's entrypoint is the CLI) and
+ * what local mode starts for each shard, built in one place so that the two cannot drift. The flags are the options
+ * of cli/commands/run-shard.ts. The database URL is never on it (`ps` would show it): the runner reads DATABASE_URL
+ * from its environment.
+ */
+export interface RunShardInvocation {
+  /** The corpus key (corpus-key.ts), as given to the scan. */
+  corpus: string;
+  /** The corpus directory, as given to the scan. */
+  root: string;
+  /** Absent in a Job: the runner takes JOB_COMPLETION_INDEX. */
+  shard?: number;
+  /** Absent in a Job: the runner takes CPU_REQUEST_MILLIS (the Downward API's view of its CPU request). */
+  cpuMillis?: number;
+  splitOutput?: string;
+  /** Fields left undefined are left to the runner's defaults. */
+  pool: PoolTuning;
+  maxFileBytes?: number;
+  fileTimeoutMs?: number;
+  retryFailed?: boolean;
+}
+
+export function runShardArgs(run: RunShardInvocation): string[] {
+  const flag = (name: string, value: number | string | undefined) =>
+    value === undefined ? [] : [`--${name}`, String(value)];
+  return [
+    'run-shard',
+    '--corpus',
+    run.corpus,
+    '--root',
+    run.root,
+    ...flag('shard', run.shard),
+    ...flag('cpu-millis', run.cpuMillis),
+    ...flag('split-output', run.splitOutput),
+    ...poolFlags(run.pool),
+    ...flag('max-file-bytes', run.maxFileBytes),
+    ...flag('file-timeout-ms', run.fileTimeoutMs),
+    ...(run.retryFailed ? ['--retry-failed'] : []),
+    '--json',
+  ];
+}

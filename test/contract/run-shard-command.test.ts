@@ -1,0 +1,121 @@
+import yargs, { type Argv } from 'yargs';
+import { describe, expect, it } from 'vitest';
+import { runShardCommand } from '../../cli/commands/run-shard.js';
+import { runShardArgs } from '../../contract/run-shard-command.js';
+import { DEFAULT_POOL_TUNING } from '../../contract/pool-sizing.js';
+
+/** The argv `run-shard`'s own yargs options make of `args` (without running it): unknown flags fail. */
+function parsedByRunShard(args: string[]): Record<string, unknown> {
+  const [command, ...rest] = args;
+  expect(command).toBe('run-shard');
+  const builder = runShardCommand.builder as (y: Argv) => Argv;
+  return builder(yargs().strict().exitProcess(false)).parseSync(rest);
+}
+
+describe('the run-shard command line', () => {
+  it("is what a run Job's container ran: corpus, root, every pool knob, then the optional limits", () => {
+    expect(runShardArgs({ corpus: 'music/bach', root: '/corpus', pool: DEFAULT_POOL_TUNING })).toEqual([
+      'run-shard',
+      '--corpus',
+      'music/bach',
+      '--root',
+      '/corpus',
+      '--connections-per-worker',
+      '1',
+      '--extra-connections',
+      '1',
+      '--max-per-pod',
+      '16',
+      '--warm-fraction',
+      '1',
+      '--json',
+    ]);
+    expect(
+      runShardArgs({
+        corpus: 'music/bach',
+        root: '/corpus/classical',
+        splitOutput: '/split-tracks/split',
+        pool: DEFAULT_POOL_TUNING,
+        maxFileBytes: 1_000_000,
+        fileTimeoutMs: 5000,
+      }),
+    ).toEqual([
+      'run-shard',
+      '--corpus',
+      'music/bach',
+      '--root',
+      '/corpus/classical',
+      '--split-output',
+      '/split-tracks/split',
+      '--connections-per-worker',
+      '1',
+      '--extra-connections',
+      '1',
+      '--max-per-pod',
+      '16',
+      '--warm-fraction',
+      '1',
+      '--max-file-bytes',
+      '1000000',
+      '--file-timeout-ms',
+      '5000',
+      '--json',
+    ]);
+  });
+
+  it('is what local mode started: its shard and CPU given, only the pool knobs asked for, --retry-failed', () => {
+    expect(
+      runShardArgs({
+        corpus: '/data/midi',
+        root: '/data/midi',
+        shard: 3,
+        cpuMillis: 1000,
+        pool: { maxPerPod: 4, warmFraction: undefined },
+        retryFailed: true,
+      }),
+    ).toEqual([
+      'run-shard',
+      '--corpus',
+      '/data/midi',
+      '--root',
+      '/data/midi',
+      '--shard',
+      '3',
+      '--cpu-millis',
+      '1000',
+      '--max-per-pod',
+      '4',
+      '--retry-failed',
+      '--json',
+    ]);
+  });
+
+  it("is read back by run-shard's options as it was built", () => {
+    const args = runShardArgs({
+      corpus: 'music/bach',
+      root: '/corpus',
+      shard: 7,
+      cpuMillis: 2500,
+      splitOutput: '/split',
+      pool: { connectionsPerWorker: 2, extraConnections: 0, maxPerPod: 8, warmFraction: 0.5 },
+      maxFileBytes: 1024,
+      fileTimeoutMs: 100,
+      retryFailed: true,
+    });
+    expect(parsedByRunShard(args)).toMatchObject({
+      corpus: 'music/bach',
+      root: '/corpus',
+      shard: 7,
+      'cpu-millis': 2500,
+      'split-output': '/split',
+      'connections-per-worker': 2,
+      'extra-connections': 0,
+      'max-per-pod': 8,
+      'warm-fraction': 0.5,
+      'max-file-bytes': 1024,
+      'file-timeout-ms': 100,
+      'retry-failed': true,
+      json: true,
+    });
+  });
+});
