@@ -20,7 +20,8 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../../job-runner/log.js';
 import { scrubSecrets } from '../../job-runner/log.js';
-import { backoffDelay, realClock, type Clock } from '../../common/clock.js';
+import { backoffDelay } from '../../common/backoff.js';
+import { realClock, type Clock } from '../../common/clock.js';
 import { describeApiError, statusOf } from './errors.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -101,11 +102,10 @@ export class RestartingInformer<T extends KubernetesObject> {
   private handleError(err: unknown): void {
     if (this.stopped) return; // our own stop() aborts the watch request
     this.options.onError?.(err);
-    const delay = backoffDelay(
-      this.failures++,
-      this.options.restartBaseMs ?? 1000,
-      this.options.restartMaxMs ?? 30_000,
-    );
+    const delay = backoffDelay(this.failures++, {
+      baseMs: this.options.restartBaseMs ?? 1000,
+      maxMs: this.options.restartMaxMs ?? 30_000,
+    });
     this.options.log.warn(
       { informer: this.options.name, delayMs: delay, err: describe(err) },
       'watch failed; restarting',

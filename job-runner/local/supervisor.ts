@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { backoffDelay, type BackoffPolicy } from '../../common/backoff.js';
 import type { Logger } from '../log.js';
 import { EXIT_OK, EXIT_USAGE } from '../pool/errors.js';
 import type { ShardSummary } from '../runner/run-shard.js';
@@ -21,8 +22,8 @@ export type AfterExit =
   | { action: 'fail-run'; reason: string }
   | { action: 'give-up'; reason: string };
 
-export const RETRY_BASE_MS = 1_000;
-export const RETRY_MAX_MS = 15_000;
+/** A shard's runner again after 1 s, 2 s, 4 s … up to 15 s: one supervisor, nothing to spread out, so no jitter. */
+export const RUNNER_RETRY_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 15_000 };
 
 /** What to do after a runner of a shard exits on its `attempt`-th try (1-based). Pure. */
 export function afterRunnerExit(exit: RunnerExit, attempt: number, maxAttempts: number): AfterExit {
@@ -31,7 +32,7 @@ export function afterRunnerExit(exit: RunnerExit, attempt: number, maxAttempts: 
   if (exit.code === EXIT_USAGE)
     return { action: 'fail-run', reason: `a runner ${how} (bad arguments or configuration): retrying cannot help` };
   if (attempt >= maxAttempts) return { action: 'give-up', reason: `runner ${how} on each of ${attempt} attempts` };
-  return { action: 'retry', delayMs: Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) };
+  return { action: 'retry', delayMs: backoffDelay(attempt - 1, RUNNER_RETRY_BACKOFF) };
 }
 
 export interface SupervisorOptions {

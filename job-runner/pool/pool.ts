@@ -8,7 +8,7 @@ import {
   PoolAcquireTimeoutError,
 } from './errors.js';
 import type { PoolSize } from './sizing.js';
-import { backoffDelay, needsPing, retirementTime, type ValidationMode } from './timing.js';
+import { databaseRetryDelay, needsPing, retirementTime, type ValidationMode } from './timing.js';
 
 export type { ValidationMode } from './timing.js';
 
@@ -217,7 +217,7 @@ export class RunnerPool {
       const waited = this.opts.now() - started;
       if (!isTransientDatabaseError(failure.reason)) throw failure.reason;
       if (waited >= this.opts.openTimeoutMs) throw new DatabaseUnavailableError(attempt + 1, waited, failure.reason);
-      const delay = Math.min(backoffDelay(attempt, this.opts.random), this.opts.openTimeoutMs - waited);
+      const delay = Math.min(databaseRetryDelay(attempt, this.opts.random), this.opts.openTimeoutMs - waited);
       this.log?.warn(
         { err: describeError(failure.reason), attempt: attempt + 1, retryInMs: delay },
         'database not reachable yet; retrying',
@@ -255,7 +255,7 @@ export class RunnerPool {
         const now = this.opts.now();
         if (!isTransientDatabaseError(err)) throw err;
         if (now >= deadline) throw new DatabaseUnavailableError(connectFailures + 1, now - started, err);
-        await sleep(Math.min(backoffDelay(connectFailures++, this.opts.random), deadline - now));
+        await sleep(Math.min(databaseRetryDelay(connectFailures++, this.opts.random), deadline - now));
         continue;
       }
       const state = this.stateOf(client);

@@ -1,5 +1,5 @@
 import { DatabaseUnavailableError, isTransientDatabaseError } from '../pool/errors.js';
-import { backoffDelay } from '../pool/timing.js';
+import { databaseRetryDelay } from '../pool/timing.js';
 
 /**
  * Retrying a batch write through a database outage.
@@ -39,7 +39,7 @@ export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions =
       if (!isTransientDatabaseError(e) || options.stopped?.()) throw e;
       const waited = now() - started;
       if (waited >= deadlineMs) throw new DatabaseUnavailableError(attempt, waited, e);
-      const delay = Math.min(backoffDelay(attempt - 1, options.random ?? Math.random), deadlineMs - waited);
+      const delay = Math.min(databaseRetryDelay(attempt - 1, options.random ?? Math.random), deadlineMs - waited);
       options.onRetry?.(attempt, delay, e);
       await sleep(delay);
     }
