@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { backoffDelay, type BackoffPolicy } from '../../common/backoff.js';
+import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../log.js';
 import { EXIT_OK, EXIT_USAGE } from '../pool/errors.js';
 import type { ShardSummary } from '../runner/run-shard.js';
@@ -47,6 +48,8 @@ export interface SupervisorOptions {
   log: Logger;
   /** Called whenever the number of running runners changes. */
   onActive?: (active: number) => void;
+  /** Times the backoffs. */
+  clock?: Clock;
 }
 
 export interface SupervisorResult {
@@ -70,11 +73,13 @@ export class Supervisor {
     summaries: [],
     retries: 0,
   };
-  private stopping = false;
-  private readonly wakers = new Set<() => void>();
+  /** Aborted by stop(): also wakes the slots waiting out a backoff. */
+  private readonly stopped = new AbortController();
+  private readonly clock: Clock;
 
   constructor(private readonly options: SupervisorOptions) {
     this.queue = options.shards.map((shard) => ({ shard, attempt: 1, notBefore: 0 }));
+    this.clock = options.clock ?? realClock;
   }
 
   /** Runs every shard; resolves when all are done, given up on, or the run was stopped. */
@@ -87,10 +92,13 @@ export class Supervisor {
   /** Stops launching and asks every running runner to finish up (SIGTERM: they exit 75 after their batch). */
   stop(reason: string): void {
     if (this.stopping) return;
-    this.stopping = true;
     this.result.stoppedBecause ??= reason;
+    this.stopped.abort();
     for (const child of this.running.values()) child.kill('SIGTERM');
-    for (const wake of this.wakers) wake();
+  }
+
+  private get stopping(): boolean {
+    return this.stopped.signal.aborted;
   }
 
   private async slotLoop(slot: number): Promise<void> {
@@ -98,8 +106,8 @@ export class Supervisor {
       if (this.stopping) return;
       const next = this.takeNext();
       if (next === null) return;
-      const wait = next.notBefore - Date.now();
-      if (wait > 0) await this.sleep(wait);
+      const wait = next.notBefore - this.clock.now();
+      if (wait > 0) await sleep(this.clock, wait, this.stopped.signal);
       if (this.stopping) return;
       const exit = await this.runOnce(next.shard, slot, next.attempt);
       await this.options.slotReleased?.(slot);
@@ -149,7 +157,7 @@ export class Supervisor {
           { shard, attempt, exitCode: exit.code, signal: exit.signal, retryInMs: decision.delayMs },
           'runner did not finish its shard; it will run again',
         );
-        this.queue.push({ shard, attempt: attempt + 1, notBefore: Date.now() + decision.delayMs });
+        this.queue.push({ shard, attempt: attempt + 1, notBefore: this.clock.now() + decision.delayMs });
         return;
       case 'give-up':
         this.options.log.error({ shard, reason: decision.reason }, 'giving up on a shard');
@@ -159,18 +167,6 @@ export class Supervisor {
         this.options.log.error({ shard, reason: decision.reason }, 'stopping the run');
         this.stop(decision.reason);
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.wakers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.wakers.add(wake);
-    });
   }
 }
 

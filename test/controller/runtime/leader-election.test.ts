@@ -2,7 +2,7 @@ import type { V1Lease } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../job-runner/log.js';
 import { LeaderElector } from '../../../controller/runtime/leader-election.js';
-import { ManualClock } from '../manual-clock.js';
+import { ManualClock } from '../../support/manual-clock.js';
 
 /** The Lease endpoints as the API server answers them: 404 when absent, 409 on a stale resourceVersion or a second create. */
 class LeaseStore {
