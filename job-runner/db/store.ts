@@ -228,10 +228,10 @@ export async function corpusCounts(client: pg.ClientBase, corpusId: number, shar
   };
 }
 
-/** Failed files with their reasons, in path order. */
+/** The files that were not analysed, failed or skipped, with their reasons, in path order. */
 export async function failures(client: pg.ClientBase, corpusId: number, limit = 100): Promise<Failure[]> {
   const { rows } = await client.query<Failure>(
-    `SELECT path, reason FROM midi.files WHERE corpus_id = $1 AND status = 'failed' ORDER BY raw_path LIMIT $2`,
+    `SELECT path, reason FROM midi.files WHERE corpus_id = $1 AND status IN ('failed', 'skipped') ORDER BY raw_path LIMIT $2`,
     [corpusId, limit],
   );
   return rows;
