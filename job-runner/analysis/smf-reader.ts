@@ -9,7 +9,7 @@
  *
  * Note pairing follows @tonejs/midi so that note counts and durations agree on well-formed files: notes pair per
  * (track, channel, pitch), first in first out — a note-off (or a note-on with velocity 0) closes the earliest
- * sounding note of that pitch. Two deliberate differences, each a @tonejs/midi defect (see readme):
+ * sounding note of that pitch. Three deliberate differences, each a @tonejs/midi defect (docs/analysis.md):
  *  - a note-off with no sounding note is ignored (tonejs lets it close a later note-on at the same tick, giving a
  *    zero-length note and leaving the real note-off unused);
  *  - notes are paired by channel regardless of program changes (tonejs splits tracks by (channel, program) before
