@@ -4,6 +4,7 @@ import { applicationNameFor } from '../../../job-runner/pool/naming.js';
 import { RunnerPool, type RunnerPoolOptions } from '../../../job-runner/pool/pool.js';
 import { ManualClock } from '../../support/manual-clock.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
+import { waitUntil } from '../../support/wait.js';
 
 describe('RunnerPool against a real Postgres', () => {
   let db: TestPostgres;
@@ -65,7 +66,8 @@ describe('RunnerPool against a real Postgres', () => {
     ]);
     // As a SIGKILLed runner: the statement is under way on the server when the client's socket goes away.
     const sleeping = client.query('SELECT pg_sleep(60)').catch(() => 'gone');
-    await waitFor(
+    await waitUntil(
+      'the statement to run on the server',
       async () =>
         (await db.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep%'", [pid]))
           .rowCount === 1,
@@ -73,7 +75,8 @@ describe('RunnerPool against a real Postgres', () => {
     (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
     await sleeping;
     // Without the setting the backend would sleep on for a minute, holding its connection slot.
-    await waitFor(
+    await waitUntil(
+      'the server to end the backend',
       async () => (await db.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0,
       10_000,
     );
@@ -233,11 +236,3 @@ describe('RunnerPool against a real Postgres', () => {
     expect(pool.stats().total).toBeLessThanOrEqual(2);
   });
 });
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

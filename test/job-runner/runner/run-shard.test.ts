@@ -7,6 +7,7 @@ import { badInputs } from '../../../job-runner/synth/bad-inputs.js';
 import { generateCorpus } from '../../../job-runner/synth/corpus.js';
 import { OUTSIDE_ROOT_REASON } from '../../../job-runner/runner/list.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
+import { waitUntil } from '../../support/wait.js';
 import { addOddities, lastJson, ODDITIES, runCli, startCli, writeCorpus } from './cli.js';
 
 interface FileRow {
@@ -249,14 +250,14 @@ describe('run-shard', () => {
       const proc = startCli(['run-shard', '--corpus', 'c', '--root', root, '--shard', '0', '--json', ...extra], {
         DATABASE_URL: url,
       });
-      for (;;) {
-        const done = await count(url, "SELECT count(*) AS n FROM midi.files WHERE status <> 'pending'");
-        if (done > 0) {
-          expect(done, 'the runner finished before it could be interrupted: use a bigger corpus').toBeLessThan(TOTAL);
-          return proc;
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      let done = 0;
+      await waitUntil(
+        'the runner to commit its first batch',
+        async () => (done = await count(url, "SELECT count(*) AS n FROM midi.files WHERE status <> 'pending'")) > 0,
+        60_000,
+      );
+      expect(done, 'the runner finished before it could be interrupted: use a bigger corpus').toBeLessThan(TOTAL);
+      return proc;
     }
 
     it('SIGKILL, then a rerun: every file recorded exactly once', async () => {
