@@ -7,7 +7,7 @@
  * still stopping. Claims (what a corpus wants) come from the live MidiCorpus objects.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
-import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
+import { MAX_CONNECTIONS_PER_POD, type MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import type { CorpusBudgetInput } from '../budget/connection-budget.js';
 import { ANNOTATION_BUDGET_KEY, ANNOTATION_CONNECTIONS, LABEL_CORPUS_UID, LABEL_ROLE } from '../plan/names.js';
 import { failedShards, jobFinished } from '../plan/status.js';
@@ -140,7 +140,7 @@ export function budgetInputs(
 function connectionsOf(annotations: Record<string, string> | undefined): number {
   const n = Number(annotations?.[ANNOTATION_CONNECTIONS]);
   // An object without the annotation was not made by this version: count it as the largest pod the CRD allows.
-  return Number.isInteger(n) && n >= 1 ? n : 1000;
+  return Number.isInteger(n) && n >= 1 ? n : MAX_CONNECTIONS_PER_POD;
 }
 
 /** Informer objects come from list (client-node model classes, Dates) or from watch (raw JSON, strings). */

@@ -20,7 +20,8 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../../common/log.js';
 import { scrubSecrets } from '../../contract/describe-error.js';
-import { backoffDelay, realClock, type Clock } from '../../common/clock.js';
+import { backoffDelay } from '../../common/backoff.js';
+import { realClock, type Clock } from '../../common/clock.js';
 import { describeApiError, statusOf } from './errors.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
@@ -110,11 +111,10 @@ export class RestartingInformer<T extends KubernetesObject> implements Informer<
   private handleError(err: unknown): void {
     if (this.stopped) return; // our own stop() aborts the watch request
     this.options.onError?.(err);
-    const delay = backoffDelay(
-      this.failures++,
-      this.options.restartBaseMs ?? 1000,
-      this.options.restartMaxMs ?? 30_000,
-    );
+    const delay = backoffDelay(this.failures++, {
+      baseMs: this.options.restartBaseMs ?? 1000,
+      maxMs: this.options.restartMaxMs ?? 30_000,
+    });
     this.options.log.warn(
       { informer: this.options.name, delayMs: delay, err: describe(err) },
       'watch failed; restarting',

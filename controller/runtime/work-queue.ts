@@ -3,7 +3,8 @@
  * processed is never handed out twice (if it is added meanwhile, it comes back once the worker is done), and failures
  * requeue it after an exponential per-key delay that success resets.
  */
-import { backoffDelay, realClock, type Clock } from '../../common/clock.js';
+import { backoffDelay } from '../../common/backoff.js';
+import { realClock, type Clock } from '../../common/clock.js';
 
 export interface WorkQueueOptions {
   /** First retry delay of a failing key. */
@@ -73,7 +74,7 @@ export class WorkQueue {
   addRateLimited(key: string): number {
     const attempt = this.failures.get(key) ?? 0;
     this.failures.set(key, attempt + 1);
-    const delay = backoffDelay(attempt, this.baseDelayMs, this.maxDelayMs);
+    const delay = backoffDelay(attempt, { baseMs: this.baseDelayMs, maxMs: this.maxDelayMs });
     this.addAfter(key, delay);
     return delay;
   }

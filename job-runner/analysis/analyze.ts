@@ -21,6 +21,7 @@ import type {
   TrackAnalysis,
 } from './types.js';
 import { FailureKind, MidiFormatError, describeThrown } from './failure.js';
+import { firstNonFinite } from './finite.js';
 import { DEFAULT_READER_LIMITS, readSmf, type SmfContent } from './smf-reader.js';
 import { Warnings } from './warnings.js';
 import { buildTempoMap, type TempoMap } from './tempo-map.js';
@@ -45,7 +46,7 @@ export function analyzeMidi(bytes: Uint8Array, options: AnalysisOptions = {}): A
     const limits = { maxEvents: options.maxEvents ?? DEFAULT_READER_LIMITS.maxEvents, borrowNotes: true };
     const content = readSmf(bytes, limits, warnings);
     const analysis = describe(content, options.maxDurationSeconds ?? DEFAULT_MAX_DURATION_SECONDS);
-    const nonFinite = findNonFinite(analysis, 'analysis');
+    const nonFinite = firstNonFinite(analysis, 'analysis');
     if (nonFinite !== null) {
       return { ok: false, reason: `${FailureKind.nonFinite}: ${nonFinite}`, warnings: warnings.list() };
     }
@@ -54,25 +55,6 @@ export function analyzeMidi(bytes: Uint8Array, options: AnalysisOptions = {}): A
     if (thrown instanceof MidiFormatError) return { ok: false, reason: thrown.message, warnings: warnings.list() };
     return { ok: false, reason: `${FailureKind.internal}: ${describeThrown(thrown)}`, warnings: warnings.list() };
   }
-}
-
-/** The path of the first number that is NaN or ±Infinity, or null when all are finite. */
-export function findNonFinite(value: unknown, path: string): string | null {
-  if (typeof value === 'number') return Number.isFinite(value) ? null : `${path} is ${value}`;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = findNonFinite(value[i], `${path}[${i}]`);
-      if (found !== null) return found;
-    }
-    return null;
-  }
-  if (value !== null && typeof value === 'object') {
-    for (const [key, inner] of Object.entries(value)) {
-      const found = findNonFinite(inner, `${path}.${key}`);
-      if (found !== null) return found;
-    }
-  }
-  return null;
 }
 
 function describe(content: SmfContent, maxDurationSeconds: number): FileAnalysis {

@@ -2,9 +2,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { firstNonFinite } from '../analysis/finite.js';
 import type { FileAnalysis } from '../analysis/types.js';
 import { describeError } from '../../contract/describe-error.js';
-import { firstNonFinite } from './finite.js';
 import { displayPath, rawPath } from './paths.js';
 import { copyField, pgJson, pgText } from './text.js';
 import { inTransaction, isDataError } from './transaction.js';
@@ -236,10 +236,10 @@ export async function corpusCounts(client: pg.ClientBase, corpusId: number, shar
   };
 }
 
-/** Failed files with their reasons, in path order. */
+/** The files that were not analysed, failed or skipped, with their reasons, in path order. */
 export async function failures(client: pg.ClientBase, corpusId: number, limit = 100): Promise<Failure[]> {
   const { rows } = await client.query<Failure>(
-    `SELECT path, reason FROM midi.files WHERE corpus_id = $1 AND status = 'failed' ORDER BY raw_path LIMIT $2`,
+    `SELECT path, reason FROM midi.files WHERE corpus_id = $1 AND status IN ('failed', 'skipped') ORDER BY raw_path LIMIT $2`,
     [corpusId, limit],
   );
   return rows;

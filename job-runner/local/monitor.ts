@@ -1,3 +1,4 @@
+import { realClock, sleep, type Clock } from '../../common/clock.js';
 import { corpusCounts, type CorpusCounts } from '../db/store.js';
 import type { RunnerPool } from '../pool/pool.js';
 
@@ -20,14 +21,17 @@ export class RunMonitor {
   current = 0;
   counts: CorpusCounts | null = null;
   samples = 0;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Set<unknown>();
   private stopped = false;
+  private readonly clock: Clock;
 
   constructor(
     private readonly control: RunnerPool,
     private readonly corpusId: number,
-    private readonly options: { sampleMs?: number; countsMs?: number; onUpdate?: () => void } = {},
-  ) {}
+    private readonly options: { sampleMs?: number; countsMs?: number; onUpdate?: () => void; clock?: Clock } = {},
+  ) {
+    this.clock = options.clock ?? realClock;
+  }
 
   start(): void {
     this.loop(this.options.sampleMs ?? 100, () => this.sampleConnections());
@@ -36,15 +40,15 @@ export class RunMonitor {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers) this.clock.clearTimeout(t);
     // One last look, so a short run still reports what it saw.
     await this.sampleConnections();
   }
 
   /** Resolves when no backend of the runner named by `podSuffix` is left (a slot is reused only then). */
   async waitUntilGone(podSuffix: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
+    const deadline = this.clock.now() + timeoutMs;
+    while (this.clock.now() < deadline) {
       const left = await this.control
         .use((c) =>
           c.query<{ n: number }>(
@@ -57,7 +61,7 @@ export class RunMonitor {
           () => 0,
         );
       if (left === 0) return;
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(this.clock, 20);
     }
   }
 
@@ -68,7 +72,7 @@ export class RunMonitor {
       await sample();
       this.options.onUpdate?.();
       if (this.stopped) return;
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.timers.delete(timer);
         void tick();
       }, everyMs);

@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import { realClock, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 
 /** What the progress display shows: files settled out of the total, and the run's connections against its budget. */
@@ -18,8 +19,11 @@ export interface ProgressDisplay {
 }
 
 /** A bar on a terminal; elsewhere (CI, a pipe, a log collector) a log line every `logEveryMs`. */
-export function progressDisplay(log: Logger, options: { tty: boolean; logEveryMs?: number }): ProgressDisplay {
-  return options.tty ? new BarDisplay() : new LogDisplay(log, options.logEveryMs ?? 5_000);
+export function progressDisplay(
+  log: Logger,
+  options: { tty: boolean; logEveryMs?: number; clock?: Clock },
+): ProgressDisplay {
+  return options.tty ? new BarDisplay() : new LogDisplay(log, options.logEveryMs ?? 5_000, options.clock ?? realClock);
 }
 
 class BarDisplay implements ProgressDisplay {
@@ -51,17 +55,18 @@ class BarDisplay implements ProgressDisplay {
 }
 
 class LogDisplay implements ProgressDisplay {
-  private last = 0;
+  private last = Number.NEGATIVE_INFINITY;
   private latest: ProgressState | null = null;
 
   constructor(
     private readonly log: Logger,
     private readonly everyMs: number,
+    private readonly clock: Clock,
   ) {}
 
   update(s: ProgressState): void {
     this.latest = s;
-    const now = Date.now();
+    const now = this.clock.now();
     if (now - this.last < this.everyMs) return;
     this.last = now;
     this.log.info({ ...s }, 'progress');

@@ -1,14 +1,9 @@
-import type { CorpusCounts } from '../db/store.js';
+import type { CorpusCounts, Failure } from '../db/store.js';
 import type { ShardSummary } from '../runner/run-shard.js';
 
 /** The end of a local run: the `--json` object and the summary a person reads. Pure. */
 
 export type LocalOutcome = 'complete' | 'incomplete' | 'interrupted' | 'failed';
-
-export interface FileNote {
-  path: string;
-  reason: string;
-}
 
 export interface LocalRunReport {
   corpus: string;
@@ -17,10 +12,11 @@ export interface LocalRunReport {
   message: string | null;
   /** The corpus as recorded in the database at the end (all runs so far, not just this one). */
   files: CorpusCounts;
-  /** Failed files with their reasons (up to a limit; `files.failed` has the count). */
-  failures: FileNote[];
-  /** Entries the scan or a runner would not read, with the reason (symlinks leading out of the root...). */
-  skippedFiles: FileNote[];
+  /**
+   * Files not analysed, with their reasons: failed ones, and those the scan or a runner would not read (a symlink
+   * leading out of the root...). Up to a limit; `files.failed` + `files.skipped` is the count.
+   */
+  failures: Failure[];
   thisRun: {
     shards: number;
     shardsCompleted: number;
@@ -81,14 +77,8 @@ export function humanSummary(r: LocalRunReport, lookAt: string[]): string {
   ];
   if (r.failures.length > 0) {
     const shown = r.failures.slice(0, TOP_FAILURES);
-    lines.push(`  failures${r.files.failed > shown.length ? ` (first ${shown.length} of ${n(r.files.failed)})` : ''}:`);
-    for (const f of shown) lines.push(`    ${f.path}: ${f.reason}`);
-  }
-  if (r.skippedFiles.length > 0) {
-    const shown = r.skippedFiles.slice(0, TOP_FAILURES);
-    lines.push(
-      `  skipped${r.files.skipped > shown.length ? ` (first ${shown.length} of ${n(r.files.skipped)})` : ''}:`,
-    );
+    const count = r.files.failed + r.files.skipped;
+    lines.push(`  failed or skipped${count > shown.length ? ` (first ${shown.length} of ${n(count)})` : ''}:`);
     for (const f of shown) lines.push(`    ${f.path}: ${f.reason}`);
   }
   lines.push(`  runner logs  ${r.logsDir}`);

@@ -3,7 +3,6 @@ import { mkdirSync, openSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
 import { migrate } from '../db/migrations.js';
 import { corpusCounts, failures, findCorpus, type CorpusCounts } from '../db/store.js';
 import type { Logger } from '../../common/log.js';
@@ -21,7 +20,7 @@ import { openLocalDatabase, readServerLimits, type LocalDatabase } from './datab
 import { RunMonitor } from './monitor.js';
 import { BudgetTooSmallError, localShardRequest, planLocalRun, type LocalPlan } from './plan.js';
 import { progressDisplay } from './progress.js';
-import { sumRunnerSummaries, type FileNote, type LocalOutcome, type LocalRunReport } from './report.js';
+import { sumRunnerSummaries, type LocalOutcome, type LocalRunReport } from './report.js';
 import { Supervisor, type SupervisorResult } from './supervisor.js';
 
 /**
@@ -149,19 +148,14 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
       signal,
     });
     const counts = await withRetry(() => control.use((c) => corpusCounts(c, corpusId)));
-    const [failed, skipped] = await withRetry(() =>
-      control.use(
-        async (c) => [await failures(c, corpusId, REPORT_LIST_LIMIT), await skippedFiles(c, corpusId)] as const,
-      ),
-    );
+    const notAnalysed = await withRetry(() => control.use((c) => failures(c, corpusId, REPORT_LIST_LIMIT)));
     const status = judgeRun(outcome.result, counts, scan.shards);
     const report: LocalRunReport = {
       corpus,
       outcome: status.outcome,
       message: status.message,
       files: counts,
-      failures: failed,
-      skippedFiles: skipped,
+      failures: notAnalysed,
       thisRun: {
         shards: scan.shards,
         shardsCompleted: outcome.result.completed.length,
@@ -313,14 +307,6 @@ function judgeRun(
     };
   }
   return { outcome: 'complete', message: null, exitCode: EXIT_OK };
-}
-
-async function skippedFiles(client: pg.ClientBase, corpusId: number): Promise<FileNote[]> {
-  const { rows } = await client.query<FileNote>(
-    `SELECT path, reason FROM midi.files WHERE corpus_id = $1 AND status = 'skipped' ORDER BY raw_path LIMIT $2`,
-    [corpusId, REPORT_LIST_LIMIT],
-  );
-  return rows;
 }
 
 function lookAtLines(db: LocalDatabase): string[] {

@@ -1,4 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
+import { backoffDelay, type BackoffPolicy } from '../../common/backoff.js';
+import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { PermanentError, type TransientError } from '../../contract/error-kinds.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
@@ -22,8 +24,8 @@ export type AfterExit =
   | { action: 'fail-run'; reason: string }
   | { action: 'give-up'; reason: string };
 
-export const RETRY_BASE_MS = 1_000;
-export const RETRY_MAX_MS = 15_000;
+/** A shard's runner again after 1 s, 2 s, 4 s … up to 15 s: one supervisor, nothing to spread out, so no jitter. */
+export const RUNNER_RETRY_BACKOFF: BackoffPolicy = { baseMs: 1_000, maxMs: 15_000 };
 
 /** What to do after a runner of a shard exits on its `attempt`-th try (1-based). Pure. */
 export function afterRunnerExit(exit: RunnerExit, attempt: number, maxAttempts: number): AfterExit {
@@ -32,7 +34,7 @@ export function afterRunnerExit(exit: RunnerExit, attempt: number, maxAttempts: 
   if (exit.code === EXIT_USAGE)
     return { action: 'fail-run', reason: `a runner ${how} (bad arguments or configuration): retrying cannot help` };
   if (attempt >= maxAttempts) return { action: 'give-up', reason: `runner ${how} on each of ${attempt} attempts` };
-  return { action: 'retry', delayMs: Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) };
+  return { action: 'retry', delayMs: backoffDelay(attempt - 1, RUNNER_RETRY_BACKOFF) };
 }
 
 export interface SupervisorOptions {
@@ -47,6 +49,8 @@ export interface SupervisorOptions {
   log: Logger;
   /** Called whenever the number of running runners changes. */
   onActive?: (active: number) => void;
+  /** Times the backoffs. */
+  clock?: Clock;
 }
 
 export interface SupervisorResult {
@@ -73,11 +77,13 @@ export class Supervisor {
     summaries: [],
     retries: 0,
   };
-  private stopping = false;
-  private readonly wakers = new Set<() => void>();
+  /** Aborted by stop(): also wakes the slots waiting out a backoff. */
+  private readonly stopped = new AbortController();
+  private readonly clock: Clock;
 
   constructor(private readonly options: SupervisorOptions) {
     this.queue = options.shards.map((shard) => ({ shard, attempt: 1, notBefore: 0 }));
+    this.clock = options.clock ?? realClock;
   }
 
   /** Runs every shard; resolves when all are done, given up on, or the run was stopped. */
@@ -90,10 +96,13 @@ export class Supervisor {
   /** Stops launching and asks every running runner to finish up (SIGTERM: they exit 75 after their batch). */
   stop(reason: PermanentError | TransientError): void {
     if (this.stopping) return;
-    this.stopping = true;
     this.result.stoppedBecause ??= reason;
+    this.stopped.abort();
     for (const child of this.running.values()) child.kill('SIGTERM');
-    for (const wake of this.wakers) wake();
+  }
+
+  private get stopping(): boolean {
+    return this.stopped.signal.aborted;
   }
 
   private async slotLoop(slot: number): Promise<void> {
@@ -101,8 +110,8 @@ export class Supervisor {
       if (this.stopping) return;
       const next = this.takeNext();
       if (next === null) return;
-      const wait = next.notBefore - Date.now();
-      if (wait > 0) await this.sleep(wait);
+      const wait = next.notBefore - this.clock.now();
+      if (wait > 0) await sleep(this.clock, wait, this.stopped.signal);
       if (this.stopping) return;
       const exit = await this.runOnce(next.shard, slot, next.attempt);
       await this.options.slotReleased?.(slot);
@@ -152,7 +161,7 @@ export class Supervisor {
           { shard, attempt, exitCode: exit.code, signal: exit.signal, retryInMs: decision.delayMs },
           'runner did not finish its shard; it will run again',
         );
-        this.queue.push({ shard, attempt: attempt + 1, notBefore: Date.now() + decision.delayMs });
+        this.queue.push({ shard, attempt: attempt + 1, notBefore: this.clock.now() + decision.delayMs });
         return;
       case 'give-up':
         this.options.log.error({ shard, reason: decision.reason }, 'giving up on a shard');
@@ -162,18 +171,6 @@ export class Supervisor {
         this.options.log.error({ shard, reason: decision.reason }, 'stopping the run');
         this.stop(new PermanentError(decision.reason));
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.wakers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.wakers.add(wake);
-    });
   }
 }
 

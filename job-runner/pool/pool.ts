@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
 import { DatabaseUnavailableError, isTransientDatabaseError, PoolAcquireTimeoutError } from './errors.js';
 import type { PoolSize } from '../../contract/pool-sizing.js';
-import { backoffDelay, needsPing, retirementTime, type ValidationMode } from './timing.js';
+import { databaseRetryDelay, needsPing, retirementTime, type ValidationMode } from './timing.js';
 
 export type { ValidationMode } from './timing.js';
 
@@ -65,9 +65,9 @@ export interface RunnerPoolOptions {
   /** A `pool stats` log line this often. 0 = none. Default 30 s. */
   statsIntervalMs?: number;
   log?: Logger;
-  /** Injected for tests: jitter and backoff source, and the clock. */
+  /** Injected for tests: the jitter and backoff source, and the clock (lifetimes, bypass window, retry waits). */
   random?: () => number;
-  now?: () => number;
+  clock?: Clock;
 }
 
 export interface PoolStats {
@@ -109,8 +109,11 @@ export class RunnerPool {
   readonly warm: number;
   private readonly pool: pg.Pool;
   private readonly state = new WeakMap<pg.ClientBase, ClientState>();
-  private readonly opts: Required<Omit<RunnerPoolOptions, 'log' | 'connectionString' | 'size' | 'applicationName'>>;
+  private readonly opts: Required<
+    Omit<RunnerPoolOptions, 'log' | 'connectionString' | 'size' | 'applicationName' | 'clock'>
+  >;
   private readonly log: Logger | undefined;
+  private readonly clock: Clock;
   private readonly counters = {
     peak: 0,
     opened: 0,
@@ -121,7 +124,7 @@ export class RunnerPool {
     bypassed: 0,
     acquires: 0,
   };
-  private statsTimer: NodeJS.Timeout | undefined;
+  private statsTimer: unknown;
   private closed = false;
 
   constructor(options: RunnerPoolOptions) {
@@ -132,6 +135,7 @@ export class RunnerPool {
     this.max = max;
     this.warm = warm;
     this.log = options.log;
+    this.clock = options.clock ?? realClock;
     this.opts = {
       statementTimeoutMs: options.statementTimeoutMs ?? 600_000,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? 60_000,
@@ -146,7 +150,6 @@ export class RunnerPool {
       idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
       statsIntervalMs: options.statsIntervalMs ?? 30_000,
       random: options.random ?? Math.random,
-      now: options.now ?? Date.now,
     };
     if (!(this.opts.lifetimeJitter >= 0 && this.opts.lifetimeJitter < 1))
       throw new RangeError('lifetimeJitter must be in [0, 1)');
@@ -167,7 +170,7 @@ export class RunnerPool {
       keepAlive: true,
     });
     this.pool.on('connect', (client) => {
-      const now = this.opts.now();
+      const now = this.clock.now();
       this.state.set(client, {
         retireAt: retirementTime(now, this.opts.maxLifetimeMs, this.opts.lifetimeJitter, this.opts.random),
         lastUsedAt: now,
@@ -200,7 +203,7 @@ export class RunnerPool {
    * or the first error at once when it is not transient (a wrong password will not get better).
    */
   async open(): Promise<void> {
-    const started = this.opts.now();
+    const started = this.clock.now();
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new Error('pool closed while opening');
       // Each connection goes back to the pool the moment it is up, so a caller that acquires while open() is still
@@ -210,22 +213,22 @@ export class RunnerPool {
       );
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (!failure) break;
-      const waited = this.opts.now() - started;
+      const waited = this.clock.now() - started;
       if (!isTransientDatabaseError(failure.reason)) throw failure.reason;
       if (waited >= this.opts.openTimeoutMs) throw new DatabaseUnavailableError(attempt + 1, waited, failure.reason);
-      const delay = Math.min(backoffDelay(attempt, this.opts.random), this.opts.openTimeoutMs - waited);
+      const delay = Math.min(databaseRetryDelay(attempt, this.opts.random), this.opts.openTimeoutMs - waited);
       this.log?.warn(
         { err: describeError(failure.reason), attempt: attempt + 1, retryInMs: delay },
         'database not reachable yet; retrying',
       );
-      await sleep(delay);
+      await sleep(this.clock, delay);
     }
-    if (this.opts.statsIntervalMs > 0 && this.log && !this.statsTimer) {
-      this.statsTimer = setInterval(
+    if (this.opts.statsIntervalMs > 0 && this.log && this.statsTimer === undefined) {
+      this.statsTimer = this.clock.setInterval(
         () => this.log?.info({ pool: this.stats() }, 'pool stats'),
         this.opts.statsIntervalMs,
+        { unref: true },
       );
-      this.statsTimer.unref();
     }
     this.log?.info({ pool: this.stats() }, 'pool open');
   }
@@ -237,7 +240,7 @@ export class RunnerPool {
    */
   async acquire(): Promise<pg.PoolClient> {
     if (this.closed) throw new Error('pool is closed');
-    const started = this.opts.now();
+    const started = this.clock.now();
     const deadline = started + this.opts.acquireTimeoutMs;
     let connectFailures = 0;
     for (;;) {
@@ -246,16 +249,16 @@ export class RunnerPool {
         client = await this.pool.connect();
       } catch (err) {
         if (err instanceof Error && err.message === QUEUE_TIMEOUT_MESSAGE) {
-          throw new PoolAcquireTimeoutError(this.opts.now() - started, this.picture());
+          throw new PoolAcquireTimeoutError(this.clock.now() - started, this.picture());
         }
-        const now = this.opts.now();
+        const now = this.clock.now();
         if (!isTransientDatabaseError(err)) throw err;
         if (now >= deadline) throw new DatabaseUnavailableError(connectFailures + 1, now - started, err);
-        await sleep(Math.min(backoffDelay(connectFailures++, this.opts.random), deadline - now));
+        await sleep(this.clock, Math.min(databaseRetryDelay(connectFailures++, this.opts.random), deadline - now));
         continue;
       }
       const state = this.stateOf(client);
-      const now = this.opts.now();
+      const now = this.clock.now();
       if (now >= state.retireAt) {
         this.retire(client);
         continue;
@@ -273,8 +276,8 @@ export class RunnerPool {
         this.counters.discarded++;
         this.log?.info({ err: describeError(err) }, 'discarding a connection that failed its checkout ping');
         client.release(err instanceof Error ? err : true);
-        if (this.opts.now() >= deadline)
-          throw new DatabaseUnavailableError(connectFailures + 1, this.opts.now() - started, err);
+        if (this.clock.now() >= deadline)
+          throw new DatabaseUnavailableError(connectFailures + 1, this.clock.now() - started, err);
       }
     }
   }
@@ -311,7 +314,7 @@ export class RunnerPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.statsTimer) clearInterval(this.statsTimer);
+    if (this.statsTimer !== undefined) this.clock.clearInterval(this.statsTimer);
     this.log?.info({ pool: this.stats() }, 'pool closing');
     await this.pool.end();
   }
@@ -323,7 +326,7 @@ export class RunnerPool {
     client.release = (err?: Error | boolean) => {
       client.release = poolRelease;
       const state = this.stateOf(client);
-      state.lastUsedAt = this.opts.now();
+      state.lastUsedAt = this.clock.now();
       if (!err && state.lastUsedAt >= state.retireAt) return this.retire(client);
       poolRelease(err);
     };
@@ -340,7 +343,7 @@ export class RunnerPool {
     let state = this.state.get(client);
     if (!state) {
       // Every client passes the 'connect' handler first; this only guards against a pg-pool change.
-      state = { retireAt: Number.POSITIVE_INFINITY, lastUsedAt: this.opts.now() };
+      state = { retireAt: Number.POSITIVE_INFINITY, lastUsedAt: this.clock.now() };
       this.state.set(client, state);
     }
     return state;

@@ -1,6 +1,7 @@
 /**
  * The pool's clock arithmetic, kept pure so that tests give the random source and never wait.
  */
+import { backoffDelay, equalJitter, type BackoffPolicy } from '../../common/backoff.js';
 
 /**
  * When a connection opened at `openedAt` should retire: `lifetimeMs` spread uniformly over ±`jitter` of itself.
@@ -13,22 +14,15 @@ export function retirementTime(openedAt: number, lifetimeMs: number, jitter: num
   return openedAt + Math.round(lifetimeMs * spread);
 }
 
-export interface BackoffPolicy {
-  /** First delay. */
-  baseMs: number;
-  /** No delay exceeds this. */
-  maxMs: number;
-}
-
-export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 5_000 };
+export const DATABASE_BACKOFF: BackoffPolicy = { baseMs: 100, maxMs: 5_000 };
 
 /**
- * Delay before retry number `attempt` (0-based): exponential, capped, with "equal jitter" (between half and all of
- * the step), so that the runners of a whole corpus do not knock on a restarted server in lockstep.
+ * Delay before retry number `attempt` (0-based) of something the database refused (a connection, a batch write):
+ * exponential from 100 ms up to 5 s, with equal jitter so that the runners of a whole corpus do not knock on a
+ * restarted server in lockstep.
  */
-export function backoffDelay(attempt: number, random: () => number, policy: BackoffPolicy = DEFAULT_BACKOFF): number {
-  const step = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(attempt, 30));
-  return Math.round(step / 2 + (step / 2) * random());
+export function databaseRetryDelay(attempt: number, random: () => number): number {
+  return backoffDelay(attempt, DATABASE_BACKOFF, equalJitter(random));
 }
 
 export type ValidationMode = 'always' | 'bypass-window' | 'never';

@@ -1,5 +1,6 @@
+import { realClock, sleep, type Clock } from '../../common/clock.js';
 import { DatabaseUnavailableError, isTransientDatabaseError } from '../pool/errors.js';
-import { backoffDelay } from '../pool/timing.js';
+import { databaseRetryDelay } from '../pool/timing.js';
 
 /**
  * Retrying a batch write through a database outage.
@@ -15,8 +16,7 @@ export interface RetryOptions {
   /** Give up once this much time has passed since the first try. Default 2 minutes. */
   deadlineMs?: number;
   /** Injected for tests. */
-  now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  clock?: Clock;
   random?: () => number;
   /** Called before each wait, for the log. */
   onRetry?: (attempt: number, delayMs: number, error: unknown) => void;
@@ -28,20 +28,19 @@ export const DEFAULT_WRITE_DEADLINE_MS = 120_000;
 
 /** Runs `fn`, retrying transient database errors with backoff until the deadline; other errors are thrown at once. */
 export async function withRetry<T>(fn: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
-  const now = options.now ?? Date.now;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const clock = options.clock ?? realClock;
   const deadlineMs = options.deadlineMs ?? DEFAULT_WRITE_DEADLINE_MS;
-  const started = now();
+  const started = clock.now();
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (e) {
       if (!isTransientDatabaseError(e) || options.stopped?.()) throw e;
-      const waited = now() - started;
+      const waited = clock.now() - started;
       if (waited >= deadlineMs) throw new DatabaseUnavailableError(attempt, waited, e);
-      const delay = Math.min(backoffDelay(attempt - 1, options.random ?? Math.random), deadlineMs - waited);
+      const delay = Math.min(databaseRetryDelay(attempt - 1, options.random ?? Math.random), deadlineMs - waited);
       options.onRetry?.(attempt, delay, e);
-      await sleep(delay);
+      await sleep(clock, delay);
     }
   }
 }

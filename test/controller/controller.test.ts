@@ -4,7 +4,7 @@ import type { MidiCorpus } from '../../controller/api/v1alpha1/midicorpus.js';
 import { Controller } from '../../controller/controller.js';
 import type { InformerEvent, Informer } from '../../controller/runtime/informer.js';
 import { makeCorpus } from './fixtures.js';
-import { ManualClock } from './manual-clock.js';
+import { ManualClock } from '../support/manual-clock.js';
 import { FakeDatabase } from './reconcile/fake-database.js';
 import { World } from './reconcile/world.js';
 

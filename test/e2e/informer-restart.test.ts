@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -79,8 +80,12 @@ describeWithCluster('the controller after its API server connections break', () 
   }, TIMEOUT_MS);
 
   afterAll(async () => {
-    controller?.kill('SIGTERM');
-    await sleep(500);
+    // Stopped, and gone, before the proxy it talks through.
+    if (controller && controller.exitCode === null && controller.signalCode === null) {
+      const exited = once(controller, 'exit');
+      controller.kill('SIGTERM');
+      await exited;
+    }
     await proxy?.stop();
     await scenario?.cleanup();
     if (dir) await rm(dir, { recursive: true, force: true });

@@ -30,6 +30,12 @@ export const SHORT_NAMES = ['mco'];
 /** Indexed Jobs refuse more completions than this when backoffLimitPerIndex is set (Kubernetes' own limit). */
 export const MAX_SHARDS = 100_000;
 
+/**
+ * The most connections the CRD lets one runner pod's pool hold (spec.runner.pool.maxPerPod). The budget counts a pod
+ * it cannot size (an object without its connections annotation) as this large: never too small.
+ */
+export const MAX_CONNECTIONS_PER_POD = 1000;
+
 /** A core VolumeSource (the `volumes[]` entry of a pod, without its name): `{persistentVolumeClaim: {claimName: x}}`. */
 export type VolumeSource = Omit<V1Volume, 'name'>;
 
@@ -202,7 +208,7 @@ const poolSchema = object(
     maxPerPod: integer({
       default: DEFAULT_POOL_TUNING.maxPerPod,
       minimum: 1,
-      maximum: 1000,
+      maximum: MAX_CONNECTIONS_PER_POD,
       description: "Hard cap on one pod's connections, whatever its CPU request.",
     }),
     warmFraction: number({

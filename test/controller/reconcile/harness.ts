@@ -4,7 +4,7 @@ import type { MidiCorpus } from '../../../controller/api/v1alpha1/midicorpus.js'
 import type { DatabaseAccess } from '../../../controller/reconcile/database.js';
 import { Reconciler } from '../../../controller/reconcile/reconciler.js';
 import { makeCorpus, type CorpusOptions } from '../fixtures.js';
-import { ManualClock } from '../manual-clock.js';
+import { ManualClock } from '../../support/manual-clock.js';
 import { World } from './world.js';
 
 const log = createLogger({ level: 'silent' });

@@ -1,7 +1,8 @@
 /**
  * An in-memory stand-in for the Kubernetes API as the reconciler sees it (its caches and its writers), for testing the
- * reconcile's decisions before the real control plane test harness exists. It is not a simulator of the Job
- * controller: tests move pods and Job conditions by hand, one step at a time, so every intermediate state is explicit.
+ * reconcile's decisions one state at a time, in milliseconds; test/e2e runs the controller against a real control
+ * plane (test/cluster). It is not a simulator of the Job controller: tests move pods and Job conditions by hand, one
+ * step at a time, so every intermediate state is explicit.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { MidiCorpus } from '../../../controller/api/v1alpha1/midicorpus.js';

@@ -2,7 +2,8 @@ import type { V1Lease } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../common/log.js';
 import { LeaderElector } from '../../../controller/runtime/leader-election.js';
-import { ManualClock } from '../manual-clock.js';
+import { ManualClock } from '../../support/manual-clock.js';
+import { settled } from '../../support/wait.js';
 
 /** The Lease endpoints as the API server answers them: 404 when absent, 409 on a stale resourceVersion or a second create. */
 class LeaseStore {
@@ -59,11 +60,11 @@ function candidate(store: LeaseStore, clock: ManualClock, identity: string, even
   });
 }
 
-/** Lets the elector's awaited API calls settle, then moves the clock. */
+/** Lets the elector's awaited API calls settle, then moves the clock, and lets what its timers started settle. */
 async function step(clock: ManualClock, ms: number): Promise<void> {
-  for (let i = 0; i < 20; i++) await Promise.resolve();
+  await settled();
   clock.advance(ms);
-  for (let i = 0; i < 20; i++) await Promise.resolve();
+  await settled();
 }
 
 describe('LeaderElector', () => {

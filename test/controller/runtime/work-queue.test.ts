@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { WorkQueue } from '../../../controller/runtime/work-queue.js';
-import { ManualClock } from '../manual-clock.js';
+import { ManualClock } from '../../support/manual-clock.js';
 
 describe('WorkQueue', () => {
   it('hands out each key once however often it is added', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Midi } from '@tonejs/midi';
-import { analyzeMidi, findNonFinite } from '../../../job-runner/analysis/analyze.js';
+import { analyzeMidi } from '../../../job-runner/analysis/analyze.js';
+import { firstNonFinite } from '../../../job-runner/analysis/finite.js';
 import { FailureKind, failureKindOf } from '../../../job-runner/analysis/failure.js';
 import type { FileAnalysis } from '../../../job-runner/analysis/types.js';
 import { note, wrapRiff, type TrackEvent } from '../../../job-runner/synth/smf-builder.js';
@@ -386,16 +387,6 @@ describe('analyzeMidi on files with answers known by construction', () => {
   });
 });
 
-describe('findNonFinite', () => {
-  it.each([
-    [{ a: 1, b: [1, 2, { c: NaN }] }, 'x.b[2].c is NaN'],
-    [{ a: Infinity }, 'x.a is Infinity'],
-    [{ a: null, b: 'text', c: [0, -1e308] }, null],
-  ])('finds the first non-finite number in %j', (value, expected) => {
-    expect(findNonFinite(value, 'x')).toBe(expected);
-  });
-});
-
 describe('analyzeMidi on damaged files', () => {
   it('never throws and never gives an internal error or a non-finite number on 600 mutated files', () => {
     const random = seededRandom(2024);
@@ -414,7 +405,7 @@ describe('analyzeMidi on damaged files', () => {
       const input = mutation === 2 ? bytes.subarray(0, random.int(0, bytes.length)) : bytes;
       const outcome = analyzeMidi(input);
       if (outcome.ok) {
-        expect(findNonFinite(outcome.analysis, 'analysis')).toBeNull();
+        expect(firstNonFinite(outcome.analysis, 'analysis')).toBeNull();
       } else {
         expect(failureKindOf(outcome.reason), outcome.reason).not.toBeNull();
         expect(failureKindOf(outcome.reason), outcome.reason).not.toBe(FailureKind.internal);

@@ -1,5 +1,12 @@
+import type { ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { afterRunnerExit, type AfterExit, type RunnerExit } from '../../../job-runner/local/supervisor.js';
+import { afterRunnerExit, Supervisor, type AfterExit, type RunnerExit } from '../../../job-runner/local/supervisor.js';
+import { createLogger } from '../../../common/log.js';
+import { ManualClock } from '../../support/manual-clock.js';
+import { settled } from '../../support/wait.js';
+import { TransientError } from '../../../contract/error-kinds.js';
 
 describe('afterRunnerExit', () => {
   it.each<[string, RunnerExit, number, AfterExit]>([
@@ -29,5 +36,74 @@ describe('afterRunnerExit', () => {
 
   it('caps the backoff', () => {
     expect(afterRunnerExit({ code: 75, signal: null }, 9, 20)).toEqual({ action: 'retry', delayMs: 15_000 });
+  });
+});
+
+/** A runner process that exits when the test says so. */
+class FakeRunner extends EventEmitter {
+  readonly stdout = new PassThrough();
+  readonly signals: NodeJS.Signals[] = [];
+
+  constructor(
+    readonly shard: number,
+    readonly attempt: number,
+  ) {
+    super();
+  }
+
+  kill(signal: NodeJS.Signals): boolean {
+    this.signals.push(signal);
+    return true;
+  }
+
+  exit(code: number): void {
+    this.stdout.end();
+    this.emit('close', code, null);
+  }
+}
+
+function supervise(shards: number[]) {
+  const clock = new ManualClock();
+  const runners: FakeRunner[] = [];
+  const supervisor = new Supervisor({
+    shards,
+    parallel: 1,
+    maxAttempts: 3,
+    spawnRunner: (shard, _slot, attempt) => {
+      const runner = new FakeRunner(shard, attempt);
+      runners.push(runner);
+      return runner as unknown as ChildProcess;
+    },
+    log: createLogger({ level: 'silent' }),
+    clock,
+  });
+  return { clock, runners, supervisor, done: supervisor.run() };
+}
+
+describe('Supervisor', () => {
+  it('runs a shard again once its backoff has passed on its clock, and not before', async () => {
+    const { clock, runners, done } = supervise([0]);
+    await settled();
+    runners[0]!.exit(75);
+    await settled();
+    clock.advance(999);
+    await settled();
+    expect(runners).toHaveLength(1);
+    clock.advance(1);
+    await settled();
+    expect(runners.map((r) => r.attempt)).toEqual([1, 2]);
+    runners[1]!.exit(0);
+    expect(await done).toMatchObject({ completed: [0], retries: 1, stoppedBecause: null });
+  });
+
+  it('stops a slot that waits out a backoff at once, without starting the shard again', async () => {
+    const { runners, supervisor, done } = supervise([0]);
+    await settled();
+    runners[0]!.exit(75);
+    await settled();
+    const interrupted = new TransientError('interrupted');
+    supervisor.stop(interrupted);
+    expect(await done).toMatchObject({ completed: [], retries: 1, stoppedBecause: interrupted });
+    expect(runners).toHaveLength(1);
   });
 });

@@ -2,7 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PoolAcquireTimeoutError } from '../../../job-runner/pool/errors.js';
 import { applicationNameFor } from '../../../job-runner/pool/naming.js';
 import { RunnerPool, type RunnerPoolOptions } from '../../../job-runner/pool/pool.js';
+import { ManualClock } from '../../support/manual-clock.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
+import { waitUntil } from '../../support/wait.js';
 
 describe('RunnerPool against a real Postgres', () => {
   let db: TestPostgres;
@@ -32,11 +34,6 @@ describe('RunnerPool against a real Postgres', () => {
       applicationName,
     ]);
     return rows.map((r) => r.pid);
-  }
-
-  class FakeClock {
-    t = 1_000_000;
-    now = () => this.t;
   }
 
   it('opens its warm connections before anything is checked out, named for corpus and shard', async () => {
@@ -69,7 +66,8 @@ describe('RunnerPool against a real Postgres', () => {
     ]);
     // As a SIGKILLed runner: the statement is under way on the server when the client's socket goes away.
     const sleeping = client.query('SELECT pg_sleep(60)').catch(() => 'gone');
-    await waitFor(
+    await waitUntil(
+      'the statement to run on the server',
       async () =>
         (await db.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep%'", [pid]))
           .rowCount === 1,
@@ -77,7 +75,8 @@ describe('RunnerPool against a real Postgres', () => {
     (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
     await sleeping;
     // Without the setting the backend would sleep on for a minute, holding its connection slot.
-    await waitFor(
+    await waitUntil(
+      'the server to end the backend',
       async () => (await db.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0,
       10_000,
     );
@@ -113,15 +112,15 @@ describe('RunnerPool against a real Postgres', () => {
   });
 
   it('hands out a recently used connection without a ping and pings one idle past the window', async () => {
-    const clock = new FakeClock();
-    const { pool } = makePool({ size: { max: 1, warm: 1 }, bypassWindowMs: 1000, now: clock.now });
+    const clock = new ManualClock();
+    const { pool } = makePool({ size: { max: 1, warm: 1 }, bypassWindowMs: 1000, clock });
     await pool.open();
     const use = () => pool.use((c) => c.query('SELECT 1'));
     await use();
-    clock.t += 500;
+    clock.advance(500);
     await use();
     expect(pool.stats()).toMatchObject({ pings: 0, bypassed: 2 });
-    clock.t += 1500;
+    clock.advance(1500);
     await use();
     expect(pool.stats()).toMatchObject({ pings: 1, bypassed: 2 });
   });
@@ -132,11 +131,11 @@ describe('RunnerPool against a real Postgres', () => {
   ];
   for (const m of modes) {
     it(`with validation '${m.validation}' pings ${m.pings} of 3 checkouts`, async () => {
-      const clock = new FakeClock();
-      const { pool } = makePool({ size: { max: 1, warm: 1 }, validation: m.validation, now: clock.now });
+      const clock = new ManualClock();
+      const { pool } = makePool({ size: { max: 1, warm: 1 }, validation: m.validation, clock });
       await pool.open();
       for (let i = 0; i < 3; i++) {
-        clock.t += i * 5000;
+        clock.advance(i * 5000);
         await pool.use((c) => c.query('SELECT 1'));
       }
       expect(pool.stats().pings).toBe(m.pings);
@@ -163,15 +162,15 @@ describe('RunnerPool against a real Postgres', () => {
   });
 
   it('discards a connection that stopped answering when its ping times out, and hands out a fresh one', async () => {
-    const clock = new FakeClock();
-    const { pool } = makePool({ size: { max: 1, warm: 1 }, pingTimeoutMs: 300, now: clock.now });
+    const clock = new ManualClock();
+    const { pool } = makePool({ size: { max: 1, warm: 1 }, pingTimeoutMs: 300, clock });
     await pool.open();
     const client = await pool.acquire();
     const deafPid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     // The socket stops being read: to the pool this looks like a half-open connection (peer gone without a FIN).
     (client as unknown as { connection: { stream: { pause(): void } } }).connection.stream.pause();
     client.release();
-    clock.t += 5000;
+    clock.advance(5000);
     const pid = await pool.use(
       async (c) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid,
     );
@@ -180,13 +179,13 @@ describe('RunnerPool against a real Postgres', () => {
   });
 
   it('retires each connection at its own jittered deadline', async () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const randoms = [0, 1];
     const { pool, applicationName } = makePool({
       size: { max: 2, warm: 2 },
       maxLifetimeMs: 10_000,
       lifetimeJitter: 0.1,
-      now: clock.now,
+      clock,
       random: () => randoms.shift() ?? 0.5,
     });
     await pool.open(); // the two warm connections retire at +9 s and +11 s; later ones at +10 s after they open
@@ -197,11 +196,11 @@ describe('RunnerPool against a real Postgres', () => {
       a.release();
       b.release();
     };
-    clock.t += 9_500;
+    clock.advance(9_500);
     await useBoth();
     expect(pool.stats()).toMatchObject({ retired: 1, opened: 3 });
     expect(await stillThere()).toBe(1);
-    clock.t += 2_000;
+    clock.advance(2_000);
     await useBoth();
     expect(pool.stats()).toMatchObject({ retired: 2, opened: 4 });
     expect(await stillThere()).toBe(0);
@@ -209,10 +208,10 @@ describe('RunnerPool against a real Postgres', () => {
   });
 
   it('keeps "never retire" available: maxLifetimeMs 0', async () => {
-    const clock = new FakeClock();
-    const { pool } = makePool({ size: { max: 1, warm: 1 }, maxLifetimeMs: 0, now: clock.now });
+    const clock = new ManualClock();
+    const { pool } = makePool({ size: { max: 1, warm: 1 }, maxLifetimeMs: 0, clock });
     await pool.open();
-    clock.t += 365 * 24 * 3600_000;
+    clock.advance(365 * 24 * 3600_000);
     await pool.use((c) => c.query('SELECT 1'));
     expect(pool.stats()).toMatchObject({ retired: 0, opened: 1 });
   });
@@ -237,11 +236,3 @@ describe('RunnerPool against a real Postgres', () => {
     expect(pool.stats().total).toBeLessThanOrEqual(2);
   });
 });
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, needsPing, retirementTime } from '../../../job-runner/pool/timing.js';
+import { backoffDelay, equalJitter } from '../../../common/backoff.js';
+import { databaseRetryDelay, needsPing, retirementTime } from '../../../job-runner/pool/timing.js';
 
 describe('retirementTime', () => {
   const table = [
@@ -22,17 +23,26 @@ describe('retirementTime', () => {
   });
 });
 
-describe('backoffDelay', () => {
+describe('databaseRetryDelay', () => {
   it('doubles from the base up to the cap when the random source gives its maximum', () => {
-    expect([0, 1, 2, 3, 4, 5, 6, 7].map((a) => backoffDelay(a, () => 1))).toEqual([
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map((a) => databaseRetryDelay(a, () => 1))).toEqual([
       100, 200, 400, 800, 1600, 3200, 5000, 5000,
     ]);
   });
   it('waits at least half of each step', () => {
-    expect([0, 1, 2, 6].map((a) => backoffDelay(a, () => 0))).toEqual([50, 100, 200, 2500]);
+    expect([0, 1, 2, 6].map((a) => databaseRetryDelay(a, () => 0))).toEqual([50, 100, 200, 2500]);
   });
+});
+
+describe('backoffDelay', () => {
   it('stays capped for absurd attempt numbers', () => {
-    expect(backoffDelay(10_000, () => 1, { baseMs: 10, maxMs: 700 })).toBe(700);
+    expect(
+      backoffDelay(
+        10_000,
+        { baseMs: 10, maxMs: 700 },
+        equalJitter(() => 1),
+      ),
+    ).toBe(700);
   });
 });
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BatchWriter } from '../../../job-runner/runner/batch-writer.js';
+import { settled } from '../../support/wait.js';
 
 /** A write function whose calls stay pending until the test settles them. */
 function controlledWrites() {
@@ -7,8 +8,6 @@ function controlledWrites() {
   const write = (batch: number[]) => new Promise<void>((resolve, reject) => calls.push({ batch, resolve, reject }));
   return { calls, write };
 }
-
-const tick = () => new Promise<void>((r) => setImmediate(r));
 
 describe('BatchWriter', () => {
   afterEach(() => vi.useRealTimers());
@@ -37,7 +36,7 @@ describe('BatchWriter', () => {
     ]);
     expect(w.batchesInFlight).toBe(2);
     calls[0]!.resolve();
-    await tick();
+    await settled();
     expect(calls.map((c) => c.batch)).toEqual([
       [1, 2],
       [3, 4],
@@ -66,17 +65,17 @@ describe('BatchWriter', () => {
     void w.waitForRoom().then(() => {
       early = true;
     });
-    await tick();
+    await settled();
     expect(early).toBe(true);
     w.add(6);
     let room = false;
     void w.waitForRoom().then(() => {
       room = true;
     });
-    await tick();
+    await settled();
     expect(room).toBe(false);
     calls[0]!.resolve();
-    await tick();
+    await settled();
     expect(room).toBe(true);
   });
 

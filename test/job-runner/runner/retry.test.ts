@@ -1,24 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { DatabaseUnavailableError } from '../../../job-runner/pool/errors.js';
 import { withRetry, type RetryOptions } from '../../../job-runner/runner/retry.js';
+import { ManualClock } from '../../support/manual-clock.js';
 
 function errorWith(fields: Record<string, unknown>): Error {
   return Object.assign(new Error(String(fields.message ?? 'boom')), fields);
 }
 
-/** A fake clock that advances only when the code under test sleeps. */
-function fakeTime(): Required<Pick<RetryOptions, 'now' | 'sleep' | 'random'>> & { slept: number[] } {
-  let t = 0;
-  const slept: number[] = [];
-  return {
-    slept,
-    now: () => t,
-    sleep: async (ms) => {
-      slept.push(ms);
-      t += ms;
-    },
-    random: () => 1,
-  };
+/** A clock that moves only when the code under test sleeps, by as long as it asked: each timer fires at once. */
+class SleepThroughClock extends ManualClock {
+  override setTimeout(fn: () => void, ms: number): unknown {
+    const timer = super.setTimeout(fn, ms);
+    queueMicrotask(() => this.advance(ms));
+    return timer;
+  }
+}
+
+function fakeTime(): Required<Pick<RetryOptions, 'clock' | 'random'>> & { slept: number[] } {
+  const clock = new SleepThroughClock();
+  return { slept: clock.delays, clock, random: () => 1 };
 }
 
 describe('withRetry', () => {

@@ -16,6 +16,7 @@ import { memoryPlan } from '../../../job-runner/runner/memory.js';
 import { generateCorpus } from '../../../job-runner/synth/corpus.js';
 import { OUTSIDE_ROOT_REASON } from '../../../job-runner/runner/list.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
+import { waitUntil } from '../../support/wait.js';
 import { addOddities, lastJson, ODDITIES, runCli, startCli, writeCorpus } from './cli.js';
 
 interface FileRow {
@@ -340,14 +341,14 @@ describe('run-shard', () => {
       const proc = startCli(['run-shard', '--corpus', 'c', '--root', root, '--shard', '0', '--json', ...extra], {
         DATABASE_URL: url,
       });
-      for (;;) {
-        const done = await count(url, "SELECT count(*) AS n FROM midi.files WHERE status <> 'pending'");
-        if (done > 0) {
-          expect(done, 'the runner finished before it could be interrupted: use a bigger corpus').toBeLessThan(TOTAL);
-          return proc;
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      let done = 0;
+      await waitUntil(
+        'the runner to commit its first batch',
+        async () => (done = await count(url, "SELECT count(*) AS n FROM midi.files WHERE status <> 'pending'")) > 0,
+        60_000,
+      );
+      expect(done, 'the runner finished before it could be interrupted: use a bigger corpus').toBeLessThan(TOTAL);
+      return proc;
     }
 
     it('SIGKILL, then a rerun: every file recorded exactly once', async () => {
@@ -387,13 +388,37 @@ describe('run-shard', () => {
     });
   });
 
-  it.each<[string, string[], number]>([
-    ['a corpus that was never scanned', ['--corpus', 'never-scanned', '--root', '.', '--shard', '0'], 64],
-    ['a missing root', ['--corpus', 'c', '--root', '/nonexistent/corpus', '--shard', '0'], 64],
-    ['no shard number', ['--corpus', 'c', '--root', '.'], 64],
-  ])('exits 64 (retrying cannot help) for %s', async (_name, args, code) => {
-    const url = await db.createDatabase();
-    const exit = await runCli(['run-shard', ...args], { DATABASE_URL: url, JOB_COMPLETION_INDEX: undefined });
-    expect(exit.code, exit.stderr.slice(-2000)).toBe(code);
+  describe('exits 64 (retrying cannot help)', () => {
+    // Against a scanned corpus and a real root, so that each case breaks one thing only: the check that must catch it,
+    // as its message shows. (In an empty database every case would exit 64 for the unscanned corpus.)
+    let url: string;
+    let root: string;
+
+    beforeAll(async () => {
+      url = await db.createDatabase('usage');
+      root = path.join(tmp, 'usage-corpus');
+      await writeCorpus(root, { files: 2 });
+      await scan(url, root, ['--shards', '1']);
+    });
+
+    it.each<[string, (root: string) => string[], number, RegExp]>([
+      [
+        'a corpus that was never scanned',
+        (root) => ['--corpus', 'never-scanned', '--root', root, '--shard', '0'],
+        64,
+        /never-scanned.{0,2} has not been scanned/,
+      ],
+      [
+        'a missing root',
+        () => ['--corpus', 'c', '--root', '/nonexistent/corpus', '--shard', '0'],
+        64,
+        /corpus root \/nonexistent\/corpus cannot be opened/,
+      ],
+      ['no shard number', (root) => ['--corpus', 'c', '--root', root], 64, /--shard \(or JOB_COMPLETION_INDEX\)/],
+    ])('for %s', async (_name, args, code, message) => {
+      const exit = await runCli(['run-shard', ...args(root)], { DATABASE_URL: url, JOB_COMPLETION_INDEX: undefined });
+      expect(exit.code, exit.stderr.slice(-2000)).toBe(code);
+      expect(exit.stderr).toMatch(message);
+    });
   });
 });

@@ -2,9 +2,9 @@ import type { Clock } from '../../common/clock.js';
 
 /** A clock that moves only when told to: timers fire, in order, as `advance` passes their time. */
 export class ManualClock implements Clock {
-  private timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  private timers: Array<{ at: number; fn: () => void; id: number; everyMs?: number }> = [];
   private nextId = 1;
-  /** Every delay asked for, in order: what tests assert on. */
+  /** Every delay asked for, in order (an interval's once): what tests assert on. */
   readonly delays: number[] = [];
 
   /** It shows `time` (milliseconds since the epoch) until advanced. */
@@ -15,14 +15,19 @@ export class ManualClock implements Clock {
   }
 
   setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.delays.push(ms);
-    this.timers.push({ at: this.time + ms, fn, id });
-    return id;
+    return this.add(fn, ms);
   }
 
   clearTimeout(handle: unknown): void {
     this.timers = this.timers.filter((t) => t.id !== handle);
+  }
+
+  setInterval(fn: () => void, ms: number): unknown {
+    return this.add(fn, ms, ms);
+  }
+
+  clearInterval(handle: unknown): void {
+    this.clearTimeout(handle);
   }
 
   advance(ms: number): void {
@@ -32,6 +37,7 @@ export class ManualClock implements Clock {
       if (!due) break;
       this.timers = this.timers.filter((t) => t !== due);
       this.time = due.at;
+      if (due.everyMs !== undefined) this.timers.push({ ...due, at: due.at + due.everyMs });
       due.fn();
     }
     this.time = end;
@@ -39,5 +45,12 @@ export class ManualClock implements Clock {
 
   get pending(): number {
     return this.timers.length;
+  }
+
+  private add(fn: () => void, ms: number, everyMs?: number): number {
+    const id = this.nextId++;
+    this.delays.push(ms);
+    this.timers.push({ at: this.time + ms, fn, id, everyMs });
+    return id;
   }
 }

@@ -1,7 +1,8 @@
 /**
- * Where, if anywhere, a value holds a number that is not finite. JSON has no NaN (JSON.stringify writes null), and
- * the database refuses NaN and ±Infinity in every numeric column, so an analysis carrying one is recorded as a
- * failure that names the field rather than failing its whole batch.
+ * Where, if anywhere, a value holds a number that is not finite: `path.to[2].field = NaN`, or null when all are.
+ * JSON has no NaN (JSON.stringify writes null), and the database refuses NaN and ±Infinity in every numeric column,
+ * so an analysis carrying one is recorded as a failure that names the field rather than failing its whole batch:
+ * analyzeMidi checks its result, and the store checks again what it is given (split tracks too) before writing.
  */
 export function firstNonFinite(value: unknown, path = ''): string | null {
   if (typeof value === 'number') return Number.isFinite(value) ? null : `${path || '(value)'} = ${value}`;
