@@ -280,7 +280,9 @@ function spawnRunner(ctx: RunnersContext, shard: number, pod: string, attempt: n
   try {
     return spawn(process.execPath, args, {
       env: { ...env, DATABASE_URL: ctx.db.url, POD_NAME: pod },
-      stdio: ['ignore', 'pipe', logFd],
+      // The IPC channel is the runner's lifeline: it closes when this process dies, even by SIGKILL, and the runner
+      // then shuts down as on SIGTERM (installShutdownHandlers). No message is ever sent on it.
+      stdio: ['ignore', 'pipe', logFd, 'ipc'],
     });
   } finally {
     closeSync(logFd);

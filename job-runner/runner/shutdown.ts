@@ -9,6 +9,13 @@ import { EXIT_TEMPFAIL } from '../../contract/exit-codes.js';
  *
  * Kubernetes sends SIGTERM and waits terminationGracePeriodSeconds (30 s by default) before SIGKILL: the default
  * grace stays under that.
+ *
+ * A runner of local mode shuts down the same way when local mode ends without a word (SIGKILL, a crash), rather than
+ * run on alone. Linux's PR_SET_PDEATHSIG is not reachable from Node, so local mode spawns its runners with an IPC
+ * channel (stdio 'ipc') as a lifeline: the kernel closes the parent's end when the parent dies, however it dies, and
+ * Node reports 'disconnect'. A pipe on stdin would do the same, but its EOF cannot tell local mode's end from a pod's
+ * stdin that is /dev/null, and a flag would have to say which; a channel exists only when a Node parent made one, so a
+ * runner in a Kubernetes pod has none and is unaffected.
  */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
 
@@ -26,21 +33,30 @@ export function installShutdownHandlers(log: Logger, options: ShutdownOptions = 
   const graceMs = options.graceMs === undefined ? DEFAULT_SHUTDOWN_GRACE_MS : options.graceMs;
   const message = options.message ?? 'shutdown requested: finishing the batches in flight';
   const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
+  const shutDown = (reason: string) => {
     if (controller.signal.aborted) {
-      log.warn({ signal }, 'second signal: exiting now');
+      log.warn({ reason }, 'second shutdown request: exiting now');
       process.exit(EXIT_TEMPFAIL);
     }
-    log.warn(graceMs === null ? { signal } : { signal, graceMs }, message);
-    controller.abort(signal);
+    log.warn(graceMs === null ? { reason } : { reason, graceMs }, message);
+    controller.abort(reason);
     if (graceMs === null) return;
     setTimeout(() => {
       log.error({ graceMs }, 'shutdown took longer than its grace period: exiting; uncommitted batches roll back');
       process.exit(EXIT_TEMPFAIL);
     }, graceMs).unref();
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', () => shutDown('SIGTERM'));
+  process.on('SIGINT', () => shutDown('SIGINT'));
+  const parentGone = 'the end of local mode, its parent';
+  if (process.channel) {
+    // The lifeline carries no work: it must not keep a finished runner alive.
+    process.channel.unref();
+    process.once('disconnect', () => shutDown(parentGone));
+  } else if (process.connected === false) {
+    // The channel closed while this process was starting, before anyone listened: its parent is already gone.
+    shutDown(parentGone);
+  }
   return controller.signal;
 }
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../common/log.js';
 import type { MidiCorpus } from '../../controller/api/v1alpha1/midicorpus.js';
-import { Controller } from '../../controller/controller.js';
+import { Controller, type ControllerOptions } from '../../controller/controller.js';
 import type { InformerEvent, Informer } from '../../controller/runtime/informer.js';
+import { LeaderElector } from '../../controller/runtime/leader-election.js';
 import { makeCorpus } from './fixtures.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { FakeDatabase } from './reconcile/fake-database.js';
@@ -43,7 +44,10 @@ const apiError = (code: number) => Object.assign(new Error(`HTTP ${code}`), { co
 /** Lets the worker run until it waits: for the queue, or for a timer of the ManualClock. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-function setup() {
+/** `leadership`: a campaign and a lost-leadership path on the test's clock; by default the replica leads at once. */
+function setup(
+  leadership: (clock: ManualClock) => Partial<Pick<ControllerOptions, 'campaign' | 'onLostLeadership'>> = () => ({}),
+) {
   const world = new FlakyWorld();
   // Its Secret is missing: each pass writes an Invalid status (once) and asks to be looked at again in 60 s.
   world.addCorpus(makeCorpus({ name: 'a', uid: 'uid-a', spec: { database: { secretRef: { name: 'missing' } } } }));
@@ -65,6 +69,7 @@ function setup() {
     clock,
     log,
     onLostLeadership: () => {},
+    ...leadership(clock),
   });
   /** The corpus gets a new generation (so its status must be written again), and its informer says so. */
   const change = () => {
@@ -135,6 +140,47 @@ describe('Controller work loop', () => {
     expect(world.statusWrites).toBe(5);
     expect(clock.delays).toEqual([500, 1000, 2000, 60_000, 500]); // from the start again
     expect(await errorsCounted()).toBe(4);
+    await controller.stop();
+  });
+
+  it('stops working at the renew deadline while its Lease renewal hangs, and runs its lost-leadership path', async () => {
+    const notFound = Object.assign(new Error('not found'), { code: 404 });
+    let hang = false;
+    const never = new Promise<never>(() => {});
+    // A Lease API that answers until `hang`, then never again: each attempt reads (absent), then creates the Lease.
+    const api = {
+      readNamespacedLease: () => (hang ? never : Promise.reject(notFound)),
+      createNamespacedLease: async () => ({}),
+      replaceNamespacedLease: () => never,
+    };
+    const lost: number[] = [];
+    const { world, clock, controller, change } = setup((clock) => ({
+      campaign: (callbacks) =>
+        new LeaderElector({
+          api: api as never,
+          namespace: 'ops',
+          name: 'lease',
+          identity: 'a',
+          clock,
+          log,
+          ...callbacks,
+        }),
+      onLostLeadership: () => lost.push(clock.now()),
+    }));
+    await controller.start();
+    await settle();
+    expect(world.statusWrites).toBe(1); // leading: the corpus was reconciled
+    hang = true;
+    for (let t = 0; t < 12_000; t += 100) {
+      clock.advance(100);
+      await settle();
+    }
+    // The attempt of 0 s was the last to succeed; its renew deadline, 10 s on, stopped the work though calls hang.
+    expect(lost).toEqual([10_000]);
+    expect((await controller.metrics.leader.get()).values[0]?.value).toBe(0);
+    change();
+    await settle();
+    expect(world.statusWrites).toBe(1);
     await controller.stop();
   });
 });

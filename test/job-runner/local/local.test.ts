@@ -44,6 +44,52 @@ function runnerChildren(parent: number): number[] {
   return pids;
 }
 
+/** Whether process `pid` has ended: gone, or a zombie that its new parent has not reaped yet. */
+function ended(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+/** Polls `check` until it holds, failing after `withinMs`. */
+async function waitFor(what: string, withinMs: number, check: () => boolean | Promise<boolean>): Promise<void> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > withinMs) throw new Error(`${what}: not within ${withinMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Connections on the database that carry one of our application names (pool/naming.ts). */
+async function ourConnections(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'mco %'",
+    );
+    return rows[0]!.n;
+  } finally {
+    await c.end();
+  }
+}
+
+/** The JSON log lines of the last attempt at `shard` under local mode's data directory (one run there). */
+function runnerLog(dataDir: string, shard: number): Array<Record<string, unknown>> {
+  const logs = path.join(dataDir, 'logs');
+  const [run] = readdirSync(logs);
+  const attempts = readdirSync(path.join(logs, run!)).filter((f) => f.startsWith(`shard-${shard}-attempt-`));
+  const last = attempts.sort((a, b) => Number(/(\d+)\.log$/.exec(a)![1]) - Number(/(\d+)\.log$/.exec(b)![1])).pop()!;
+  return readFileSync(path.join(logs, run!, last), 'utf8')
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('{')) // Node's own words on a crash are not JSON
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
 /** `midi-corpus local`, run as a user runs it: a real process that starts real runner processes. */
 describe('midi-corpus local', () => {
   let tmp: string;
@@ -214,6 +260,53 @@ describe('midi-corpus local', () => {
       );
       await c.end();
       expect(rows[0]).toEqual({ files: 1200, ok: 1200, analyses: 1200, paths: 1200 });
+    });
+
+    it('takes its runners with it when SIGKILLed: they stop as on SIGTERM, and the run holds no connection', async () => {
+      const url = await db.createDatabase('local_killed');
+      const big = path.join(tmp, 'orphan-corpus');
+      const dataDir = path.join(tmp, 'orphan-data');
+      await writeCorpus(big, { files: 2000, seed: 10, size: 'small' });
+      const run = startCli([
+        'local',
+        big,
+        '--database-url',
+        url,
+        '--data-dir',
+        dataDir,
+        '--files-per-shard',
+        '1000',
+        '--max-runners',
+        '2',
+      ]);
+      let runners: number[] = [];
+      let shards: number[] = [];
+      try {
+        await waitFor('a first file settled', 60_000, async () => (await settled(url)) > 0);
+        runners = runnerChildren(run.child.pid!);
+        expect(runners.length, 'no runner process found').toBeGreaterThan(0);
+        shards = runners.map((pid) => {
+          const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          return Number(cmdline[cmdline.indexOf('--shard') + 1]);
+        });
+        run.child.kill('SIGKILL');
+        expect((await run.done).signal).toBe('SIGKILL');
+        await waitFor('every runner ended', 5_000, () => runners.every(ended));
+        await waitFor("the run's connections closed", 5_000, async () => (await ourConnections(url)) === 0);
+      } catch (err) {
+        for (const pid of runners) if (!ended(pid)) process.kill(pid, 'SIGKILL'); // leave none behind a failure
+        throw err;
+      }
+      // Each stopped because its parent was gone, as on SIGTERM (exit 75), with its shard unfinished. (This is what shows
+      // the cause: a shard this small could also end by itself within the deadline.)
+      for (const shard of shards) {
+        const lines = runnerLog(dataDir, shard);
+        expect(lines.find((l) => l.msg === 'shutdown requested: finishing the batches in flight')?.reason).toBe(
+          'the end of local mode, its parent',
+        );
+        expect(lines.find((l) => l.msg === 'shard not finished')?.exitCode).toBe(75);
+      }
+      expect(await settled(url)).toBeLessThan(2000);
     });
 
     it('rides out a Postgres restart in mid-run and ends with every file recorded', async () => {
