@@ -194,6 +194,15 @@ export function decodeText(bytes: Uint8Array): { text: string | null; cut: boole
   return { text: text === '' ? null : text, cut };
 }
 
+type Column = Float64Array | Uint8Array | Uint16Array | Uint32Array | Int32Array;
+
+/** `a` copied into a new array of its own type with `size` elements, the rest zero: how the scratch columns grow. */
+function grown<A extends Column>(a: A, size: number): A {
+  const b = new (a.constructor as new (length: number) => A)(size);
+  (b as Column).set(a);
+  return b;
+}
+
 /** Growable note columns. */
 class NoteTableBuilder {
   count = 0;
@@ -221,27 +230,13 @@ class NoteTableBuilder {
 
   private grow(): void {
     const size = this.startTick.length * 2;
-    const growF = (a: Float64Array): Float64Array => {
-      const b = new Float64Array(size);
-      b.set(a);
-      return b;
-    };
-    const growU8 = (a: Uint8Array): Uint8Array => {
-      const b = new Uint8Array(size);
-      b.set(a);
-      return b;
-    };
-    this.startTick = growF(this.startTick);
-    this.endTick = growF(this.endTick);
-    this.pitch = growU8(this.pitch);
-    this.velocity = growU8(this.velocity);
-    this.channel = growU8(this.channel);
-    const track = new Uint32Array(size);
-    track.set(this.track);
-    this.track = track;
-    const next = new Int32Array(size);
-    next.set(this.next);
-    this.next = next;
+    this.startTick = grown(this.startTick, size);
+    this.endTick = grown(this.endTick, size);
+    this.pitch = grown(this.pitch, size);
+    this.velocity = grown(this.velocity, size);
+    this.channel = grown(this.channel, size);
+    this.track = grown(this.track, size);
+    this.next = grown(this.next, size);
   }
 
   /** The notes as views of the builder's buffers, which the next file reuses. */
@@ -306,16 +301,9 @@ const scratch = {
 function logNoteOff(tick: number, key: number, before: number): void {
   const offs = scratch.offs;
   if (offs.count === offs.tick.length) {
-    const size = offs.count * 2;
-    const tickGrown = new Float64Array(size);
-    tickGrown.set(offs.tick);
-    const keyGrown = new Uint16Array(size);
-    keyGrown.set(offs.key);
-    const beforeGrown = new Uint32Array(size);
-    beforeGrown.set(offs.before);
-    offs.tick = tickGrown;
-    offs.key = keyGrown;
-    offs.before = beforeGrown;
+    offs.tick = grown(offs.tick, offs.count * 2);
+    offs.key = grown(offs.key, offs.count * 2);
+    offs.before = grown(offs.before, offs.count * 2);
   }
   offs.tick[offs.count] = tick;
   offs.key[offs.count] = key;
@@ -646,18 +634,18 @@ class Reader {
     // Keys with notes never released are paired again (repair), so that one dangling note does not lengthen every
     // later note of its pitch as first-in first-out pairing does; every other key keeps the pairing above.
     let unreleased = 0;
-    let unbalancedKeys = 0;
+    const unbalancedKeys: number[] = [];
     for (let k = 0; k < touchedCount; k++) {
       const key = touched[k]!;
       if (openHead[key] !== -1) {
         scratch.unbalanced[key] = 1;
-        unbalancedKeys++;
+        unbalancedKeys.push(key);
         strayNoteOffs -= strayCount[key]!;
         zeroLength -= zeroCount[key]!;
       }
     }
-    if (unbalancedKeys > 0) {
-      const counts = this.repair(noteFrom, tick);
+    if (unbalancedKeys.length > 0) {
+      const counts = this.repair(noteFrom, tick, unbalancedKeys);
       unreleased = counts.unreleased;
       strayNoteOffs += counts.strays;
       zeroLength += counts.zeroLength;
@@ -730,23 +718,20 @@ class Reader {
    * track's note-ons (table rows from `noteFrom`) and note-offs (scratch.offs) in file order: a note-off closes the
    * latest sounding note of its key (last in, first out, so that a dangling note is the one left over rather than
    * every later note being shifted onto the next note-off), the zero-length rule applies as in the first pass, and
-   * each note left over ends at the next note-on of its key, or at `endTick`. Returns the counts for those keys.
+   * each note left over ends at the next note-on of its key, or at `endTick`. `keys` are the keys marked unbalanced.
+   * Returns the counts for those keys.
    */
-  private repair(noteFrom: number, endTick: number): { unreleased: number; strays: number; zeroLength: number } {
+  private repair(
+    noteFrom: number,
+    endTick: number,
+    keys: readonly number[],
+  ): { unreleased: number; strays: number; zeroLength: number } {
     const { notes } = this;
     const { unbalanced, lastOn, strayTick, strayMark, offs, openHead: top } = scratch;
     const serial = (scratch.serial = (scratch.serial + 1) >>> 0 || 1);
     if (scratch.nextOn.length < notes.count) scratch.nextOn = new Int32Array(notes.startTick.length);
     const nextOn = scratch.nextOn;
     const keyOf = (row: number): number => (notes.channel[row]! << 7) | notes.pitch[row]!;
-    const keys: number[] = [];
-    for (let row = noteFrom; row < notes.count; row++) {
-      const key = keyOf(row);
-      if (unbalanced[key] === 1 && top[key] !== -2) {
-        top[key] = -2; // seen: reset below
-        keys.push(key);
-      }
-    }
     for (const key of keys) {
       top[key] = -1;
       lastOn[key] = -1;
