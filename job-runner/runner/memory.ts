@@ -64,14 +64,13 @@ export function memoryPlan(limitBytes: number | null, workers: number, defaults:
   // Half of the arrays' room at most for the file's own bytes, the rest for what is built from them.
   const fileBytes = Math.floor(Math.min(defaults.maxFileBytes, arraysBytes / 2));
   const events = Math.floor((arraysBytes - fileBytes) / BYTES_PER_EVENT);
-  const plan: MemoryPlan = {
+  return {
     limitBytes,
     workerHeapMb: Math.max(MIN_HEAP_MB, Math.min(defaults.workerHeapMb, heapMb)),
     maxEvents: Math.max(MIN_EVENTS, Math.min(defaults.maxEvents, round(events))),
     maxFileBytes: Math.max(MIN_FILE_BYTES, fileBytes),
     tooSmall: heapMb < MIN_HEAP_MB || events < MIN_EVENTS || fileBytes < MIN_FILE_BYTES,
   };
-  return plan;
 }
 
 /** Events rounded down to two significant figures, so reasons and logs read "1 100 000", not "1 117 354". */
