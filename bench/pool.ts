@@ -24,7 +24,7 @@ import pg from 'pg';
 import { analyzeMidi } from '../job-runner/analysis/analyze.js';
 import { migrate } from '../job-runner/db/migrations.js';
 import { ensureCorpus, recordScan, shardFiles, writeBatch, type FileResult } from '../job-runner/db/store.js';
-import { applicationNameFor } from '../job-runner/pool/naming.js';
+import { applicationNameFor } from '../contract/application-name.js';
 import { RunnerPool, type ValidationMode } from '../job-runner/pool/pool.js';
 import { poolSizeFor } from '../contract/pool-sizing.js';
 import { generateCorpus } from '../job-runner/synth/corpus.js';

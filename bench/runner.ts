@@ -26,7 +26,7 @@ import { DEFAULT_READER_LIMITS } from '../job-runner/analysis/smf-reader.js';
 import type { FileAnalysis } from '../job-runner/analysis/types.js';
 import { migrate } from '../job-runner/db/migrations.js';
 import { ensureCorpus } from '../job-runner/db/store.js';
-import { applicationNameFor } from '../job-runner/pool/naming.js';
+import { applicationNameFor } from '../contract/application-name.js';
 import { ParsePool } from '../job-runner/runner/parse-pool.js';
 import { FILES_QUEUED_PER_WORKER, type ShardSummary } from '../job-runner/runner/run-shard.js';
 import { scanCorpus } from '../job-runner/runner/scan.js';

@@ -2,7 +2,9 @@ import { createLogger, type Logger } from '../common/log.js';
 import { describeDatabaseUrl, describeError } from '../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../contract/exit-codes.js';
 import { SCAN_CONNECTIONS } from '../contract/pool-sizing.js';
-import { applicationNameFor } from '../job-runner/pool/naming.js';
+import { applicationNameFor, processName } from '../contract/application-name.js';
+import type { CapSettings } from '../contract/cap-options.js';
+import { Admission } from '../job-runner/pool/admission.js';
 import { RunnerPool } from '../job-runner/pool/pool.js';
 import { exitCodeFor } from '../job-runner/runner/errors.js';
 import { exitOnShutdownSignal } from '../job-runner/runner/shutdown.js';
@@ -15,6 +17,8 @@ export interface OneConnectionCommand {
   databaseUrl: string | undefined;
   /** How long to wait for an unreachable database (the pool's default otherwise). */
   openTimeoutMs?: number;
+  /** The cap the server ledger admits this connection against; without it the connection claims nothing (migrate). */
+  cap?: CapSettings;
 }
 
 /**
@@ -37,10 +41,29 @@ export async function runWithOneConnection(
     return EXIT_USAGE;
   }
   const database = describeDatabaseUrl(url);
+  const claim = command.cap ? SCAN_CONNECTIONS : undefined;
+  const applicationName = applicationNameFor({
+    role: command.role,
+    corpus: command.corpus,
+    pod: process.env.POD_NAME ?? (claim ? processName() : undefined),
+    claim,
+  });
   const pool = new RunnerPool({
     connectionString: url,
     size: { max: SCAN_CONNECTIONS, warm: SCAN_CONNECTIONS },
-    applicationName: applicationNameFor({ role: command.role, corpus: command.corpus, pod: process.env.POD_NAME }),
+    applicationName,
+    ...(command.cap
+      ? {
+          admission: new Admission({
+            connectionString: url,
+            ledgerDatabase: command.cap.ledgerDatabase,
+            holder: applicationName,
+            claim: SCAN_CONNECTIONS,
+            cap: command.cap,
+            log,
+          }),
+        }
+      : {}),
     ...(command.openTimeoutMs !== undefined ? { openTimeoutMs: command.openTimeoutMs } : {}),
     statsIntervalMs: 0,
     log,

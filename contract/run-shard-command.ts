@@ -1,3 +1,4 @@
+import { capFlags, type CapSettings } from './cap-options.js';
 import { poolFlags } from './pool-options.js';
 import type { PoolTuning } from './pool-sizing.js';
 
@@ -19,6 +20,8 @@ export interface RunShardInvocation {
   splitOutput?: string;
   /** Fields left undefined are left to the runner's defaults. */
   pool: PoolTuning;
+  /** The cap the runner is admitted against by the server ledger. */
+  cap: CapSettings;
   maxFileBytes?: number;
   fileTimeoutMs?: number;
   retryFailed?: boolean;
@@ -37,6 +40,7 @@ export function runShardArgs(run: RunShardInvocation): string[] {
     ...flag('cpu-millis', run.cpuMillis),
     ...flag('split-output', run.splitOutput),
     ...poolFlags(run.pool),
+    ...capFlags(run.cap),
     ...flag('max-file-bytes', run.maxFileBytes),
     ...flag('file-timeout-ms', run.fileTimeoutMs),
     ...(run.retryFailed ? ['--retry-failed'] : []),

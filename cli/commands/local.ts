@@ -5,6 +5,7 @@ import { runLocal } from '../../job-runner/local/run-local.js';
 import { createLogger } from '../../common/log.js';
 import { checkWholeNumbers } from '../../common/whole-number.js';
 import { describeError } from '../../contract/describe-error.js';
+import { CAP_OPTIONS, capSettingsFrom } from '../../contract/cap-options.js';
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
@@ -25,6 +26,7 @@ interface LocalArgs extends PoolArgs {
   'max-connections'?: number;
   reserved?: number;
   headroom: number;
+  'ledger-database': string;
   'max-file-bytes'?: number;
   'file-timeout-ms'?: number;
   'split-output'?: string;
@@ -75,20 +77,7 @@ export const localCommand: CommandModule<object, LocalArgs> = {
         describe: 'Most runner processes at once (default: CPUs × 1000 / cpu-millis-per-runner)',
       })
       .options(POOL_OPTIONS)
-      .option('max-connections', {
-        type: 'number',
-        describe: "Connection limit for this run (default: the server's max_connections)",
-      })
-      .option('reserved', {
-        type: 'number',
-        describe:
-          "Connections to leave alone (default: the server's superuser_reserved_connections + reserved_connections)",
-      })
-      .option('headroom', {
-        type: 'number',
-        default: 2,
-        describe: 'Safety margin left free on top of the reserved connections',
-      })
+      .options(CAP_OPTIONS)
       .option('max-file-bytes', {
         type: 'number',
         describe: `Per-file size limit (default ${RUN_SHARD_DEFAULTS.maxFileBytes})`,
@@ -156,9 +145,7 @@ async function localCli(args: LocalArgs): Promise<number> {
         cpuMillisPerRunner: args['cpu-millis-per-runner'],
         maxRunners: args['max-runners'],
         tuning: poolTuningFrom(args),
-        maxConnections: args['max-connections'],
-        reserved: args.reserved,
-        headroom: args.headroom,
+        cap: capSettingsFrom(args),
         maxFileBytes: args['max-file-bytes'],
         fileTimeoutMs: args['file-timeout-ms'],
         splitOutput: args['split-output'],

@@ -4,13 +4,14 @@ import { createLogger } from '../../common/log.js';
 import { wholeNumber } from '../../common/whole-number.js';
 import { describeDatabaseUrl, describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
+import { CAP_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { RUN_SHARD_DEFAULTS, runShard } from '../../job-runner/runner/run-shard.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, installShutdownHandlers } from '../../job-runner/runner/shutdown.js';
 import { podMemoryLimit } from '../../job-runner/runner/memory.js';
 
-interface RunShardArgs extends PoolArgs {
+interface RunShardArgs extends PoolArgs, CapArgs {
   corpus: string;
   root: string;
   shard?: number;
@@ -45,6 +46,7 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
         describe: `CPU request in millicores (default: env CPU_REQUEST_MILLIS, else ${RUN_SHARD_DEFAULTS.cpuMillis})`,
       })
       .options(POOL_OPTIONS)
+      .options(CAP_OPTIONS)
       .option('max-file-bytes', {
         type: 'number',
         default: RUN_SHARD_DEFAULTS.maxFileBytes,
@@ -127,6 +129,7 @@ async function runShardCli(args: RunShardArgs): Promise<number> {
         databaseUrl: url,
         cpuMillis,
         tuning: poolTuningFrom(args),
+        cap: capSettingsFrom(args),
         maxFileBytes: args['max-file-bytes'],
         fileTimeoutMs: args['file-timeout-ms'],
         splitOutput: args['split-output'] ?? null,

@@ -4,9 +4,10 @@ import type { CommandModule } from 'yargs';
 import { migrate } from '../../job-runner/db/migrations.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
 import { scanCorpus } from '../../job-runner/runner/scan.js';
+import { CAP_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
 import { runWithOneConnection } from '../one-connection.js';
 
-interface ScanArgs {
+interface ScanArgs extends CapArgs {
   corpus: string;
   root: string;
   include?: string[];
@@ -39,6 +40,7 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
       })
       .option('json', { type: 'boolean', default: false, describe: 'Print the JSON summary as the last stdout line' })
       .option('database-url', { type: 'string', describe: 'PostgreSQL URL (default: env DATABASE_URL)' })
+      .options(CAP_OPTIONS)
       .check((a) => {
         if (a['files-per-shard'] === undefined && a.shards === undefined)
           throw new Error('give --files-per-shard or --shards');
@@ -51,7 +53,7 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
 
 function runScan(args: ScanArgs): Promise<number> {
   return runWithOneConnection(
-    { role: 'scan', corpus: args.corpus, databaseUrl: args['database-url'] },
+    { role: 'scan', corpus: args.corpus, databaseUrl: args['database-url'], cap: capSettingsFrom(args) },
     async (pool, log, database) => {
       await pool.use(migrate);
       const result = await pool.use((c) =>

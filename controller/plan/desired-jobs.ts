@@ -5,6 +5,8 @@
  * Flow: one scan Job (`midi-corpus scan`: lists the corpus, records it in Postgres, assigns shards, writes its totals
  * to the termination message), then one Indexed Job whose completion index is the shard number.
  */
+import { capFlags, type CapSettings } from '../../contract/cap-options.js';
+import { DEFAULT_LEDGER_DATABASE } from '../../contract/ledger.js';
 import type {
   V1EnvVar,
   V1Job,
@@ -76,13 +78,24 @@ export function ownerReference(corpus: MidiCorpus): V1OwnerReference {
   };
 }
 
+/** The cap the server ledger admits the corpus's scan and runners against: the one the budget plans with. */
+function capOf(corpus: MidiCorpus): CapSettings {
+  const { database } = corpus.spec;
+  return {
+    ...(database.maxConnections !== undefined ? { maxConnections: database.maxConnections } : {}),
+    reserved: database.reservedConnections,
+    headroom: database.headroom,
+    ledgerDatabase: DEFAULT_LEDGER_DATABASE,
+  };
+}
+
 export function scanJob(corpus: MidiCorpus, options: DesiredJobOptions): V1Job {
   const { spec } = corpus;
   const args = ['scan', '--corpus', key(corpus), '--root', rootDir(spec.source.path)];
   for (const glob of spec.source.include ?? []) args.push('--include', glob);
   if (spec.sharding.targetShards !== undefined) args.push('--shards', String(spec.sharding.targetShards));
   else args.push('--files-per-shard', String(spec.sharding.filesPerShard));
-  args.push('--termination-log', TERMINATION_LOG, '--json');
+  args.push(...capFlags(capOf(corpus)), '--termination-log', TERMINATION_LOG, '--json');
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -117,6 +130,7 @@ export function runJob(corpus: MidiCorpus, options: RunJobOptions): V1Job {
     splitOutput: spec.splitTracks && joinPath(SPLIT_MOUNT, spec.splitTracks.path),
     // Every pool knob explicitly (the CRD defaults them), so the pool the runner opens is the one the budget counted.
     pool: spec.runner.pool,
+    cap: capOf(corpus),
     maxFileBytes: spec.runner.maxFileBytes,
     fileTimeoutMs: spec.runner.fileTimeoutMs,
   });

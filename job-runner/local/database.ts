@@ -118,19 +118,3 @@ async function writePassFile(dataDir: string, url: string): Promise<string> {
   );
   return file;
 }
-
-export interface ServerLimits {
-  maxConnections: number;
-  /** superuser_reserved_connections + reserved_connections (the latter exists from Postgres 16 on). */
-  reserved: number;
-}
-
-export async function readServerLimits(client: pg.ClientBase): Promise<ServerLimits> {
-  const { rows } = await client.query<{ max: string; superuser: string; reserved: string | null }>(
-    `SELECT current_setting('max_connections') AS max,
-            current_setting('superuser_reserved_connections') AS superuser,
-            current_setting('reserved_connections', true) AS reserved`,
-  );
-  const r = rows[0]!;
-  return { maxConnections: Number(r.max), reserved: Number(r.superuser) + Number(r.reserved ?? 0) };
-}

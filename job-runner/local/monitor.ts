@@ -10,7 +10,7 @@ import type { RunnerPool } from '../pool/pool.js';
  * A failed sample (the database restarting) is skipped, not fatal: the runners deal with the outage themselves.
  */
 
-/** Every connection of the operator carries an application_name starting so (job-runner/pool/naming.ts). */
+/** Every connection of the operator carries an application_name starting so (contract/application-name.ts). */
 export const OUR_APPLICATION_PREFIX = 'mco ';
 
 const OUR_BACKENDS_SQL = `SELECT count(*)::int AS n FROM pg_stat_activity

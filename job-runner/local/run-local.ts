@@ -10,13 +10,16 @@ import { describeError } from '../../contract/describe-error.js';
 import { errorKind, TransientError } from '../../contract/error-kinds.js';
 import { EXIT_OK, EXIT_TEMPFAIL, exitCodeOf } from '../../contract/exit-codes.js';
 import { runShardArgs } from '../../contract/run-shard-command.js';
-import { applicationNameFor } from '../pool/naming.js';
+import { applicationNameFor, processName } from '../../contract/application-name.js';
+import type { CapSettings } from '../../contract/cap-options.js';
+import { Admission } from '../pool/admission.js';
 import { RunnerPool } from '../pool/pool.js';
 import type { PoolTuning } from '../../contract/pool-sizing.js';
 import { UsageError } from '../runner/errors.js';
 import { withRetry } from '../runner/retry.js';
 import { scanCorpus } from '../runner/scan.js';
-import { openLocalDatabase, readServerLimits, type LocalDatabase } from './database.js';
+import { openLocalDatabase, type LocalDatabase } from './database.js';
+import { readServerLimits } from '../../contract/ledger.js';
 import { RunMonitor } from './monitor.js';
 import { BudgetTooSmallError, localShardRequest, planLocalRun, type LocalPlan } from './plan.js';
 import { progressDisplay } from './progress.js';
@@ -47,9 +50,8 @@ export interface LocalOptions {
   maxRunners?: number;
   tuning: PoolTuning;
   /** The run's connection limit, when lower than the server's max_connections. */
-  maxConnections?: number;
-  reserved?: number;
-  headroom: number;
+  /** The cap this run plans for, and every runner (and its own control connection) is admitted against. */
+  cap: CapSettings;
   maxFileBytes?: number;
   fileTimeoutMs?: number;
   splitOutput?: string;
@@ -84,10 +86,20 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
     { database: db.description, embedded: db.embedded !== null, dataDir: db.embedded?.dataDir },
     'database ready',
   );
+  const controlName = applicationNameFor({ role: 'local', corpus, pod: processName(), claim: OWN_CONNECTIONS });
   const control = new RunnerPool({
     connectionString: db.url,
     size: { max: OWN_CONNECTIONS, warm: OWN_CONNECTIONS },
-    applicationName: applicationNameFor({ role: 'local', corpus }),
+    applicationName: controlName,
+    admission: new Admission({
+      connectionString: db.url,
+      ledgerDatabase: options.cap.ledgerDatabase,
+      holder: controlName,
+      claim: OWN_CONNECTIONS,
+      cap: options.cap,
+      signal,
+      log,
+    }),
     statsIntervalMs: 0,
     log,
   });
@@ -95,14 +107,15 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
     await control.open();
     await control.use(migrate);
     const limits = await control.use(readServerLimits);
-    if (options.maxConnections !== undefined && options.maxConnections > limits.maxConnections) {
+    const { cap } = options;
+    if (cap.maxConnections !== undefined && cap.maxConnections > limits.maxConnections) {
       log.warn(
-        { asked: options.maxConnections, server: limits.maxConnections },
+        { asked: cap.maxConnections, server: limits.maxConnections },
         "--max-connections is above the server's max_connections; using the server's",
       );
     }
-    const maxConnections = Math.min(limits.maxConnections, options.maxConnections ?? Number.POSITIVE_INFINITY);
-    const reserved = options.reserved ?? limits.reserved;
+    const maxConnections = Math.min(limits.maxConnections, cap.maxConnections ?? Number.POSITIVE_INFINITY);
+    const reserved = cap.reserved ?? limits.reserved;
     const plan = planOrUsageError({
       cpus: os.availableParallelism(),
       cpuMillisPerRunner: options.cpuMillisPerRunner,
@@ -110,7 +123,7 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
       maxRunners: options.maxRunners,
       maxConnections,
       reserved,
-      headroom: options.headroom,
+      headroom: cap.headroom,
       ownConnections: OWN_CONNECTIONS,
     });
     const scan = await control.use((c) =>
@@ -170,7 +183,7 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
         perRunner: plan.perRunner.max,
         maxConnections,
         reserved,
-        headroom: options.headroom,
+        headroom: cap.headroom,
       },
       durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
       database: db.description,
@@ -269,6 +282,7 @@ function spawnRunner(ctx: RunnersContext, shard: number, pod: string, attempt: n
       cpuMillis: options.cpuMillisPerRunner,
       splitOutput: options.splitOutput && path.resolve(options.splitOutput),
       pool: options.tuning,
+      cap: options.cap,
       maxFileBytes: options.maxFileBytes,
       fileTimeoutMs: options.fileTimeoutMs,
       retryFailed: options.retryFailed,

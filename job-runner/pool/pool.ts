@@ -2,6 +2,7 @@ import pg from 'pg';
 import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
+import type { Admission } from './admission.js';
 import { DatabaseUnavailableError, isTransientDatabaseError, PoolAcquireTimeoutError } from './errors.js';
 import type { PoolSize } from '../../contract/pool-sizing.js';
 import { databaseRetryDelay, needsPing, retirementTime, type ValidationMode } from './timing.js';
@@ -64,6 +65,12 @@ export interface RunnerPoolOptions {
   idleTimeoutMs?: number;
   /** A `pool stats` log line this often. 0 = none. Default 30 s. */
   statsIntervalMs?: number;
+  /**
+   * The server ledger's admission (admission.ts): the pool's first connection, and the first after it has lost all of
+   * them, waits for room under the ledger's lock. `applicationName` must carry the admission's claim, and `size.max`
+   * must not exceed it.
+   */
+  admission?: Admission;
   log?: Logger;
   /** Injected for tests: the jitter and backoff source, and the clock (lifetimes, bypass window, retry waits). */
   random?: () => number;
@@ -110,7 +117,7 @@ export class RunnerPool {
   private readonly pool: pg.Pool;
   private readonly state = new WeakMap<pg.ClientBase, ClientState>();
   private readonly opts: Required<
-    Omit<RunnerPoolOptions, 'log' | 'connectionString' | 'size' | 'applicationName' | 'clock'>
+    Omit<RunnerPoolOptions, 'log' | 'connectionString' | 'size' | 'applicationName' | 'clock' | 'admission'>
   >;
   private readonly log: Logger | undefined;
   private readonly clock: Clock;
@@ -126,6 +133,9 @@ export class RunnerPool {
   };
   private statsTimer: unknown;
   private closed = false;
+  private readonly admission: Admission | undefined;
+  /** The admission under way: callers that find the pool empty at once share it. */
+  private admitting: Promise<void> | undefined;
 
   constructor(options: RunnerPoolOptions) {
     const { max, warm } = options.size;
@@ -136,6 +146,9 @@ export class RunnerPool {
     this.warm = warm;
     this.log = options.log;
     this.clock = options.clock ?? realClock;
+    this.admission = options.admission;
+    if (this.admission && this.admission.claim < max)
+      throw new RangeError(`the pool's max ${max} exceeds its claim in the server ledger (${this.admission.claim})`);
     this.opts = {
       statementTimeoutMs: options.statementTimeoutMs ?? 600_000,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? 60_000,
@@ -206,6 +219,7 @@ export class RunnerPool {
     const started = this.clock.now();
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new Error('pool closed while opening');
+      await this.admitIfEmpty();
       // Each connection goes back to the pool the moment it is up, so a caller that acquires while open() is still
       // under way (the runner's migration, say) starts on the first one instead of waiting for the slowest.
       const results = await Promise.allSettled(
@@ -246,6 +260,7 @@ export class RunnerPool {
     for (;;) {
       let client: pg.PoolClient;
       try {
+        await this.admitIfEmpty();
         client = await this.pool.connect();
       } catch (err) {
         if (err instanceof Error && err.message === QUEUE_TIMEOUT_MESSAGE) {
@@ -317,6 +332,23 @@ export class RunnerPool {
     if (this.statsTimer !== undefined) this.clock.clearInterval(this.statsTimer);
     this.log?.info({ pool: this.stats() }, 'pool closing');
     await this.pool.end();
+  }
+
+  /**
+   * With no connection open, the claim is gone from the server: the next connection is opened through the ledger's
+   * admission, so the holder never takes back slots that someone else was given meanwhile.
+   */
+  private admitIfEmpty(): Promise<void> {
+    if (!this.admission || this.pool.totalCount > 0) return Promise.resolve();
+    this.admitting ??= this.admission
+      .admit(async () => {
+        const first = await this.pool.connect();
+        first.release();
+      })
+      .finally(() => {
+        this.admitting = undefined;
+      });
+    return this.admitting;
   }
 
   /** Wraps release so it records the end of use and retires a client past its lifetime. */

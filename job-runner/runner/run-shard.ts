@@ -8,7 +8,9 @@ import { memoryPlan, type MemoryPlan } from './memory.js';
 import { findCorpus, shardFiles, writeBatch, type FileResult, type ShardFile } from '../db/store.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
-import { applicationNameFor } from '../pool/naming.js';
+import { applicationNameFor, processName } from '../../contract/application-name.js';
+import type { CapSettings } from '../../contract/cap-options.js';
+import { Admission } from '../pool/admission.js';
 import { RunnerPool, type PoolStats } from '../pool/pool.js';
 import { poolSizeFor, type PoolSize, type PoolTuning } from '../../contract/pool-sizing.js';
 import { BatchWriter } from './batch-writer.js';
@@ -38,6 +40,8 @@ export interface RunShardConfig {
   /** The CPU request in millicores: parse workers and the pool's size follow from it. */
   cpuMillis: number;
   tuning: PoolTuning;
+  /** The cap the server ledger admits this runner against (its pool waits for room before it opens). */
+  cap: CapSettings;
   /** Larger files are recorded as failed without being read. */
   maxFileBytes: number;
   /** A file whose analysis runs longer is recorded as failed; its worker is replaced. */
@@ -96,10 +100,26 @@ export async function runShard(config: RunShardConfig, log: Logger, signal: Abor
   const started = process.hrtime.bigint();
   const size = poolSizeOrUsageError(config.cpuMillis, config.tuning);
   const root = await realRoot(config.root);
+  const applicationName = applicationNameFor({
+    role: 'run',
+    corpus: config.corpus,
+    shard: config.shard,
+    pod: config.pod ?? processName(),
+    claim: size.max,
+  });
   const pool = new RunnerPool({
     connectionString: config.databaseUrl,
     size,
-    applicationName: applicationNameFor({ role: 'run', corpus: config.corpus, shard: config.shard, pod: config.pod }),
+    applicationName,
+    admission: new Admission({
+      connectionString: config.databaseUrl,
+      ledgerDatabase: config.cap.ledgerDatabase,
+      holder: applicationName,
+      claim: size.max,
+      cap: config.cap,
+      signal,
+      log,
+    }),
     log,
   });
   log.info({ workers: size.workers, poolMax: size.max, poolWarm: size.warm }, 'opening the pool');

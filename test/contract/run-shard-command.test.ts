@@ -3,6 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { runShardCommand } from '../../cli/commands/run-shard.js';
 import { runShardArgs } from '../../contract/run-shard-command.js';
 import { DEFAULT_POOL_TUNING } from '../../contract/pool-sizing.js';
+import type { CapSettings } from '../../contract/cap-options.js';
+
+const CAP: CapSettings = { headroom: 2, ledgerDatabase: 'postgres' };
+const CAP_ARGS = ['--headroom', '2', '--ledger-database', 'postgres'];
 
 /** The argv `run-shard`'s own yargs options make of `args` (without running it): unknown flags fail. */
 function parsedByRunShard(args: string[]): Record<string, unknown> {
@@ -14,7 +18,7 @@ function parsedByRunShard(args: string[]): Record<string, unknown> {
 
 describe('the run-shard command line', () => {
   it("is what a run Job's container ran: corpus, root, every pool knob, then the optional limits", () => {
-    expect(runShardArgs({ corpus: 'music/bach', root: '/corpus', pool: DEFAULT_POOL_TUNING })).toEqual([
+    expect(runShardArgs({ corpus: 'music/bach', root: '/corpus', pool: DEFAULT_POOL_TUNING, cap: CAP })).toEqual([
       'run-shard',
       '--corpus',
       'music/bach',
@@ -28,6 +32,7 @@ describe('the run-shard command line', () => {
       '16',
       '--warm-fraction',
       '1',
+      ...CAP_ARGS,
       '--json',
     ]);
     expect(
@@ -36,6 +41,7 @@ describe('the run-shard command line', () => {
         root: '/corpus/classical',
         splitOutput: '/split-tracks/split',
         pool: DEFAULT_POOL_TUNING,
+        cap: CAP,
         maxFileBytes: 1_000_000,
         fileTimeoutMs: 5000,
       }),
@@ -55,6 +61,7 @@ describe('the run-shard command line', () => {
       '16',
       '--warm-fraction',
       '1',
+      ...CAP_ARGS,
       '--max-file-bytes',
       '1000000',
       '--file-timeout-ms',
@@ -71,6 +78,7 @@ describe('the run-shard command line', () => {
         shard: 3,
         cpuMillis: 1000,
         pool: { maxPerPod: 4, warmFraction: undefined },
+        cap: { maxConnections: 20, reserved: 1, headroom: 0, ledgerDatabase: 'ledger' },
         retryFailed: true,
       }),
     ).toEqual([
@@ -85,6 +93,14 @@ describe('the run-shard command line', () => {
       '1000',
       '--max-per-pod',
       '4',
+      '--max-connections',
+      '20',
+      '--reserved',
+      '1',
+      '--headroom',
+      '0',
+      '--ledger-database',
+      'ledger',
       '--retry-failed',
       '--json',
     ]);
@@ -98,6 +114,7 @@ describe('the run-shard command line', () => {
       cpuMillis: 2500,
       splitOutput: '/split',
       pool: { connectionsPerWorker: 2, extraConnections: 0, maxPerPod: 8, warmFraction: 0.5 },
+      cap: { maxConnections: 30, reserved: 4, headroom: 3, ledgerDatabase: 'shared' },
       maxFileBytes: 1024,
       fileTimeoutMs: 100,
       retryFailed: true,
@@ -112,6 +129,10 @@ describe('the run-shard command line', () => {
       'extra-connections': 0,
       'max-per-pod': 8,
       'warm-fraction': 0.5,
+      'max-connections': 30,
+      reserved: 4,
+      headroom: 3,
+      'ledger-database': 'shared',
       'max-file-bytes': 1024,
       'file-timeout-ms': 100,
       'retry-failed': true,

@@ -63,7 +63,7 @@ async function waitFor(what: string, withinMs: number, check: () => boolean | Pr
   }
 }
 
-/** Connections on the database that carry one of our application names (pool/naming.ts). */
+/** Connections on the database that carry one of our application names (contract/application-name.ts). */
 async function ourConnections(url: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();

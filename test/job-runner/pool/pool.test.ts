@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PoolAcquireTimeoutError } from '../../../job-runner/pool/errors.js';
-import { applicationNameFor } from '../../../job-runner/pool/naming.js';
+import { applicationNameFor } from '../../../contract/application-name.js';
 import { RunnerPool, type RunnerPoolOptions } from '../../../job-runner/pool/pool.js';
 import { ManualClock } from '../../support/manual-clock.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { APPLICATION_NAME_MAX_BYTES, applicationNameFor } from '../../../job-runner/pool/naming.js';
+import { APPLICATION_NAME_MAX_BYTES, applicationNameFor } from '../../contract/application-name.js';
 
 describe('applicationNameFor', () => {
   const table = [

@@ -3,7 +3,11 @@
  * Postgres keeps at most NAMEDATALEN − 1 = 63 bytes and replaces non-ASCII characters, so the name is made of
  * printable ASCII and fitted to 63 bytes here, where we choose what to cut: the corpus name gives way first (the pod
  * name already contains it in a cluster), then the pod name loses its beginning (its unique suffix is at the end).
+ *
+ * A process that claims connections in the server's ledger (ledger.ts) says so in the head: `mco run/3 …`.
  */
+import os from 'node:os';
+import { claimHead } from './ledger.js';
 
 export const APPLICATION_NAME_MAX_BYTES = 63;
 
@@ -13,10 +17,12 @@ export interface ConnectionOwner {
   corpus?: string;
   shard?: number;
   pod?: string;
+  /** The connections this process claims in the server's ledger: its pool's maximum. */
+  claim?: number;
 }
 
 export function applicationNameFor(owner: ConnectionOwner): string {
-  const head = `mco ${ascii(owner.role)}`;
+  const head = owner.claim !== undefined ? claimHead(owner.role, owner.claim) : `mco ${ascii(owner.role)}`;
   const tail = [owner.shard !== undefined ? `s${owner.shard}` : '', owner.pod ? ascii(owner.pod) : '']
     .filter((s) => s !== '')
     .join(' ');
@@ -36,4 +42,23 @@ export function applicationNameFor(owner: ConnectionOwner): string {
 /** Printable ASCII only: anything else becomes '?', as older Postgres versions would do anyway. */
 function ascii(s: string): string {
   return s.replace(/[^\x20-\x7e]/g, '?');
+}
+
+/**
+ * The pod (or its end, when the name had to be cut) an application name ends with: `mco run/3 ns/c s0 pod-x7k2q`
+ * gives `pod-x7k2q`; undefined when the name names no pod. What the controller matches against its pods' names.
+ */
+export function podTail(applicationName: string): string | undefined {
+  const last = applicationName.slice(applicationName.lastIndexOf(' ') + 1);
+  if (!/^~?[a-z0-9][a-z0-9.-]*$/.test(last) || !/-/.test(last)) return undefined;
+  return last.startsWith('~') ? last.slice(1) : last;
+}
+
+/**
+ * What names this process when it is no pod: `<host>-<pid>`. A claim is keyed by its application_name, so two
+ * processes claiming under one name would be counted once: local mode's runners and a scan outside a cluster use this.
+ */
+export function processName(): string {
+  const host = os.hostname().split('.')[0]!.toLowerCase() || 'host';
+  return `${host}-${process.pid}`;
 }

@@ -1,0 +1,68 @@
+import type { Options } from 'yargs';
+import { DEFAULT_LEDGER_DATABASE } from './ledger.js';
+
+/**
+ * The connection cap on a command line: what `local` plans with and what every `run-shard` is admitted against by
+ * the server ledger (ledger.ts), so the cap the controller (or local mode) planned is the cap each runner checks.
+ */
+export interface CapSettings {
+  /** A lower max_connections than the server's. */
+  maxConnections?: number;
+  /** Overrides the server's superuser_reserved_connections + reserved_connections. */
+  reserved?: number;
+  headroom: number;
+  /** Where the ledger's lock lives: one database that every consumer of the server may connect to. */
+  ledgerDatabase: string;
+}
+
+export const DEFAULT_HEADROOM = 2;
+
+export const CAP_OPTIONS = {
+  'max-connections': {
+    type: 'number',
+    describe: "Connection limit to plan for (default: the server's max_connections)",
+  },
+  reserved: {
+    type: 'number',
+    describe:
+      "Connections to leave alone (default: the server's superuser_reserved_connections + reserved_connections)",
+  },
+  headroom: {
+    type: 'number',
+    default: DEFAULT_HEADROOM,
+    describe: 'Safety margin left free on top of the reserved connections',
+  },
+  'ledger-database': {
+    type: 'string',
+    default: DEFAULT_LEDGER_DATABASE,
+    describe: "Database of the server ledger's lock: the same for every consumer of one server",
+  },
+} as const satisfies Record<string, Options>;
+
+export interface CapArgs {
+  'max-connections'?: number;
+  reserved?: number;
+  headroom: number;
+  'ledger-database': string;
+}
+
+export function capSettingsFrom(args: CapArgs): CapSettings {
+  return {
+    ...(args['max-connections'] !== undefined ? { maxConnections: args['max-connections'] } : {}),
+    ...(args.reserved !== undefined ? { reserved: args.reserved } : {}),
+    headroom: args.headroom,
+    ledgerDatabase: args['ledger-database'],
+  };
+}
+
+/** The inverse of capSettingsFrom: the flags that ask for `cap`. */
+export function capFlags(cap: CapSettings): string[] {
+  return [
+    ...(cap.maxConnections !== undefined ? ['--max-connections', String(cap.maxConnections)] : []),
+    ...(cap.reserved !== undefined ? ['--reserved', String(cap.reserved)] : []),
+    '--headroom',
+    String(cap.headroom),
+    '--ledger-database',
+    cap.ledgerDatabase,
+  ];
+}

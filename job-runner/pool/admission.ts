@@ -1,0 +1,187 @@
+import pg from 'pg';
+import { backoffDelay, equalJitter } from '../../common/backoff.js';
+import { realClock, sleep, type Clock } from '../../common/clock.js';
+import type { Logger } from '../../common/log.js';
+import { describeError } from '../../contract/describe-error.js';
+import { PermanentError, TransientError } from '../../contract/error-kinds.js';
+import {
+  connectionCap,
+  DEFAULT_LEDGER_DATABASE,
+  inUseByOthers,
+  LEDGER_LOCK,
+  readLedger,
+  readServerLimits,
+  type CapInput,
+} from '../../contract/ledger.js';
+import { isConfigurationDatabaseError, isTransientDatabaseError } from './errors.js';
+
+/**
+ * Admission to the server's ledger (contract/ledger.ts): before a process opens its first connection, and again
+ * whenever it has lost all of them, it waits until its claim fits the server's cap beside everyone else's.
+ *
+ * One try: connect a probe to the ledger database under the holder's own application_name, try the ledger's
+ * advisory lock, read the server's limits and sessions, and if `others + claim` fits the cap, run `publish` (which
+ * opens the holder's first connection and so makes the claim visible) before the probe's session ends and takes the
+ * lock with it. Otherwise the probe disconnects and the holder waits, with jittered backoff, as long as it takes: a
+ * runner waiting for room costs no retry of its Job. A shutdown signal ends the wait (TransientError: exit 75).
+ *
+ * While the probe and the first connection are both open the holder holds two connections, so a claim of one counts
+ * as two for that moment. A probe that finds the lock taken or no room holds its connection for one round trip or
+ * three; the headroom left above the cap absorbs it.
+ */
+
+export interface AdmissionOptions {
+  /** The URL the holder connects to: the probe uses the same server, user and password, in the ledger database. */
+  connectionString: string;
+  /** Where the ledger's lock lives: the same for every consumer of the server. Default `postgres`. */
+  ledgerDatabase?: string;
+  /** The holder's application_name, which carries its claim (applicationNameFor with `claim`). */
+  holder: string;
+  /** Connections the holder may hold: its pool's maximum. */
+  claim: number;
+  /** What limits the cap beside the server's own figures. */
+  cap: Omit<CapInput, 'serverMaxConnections' | 'serverReserved'>;
+  /** Ends a wait for room (the runner's shutdown). */
+  signal?: AbortSignal;
+  /** Connect and statement timeout of one probe. Default 5 s. */
+  probeTimeoutMs?: number;
+  log?: Logger;
+  clock?: Clock;
+  random?: () => number;
+}
+
+/** What the last try saw, for logs and summaries. */
+export interface AdmissionPicture {
+  cap: number;
+  claim: number;
+  /** Connections held by everyone else: other holders' claims and every client session that claims nothing. */
+  others: number;
+  /** Of `others`, the client sessions that carry no claim of the operator (other applications). */
+  unclaimed: number;
+  /** Every session's backend_type was visible (pg_read_all_stats): `unclaimed` is exact, not an upper bound. */
+  exact: boolean;
+}
+
+export interface AdmissionStats {
+  admitted: number;
+  /** Tries that found no room, or the lock taken, or the server unreachable. */
+  waits: number;
+  waitedMs: number;
+  last?: AdmissionPicture;
+}
+
+type Try<T> = { admitted: true; value: T } | { admitted: false; why: 'lock' | 'room' | 'unreachable'; err?: unknown };
+
+/** Backoff between tries: the lock is held for milliseconds; room appears when another holder ends. */
+const RETRY = { baseMs: 250, maxMs: 5_000 };
+/** A line about a wait at its first try, then at most this often. */
+const WAIT_LOG_INTERVAL_MS = 30_000;
+
+export class Admission {
+  readonly claim: number;
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly probeUrl: string;
+  readonly stats: AdmissionStats = { admitted: 0, waits: 0, waitedMs: 0 };
+
+  constructor(private readonly o: AdmissionOptions) {
+    if (!Number.isInteger(o.claim) || o.claim < 1)
+      throw new RangeError(`claim must be a whole number ≥ 1, got ${o.claim}`);
+    this.claim = o.claim;
+    this.clock = o.clock ?? realClock;
+    this.random = o.random ?? Math.random;
+    this.probeUrl = withDatabase(o.connectionString, o.ledgerDatabase ?? DEFAULT_LEDGER_DATABASE);
+  }
+
+  /** Waits for room, then runs `publish` under the ledger's lock. Throws what `publish` throws, unless transient. */
+  async admit<T>(publish: () => Promise<T>): Promise<T> {
+    const started = this.clock.now();
+    let loggedAt = Number.NEGATIVE_INFINITY;
+    for (let attempt = 0; ; attempt++) {
+      if (this.o.signal?.aborted) throw new TransientError('stopped while waiting for room on the database server');
+      const outcome = await this.tryOnce(publish);
+      if (outcome.admitted) {
+        this.stats.admitted++;
+        this.stats.waitedMs += this.clock.now() - started;
+        if (attempt > 0)
+          this.o.log?.info(
+            { waitedMs: this.clock.now() - started, ...this.stats.last },
+            'admitted by the server ledger',
+          );
+        return outcome.value;
+      }
+      this.stats.waits++;
+      if (this.clock.now() - loggedAt >= WAIT_LOG_INTERVAL_MS) {
+        loggedAt = this.clock.now();
+        this.o.log?.info(
+          {
+            why: outcome.why,
+            ...(outcome.err !== undefined ? { err: describeError(outcome.err) } : {}),
+            ...this.stats.last,
+            waitedMs: this.clock.now() - started,
+          },
+          outcome.why === 'room'
+            ? 'waiting for room on the database server: its other connections leave too few for this claim'
+            : outcome.why === 'lock'
+              ? 'waiting for the server ledger: another process is being admitted'
+              : 'waiting for the server ledger: the database server is not reachable',
+        );
+      }
+      await sleep(this.clock, backoffDelay(attempt, RETRY, equalJitter(this.random)), this.o.signal);
+    }
+  }
+
+  private async tryOnce<T>(publish: () => Promise<T>): Promise<Try<T>> {
+    const timeout = this.o.probeTimeoutMs ?? 5_000;
+    const probe = new pg.Client({
+      connectionString: this.probeUrl,
+      application_name: this.o.holder,
+      connectionTimeoutMillis: timeout,
+      statement_timeout: timeout,
+    });
+    probe.on('error', () => {}); // a dying probe fails its query instead
+    try {
+      await probe.connect();
+      const lock = await probe.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS got', [...LEDGER_LOCK]);
+      if (!lock.rows[0]?.got) return { admitted: false, why: 'lock' };
+      const limits = await readServerLimits(probe);
+      const picture = await readLedger(probe);
+      const cap = connectionCap({
+        ...this.o.cap,
+        serverMaxConnections: limits.maxConnections,
+        serverReserved: limits.reserved,
+      });
+      // The holder's own earlier connections, if any are still on the server, are its claim's: not others'.
+      const others = inUseByOthers(picture, (name) => name === this.o.holder);
+      this.stats.last = { cap, claim: this.claim, others, unclaimed: picture.unclaimed, exact: picture.exact };
+      if (this.claim > cap)
+        throw new PermanentError(
+          `this process needs ${this.claim} connections, but the server's cap is ${cap} ` +
+            `(max_connections ${limits.maxConnections} less reserved and headroom)`,
+        );
+      if (others + Math.max(this.claim, 2) > cap) return { admitted: false, why: 'room' };
+      return { admitted: true, value: await publish() };
+    } catch (err) {
+      if (err instanceof PermanentError) throw err;
+      if (isConfigurationDatabaseError(err))
+        throw new PermanentError(
+          `the server ledger's database "${this.o.ledgerDatabase ?? DEFAULT_LEDGER_DATABASE}" cannot be used: ` +
+            `${describeError(err)}. Every consumer of a server takes its ledger lock in one database that all of ` +
+            'them may connect to (ledgerDatabase; "postgres" by default).',
+        );
+      if (isTransientDatabaseError(err)) return { admitted: false, why: 'unreachable', err };
+      throw err;
+    } finally {
+      // Ending the session releases the lock: no unlock statement to forget on an error path.
+      await probe.end().catch(() => {});
+    }
+  }
+}
+
+/** The URL with its database replaced: the probe's connection. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  u.searchParams.delete('dbname');
+  return u.toString();
+}
