@@ -45,6 +45,14 @@ export interface RunnerPoolOptions {
    */
   connectionCheckIntervalMs?: number;
   /**
+   * How soon the server gives up on a runner that vanished without closing its sockets (a lost node, a partition):
+   * server-side TCP keepalives (idle, then `count` probes `interval` apart) and tcp_user_timeout for data it sent that
+   * was never acknowledged. The OS defaults take two hours, during which the dead runner's backends hold slots that
+   * the budget has already handed out again. Default: idle 10 s, 5 s apart, 3 probes, 25 s (all ends within 30 s).
+   * On a Unix socket the server ignores them. `false`: the server's settings.
+   */
+  serverKeepalive?: ServerKeepalive | false;
+  /**
    * How long acquire() waits for a free connection, retrying refused connects meanwhile. Also bounds one connection
    * attempt: pg-pool has a single setting for both. Default 30 s.
    */
@@ -77,6 +85,20 @@ export interface RunnerPoolOptions {
   clock?: Clock;
 }
 
+export interface ServerKeepalive {
+  idleSeconds: number;
+  intervalSeconds: number;
+  count: number;
+  userTimeoutMs: number;
+}
+
+export const DEFAULT_SERVER_KEEPALIVE: ServerKeepalive = {
+  idleSeconds: 10,
+  intervalSeconds: 5,
+  count: 3,
+  userTimeoutMs: 25_000,
+};
+
 export interface PoolStats {
   /** Connections open or opening: never above `max`. */
   total: number;
@@ -108,6 +130,10 @@ interface ClientState {
 /** pg-pool's messages (pg-pool 3.x) for "waited in the queue too long". */
 const QUEUE_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
 
+/** Every setting is the session's own (is_local false) and any role may set it. */
+const KEEPALIVE_SQL = `SELECT set_config('tcp_keepalives_idle', $1, false), set_config('tcp_keepalives_interval', $2, false),
+  set_config('tcp_keepalives_count', $3, false), set_config('tcp_user_timeout', $4, false)`;
+
 const CONNECTION_CHECK_SQL =
   "SELECT set_config('client_connection_check_interval', $1, false) WHERE current_setting('server_version_num')::int >= 140000";
 
@@ -117,7 +143,10 @@ export class RunnerPool {
   private readonly pool: pg.Pool;
   private readonly state = new WeakMap<pg.ClientBase, ClientState>();
   private readonly opts: Required<
-    Omit<RunnerPoolOptions, 'log' | 'connectionString' | 'size' | 'applicationName' | 'clock' | 'admission'>
+    Omit<
+      RunnerPoolOptions,
+      'log' | 'connectionString' | 'size' | 'applicationName' | 'clock' | 'admission' | 'serverKeepalive'
+    >
   >;
   private readonly log: Logger | undefined;
   private readonly clock: Clock;
@@ -134,6 +163,7 @@ export class RunnerPool {
   private statsTimer: unknown;
   private closed = false;
   private readonly admission: Admission | undefined;
+  private readonly keepalive: ServerKeepalive | false;
   /** The admission under way: callers that find the pool empty at once share it. */
   private admitting: Promise<void> | undefined;
 
@@ -147,6 +177,7 @@ export class RunnerPool {
     this.log = options.log;
     this.clock = options.clock ?? realClock;
     this.admission = options.admission;
+    this.keepalive = options.serverKeepalive ?? DEFAULT_SERVER_KEEPALIVE;
     if (this.admission && this.admission.claim < max)
       throw new RangeError(`the pool's max ${max} exceeds its claim in the server ledger (${this.admission.claim})`);
     this.opts = {
@@ -195,6 +226,12 @@ export class RunnerPool {
       client.on('error', (err) => this.log?.debug({ err: describeError(err) }, 'database connection error'));
       // Not a startup option like the timeouts above: a server older than 14 would refuse the connection for an
       // unknown parameter. The client queues this before any query of its user, so it holds from their first one.
+      if (this.keepalive) {
+        const k = this.keepalive;
+        client
+          .query(KEEPALIVE_SQL, [`${k.idleSeconds}`, `${k.intervalSeconds}`, `${k.count}`, `${k.userTimeoutMs}`])
+          .catch((err: unknown) => this.log?.debug({ err: describeError(err) }, 'could not set server keepalives'));
+      }
       if (this.opts.connectionCheckIntervalMs > 0) {
         client
           .query(CONNECTION_CHECK_SQL, [`${this.opts.connectionCheckIntervalMs}ms`])

@@ -56,6 +56,38 @@ describe('RunnerPool against a real Postgres', () => {
     await expect(pool.use((c) => c.query('SELECT pg_sleep(5)'))).rejects.toMatchObject({ code: '57014' });
   });
 
+  it('asks the server to give up on a silent peer within 30 s: keepalives and tcp_user_timeout on every connection', async () => {
+    const settings = (pool: RunnerPool) =>
+      pool.use(async (c) => {
+        // On a Unix socket the server ignores these and shows 0, so the test checks it is talking over TCP.
+        const { rows } = await c.query<Record<string, string>>(
+          `SELECT inet_server_addr() IS NOT NULL AS tcp, current_setting('tcp_keepalives_idle') AS idle,
+                  current_setting('tcp_keepalives_interval') AS interval, current_setting('tcp_keepalives_count') AS count,
+                  current_setting('tcp_user_timeout') AS user_timeout`,
+        );
+        return rows[0];
+      });
+    const { pool } = makePool({ size: { max: 2, warm: 2 } });
+    await pool.open();
+    expect(await settings(pool)).toEqual({ tcp: true, idle: '10', interval: '5', count: '3', user_timeout: '25000' });
+
+    const { pool: tuned } = makePool({
+      size: { max: 1, warm: 1 },
+      serverKeepalive: { idleSeconds: 4, intervalSeconds: 2, count: 2, userTimeoutMs: 7000 },
+    });
+    await tuned.open();
+    expect(await settings(tuned)).toEqual({ tcp: true, idle: '4', interval: '2', count: '2', user_timeout: '7000' });
+
+    const { pool: untouched } = makePool({ size: { max: 1, warm: 1 }, serverKeepalive: false });
+    await untouched.open();
+    // The server's own settings (the OS's, over TCP): what a plain connection gets.
+    const plain = await db.query(
+      "SELECT current_setting('tcp_keepalives_idle') AS idle, current_setting('tcp_user_timeout') AS user_timeout",
+    );
+    expect(await settings(untouched)).toMatchObject(plain.rows[0]!);
+    expect(plain.rows[0]).not.toMatchObject({ idle: '10' });
+  });
+
   it('lets the server end the backend of a client that vanished mid-statement (client_connection_check_interval)', async () => {
     const { pool, applicationName } = makePool({ size: { max: 1, warm: 1 }, connectionCheckIntervalMs: 200 });
     await pool.open();
