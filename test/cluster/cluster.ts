@@ -9,7 +9,7 @@ import { startControlPlane } from './control-plane.js';
 import { drainNode, type DrainOptions } from './drain.js';
 import { isStatus, KubeRest } from './kube-rest.js';
 import { Ledger, ledgerFiles, teardown } from './ledger.js';
-import { addPodRoute, claimSlot, createSegment, deletePodRoute } from './network.js';
+import { addPodRoute, claimSlot, createSegment, deletePodRoute, isolateNode } from './network.js';
 import { RealNode, type NodeContext, type NodeSpec } from './node.js';
 import type { NodeImage } from './node-images.js';
 import { projectImage } from './project-image.js';
@@ -73,6 +73,8 @@ export interface TestCluster {
   /** The machine vanishes: every process of the node SIGKILLed at once. The Node object stays (NotReady after the
    *  node-monitor grace period), for the test to delete as a cloud's node controller would. */
   loseNode(name: string): Promise<void>;
+  /** The node is cut off the network, silently (no reset, no refusal), its processes running on: a partition. */
+  partitionNode(name: string): Promise<void>;
   /** Evicts one pod through the Eviction API, once (a PDB's refusal is the KubeApiError with status 429). */
   evictPod(namespace: string, name: string): Promise<void>;
   /** A pod's log through the API server (and so the kubelet): one container's, or all containers' in spec order. */
@@ -277,6 +279,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       drainNode: drain,
       async loseNode(name) {
         await (await takeNode(name)).lose();
+      },
+      async partitionNode(name) {
+        const node = nodes.get(name);
+        if (!node) throw new Error(`node ${name} is not one of this cluster's running nodes`);
+        await isolateNode(net, node.index);
       },
       evictPod,
       async podLogs(namespace, name, container) {

@@ -163,6 +163,15 @@ export async function createNodeNetns(
   await ip(['-n', netns, 'route', 'add', serviceCidr, 'dev', 'eth0']);
 }
 
+/**
+ * Cuts a node off the segment without a word: its switch port goes down, so nothing it sends arrives and nothing sent
+ * to it is answered or refused. Its processes run on; every peer (the API server, a database) only finds out by its
+ * own timeouts, as when a machine loses its network or power.
+ */
+export async function isolateNode(net: ClusterNetwork, index: number): Promise<void> {
+  await ip(['-n', net.switchNetns, 'link', 'set', `p${index}`, 'down']);
+}
+
 /** A route in one node's netns to another node's pod /24, through that node: the pod network across nodes. */
 export async function addPodRoute(netns: string, cidr: string, via: string): Promise<void> {
   await ip(['-n', netns, 'route', 'replace', cidr, 'via', via, 'dev', 'eth0']);

@@ -192,6 +192,82 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
   );
 
   it(
+    'ends the connections of vanished runners within 60 s, a force-deleted pod and a silently partitioned node alike, and their replacements wait for the room: every file once, the budget never exceeded',
+    async () => {
+      // The node lost in the scenario before is replaced first, so that the runners spread over two nodes again.
+      await cluster().addNode({ name: 'node-4' });
+      const { s, files, key, gate, runners, expectWithinBudget } = await startHeldRun('vanish', 64);
+      /** Seconds until no backend on the server carries one of these pods' names (each name ends with its pod). */
+      const goneAfter = async (what: string, pods: string[], from: number) => {
+        await eventually(
+          what,
+          async () => {
+            const { rows } = await s.db.query<{ application_name: string }>(
+              'SELECT application_name FROM pg_stat_activity WHERE application_name IS NOT NULL',
+            );
+            return !rows.some((r) => pods.some((pod) => r.application_name.endsWith(pod)));
+          },
+          90_000,
+        );
+        return (Date.now() - from) / 1000;
+      };
+      try {
+        const partitioned = busiest(runners);
+        const other = runners.find((p) => nodeOf(p) !== partitioned) ?? runners[0]!;
+        const onPartitioned = runners
+          .filter((p) => nodeOf(p) === partitioned && p !== other)
+          .map((p) => p.metadata!.name!);
+
+        // Force deletion: the object goes at once, the Job controller creates a replacement at once, and the kubelet
+        // kills the container meanwhile. The replacement's pool waits in the server ledger until the old one's
+        // backends are gone.
+        const forcedAt = Date.now();
+        await core().deleteNamespacedPod({
+          namespace: s.namespace,
+          name: other.metadata!.name!,
+          gracePeriodSeconds: 0,
+        });
+        const forced = await goneAfter(
+          "the force-deleted runner's connections to end",
+          [other.metadata!.name!],
+          forcedAt,
+        );
+
+        // A partition: the node's processes run on, holding their transactions open at the gate, but nothing they send
+        // arrives and nothing is answered. Only the server's keepalives (set by every runner connection) end their
+        // backends; the OS default would keep them for two hours.
+        const partitionedAt = Date.now();
+        await cluster().partitionNode(partitioned);
+        const silent = await goneAfter("the partitioned runners' connections to end", onPartitioned, partitionedAt);
+        console.log(
+          `[orphans] force-deleted pod: connections gone after ${forced.toFixed(1)} s; ` +
+            `partitioned node (${onPartitioned.length} runners): gone after ${silent.toFixed(1)} s`,
+        );
+        expect(forced).toBeLessThanOrEqual(60);
+        expect(silent).toBeLessThanOrEqual(60);
+
+        // The cloud's node controller deletes the unreachable Node: its pods are deleted and replaced elsewhere.
+        await core().deleteNode({ name: partitioned });
+        await gate.thaw(key);
+        const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed'], 300_000);
+        await expectEveryFileRecordedOnce(s.db.url, key, files, { allGood: true });
+        expect(status).toMatchObject({
+          phase: 'Succeeded',
+          files: { total: 600, processed: 600, failed: 0 },
+          shards: { total: 6, succeeded: 6, failed: 0 },
+        });
+      } finally {
+        await gate.close();
+        await cluster()
+          .loseNode(busiest(runners))
+          .catch(() => undefined);
+      }
+      await expectWithinBudget('nodes: force-deleted pod, partitioned node');
+    },
+    SCENARIO_TIMEOUT_MS * 2,
+  );
+
+  it(
     'runs its runners as the restricted security context says, enforced by the node: user 65532, read-only root, no privilege escalation, no capabilities',
     async () => {
       const s = await scenario('restricted', 20);
