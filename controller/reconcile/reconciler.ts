@@ -52,7 +52,14 @@ import {
   type Peer,
 } from './observation.js';
 import { budgetInputs, type CorpusClaim } from './observe.js';
-import { foreignConnections, livePodNames, tailNamesPod, vanishedHolders, VanishedPods } from './server-ledger.js';
+import {
+  ForeignCounts,
+  foreignConnections,
+  livePodNames,
+  tailNamesPod,
+  vanishedHolders,
+  VanishedPods,
+} from './server-ledger.js';
 
 /** How often a corpus that is under way is looked at even without events (progress counts, missed events). */
 export const RESYNC_MS = 30_000;
@@ -92,6 +99,8 @@ export class Reconciler {
   readonly expectations = new JobExpectations();
   /** Budget key of each corpus at its last pass: who to wake when it goes away. */
   private readonly budgetOf = new Map<string, string>();
+  /** The last readings' foreign counts, per budget: a connection seen once moves no pod. */
+  private readonly foreign = new ForeignCounts();
   /** Holders of pods that no longer exist, and since when. */
   private readonly vanished: VanishedPods;
   /** Budget keys on which the operator's role was refused ending backends: said once, at info. */
@@ -308,7 +317,14 @@ export class Reconciler {
     const inputs = budgetInputs(database.budgetKey, claims, jobs, pods, {
       parallelismOf: (j) => j.spec?.parallelism ?? 1,
     });
-    const foreign = ledger.ok ? foreignConnections(ledger.reading.picture, pods, database.budgetKey) : 0;
+    const foreign = ledger.ok
+      ? this.foreign.settle(
+          database.budgetKey,
+          ledger.reading,
+          foreignConnections(ledger.reading.picture, pods, database.budgetKey),
+          this.o.clock.now(),
+        )
+      : 0;
     return connectionBudget(limits, inputs, { foreign });
   }
 

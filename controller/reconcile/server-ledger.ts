@@ -64,6 +64,30 @@ export function foreignConnections(picture: LedgerPicture, pods: readonly V1Pod[
   return inUseByOthers(picture, namesOneOf(livePodNames(pods, budgetKey)));
 }
 
+/** A previous reading older than this is not compared with: the count is taken as it is. */
+export const FOREIGN_CONFIRM_WINDOW_MS = 30_000;
+
+/**
+ * The foreign count a budget plans with: the lower of what this reading and the one before it show. A connection that
+ * comes and goes between two readings (a monitoring probe, a psql session, a health check) would otherwise take a pod
+ * away and give it back, each time deleting a runner mid-batch; a consumer that stays is counted from the second
+ * reading on (a few seconds later), and one that leaves is let go at the first reading without it. Whatever is there
+ * at the instant a runner starts, its admission in the ledger counts anyway.
+ */
+export class ForeignCounts {
+  private readonly byBudget = new Map<string, { reading: object; value: number; at: number; previous?: number }>();
+
+  /** `reading`: the LedgerReading the value was computed from (a cached reading is the same object). */
+  settle(budgetKey: string, reading: object, value: number, now: number): number {
+    const last = this.byBudget.get(budgetKey);
+    let previous: number | undefined;
+    if (last && last.reading === reading) previous = last.previous;
+    else if (last && now - last.at <= FOREIGN_CONFIRM_WINDOW_MS) previous = last.value;
+    this.byBudget.set(budgetKey, { reading, value, at: now, previous });
+    return previous === undefined ? value : Math.min(previous, value);
+  }
+}
+
 /** The parts of an application_name after its head: `[corpus] [s<shard>] [pod]` (contract/application-name.ts). */
 export function ownerParts(applicationName: string): { corpus?: string; shard?: number; pod?: string } {
   const words = applicationName.split(' ').slice(2);

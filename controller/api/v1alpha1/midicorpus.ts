@@ -374,7 +374,7 @@ export const midiCorpusStatusSchema = object({
     headroom: count('headroom.'),
     operator: count('Connections held by scan pods and the operator itself on this database.'),
     foreignConnections: count(
-      "Connections on the server that are not this operator's pods': other applications, other clusters' and local runs' runners, and backends of this operator's pods that no longer exist. Read from pg_stat_activity; an upper bound when the operator's role may not see other users' sessions (see the ForeignConnectionsUncertain condition); 0 when it could not be read.",
+      "Connections on the server that are not this operator's pods': other applications, other clusters' and local runs' runners, and backends of this operator's pods that no longer exist. Read from pg_stat_activity: what two readings a few seconds apart both show, so a connection that comes and goes moves no pod; an upper bound when the operator's role may not see other users' sessions (see the ForeignConnectionsUncertain condition); 0 when it could not be read.",
     ),
     allowance: count(
       'limit − reserved − headroom − operator − foreignConnections: what all runner pods on this database may hold.',

@@ -128,7 +128,7 @@ describe('Reconciler on a real server', () => {
       files: { total: 3000, processed: 0, failed: 0 },
       shards: { total: 3, succeeded: 0, failed: 0 },
     };
-    const { world, pass, corpus } = setupReconciler(
+    const { world, pass, corpus, clock } = setupReconciler(
       {
         url,
         database: (w) =>
@@ -136,7 +136,6 @@ describe('Reconciler on a real server', () => {
             readSecret: async (ns, name) => w.secrets.get(`${ns}/${name}`),
             ledgerTtlMs: 0,
           }),
-        vanishedGraceMs: 0,
       },
       [{ name: 'a', uid: 'uid-a', status: running }],
     );
@@ -146,9 +145,12 @@ describe('Reconciler on a real server', () => {
     const vanished = applicationNameFor({ role: 'run', corpus: 'music/a', shard: 1, pod: 'a-run-1-bcdfh', claim: 2 });
     const orphans = [await session(vanished), await session(vanished)];
     await pass('a'); // seen: the grace starts
+    await pass('a'); // seen twice: counted
     expect(corpus('a').status?.budget?.foreignConnections).toBe(2);
     expect(condition(corpus('a'), 'ForeignConnectionsUncertain')?.reason).toBe('ForeignCountExact');
-    await pass('a'); // the grace (0 here) has passed: ended
+    expect(orphans.every((c) => c.ended === undefined)).toBe(true);
+    clock.advance(15_000);
+    await pass('a'); // the grace has passed: ended
     await waitUntil('the orphans to be told', async () => orphans.every((c) => c.ended !== undefined));
     expect(orphans.every((c) => c.ended instanceof Error)).toBe(true); // pg says 57P01, or just that it was closed
     await waitUntil('their backends to go', async () => !(await names()).includes(vanished));

@@ -4,6 +4,8 @@ import { pictureOf } from '../../../contract/ledger.js';
 import { childName } from '../../../controller/plan/names.js';
 import {
   couldBePodOf,
+  FOREIGN_CONFIRM_WINDOW_MS,
+  ForeignCounts,
   foreignConnections,
   ownerParts,
   sessionPlace,
@@ -140,5 +142,19 @@ describe('VanishedPods', () => {
     expect(v.due('k', [], 2001)).toEqual([]);
     expect(v.due('k', [holder], 2002)).toEqual([]); // seen anew: the grace starts again
     expect(v.due('other', [holder], 5000)).toEqual([]); // per budget
+  });
+});
+
+describe('ForeignCounts', () => {
+  it('counts what two readings in a row show, lets go at once, and takes a lone reading as it is', () => {
+    const f = new ForeignCounts();
+    const [r1, r2, r3, r4, r5] = [{}, {}, {}, {}, {}];
+    expect(f.settle('k', r1, 2, 0)).toBe(2); // the first reading: nothing to compare with
+    expect(f.settle('k', r2, 5, 5_000)).toBe(2); // 3 more, seen once
+    expect(f.settle('k', r2, 6, 6_000)).toBe(2); // the same reading (cached), the pods changed: still compared with r1
+    expect(f.settle('k', r3, 5, 10_000)).toBe(5); // seen twice: counted
+    expect(f.settle('k', r4, 1, 15_000)).toBe(1); // gone: let go at once
+    expect(f.settle('k', r5, 4, 15_000 + FOREIGN_CONFIRM_WINDOW_MS + 1)).toBe(4); // the last reading is too old
+    expect(f.settle('other', r5, 9, 0)).toBe(9); // per budget
   });
 });
