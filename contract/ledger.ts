@@ -163,3 +163,42 @@ export async function readLedger(client: Queryable): Promise<LedgerPicture> {
   const { rows } = await client.query(LEDGER_SQL);
   return pictureOf(rows as SessionRow[]);
 }
+
+/**
+ * The URL a consumer reaches the ledger's database with: its own URL (server, user, password, options) with the
+ * database replaced. The runners' admission probes connect with it, and so does the controller when it reads the
+ * ledger, so a ledger database the runners cannot use is one the controller cannot read either, and says so.
+ */
+export function ledgerDatabaseUrl(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  u.searchParams.delete('dbname');
+  return u.toString();
+}
+
+/**
+ * One row of LEDGER_SESSIONS_SQL: a SessionRow with the database and role of the session, which pg_stat_activity
+ * shows to every role like the application_name. For a reader that acts on one holder's sessions (the controller
+ * ends those of its pods that no longer exist) and must not take a namesake on another database for one of them.
+ */
+export interface LocatedSessionRow extends SessionRow {
+  datname: string | null;
+  usename: string | null;
+}
+
+/** LEDGER_SQL with where each session is: the same snapshot, the same rows, two columns more. */
+export const LEDGER_SESSIONS_SQL = `SELECT pid, datid IS NOT NULL AS has_database, usesysid IS NOT NULL AS has_role,
+  application_name, backend_type, datname, usename FROM pg_stat_activity WHERE pid <> pg_backend_pid()`;
+
+/** The picture and the sessions it was made from (every session but the reader's own). */
+export interface LedgerReading {
+  picture: LedgerPicture;
+  sessions: LocatedSessionRow[];
+}
+
+/** readLedger with the sessions kept: one query, so the pids belong to the picture's holders. */
+export async function readLedgerSessions(client: Queryable): Promise<LedgerReading> {
+  const { rows } = await client.query(LEDGER_SESSIONS_SQL);
+  const sessions = rows as LocatedSessionRow[];
+  return { picture: pictureOf(sessions), sessions };
+}

@@ -22,7 +22,7 @@ import { Reconciler } from './reconcile/reconciler.js';
 import { describeApiError, isConflict } from './runtime/errors.js';
 import type { HttpEndpoints } from './runtime/http.js';
 import type { Informer, InformerEvent } from './runtime/informer.js';
-import type { ClusterWriter } from './kube.js';
+import type { ClusterReader, ClusterWriter } from './kube.js';
 import type { Leadership, LeadershipCallbacks } from './runtime/leader-election.js';
 import { ControllerMetrics } from './metrics.js';
 import { WorkQueue } from './runtime/work-queue.js';
@@ -45,6 +45,8 @@ export interface ControllerOptions {
   informers: { corpora: InformerFactory<MidiCorpus>; jobs: InformerFactory<V1Job>; pods: InformerFactory<V1Pod> };
   /** The writes a reconcile makes. */
   writer: ClusterWriter;
+  /** The reads a reconcile makes past the caches. */
+  reader: ClusterReader;
   database: DatabaseAccess;
   /** Starts the campaign for leadership; absent: this replica leads as soon as it has started. */
   campaign?: (callbacks: LeadershipCallbacks) => Leadership;
@@ -98,6 +100,7 @@ export class Controller {
         pods: () => this.pods.list(),
       },
       writer: o.writer,
+      reader: o.reader,
       database: o.database,
       defaultImage: o.runnerImage,
       enqueue: (key) => this.enqueue(key),

@@ -20,7 +20,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type MidiCorpus } from './api/v1alpha1/midicorpus.js';
-import { CHILD_SELECTOR } from './plan/names.js';
+import { CHILD_SELECTOR, LABEL_CORPUS_UID } from './plan/names.js';
 import type { CorpusEvent } from './plan/status.js';
 import type { SecretData } from './reconcile/database.js';
 import { isNotFound } from './runtime/errors.js';
@@ -35,6 +35,16 @@ export interface ClusterWriter {
   emitEvent(corpus: MidiCorpus, event: CorpusEvent): Promise<void>;
 }
 
+/**
+ * What the reconcile reads past its caches: only to confirm what a stale cache must not decide alone. A pods cache
+ * whose watch has stopped misses the pods created since, and ending "vanished" pods' backends on its word would end
+ * live runners'.
+ */
+export interface ClusterReader {
+  /** The pods of a corpus (its corpus-uid label), listed from the API server now. */
+  corpusPods(namespace: string, corpusUid: string): Promise<V1Pod[]>;
+}
+
 export interface KubeClientOptions {
   kubeConfig: KubeConfig;
   /** Watch one namespace; empty: all namespaces. */
@@ -45,7 +55,7 @@ export interface KubeClientOptions {
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-export class KubeClient implements ClusterWriter {
+export class KubeClient implements ClusterWriter, ClusterReader {
   readonly batch: BatchV1Api;
   readonly core: CoreV1Api;
   readonly custom: CustomObjectsApi;
@@ -94,6 +104,11 @@ export class KubeClient implements ClusterWriter {
         ? this.core.listNamespacedPod({ namespace: this.o.namespace, labelSelector: CHILD_SELECTOR })
         : this.core.listPodForAllNamespaces({ labelSelector: CHILD_SELECTOR })) as Promise<KubernetesListObject<V1Pod>>,
   };
+
+  async corpusPods(namespace: string, corpusUid: string): Promise<V1Pod[]> {
+    const labelSelector = `${CHILD_SELECTOR},${LABEL_CORPUS_UID}=${corpusUid}`;
+    return (await this.core.listNamespacedPod({ namespace, labelSelector })).items;
+  }
 
   createJob(job: V1Job): Promise<V1Job> {
     return this.batch.createNamespacedJob({ namespace: job.metadata!.namespace!, body: job });

@@ -29,7 +29,7 @@ export class ControllerMetrics {
   });
   readonly budget = new Gauge({
     name: 'midi_corpus_budget_connections',
-    help: 'Connection budget of each database (budget = hashed key): limit, allowance for runners, and connections that pods may hold now (in_use).',
+    help: "Connection budget of each database (budget = hashed key): limit, allowance for runners, connections that pods may hold now (in_use), and connections of the server's other consumers subtracted from the allowance (foreign).",
     labelNames: ['budget', 'kind'],
     registers: [this.registry],
   });
@@ -72,6 +72,7 @@ export class ControllerMetrics {
     this.budget.set({ budget: key, kind: 'limit' }, plan.limits.maxConnections);
     this.budget.set({ budget: key, kind: 'allowance' }, plan.allowance);
     this.budget.set({ budget: key, kind: 'in_use' }, holding);
+    this.budget.set({ budget: key, kind: 'foreign' }, plan.foreign);
   }
 
   /** Recomputed from the caches on each scrape-worthy change. */

@@ -58,6 +58,7 @@ export function createController(config: ControllerConfig): Controller {
       pods: informer('pods', kube.pods, CHILD_SELECTOR),
     },
     writer: kube,
+    reader: kube,
     database: new PostgresDatabaseAccess({ readSecret: (ns, name) => kube.readSecret(ns, name) }),
     campaign: config.leaderElect
       ? (callbacks) =>

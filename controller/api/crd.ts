@@ -114,6 +114,13 @@ export function midiCorpusCRD(): CustomResourceDefinition {
               priority: 1,
               description: 'Connections all runners on this database may hold',
             },
+            {
+              name: 'Foreign',
+              type: 'integer',
+              jsonPath: '.status.budget.foreignConnections',
+              priority: 1,
+              description: "Connections on the server that are not this operator's pods'",
+            },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
         },

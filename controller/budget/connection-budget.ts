@@ -2,7 +2,8 @@
  * The connection budget of one database (one budget key), and what each corpus on it may run now. Pure.
  *
  *   ceiling   = max_connections − reserved − headroom − the operator's own connection
- *   allowance = ceiling − one connection per corpus that is scanning or about to scan
+ *   free      = ceiling − foreign (what the server's other consumers hold now, as the server's ledger shows them)
+ *   allowance = free − one connection per corpus that is scanning or about to scan
  *   planned   = fairShares(allowance, corpora)          (whole pods; see fair-share.ts)
  *   parallelism(i) = min(planned(i), ⌊(allowance − Σ_{j≠i} potential(j)·perPod(j)) / perPod(i)⌋), never below 0
  *
@@ -15,6 +16,12 @@
  * counts terminating pods (active + terminating ≤ parallelism before it creates one), so no Job overlaps old and new
  * pods above its own parallelism either. Together: Σ potential·perPod ≤ allowance holds at every instant, provided
  * decisions are taken one at a time with the operator's latest writes (the controller runs one reconcile at a time).
+ *
+ * `foreign` (contract/ledger.ts: inUseByOthers) is everything on the server that this operator does not count from
+ * its own Jobs and pods: other applications, another cluster's runners, local runs, and this operator's own pods whose
+ * objects are gone but whose backends are not. It is a reading, not a promise: it shrinks the budget while another
+ * consumer holds connections and gives them back once it has left. What it cannot see coming (a consumer that opens
+ * connections between two readings) the runners' admission in the ledger still stops at the server.
  */
 import { connectionAllowance } from '../../contract/pool-sizing.js';
 import { fairShares } from './fair-share.js';
@@ -58,14 +65,22 @@ export interface CorpusBudget {
   inUse: number;
   /** Why parallelism is below demand; undefined when it is not. */
   limitedBy?: LimitKind;
-  /** A scan pod may be created now without exceeding the ceiling. */
+  /** A scan pod may be created now without exceeding the ceiling (less the other consumers' connections). */
   scanFits: boolean;
+}
+
+/** What the server itself says, beside the limits. */
+export interface ServerReading {
+  /** Connections held by the server's other consumers (inUseByOthers): subtracted before anything is shared. */
+  foreign: number;
 }
 
 export interface BudgetPlan {
   limits: DatabaseLimits;
   /** The operator's own connection plus the scan connections set aside. */
   operator: number;
+  /** The other consumers' connections subtracted (0 when the server's ledger was not read). */
+  foreign: number;
   /** What all runner pods on this database may hold together. */
   allowance: number;
   corpora: Map<string, CorpusBudget>;
@@ -74,15 +89,24 @@ export interface BudgetPlan {
 /** Connections the operator process itself may hold on a database (SHOW max_connections, progress counts). */
 export const OPERATOR_CONNECTIONS = 1;
 
-export function connectionBudget(limits: DatabaseLimits, corpora: readonly CorpusBudgetInput[]): BudgetPlan {
-  const ceiling = connectionAllowance({
-    maxConnections: limits.maxConnections,
-    reservedConnections: limits.reservedConnections,
-    headroom: limits.headroom,
-    otherConnections: OPERATOR_CONNECTIONS,
-  });
+export function connectionBudget(
+  limits: DatabaseLimits,
+  corpora: readonly CorpusBudgetInput[],
+  server: ServerReading = { foreign: 0 },
+): BudgetPlan {
+  if (!Number.isInteger(server.foreign) || server.foreign < 0)
+    throw new RangeError(`foreign must be a whole number ≥ 0, got ${server.foreign}`);
+  const free = Math.max(
+    0,
+    connectionAllowance({
+      maxConnections: limits.maxConnections,
+      reservedConnections: limits.reservedConnections,
+      headroom: limits.headroom,
+      otherConnections: OPERATOR_CONNECTIONS,
+    }) - server.foreign,
+  );
   const scanReserve = corpora.reduce((n, c) => n + Math.max(c.scanPods, c.scanPending ? 1 : 0), 0);
-  const allowance = Math.max(0, ceiling - scanReserve);
+  const allowance = Math.max(0, free - scanReserve);
   const planned = fairShares(
     allowance,
     corpora.map(({ key, createdAt, perPod, demand }) => ({ key, createdAt, perPod, demand })),
@@ -102,13 +126,13 @@ export function connectionBudget(limits: DatabaseLimits, corpora: readonly Corpu
       share: mine * c.perPod,
       parallelism,
       inUse: c.livePods * c.perPod,
-      scanFits: potentialConnections + scanConnections + 1 <= ceiling,
+      scanFits: potentialConnections + scanConnections + 1 <= free,
     };
     if (parallelism < c.demand)
       budget.limitedBy = c.perPod > allowance ? 'nothingFits' : parallelism < mine ? 'draining' : 'allowance';
     out.set(c.key, budget);
   }
-  return { limits, operator: OPERATOR_CONNECTIONS + scanReserve, allowance, corpora: out };
+  return { limits, operator: OPERATOR_CONNECTIONS + scanReserve, foreign: server.foreign, allowance, corpora: out };
 }
 
 /**

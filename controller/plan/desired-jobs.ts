@@ -6,7 +6,6 @@
  * to the termination message), then one Indexed Job whose completion index is the shard number.
  */
 import { capFlags, type CapSettings } from '../../contract/cap-options.js';
-import { DEFAULT_LEDGER_DATABASE } from '../../contract/ledger.js';
 import type {
   V1EnvVar,
   V1Job,
@@ -85,7 +84,7 @@ function capOf(corpus: MidiCorpus): CapSettings {
     ...(database.maxConnections !== undefined ? { maxConnections: database.maxConnections } : {}),
     reserved: database.reservedConnections,
     headroom: database.headroom,
-    ledgerDatabase: DEFAULT_LEDGER_DATABASE,
+    ledgerDatabase: database.ledgerDatabase,
   };
 }
 

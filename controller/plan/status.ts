@@ -9,8 +9,17 @@ import type { BudgetStatus, MidiCorpus, MidiCorpusCondition, MidiCorpusStatus } 
 import type { LimitKind } from '../budget/connection-budget.js';
 import type { ScanResult } from './scan-result.js';
 
+/** How the other consumers' connections (figures.foreignConnections) were counted this pass. */
+export type LedgerObservation =
+  /** From the server's pg_stat_activity; `exact`: every session's details were visible (else an upper bound). */
+  | { read: true; exact: boolean }
+  /** The server's sessions could not be read: only the operator's own pods are counted. `reason` names no URL. */
+  | { read: false; reason: string };
+
 export interface BudgetObservation {
   figures: BudgetStatus;
+  /** Absent: the pass had no ledger to read (dry runs, tests of other things): no condition about it. */
+  ledger?: LedgerObservation;
   /** Pods the corpus could use now. */
   demand: number;
   /** Pods its share gives it (before waiting for other corpora's pods to go). */
@@ -154,7 +163,45 @@ function desiredConditions(input: StatusInput, phase: Phase, status: MidiCorpusS
   else out.push(c(ConditionType.Degraded, false, Reason.AsExpected, 'No failures.'));
 
   out.push(budgetCondition(input, phase));
+  const foreign = foreignCondition(input.budget);
+  if (foreign) out.push(foreign);
   return out;
+}
+
+/**
+ * Whether the other consumers' count can be trusted. Only when the budget was planned this pass: otherwise the last
+ * word stays (a finished corpus keeps what its last pass saw).
+ */
+function foreignCondition(b: BudgetObservation | undefined): NewCondition | undefined {
+  if (!b?.ledger) return undefined;
+  const type = ConditionType.ForeignConnectionsUncertain;
+  const n = b.figures.foreignConnections ?? 0;
+  if (!b.ledger.read)
+    return {
+      type,
+      status: 'True',
+      reason: Reason.LedgerUnreadable,
+      message:
+        `The server's connections could not be read (${b.ledger.reason}): the budget counts only this operator's own ` +
+        "pods, not other applications' connections. Runner pods still wait in the server's ledger for room, and " +
+        'cannot be admitted while its database is out of reach.',
+    };
+  if (!b.ledger.exact)
+    return {
+      type,
+      status: 'True',
+      reason: Reason.ForeignCountUpperBound,
+      message:
+        `${n} connections on the server are not this operator's pods', counted as an upper bound: the operator's role ` +
+        "may not see the details of other users' sessions, so every session with a database and a role counts. " +
+        "Grant pg_monitor to the operator's role for an exact count.",
+    };
+  return {
+    type,
+    status: 'False',
+    reason: Reason.ForeignCountExact,
+    message: `${n} connections on the server are not this operator's pods' (counted exactly).`,
+  };
 }
 
 function budgetCondition(input: StatusInput, phase: Phase): NewCondition {
@@ -191,12 +238,16 @@ function budgetCondition(input: StatusInput, phase: Phase): NewCondition {
 /** Says what limits the corpus and, when nothing fits, what to change. Numbers only: never the URL or the server. */
 export function budgetMessage(b: BudgetObservation): string {
   const f = b.figures;
-  const sum = `max_connections ${f.limit} − reserved ${f.reserved} − headroom ${f.headroom} − operator and scans ${f.operator}`;
+  const foreign = f.foreignConnections ?? 0;
+  const sum =
+    `max_connections ${f.limit} − reserved ${f.reserved} − headroom ${f.headroom} − operator and scans ${f.operator}` +
+    (f.foreignConnections !== undefined ? ` − other connections on the server ${foreign}` : '');
   switch (b.limitedBy) {
     case 'nothingFits':
       return (
         `No runner pod fits: one pod holds up to ${f.perPod} connections, the allowance is ${f.allowance} (${sum}). ` +
-        'Raise max_connections, lower reservedConnections or headroom, or make pods smaller (runner.pool.maxPerPod, or a smaller CPU request).'
+        'Raise max_connections, lower reservedConnections or headroom, or make pods smaller (runner.pool.maxPerPod, or a smaller CPU request)' +
+        (foreign > 0 ? "; or wait for the server's other connections to end." : '.')
       );
     case 'draining':
       return `${f.parallelism} of the ${b.planned} pods of this corpus's share may run now; the rest wait until pods of other corpora on this database have stopped and released their connections.`;
@@ -330,7 +381,8 @@ export function transitionEvents(before: MidiCorpusStatus | undefined, after: Mi
       c.status === 'True' &&
       (c.type === ConditionType.Degraded ||
         c.type === ConditionType.InvalidSpec ||
-        c.reason === Reason.BudgetExhausted);
+        c.reason === Reason.BudgetExhausted ||
+        c.reason === Reason.LedgerUnreadable);
     // Two conditions may tell one transition (Ready and Progressing both say Succeeded): one Event is enough.
     if (events.some((e) => e.reason === c.reason && e.message === c.message)) continue;
     events.push({ type: warning ? 'Warning' : 'Normal', reason: c.reason as Reason, message: c.message });

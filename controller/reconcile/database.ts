@@ -6,11 +6,18 @@
  * - max_connections, when the spec does not give it, is read with SHOW max_connections; progress counts (files done
  *   and failed) with one COUNT query. Each uses one short-lived connection, and calls for one budget key are chained,
  *   so the operator never holds more than OPERATOR_CONNECTIONS (1) per database: exactly what the budget sets aside.
- * - Answers are cached (the Secret for a minute, max_connections for ten) and progress queries are throttled per
- *   corpus, so a busy reconcile loop does not become a busy database client.
+ * - The server's ledger (contract/ledger.ts: every session's application_name, so every claim and every foreign
+ *   connection) is read through the ledger database, with the corpus's credentials: the database the runners are
+ *   admitted in, so one the runners cannot use is one this read fails on too, and status says so. The same connection
+ *   refreshes max_connections, so a pass that needs both opens one connection, not two.
+ * - The backends of a pod that no longer exists are ended (endBackends) on the same serialised path.
+ * - Answers are cached (the Secret for a minute, max_connections for ten, the ledger for a few seconds, a failed
+ *   ledger read as long) and progress queries are throttled per corpus, so a busy reconcile loop does not become a
+ *   busy database client.
  */
 import pg from 'pg';
 import { describeError } from '../../contract/describe-error.js';
+import { ledgerDatabaseUrl, readLedgerSessions, type LedgerReading } from '../../contract/ledger.js';
 import { realClock, type Clock } from '../../common/clock.js';
 import { Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
@@ -25,8 +32,18 @@ export interface PostgresDatabaseAccessOptions {
   secretTtlMs?: number;
   limitTtlMs?: number;
   progressIntervalMs?: number;
+  /** How long a ledger reading (or a failure to read it) stands for the next passes. Default 5 s. */
+  ledgerTtlMs?: number;
   /** Connection and statement timeout of the operator's own queries. */
   queryTimeoutMs?: number;
+}
+
+/** What ending a holder's backends did. */
+export interface EndedBackends {
+  /** Backends signalled (pg_terminate_backend returned true). */
+  ended: number;
+  /** The operator's role may not end them (SQLSTATE 42501): neither superuser, nor their role, nor pg_signal_backend. */
+  denied: boolean;
 }
 
 export type Resolution = { ok: true; url: string; budgetKey: string } | { ok: false; reason: Reason; message: string };
@@ -53,6 +70,17 @@ export interface DatabaseAccess {
     corpusKey: string,
     options?: { force?: boolean },
   ): Promise<Progress | undefined>;
+  /**
+   * The server's ledger: every session but the reader's own, read through `ledgerDatabase` with the URL's
+   * credentials. At most one read per budget key every few seconds; throws (with a scrubbed message) when the
+   * sessions cannot be read, and keeps throwing that for as long as a reading would have stood.
+   */
+  ledger(budgetKey: string, url: string, ledgerDatabase: string): Promise<LedgerReading>;
+  /**
+   * Ends the backends among `pids` that still carry `applicationName` (a pid alone may have been reused since the
+   * reading). The next ledger() reads the server afresh.
+   */
+  endBackends(budgetKey: string, url: string, applicationName: string, pids: readonly number[]): Promise<EndedBackends>;
 }
 
 /** The URL and budget key a Secret's data gives a corpus, or why it gives none. Pure: a fake resolves the same way. */
@@ -87,6 +115,8 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
   private readonly secrets = new Map<string, { at: number; data: SecretData }>();
   private readonly limits = new Map<string, { at: number; value: number }>();
   private readonly progressAt = new Map<string, number>();
+  /** By budget key and ledger database: the last reading, or why there is none. */
+  private readonly ledgers = new Map<string, { at: number; reading?: LedgerReading; error?: Error }>();
   private readonly chains = new Map<string, Promise<unknown>>();
 
   constructor(private readonly o: PostgresDatabaseAccessOptions) {
@@ -143,6 +173,67 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
         return { processed: Number(r.rows[0]?.processed ?? 0), failed: Number(r.rows[0]?.failed ?? 0) };
       }),
     );
+  }
+
+  async ledger(key: string, url: string, ledgerDatabase: string): Promise<LedgerReading> {
+    const cacheKey = `${key}\0${ledgerDatabase}`;
+    const fresh = () => {
+      const cached = this.ledgers.get(cacheKey);
+      return cached && this.clock.now() - cached.at < (this.o.ledgerTtlMs ?? 5_000) ? cached : undefined;
+    };
+    const cached =
+      fresh() ??
+      (await this.serial(key, async () => {
+        // Another pass may have read it while this one waited for the connection.
+        const again = fresh();
+        if (again) return again;
+        let entry: { at: number; reading?: LedgerReading; error?: Error };
+        try {
+          entry = await this.query(ledgerDatabaseUrl(url, ledgerDatabase), async (c) => {
+            const reading = await readLedgerSessions(c);
+            const max = await c.query<{ max_connections: string }>('SHOW max_connections');
+            const n = Number(max.rows[0]?.max_connections);
+            if (Number.isInteger(n) && n >= 1) this.limits.set(key, { at: this.clock.now(), value: n });
+            return { at: this.clock.now(), reading };
+          });
+        } catch (err) {
+          entry = {
+            at: this.clock.now(),
+            error: new Error(`through the ledger database "${ledgerDatabase}": ${(err as Error).message}`),
+          };
+        }
+        this.ledgers.set(cacheKey, entry);
+        return entry;
+      }));
+    if (cached.error) throw cached.error;
+    return cached.reading!;
+  }
+
+  async endBackends(
+    key: string,
+    url: string,
+    applicationName: string,
+    pids: readonly number[],
+  ): Promise<EndedBackends> {
+    const result = await this.serial(key, () =>
+      this.query(url, async (c) => {
+        try {
+          // One statement: a pid is ended only if it still carries the name, i.e. is still the backend the reading saw.
+          const r = await c.query<{ ended: boolean }>(
+            `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+              WHERE pid = ANY($1::int[]) AND application_name = $2`,
+            [[...pids], applicationName],
+          );
+          return { ended: r.rows.filter((x) => x.ended).length, denied: false };
+        } catch (err) {
+          if ((err as { code?: unknown }).code === '42501') return { ended: 0, denied: true };
+          throw err;
+        }
+      }),
+    );
+    // What was read before is out of date now: the next pass must see whether the backends are gone.
+    for (const cacheKey of this.ledgers.keys()) if (cacheKey.startsWith(`${key}\0`)) this.ledgers.delete(cacheKey);
+    return result;
   }
 
   /** Runs `fn` after every earlier call for the same budget key has finished: one connection per database at most. */

@@ -4,6 +4,7 @@
  * from it (statusInput), so the two never list the same facts twice.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { LedgerReading } from '../../contract/ledger.js';
 import { poolSizeFor } from '../../contract/pool-sizing.js';
 import { Reason, isFinalPhase } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
@@ -44,9 +45,14 @@ export type ScanAnswer =
 export interface Peer {
   corpus: MidiCorpus;
   key: string;
+  /** The URL its pods connect with (from its Secret): never logged or written anywhere. */
+  url: string;
   /** Millicores of its runner pods; undefined when its CPU request is unusable (then it claims nothing). */
   cpu: number | undefined;
 }
+
+/** The server's ledger as this pass read it, or why it could not (a scrubbed message, no URL). */
+export type LedgerOutcome = { ok: true; reading: LedgerReading } | { ok: false; reason: string };
 
 /** The cases of a pass. Each carries what is known in it; the decisions switch on `case`. */
 export type Observation =
@@ -63,6 +69,8 @@ export type Observation =
       scan: ScanAnswer;
       peers: Peer[];
       claim: CorpusClaim;
+      /** What the plan's `foreign` was read from. */
+      ledger: LedgerOutcome;
       plan: BudgetPlan;
     });
 
@@ -216,12 +224,16 @@ function budgetObservation(obs: Extract<Observation, { case: 'planned' }>): Budg
       reserved: l.reservedConnections,
       headroom: l.headroom,
       operator: obs.plan.operator,
+      foreignConnections: obs.plan.foreign,
       allowance: obs.plan.allowance,
       share: mine.share,
       perPod: mine.perPod,
       parallelism: mine.parallelism,
       inUse: mine.inUse,
     },
+    ledger: obs.ledger.ok
+      ? { read: true, exact: obs.ledger.reading.picture.exact }
+      : { read: false, reason: obs.ledger.reason },
     demand: obs.claim.demand,
     planned: mine.planned,
     corpora: 1 + obs.peers.length,

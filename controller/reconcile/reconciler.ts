@@ -10,9 +10,13 @@
  *     2. readSecret: the database's URL and budget key                                         → invalid
  *     3. readScanAnswer: the scan's totals, from status or from the finished scan pod
  *     4. findPeers: the other corpora on the same budget
- *     5. readLimits: max_connections (the spec's or the server's), reserved, headroom          → budgetUnknown
- *     6. planBudget: the budget of the database across every corpus and Job on it              → planned
+ *     5. readLedger: the server's sessions (every consumer's claims, every other connection), or why not
+ *     6. readLimits: max_connections (the spec's or the server's), reserved, headroom          → budgetUnknown
+ *     7. planBudget: the budget of the database across every corpus and Job on it, less what the
+ *        server's other consumers hold                                                         → planned
  *   recordBudget: the pass's only bookkeeping: which budget this corpus and its peers draw on, the plan's metrics.
+ *   endVanishedBackends: the backends of this operator's pods that no longer exist are ended, once they have been
+ *     seen so for a grace and the API server confirms the pod is gone (a database write, not a cluster write).
  *   decideChildWrite: scan (create the scan Job when a connection is free) or run (create the Indexed Job, then keep
  *     its parallelism and suspend in line with the budget and the spec): at most one write, then the pass ends.
  *   status: computed from the observation, written only when it differs; Events for the transitions.
@@ -21,14 +25,14 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
-import { isFinalPhase } from '../api/v1alpha1/conditions.js';
+import { isFinalPhase, Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
 import { corpusKey } from '../../contract/corpus-key.js';
 import { computeStatus, jobFinished, sameStatus, transitionEvents } from '../plan/status.js';
-import type { ClusterWriter } from '../kube.js';
+import type { ClusterReader, ClusterWriter } from '../kube.js';
 import type { DatabaseAccess, Progress } from './database.js';
 import { JobExpectations } from './job-expectations.js';
 import {
@@ -43,10 +47,19 @@ import {
   statusInput,
   type Database,
   type Invalid,
+  type LedgerOutcome,
   type Observation,
   type Peer,
 } from './observation.js';
 import { budgetInputs, type CorpusClaim } from './observe.js';
+import {
+  ForeignCounts,
+  foreignConnections,
+  livePodNames,
+  tailNamesPod,
+  vanishedHolders,
+  VanishedPods,
+} from './server-ledger.js';
 
 /** How often a corpus that is under way is looked at even without events (progress counts, missed events). */
 export const RESYNC_MS = 30_000;
@@ -63,15 +76,18 @@ export interface Caches {
 export interface ReconcilerOptions {
   caches: Caches;
   writer: ClusterWriter;
+  reader: ClusterReader;
   database: DatabaseAccess;
   defaultImage: string;
   /** Queues another corpus (a peer on the same database whose share may have changed). */
   enqueue: (key: string) => void;
   /** After each pass that planned a budget: for metrics. */
   onBudget?: (budgetKey: string, plan: BudgetPlan) => void;
-  /** The time of status conditions and of startTime and completionTime. */
+  /** The time of status conditions and of startTime and completionTime, and of the vanished pods' grace. */
   clock: Clock;
   log: Logger;
+  /** How long a vanished pod's holder is seen before its backends are ended (default VANISHED_GRACE_MS). */
+  vanishedGraceMs?: number;
 }
 
 export interface ReconcileResult {
@@ -83,8 +99,16 @@ export class Reconciler {
   readonly expectations = new JobExpectations();
   /** Budget key of each corpus at its last pass: who to wake when it goes away. */
   private readonly budgetOf = new Map<string, string>();
+  /** The last readings' foreign counts, per budget: a connection seen once moves no pod. */
+  private readonly foreign = new ForeignCounts();
+  /** Holders of pods that no longer exist, and since when. */
+  private readonly vanished: VanishedPods;
+  /** Budget keys on which the operator's role was refused ending backends: said once, at info. */
+  private readonly refusedEnding = new Set<string>();
 
-  constructor(private readonly o: ReconcilerOptions) {}
+  constructor(private readonly o: ReconcilerOptions) {
+    this.vanished = new VanishedPods(o.vanishedGraceMs);
+  }
 
   /** Corpora last seen on the same budget as `key` (for waking them when a Job or pod of `key` changes). */
   peersOf(key: string): string[] {
@@ -120,6 +144,7 @@ export class Reconciler {
     const obs = await this.observe(corpus, key);
     this.recordBudget(obs);
     const log = this.o.log.child({ corpus: key });
+    await this.endVanishedBackends(obs, log);
     const peers = onDatabase(obs) ? obs.peers.map((p) => p.key) : [];
 
     const write = this.decideChildWrite(obs);
@@ -178,12 +203,14 @@ export class Reconciler {
     const peers = await this.findPeers(corpus, database);
     const usable = peers.filter((p): p is Peer & { cpu: number } => p.cpu !== undefined);
 
+    // Before the limits: the same connection refreshes max_connections, so the limits seldom need one of their own.
+    const ledger = await this.readLedger(corpus, database);
     const limits = await this.readLimits(database, [corpus, ...usable.map((p) => p.corpus)]);
     if (!limits.ok) return { ...owned, case: 'budgetUnknown', database, scan, peers, reason: limits.reason };
 
     const claim = claimOf(corpus, owned, scan, spec.cpu);
-    const plan = this.planBudget(database, limits.limits, claim, usable, jobs);
-    return { ...owned, case: 'planned', database, scan, peers, claim, plan };
+    const plan = this.planBudget(database, limits.limits, claim, usable, jobs, ledger);
+    return { ...owned, case: 'planned', database, scan, peers, claim, ledger, plan };
   }
 
   /** Step 2: the database's URL and budget key, from the Secret the spec names. */
@@ -205,6 +232,7 @@ export class Reconciler {
       peers.push({
         corpus: peer,
         key: corpusKey(peer.metadata.namespace, peer.metadata.name),
+        url: r.url,
         cpu: cpuMillis(peer.spec.runner.resources.requests?.cpu),
       });
     }
@@ -212,7 +240,25 @@ export class Reconciler {
   }
 
   /**
-   * Step 5: the limits of the database, the strictest of what the corpora on it say. max_connections is the spec's,
+   * Step 5: the server's sessions, through the corpus's ledger database. When they cannot be read the budget falls
+   * back to counting the operator's own pods only, and status says why; the runners' admission still checks the
+   * server itself.
+   */
+  private async readLedger(corpus: MidiCorpus, database: Database): Promise<LedgerOutcome> {
+    try {
+      const reading = await this.o.database.ledger(
+        database.budgetKey,
+        database.url,
+        corpus.spec.database.ledgerDatabase,
+      );
+      return { ok: true, reading };
+    } catch (err) {
+      return { ok: false, reason: describeError(err) };
+    }
+  }
+
+  /**
+   * Step 6: the limits of the database, the strictest of what the corpora on it say. max_connections is the spec's,
    * else the server's, asked at most once a pass; unknown when the server cannot be reached.
    */
   private async readLimits(
@@ -244,8 +290,9 @@ export class Reconciler {
   }
 
   /**
-   * Step 6: the budget of the database across the claims of its live corpora (a peer's from its status: only this
-   * corpus's scan pod is read) and every Job and pod drawing on it.
+   * Step 7: the budget of the database across the claims of its live corpora (a peer's from its status: only this
+   * corpus's scan pod is read) and every Job and pod drawing on it, less the connections of the server's other
+   * consumers (none known when the ledger could not be read).
    */
   private planBudget(
     database: Database,
@@ -253,6 +300,7 @@ export class Reconciler {
     claim: CorpusClaim,
     peers: ReadonlyArray<Peer & { cpu: number }>,
     jobs: readonly V1Job[],
+    ledger: LedgerOutcome,
   ): BudgetPlan {
     const claims = [
       claim,
@@ -265,10 +313,19 @@ export class Reconciler {
         ),
       ),
     ];
-    const inputs = budgetInputs(database.budgetKey, claims, jobs, this.o.caches.pods(), {
+    const pods = this.o.caches.pods();
+    const inputs = budgetInputs(database.budgetKey, claims, jobs, pods, {
       parallelismOf: (j) => j.spec?.parallelism ?? 1,
     });
-    return connectionBudget(limits, inputs);
+    const foreign = ledger.ok
+      ? this.foreign.settle(
+          database.budgetKey,
+          ledger.reading,
+          foreignConnections(ledger.reading.picture, pods, database.budgetKey),
+          this.o.clock.now(),
+        )
+      : 0;
+    return connectionBudget(limits, inputs, { foreign });
   }
 
   /**
@@ -280,6 +337,53 @@ export class Reconciler {
     this.budgetOf.set(obs.key, obs.database.budgetKey);
     for (const peer of obs.peers) this.budgetOf.set(peer.key, obs.database.budgetKey);
     if (obs.case === 'planned') this.o.onBudget?.(obs.database.budgetKey, obs.plan);
+  }
+
+  /**
+   * The backends of this operator's pods that no longer exist: they count as foreign until they are gone (the
+   * server's keepalives would take up to half a minute, a peer that vanished without a word much longer), and are
+   * ended once seen so for the grace and confirmed by the API server, in case the pods cache is behind. Failures are
+   * logged, never the pass's: the budget counts the backends either way.
+   */
+  private async endVanishedBackends(obs: Observation, log: Logger): Promise<void> {
+    if (obs.case !== 'planned' || !obs.ledger.ok) return;
+    const { budgetKey, url } = obs.database;
+    const corpora = [{ corpus: obs.corpus, url }, ...obs.peers.map((p) => ({ corpus: p.corpus, url: p.url }))];
+    const candidates = vanishedHolders(obs.ledger.reading.sessions, corpora, this.o.caches.pods());
+    for (const holder of this.vanished.due(budgetKey, candidates, this.o.clock.now())) {
+      this.vanished.attempted(budgetKey, holder, this.o.clock.now());
+      const { namespace, name, uid } = holder.corpus.metadata;
+      try {
+        const listed = await this.o.reader.corpusPods(namespace, uid!);
+        if (livePodNames(listed).some((n) => tailNamesPod(holder.pod, n))) {
+          log.debug({ pod: holder.pod }, "a holder's pod is missing from the cache but exists: its backends stay");
+          continue;
+        }
+        const r = await this.o.database.endBackends(budgetKey, url, holder.applicationName, holder.pids);
+        if (r.denied) {
+          if (!this.refusedEnding.has(budgetKey)) {
+            this.refusedEnding.add(budgetKey);
+            log.info(
+              { pod: holder.pod, budget: budgetKey },
+              "the operator's role may not end the backends of pods that no longer exist (it needs their role or " +
+                'pg_signal_backend): they count against the budget until the server drops them',
+            );
+          }
+          continue;
+        }
+        if (r.ended === 0) continue;
+        const message = `Ended ${r.ended} database connection(s) of pod ${holder.pod}, which no longer exists: they held connections of this budget.`;
+        log.info(
+          { pod: holder.pod, ended: r.ended, of: `${namespace}/${name}` },
+          'ended the backends of a vanished pod',
+        );
+        await this.o.writer
+          .emitEvent(holder.corpus, { type: 'Normal', reason: Reason.VanishedPodConnectionsEnded, message })
+          .catch((err: unknown) => log.warn({ err: String(err) }, 'could not record an Event'));
+      } catch (err) {
+        log.warn({ pod: holder.pod, err: describeError(err) }, 'could not end the backends of a vanished pod');
+      }
+    }
   }
 
   /** The one write to the children this pass makes, if any: only once the budget is planned. */

@@ -9,6 +9,7 @@ import {
   DEFAULT_LEDGER_DATABASE,
   inUseByOthers,
   LEDGER_LOCK,
+  ledgerDatabaseUrl,
   readLedger,
   readServerLimits,
   type CapInput,
@@ -178,10 +179,5 @@ export class Admission {
   }
 }
 
-/** The URL with its database replaced: the probe's connection. */
-export function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  u.searchParams.delete('dbname');
-  return u.toString();
-}
+/** The URL with its database replaced: the probe's connection (the controller reads the ledger through the same). */
+export const withDatabase = ledgerDatabaseUrl;

@@ -63,6 +63,7 @@ function setup(
       pods: () => new FakeInformer(() => world.pods()),
     },
     writer: world,
+    reader: world,
     database: new FakeDatabase(world.secrets),
     serve: async () => ({ ports: { health: 0, metrics: 0 }, close: async () => {} }),
     runnerImage: 'example/midi-corpus:test',

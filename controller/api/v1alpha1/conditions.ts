@@ -25,6 +25,12 @@ export const ConditionType = {
   BudgetLimited: 'BudgetLimited',
   /** True when the spec cannot be acted on (missing Secret, unreadable URL, bad CPU request...). */
   InvalidSpec: 'InvalidSpec',
+  /**
+   * True when the budget's count of other consumers' connections (status.budget.foreignConnections) is not exact: an
+   * upper bound (the operator's role may not see other users' sessions) or not read at all (only the operator's own
+   * pods are counted then). False when the server showed every session.
+   */
+  ForeignConnectionsUncertain: 'ForeignConnectionsUncertain',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -48,6 +54,12 @@ export const Reason = {
   BudgetShared: 'BudgetShared',
   BudgetExhausted: 'BudgetExhausted',
   ParallelismChanged: 'ParallelismChanged',
+  // ForeignConnectionsUncertain
+  ForeignCountExact: 'ForeignCountExact',
+  ForeignCountUpperBound: 'ForeignCountUpperBound',
+  LedgerUnreadable: 'LedgerUnreadable',
+  // Events only: the backends of a pod that no longer exists were ended
+  VanishedPodConnectionsEnded: 'VanishedPodConnectionsEnded',
   // InvalidSpec
   SpecValid: 'SpecValid',
   SecretNotFound: 'SecretNotFound',

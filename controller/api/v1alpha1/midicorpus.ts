@@ -3,6 +3,7 @@
  * TypeScript types the controller reads. `controller/api/crd.ts` wraps this schema into the CustomResourceDefinition.
  */
 import type { V1ObjectMeta, V1Toleration, V1Volume } from '@kubernetes/client-node';
+import { DEFAULT_LEDGER_DATABASE } from '../../../contract/ledger.js';
 import { DEFAULT_POOL_TUNING, type PoolTuning } from '../../../contract/pool-sizing.js';
 import { PHASES } from './conditions.js';
 import {
@@ -133,12 +134,20 @@ const databaseSchema = object(
       default: 3,
       minimum: 0,
       description:
-        'Connections runners must never take: superuser_reserved_connections (3 by default in Postgres), reserved_connections, and every other application on this server.',
+        "Connections runners must never take: the server's superuser_reserved_connections (3 by default in Postgres) and reserved_connections, and whatever else you set aside. Other applications' connections need no reserve: the operator reads them from the server on every pass and subtracts them (status.budget.foreignConnections).",
     }),
     headroom: integer({
       default: 2,
       minimum: 0,
       description: 'A safety margin left free on top of the reserved connections.',
+    }),
+    ledgerDatabase: string({
+      default: DEFAULT_LEDGER_DATABASE,
+      minLength: 1,
+      maxLength: 63,
+      pattern: '^[A-Za-z0-9_][-A-Za-z0-9_.$]*$',
+      description:
+        "The database of the server's ledger: runner and scan pods take its advisory lock to be admitted one at a time against the connections everyone else on the server holds, and the operator reads the server's connections through it. Every consumer of one server (every corpus, cluster and local run) must name the same one, and the URL's user needs CONNECT on it. Default postgres, which every server has. A Postgres identifier: at most 63 characters, letters, digits, _ . - $.",
     }),
     poolKey: string({
       minLength: 1,
@@ -364,7 +373,12 @@ export const midiCorpusStatusSchema = object({
     reserved: count('reservedConnections.'),
     headroom: count('headroom.'),
     operator: count('Connections held by scan pods and the operator itself on this database.'),
-    allowance: count('limit − reserved − headroom − operator: what all runner pods on this database may hold.'),
+    foreignConnections: count(
+      "Connections on the server that are not this operator's pods': other applications, other clusters' and local runs' runners, and backends of this operator's pods that no longer exist. Read from pg_stat_activity: what two readings a few seconds apart both show, so a connection that comes and goes moves no pod; an upper bound when the operator's role may not see other users' sessions (see the ForeignConnectionsUncertain condition); 0 when it could not be read.",
+    ),
+    allowance: count(
+      'limit − reserved − headroom − operator − foreignConnections: what all runner pods on this database may hold.',
+    ),
     share: count("This corpus's fair share of the allowance."),
     perPod: count('Connections one runner pod may hold (its pool maximum).'),
     parallelism: count('Runner pods allowed now.'),

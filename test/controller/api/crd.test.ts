@@ -140,7 +140,12 @@ describe('defaults', () => {
     const spec = applyDefaults(midiCorpusSpecSchema.openapi, minimal) as MidiCorpusSpec;
     expect(spec).toEqual({
       source: { volume: { persistentVolumeClaim: { claimName: 'midi' } }, path: '' },
-      database: { secretRef: { name: 'db', key: 'url' }, reservedConnections: 3, headroom: 2 },
+      database: {
+        secretRef: { name: 'db', key: 'url' },
+        reservedConnections: 3,
+        headroom: 2,
+        ledgerDatabase: 'postgres',
+      },
       sharding: { filesPerShard: 1000 },
       runner: {
         resources: { requests: { cpu: '1', memory: '512Mi' }, limits: { memory: '1Gi' } },

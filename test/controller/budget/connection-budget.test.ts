@@ -187,6 +187,40 @@ describe('connectionBudget', () => {
   });
 });
 
+describe("connectionBudget with the server's other consumers", () => {
+  // Ceiling 84 (see `limits`); a corpus of 3-connection pods that wants 100.
+  const plan = (foreign: number, a: Partial<CorpusBudgetInput> = {}, more: CorpusBudgetInput[] = []) =>
+    connectionBudget(limits, [corpus('a', a), ...more], { foreign });
+
+  it('takes what another application holds off the allowance, and gives it back when it leaves', () => {
+    expect(plan(0).allowance).toBe(84);
+    expect(plan(0).corpora.get('a')!.parallelism).toBe(28);
+    const crowded = plan(10, { potentialPods: 28, livePods: 28 });
+    expect([crowded.foreign, crowded.allowance]).toEqual([10, 74]);
+    // Its 28 pods already hold 84: it must shrink to what fits beside the other application (⌊74 / 3⌋).
+    expect(crowded.corpora.get('a')).toMatchObject({ planned: 24, parallelism: 24, limitedBy: 'allowance' });
+    const after = plan(0, { potentialPods: 24, livePods: 24 });
+    expect([after.allowance, after.corpora.get('a')!.parallelism]).toEqual([84, 28]);
+  });
+
+  it('leaves no pod room when the others hold everything, and says nothing fits', () => {
+    const full = plan(90);
+    expect(full.allowance).toBe(0);
+    expect(full.corpora.get('a')).toMatchObject({ planned: 0, parallelism: 0, limitedBy: 'nothingFits' });
+  });
+
+  it('holds a scan back while the others leave no connection for it', () => {
+    const scanning = corpus('b', { demand: 0, scanPending: true });
+    expect(plan(83, {}, [scanning]).corpora.get('b')!.scanFits).toBe(true);
+    expect(plan(84, {}, [scanning]).corpora.get('b')!.scanFits).toBe(false);
+  });
+
+  it('refuses a count that is not a whole number', () => {
+    expect(() => plan(-1)).toThrow(RangeError);
+    expect(() => plan(1.5)).toThrow(RangeError);
+  });
+});
+
 describe('mergeLimits', () => {
   it('takes the most cautious figures of corpora sharing a database', () => {
     expect(

@@ -63,8 +63,23 @@ describe('the run Job', () => {
       '16',
       '--warm-fraction',
       '1',
+      '--reserved',
+      '3',
+      '--headroom',
+      '2',
+      '--ledger-database',
+      'postgres',
       '--json',
     ]);
+  });
+
+  it("is admitted in the spec's ledger database, against the cap the budget plans with", () => {
+    const other = makeCorpus({ spec: { database: { maxConnections: 40, ledgerDatabase: 'mco_ledger' } } });
+    const args = runJob(other, { ...options, shards: 1, parallelism: 1, perPod: 2 }).spec!.template.spec!.containers[0]!
+      .args!;
+    expect(args.join(' ')).toContain('--max-connections 40 --reserved 3 --headroom 2 --ledger-database mco_ledger');
+    const scanArgs = scanJob(other, options).spec!.template.spec!.containers[0]!.args!;
+    expect(scanArgs.join(' ')).toContain('--max-connections 40 --reserved 3 --headroom 2 --ledger-database mco_ledger');
   });
 
   it('hands the process its database URL from the Secret, its CPU request in millicores, its memory limit in bytes and its pod name', () => {
@@ -190,6 +205,12 @@ describe('the scan Job', () => {
       '**/*.mid',
       '--files-per-shard',
       '1000',
+      '--reserved',
+      '3',
+      '--headroom',
+      '2',
+      '--ledger-database',
+      'postgres',
       '--termination-log',
       '/dev/termination-log',
       '--json',

@@ -255,6 +255,65 @@ describe('computeStatus', () => {
   });
 });
 
+describe("computeStatus: the server's other consumers", () => {
+  const withForeign = (foreign: number, ledger: BudgetObservation['ledger'], over: Partial<BudgetObservation> = {}) =>
+    computeStatus({
+      corpus: makeCorpus(),
+      now,
+      runPods: noPods,
+      budget: budget({ ledger, figures: { ...budget().figures, foreignConnections: foreign }, ...over }),
+    });
+
+  it("shows how many connections are not the operator's, and that the count is exact", () => {
+    const s = withForeign(5, { read: true, exact: true });
+    expect(s.budget?.foreignConnections).toBe(5);
+    expect(condition(s, 'ForeignConnectionsUncertain')).toMatchObject({
+      status: 'False',
+      reason: 'ForeignCountExact',
+      message: "5 connections on the server are not this operator's pods' (counted exactly).",
+    });
+  });
+
+  it('says when the count is an upper bound, and what to grant for an exact one', () => {
+    const c = condition(withForeign(7, { read: true, exact: false }), 'ForeignConnectionsUncertain');
+    expect(c).toMatchObject({ status: 'True', reason: 'ForeignCountUpperBound' });
+    expect(c.message).toMatch(/^7 connections .* upper bound.*Grant pg_monitor to the operator's role/);
+  });
+
+  it('says why the server could not be read and that only its own pods are counted, with a Warning', () => {
+    const s = withForeign(0, { read: false, reason: 'through the ledger database "postgres": connection refused' });
+    const c = condition(s, 'ForeignConnectionsUncertain');
+    expect(c).toMatchObject({ status: 'True', reason: 'LedgerUnreadable' });
+    expect(c.message).toContain('(through the ledger database "postgres": connection refused)');
+    expect(c.message).toContain("counts only this operator's own pods");
+    expect(transitionEvents(undefined, s)).toContainEqual(
+      expect.objectContaining({ type: 'Warning', reason: 'LedgerUnreadable' }),
+    );
+  });
+
+  it('counts them in the budget message', () => {
+    const s = withForeign(
+      6,
+      { read: true, exact: true },
+      {
+        limitedBy: 'allowance',
+        demand: 40,
+        figures: { ...budget().figures, foreignConnections: 6, allowance: 78, parallelism: 26 },
+      },
+    );
+    expect(condition(s, 'BudgetLimited').message).toBe(
+      'Running 26 of 40 wanted pods: 3 connections each, 78 allowed on this database ' +
+        '(max_connections 100 − reserved 10 − headroom 5 − operator and scans 1 − other connections on the server 6).',
+    );
+  });
+
+  it('keeps the last word when the budget was not planned this pass', () => {
+    const read = withForeign(2, { read: true, exact: false });
+    const later = computeStatus({ corpus: makeCorpus({ status: read }), now, runPods: noPods });
+    expect(condition(later, 'ForeignConnectionsUncertain')).toEqual(condition(read, 'ForeignConnectionsUncertain'));
+  });
+});
+
 describe('transitionEvents', () => {
   it("emits one Event per condition that changed, with the condition's reason", () => {
     const pending = computeStatus({ corpus: makeCorpus(), now, runPods: noPods });

@@ -9,29 +9,35 @@ import { World } from './world.js';
 
 const log = createLogger({ level: 'silent' });
 
-export interface ReconcilerSetup {
+export interface ReconcilerSetup<D extends DatabaseAccess> {
   /** The URL in Secret music/db, which every corpus names. */
   url: string;
-  database: (world: World) => DatabaseAccess;
+  database: (world: World) => D;
+  /** The vanished pods' grace (the reconciler's default otherwise). */
+  vanishedGraceMs?: number;
 }
 
-export function setupReconciler(o: ReconcilerSetup, corpora: readonly CorpusOptions[]) {
+export function setupReconciler<D extends DatabaseAccess>(o: ReconcilerSetup<D>, corpora: readonly CorpusOptions[]) {
   const world = new World();
   world.secrets.set('music/db', { url: o.url });
   for (const c of corpora) world.addCorpus(makeCorpus(c));
   const queued: string[] = [];
+  const database = o.database(world);
+  const clock = new ManualClock(Date.parse('2025-03-01T12:00:00Z'));
   const reconciler = new Reconciler({
     caches: world,
     writer: world,
-    database: o.database(world),
+    reader: world,
+    database,
     defaultImage: 'example/midi-corpus:test',
     enqueue: (key) => queued.push(key),
-    clock: new ManualClock(Date.parse('2025-03-01T12:00:00Z')),
+    clock,
     log,
+    ...(o.vanishedGraceMs !== undefined ? { vanishedGraceMs: o.vanishedGraceMs } : {}),
   });
   const pass = (name: string) => reconciler.reconcile(`music/${name}`);
   const corpus = (name: string) => world.corpus('music', name)!;
-  return { world, reconciler, pass, corpus, queued };
+  return { world, reconciler, pass, corpus, queued, database, clock };
 }
 
 export const condition = (c: MidiCorpus, type: string) => c.status?.conditions?.find((x) => x.type === type);

@@ -8,11 +8,24 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { MidiCorpus } from '../../../controller/api/v1alpha1/midicorpus.js';
 import type { CorpusEvent } from '../../../controller/plan/status.js';
 import type { Caches } from '../../../controller/reconcile/reconciler.js';
-import type { ClusterWriter } from '../../../controller/kube.js';
+import type { ClusterReader, ClusterWriter } from '../../../controller/kube.js';
+import { LABEL_CORPUS_UID } from '../../../controller/plan/names.js';
+
+/** The annotation the Job controller gives an Indexed Job's pods. */
+export const COMPLETION_INDEX = 'batch.kubernetes.io/job-completion-index';
+
+/** 5 characters of the alphabet Kubernetes' name generator draws from, different for each `n`. */
+function randomSuffix(n: number): string {
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  let out = '';
+  for (let i = 0, x = n * 7919 + 104_729; i < 5; i++, x = Math.floor(x / alphabet.length))
+    out += alphabet[x % alphabet.length];
+  return out;
+}
 
 const conflict = (what: string) => Object.assign(new Error(`409 ${what}`), { code: 409 });
 
-export class World implements Caches, ClusterWriter {
+export class World implements Caches, ClusterWriter, ClusterReader {
   readonly corpusMap = new Map<string, MidiCorpus>();
   jobList: V1Job[] = [];
   podList: V1Pod[] = [];
@@ -37,7 +50,16 @@ export class World implements Caches, ClusterWriter {
     return this.jobList;
   }
   pods(): readonly V1Pod[] {
-    return this.podList;
+    return this.podList.filter((p) => !this.uncachedPods.has(p.metadata?.name ?? ''));
+  }
+
+  // Reader: what the API server would list (the caches are the same objects here, unless a test hides some)
+  /** Pods the pods cache does not show (yet): a test's stale cache. corpusPods still lists them. */
+  readonly uncachedPods = new Set<string>();
+  async corpusPods(namespace: string, corpusUid: string): Promise<V1Pod[]> {
+    return this.podList.filter(
+      (p) => p.metadata?.namespace === namespace && p.metadata?.labels?.[LABEL_CORPUS_UID] === corpusUid,
+    );
   }
 
   // Writers
@@ -85,17 +107,29 @@ export class World implements Caches, ClusterWriter {
     return this.jobList.find((j) => j.metadata?.name === name);
   }
 
-  /** Creates `n` running pods for a Job, with the labels and annotations of its template. */
+  /**
+   * Creates `n` running pods for a Job, with the labels and annotations of its template, named as the Job controller
+   * names them: `<job>-<index>-` for an Indexed Job (the next indexes without a live pod), `<job>-` otherwise, cut to
+   * 58 characters, and 5 random characters.
+   */
   startPods(jobName: string, n: number): V1Pod[] {
     const job = this.job(jobName)!;
+    const indexed = job.spec?.completionMode === 'Indexed';
+    const taken = new Set(this.livePods(jobName).map((p) => p.metadata?.annotations?.[COMPLETION_INDEX]));
     const made: V1Pod[] = [];
-    for (let i = 0; i < n; i++) {
+    for (let i = 0, index = 0; i < n; i++, index++) {
+      while (indexed && taken.has(String(index))) index++;
+      taken.add(String(index));
+      const base = `${jobName}-${indexed ? `${index}-` : ''}`.slice(0, 58);
       const pod: V1Pod = {
         metadata: {
-          name: `${jobName}-${++this.serial}`,
+          name: `${base}${randomSuffix(++this.serial)}`,
           namespace: job.metadata!.namespace,
           labels: { ...job.spec!.template.metadata!.labels },
-          annotations: { ...job.spec!.template.metadata!.annotations },
+          annotations: {
+            ...job.spec!.template.metadata!.annotations,
+            ...(indexed ? { [COMPLETION_INDEX]: String(index) } : {}),
+          },
           ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: job.metadata!.uid! }],
         },
         status: { phase: 'Running' },
