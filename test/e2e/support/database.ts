@@ -2,8 +2,9 @@
  * The Postgres side of the end-to-end tests: a real server per scenario, a sampler of its connections, a gate that
  * holds the runners' result writes at a chosen point, and what the runners recorded.
  *
- * Connections the tests open themselves carry an application_name starting with "e2e " and are left out of every
- * count: they stand for "other applications on the server", which `reservedConnections` is there to cover.
+ * Connections the tests open themselves carry an application_name starting with "e2e " and are counted apart: they are
+ * "another application on the server" to the operator, which takes them off its budget (status.budget's
+ * foreignConnections) and admits its runners beside them. The sampler's `everyone` is the server's whole count.
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -35,6 +36,11 @@ async function connect(url: string, name: string): Promise<pg.Client> {
 export interface ConnectionSample {
   /** Every other client backend: runners, scans, the operator, migrations. */
   total: number;
+  /**
+   * Every client backend on the server, the tests' own (this sampler, the gate) included: what the cap holds against,
+   * since the operator counts the tests' connections as another application's.
+   */
+  everyone: number;
   runners: number;
   scans: number;
   operator: number;
@@ -56,7 +62,10 @@ export class ConnectionSampler {
   private running?: Promise<void>;
   private stopped = false;
   private last?: ConnectionSample;
-  private readonly figures: ConnectionFigures = { samples: 0, peak: { total: 0, runners: 0, scans: 0, operator: 0 } };
+  private readonly figures: ConnectionFigures = {
+    samples: 0,
+    peak: { total: 0, everyone: 0, runners: 0, scans: 0, operator: 0 },
+  };
 
   constructor(
     private readonly url: string,
@@ -96,24 +105,26 @@ export class ConnectionSampler {
   private async sample(): Promise<void> {
     const { rows } = await this.client!.query<Record<keyof ConnectionSample, string>>(
       `
-      SELECT count(*) AS total,
+      SELECT count(*) FILTER (WHERE application_name NOT LIKE $1) AS total,
+             count(*) AS everyone,
              count(*) FILTER (WHERE application_name LIKE 'mco run%') AS runners,
              count(*) FILTER (WHERE application_name LIKE 'mco scan%') AS scans,
              count(*) FILTER (WHERE application_name = 'mco operator') AS operator
         FROM pg_stat_activity
-       WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND application_name NOT LIKE $1`,
+       WHERE backend_type = 'client backend'`,
       [`${TEST_APPLICATION_PREFIX}%`],
     );
     const row = rows[0]!;
     const sample: ConnectionSample = {
       total: Number(row.total),
+      everyone: Number(row.everyone),
       runners: Number(row.runners),
       scans: Number(row.scans),
       operator: Number(row.operator),
     };
     this.last = sample;
     this.figures.samples++;
-    for (const key of ['total', 'runners', 'scans', 'operator'] as const)
+    for (const key of ['total', 'everyone', 'runners', 'scans', 'operator'] as const)
       this.figures.peak[key] = Math.max(this.figures.peak[key], sample[key]);
   }
 }

@@ -104,6 +104,8 @@ export interface BudgetReport {
   /** The runners' and scans' part of it (the operator keeps one connection for itself). */
   runnerCeiling: number;
   allowanceInStatus?: number;
+  /** What the controller last saw others hold (the tests' own connections, to it another application). */
+  foreignInStatus?: number;
   perPod?: number;
   figures: ConnectionFigures;
   peakLivePods?: number;
@@ -126,6 +128,7 @@ export function budgetOf(
     budget,
     runnerCeiling: budget - 1,
     allowanceInStatus: status!.allowance,
+    foreignInStatus: status!.foreignConnections,
     perPod: status!.perPod,
     figures,
     peakLivePods,
@@ -135,8 +138,8 @@ export function budgetOf(
 export function formatReport(r: BudgetReport): string {
   const p = r.figures.peak;
   return (
-    `${r.scenario}: max_connections ${r.maxConnections}, budget ${r.budget} (runners+scans ${r.runnerCeiling}, allowance in status ${r.allowanceInStatus}); ` +
-    `peak all ${p.total}, runners ${p.runners}, scans ${p.scans}, operator ${p.operator} over ${r.figures.samples} samples` +
+    `${r.scenario}: max_connections ${r.maxConnections}, budget ${r.budget} (runners+scans ${r.runnerCeiling}, allowance in status ${r.allowanceInStatus}, foreign in status ${r.foreignInStatus}); ` +
+    `peak everyone ${p.everyone}, operator's ${p.total}, runners ${p.runners}, scans ${p.scans}, operator ${p.operator} over ${r.figures.samples} samples` +
     (r.peakLivePods !== undefined ? `; peak live runner pods ${r.peakLivePods} × ${r.perPod} connections` : '')
   );
 }
