@@ -7,8 +7,9 @@ import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import type { ShardSummary } from '../runner/run-shard.js';
 
 /**
- * Runs runner processes over a list of shards, a fixed number at a time, the way a Kubernetes Indexed Job with
- * `parallelism` does: each exit is judged by its code (contract/exit-codes.ts) — 0 done, 64 the run is misconfigured
+ * Runs runner processes over a list of shards, up to a number at a time, the way a Kubernetes Indexed Job with
+ * `parallelism` does (and, as the controller patches parallelism when budgets move, fewer while runnersAllowed says
+ * so: a running runner is never stopped for it, its slot just waits before its next one): each exit is judged by its code (contract/exit-codes.ts) — 0 done, 64 the run is misconfigured
  * (stop everything: every other shard would fail the same way), anything else (75, a crash, a kill) run the shard
  * again after a backoff, up to a limit.
  */
@@ -37,10 +38,18 @@ export function afterRunnerExit(exit: RunnerExit, attempt: number, maxAttempts: 
   return { action: 'retry', delayMs: backoffDelay(attempt - 1, RUNNER_RETRY_BACKOFF) };
 }
 
+/** How often a slot waiting for its turn asks runnersAllowed again, besides whenever a runner exits. */
+export const ROOM_RECHECK_MS = 250;
+
 export interface SupervisorOptions {
   shards: number[];
-  /** Runner processes at once. */
+  /** Runner processes at once, at most: the slots. */
   parallel: number;
+  /**
+   * Runner processes that may run at once now (local mode: those that fit beside what others hold on the server), read
+   * before each start. A slot past it waits; one runner may always run, so the run never stalls. Default: `parallel`.
+   */
+  runnersAllowed?: () => number;
   maxAttempts: number;
   /** Starts the runner of `shard` in `slot` (0..parallel-1; a slot is reused only after its runner's connections closed). */
   spawnRunner: (shard: number, slot: number, attempt: number) => ChildProcess;
@@ -79,6 +88,8 @@ export class Supervisor {
   };
   /** Aborted by stop(): also wakes the slots waiting out a backoff. */
   private readonly stopped = new AbortController();
+  /** Slots waiting for their turn, woken by every runner's exit. */
+  private readonly waitingForTurn = new Set<() => void>();
   private readonly clock: Clock;
 
   constructor(private readonly options: SupervisorOptions) {
@@ -112,11 +123,33 @@ export class Supervisor {
       if (next === null) return;
       const wait = next.notBefore - this.clock.now();
       if (wait > 0) await sleep(this.clock, wait, this.stopped.signal);
+      // Checked last, with no wait between the check and the start: two slots never both take the one place left.
+      while (!this.stopping && !this.hasTurn()) await this.turnMayHaveCome();
       if (this.stopping) return;
       const exit = await this.runOnce(next.shard, slot, next.attempt);
       await this.options.slotReleased?.(slot);
       this.judge(next.shard, next.attempt, exit);
     }
+  }
+
+  private hasTurn(): boolean {
+    const allowed = this.options.runnersAllowed?.() ?? this.options.parallel;
+    return this.running.size === 0 || this.running.size < allowed;
+  }
+
+  /** Resolves when a runner exits, the run stops, or ROOM_RECHECK_MS have passed (what others hold may have changed). */
+  private turnMayHaveCome(): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.waitingForTurn.delete(wake);
+        this.clock.clearTimeout(timer);
+        this.stopped.signal.removeEventListener('abort', wake);
+        resolve();
+      };
+      const timer = this.clock.setTimeout(wake, ROOM_RECHECK_MS);
+      this.waitingForTurn.add(wake);
+      this.stopped.signal.addEventListener('abort', wake, { once: true });
+    });
   }
 
   private takeNext(): { shard: number; attempt: number; notBefore: number } | null {
@@ -141,6 +174,7 @@ export class Supervisor {
       child.once('close', (code, signal) => {
         this.running.delete(slot);
         this.options.onActive?.(this.running.size);
+        for (const wake of [...this.waitingForTurn]) wake();
         const summary = lastJsonLine(stdout);
         if (code === EXIT_OK && summary) this.result.summaries.push(summary as ShardSummary);
         resolve({ code, signal });
