@@ -338,7 +338,8 @@ function spawnRunner(ctx: RunnersContext, shard: number, pod: string, attempt: n
     return spawn(process.execPath, args, {
       env: { ...env, DATABASE_URL: ctx.db.url, POD_NAME: pod },
       // The IPC channel is the runner's lifeline: it closes when this process dies, even by SIGKILL, and the runner
-      // then shuts down as on SIGTERM (installShutdownHandlers). No message is ever sent on it.
+      // then shuts down as on SIGTERM (installShutdownHandlers). The runner sends one message on it, once the server
+      // ledger admitted it (ADMITTED_MESSAGE): the supervisor's cue to start the next.
       stdio: ['ignore', 'pipe', logFd, 'ipc'],
     });
   } finally {

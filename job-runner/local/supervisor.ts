@@ -4,6 +4,7 @@ import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { PermanentError, type TransientError } from '../../contract/error-kinds.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
+import { isAdmittedMessage } from '../../contract/run-shard-command.js';
 import type { ShardSummary } from '../runner/run-shard.js';
 
 /**
@@ -48,6 +49,8 @@ export interface SupervisorOptions {
   /**
    * Runner processes that may run at once now (local mode: those that fit beside what others hold on the server), read
    * before each start. A slot past it waits; one runner may always run, so the run never stalls. Default: `parallel`.
+   * Nor does a slot start a runner while one already running has not said it was admitted (ADMITTED_MESSAGE): that
+   * one waiting says there is no room, and a second would only wait and probe beside it.
    */
   runnersAllowed?: () => number;
   maxAttempts: number;
@@ -88,8 +91,10 @@ export class Supervisor {
   };
   /** Aborted by stop(): also wakes the slots waiting out a backoff. */
   private readonly stopped = new AbortController();
-  /** Slots waiting for their turn, woken by every runner's exit. */
+  /** Slots waiting for their turn, woken by every runner's exit and admission. */
   private readonly waitingForTurn = new Set<() => void>();
+  /** Slots whose runner said the server ledger admitted it. */
+  private readonly admitted = new Set<number>();
   private readonly clock: Clock;
 
   constructor(private readonly options: SupervisorOptions) {
@@ -133,11 +138,19 @@ export class Supervisor {
   }
 
   private hasTurn(): boolean {
-    const allowed = this.options.runnersAllowed?.() ?? this.options.parallel;
-    return this.running.size === 0 || this.running.size < allowed;
+    if (this.running.size === 0) return true;
+    for (const slot of this.running.keys()) if (!this.admitted.has(slot)) return false;
+    return this.running.size < (this.options.runnersAllowed?.() ?? this.options.parallel);
   }
 
-  /** Resolves when a runner exits, the run stops, or ROOM_RECHECK_MS have passed (what others hold may have changed). */
+  private wakeWaitingForTurn(): void {
+    for (const wake of [...this.waitingForTurn]) wake();
+  }
+
+  /**
+   * Resolves when a runner exits or is admitted, the run stops, or ROOM_RECHECK_MS have passed (what others hold may
+   * have changed).
+   */
   private turnMayHaveCome(): Promise<void> {
     return new Promise((resolve) => {
       const wake = () => {
@@ -162,7 +175,13 @@ export class Supervisor {
   private runOnce(shard: number, slot: number, attempt: number): Promise<RunnerExit> {
     const child = this.options.spawnRunner(shard, slot, attempt);
     this.running.set(slot, child);
+    this.admitted.delete(slot);
     this.options.onActive?.(this.running.size);
+    child.on('message', (message) => {
+      if (!isAdmittedMessage(message)) return;
+      this.admitted.add(slot);
+      this.wakeWaitingForTurn();
+    });
     let stdout = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
@@ -173,8 +192,9 @@ export class Supervisor {
       });
       child.once('close', (code, signal) => {
         this.running.delete(slot);
+        this.admitted.delete(slot);
         this.options.onActive?.(this.running.size);
-        for (const wake of [...this.waitingForTurn]) wake();
+        this.wakeWaitingForTurn();
         const summary = lastJsonLine(stdout);
         if (code === EXIT_OK && summary) this.result.summaries.push(summary as ShardSummary);
         resolve({ code, signal });

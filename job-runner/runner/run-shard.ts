@@ -62,6 +62,8 @@ export interface RunShardConfig {
    * --file-timeout-ms, or after a fix in the analysis.
    */
   retryFailed: boolean;
+  /** Called once the pool is open, that is once the server ledger admitted this runner (local mode's cue). */
+  onAdmitted?: () => void;
   /** The pod's memory limit in bytes (memory.ts podMemoryLimit), from which the per-file bounds derive; null: none. */
   memoryLimitBytes?: number | null;
 }
@@ -122,6 +124,7 @@ export async function runShard(config: RunShardConfig, log: Logger, signal: Abor
   log.info({ workers: size.workers, poolMax: size.max, poolWarm: size.warm }, 'opening the pool');
   try {
     await pool.open();
+    config.onAdmitted?.();
     await pool.use((c) => migrate(c));
     const corpusId = await pool.use((c) => findCorpus(c, config.corpus));
     if (corpusId === null)

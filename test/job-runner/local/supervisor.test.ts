@@ -14,6 +14,7 @@ import { createLogger } from '../../../common/log.js';
 import { ManualClock } from '../../support/manual-clock.js';
 import { settled } from '../../support/wait.js';
 import { TransientError } from '../../../contract/error-kinds.js';
+import { ADMITTED_MESSAGE } from '../../../contract/run-shard-command.js';
 
 describe('afterRunnerExit', () => {
   it.each<[string, RunnerExit, number, AfterExit]>([
@@ -61,6 +62,11 @@ class FakeRunner extends EventEmitter {
   kill(signal: NodeJS.Signals): boolean {
     this.signals.push(signal);
     return true;
+  }
+
+  /** What run-shard says over its IPC channel once the server ledger admitted it. */
+  admit(): void {
+    this.emit('message', ADMITTED_MESSAGE);
   }
 
   exit(code: number): void {
@@ -112,11 +118,18 @@ describe('Supervisor', () => {
     const running = () => runners.filter((r) => r.listenerCount('close') > 0).map((r) => r.shard);
     await settled();
     expect(running()).toEqual([0]);
+    runners[0]!.admit();
+    await settled();
+    expect(running()).toEqual([0]);
     // Others left: the waiting slots see it at their next look, without a runner having to exit first.
     allowed = 3;
     clock.advance(ROOM_RECHECK_MS);
     await settled();
+    expect(running()).toEqual([0, 1]);
+    runners[1]!.admit();
+    await settled();
     expect(running()).toEqual([0, 1, 2]);
+    runners[2]!.admit();
     // Others came back: nobody running is stopped, but a slot whose runner ends waits until the run is within bounds.
     allowed = 1;
     runners[1]!.exit(0);
@@ -132,10 +145,35 @@ describe('Supervisor', () => {
     runners[2]!.exit(0);
     await settled();
     expect(running()).toEqual([3]);
+    runners[3]!.admit();
     runners[3]!.exit(0);
     await settled();
     runners[4]!.exit(0);
     expect(await done).toMatchObject({ completed: [1, 0, 2, 3, 4], stoppedBecause: null });
+  });
+
+  it('starts no runner while one it started is still waiting for room, however many fit', async () => {
+    const { clock, runners, done } = supervise([0, 1, 2], { parallel: 3, runnersAllowed: () => 3 });
+    const running = () => runners.filter((r) => r.listenerCount('close') > 0).map((r) => r.shard);
+    await settled();
+    expect(running()).toEqual([0]);
+    clock.advance(10 * ROOM_RECHECK_MS);
+    await settled();
+    expect(running()).toEqual([0]);
+    runners[0]!.admit();
+    await settled();
+    expect(running()).toEqual([0, 1]);
+    // A runner that ends without ever being admitted (it failed at its start) no longer holds the others back.
+    runners[1]!.exit(75);
+    await settled();
+    expect(running()).toEqual([0, 2]);
+    runners[2]!.admit();
+    runners[0]!.exit(0);
+    runners[2]!.exit(0);
+    clock.advance(1_000); // shard 1's backoff
+    await settled();
+    runners[3]!.exit(0);
+    expect(await done).toMatchObject({ completed: [0, 2, 1], retries: 1, stoppedBecause: null });
   });
 
   it('a slot waiting for its turn stops at once with the run', async () => {
