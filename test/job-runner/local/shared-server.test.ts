@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readServerLimits } from '../../../contract/ledger.js';
 import type { LocalRunReport } from '../../../job-runner/local/report.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
+import { waitUntil } from '../../support/wait.js';
 import { lastJson, runCli, startCli, writeCorpus, type CliExit } from '../runner/cli.js';
 
 /**
@@ -122,6 +123,22 @@ function localArgs(root: string, url: string, dataDir: string, more: string[] = 
   ];
 }
 
+/** Files of the database at `url` no longer pending (0 before the schema exists). */
+async function settledFiles(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM midi.files WHERE status <> 'pending'",
+    );
+    return rows[0]!.n;
+  } catch {
+    return 0;
+  } finally {
+    await c.end();
+  }
+}
+
 function reportOf(exit: CliExit): LocalRunReport {
   expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
   return lastJson<LocalRunReport>(exit);
@@ -139,7 +156,8 @@ describe('midi-corpus local on a server it shares', () => {
     expect(limits).toEqual({ maxConnections: MAX_CONNECTIONS, reserved: SUPERUSER_RESERVED });
     await db.query(`CREATE ROLE ${RUNNER.role} LOGIN PASSWORD '${RUNNER.password}'`);
     await db.query(`CREATE ROLE ${OTHER_APP.role} LOGIN PASSWORD '${OTHER_APP.password}'`);
-    for (const name of ['run_a', 'run_b', 'shrink']) await db.query(`CREATE DATABASE ${name} OWNER ${RUNNER.role}`);
+    for (const name of ['run_a', 'run_b', 'shrink', 'grow'])
+      await db.query(`CREATE DATABASE ${name} OWNER ${RUNNER.role}`);
     await db.query(`CREATE DATABASE other_app OWNER ${OTHER_APP.role}`);
     // The ledger's lock is taken in `postgres`, which every role may connect to by default: nothing to grant.
   });
@@ -271,5 +289,41 @@ describe('midi-corpus local on a server it shares', () => {
     expect(beside.stderr).toContain('upper bound: grant pg_monitor for an exact count');
     expect(monitored.stderr).not.toContain('grant pg_monitor');
     for (const r of [a, b, m]) expect({ outcome: r.outcome, ok: r.files.ok }).toEqual({ outcome: 'complete', ok: 32 });
+  });
+
+  it('shrinks to one runner while another application holds most of the cap, and grows back when it leaves', async () => {
+    const K = 7;
+    const FILES = 240;
+    const root = path.join(tmp, 'corpus-grow');
+    await writeCorpus(root, { files: FILES, seed: 40, size: 'small' });
+    const url = urlAs(db.url, RUNNER, 'grow');
+    const other = await holdConnections(urlAs(db.url, OTHER_APP, 'other_app'), K);
+    const run = startCli(
+      localArgs(root, url, path.join(tmp, 'data-grow'), ['--files-per-shard', '40', '--max-runners', '4']),
+    );
+    try {
+      await waitUntil('a first file settled', async () => (await settledFiles(url)) > 0, 60_000);
+    } finally {
+      await other.release();
+    }
+    const report = reportOf(await run.done);
+    console.log(
+      `grows back when ${K} foreign connections leave: max_connections ${MAX_CONNECTIONS}, cap ${CAP}; ` +
+        JSON.stringify({
+          runners: report.thisRun.runners,
+          peakRunners: report.thisRun.peakRunners,
+          peak: report.connections.peak,
+          others: report.connections.others,
+          foreign: report.connections.foreign,
+          waits: report.thisRun.admission.waits,
+        }),
+    );
+    // 10 − 1 for the run itself − 7 leaves 2: one runner of 2 at the start, of the 4 slots the cap alone allows.
+    expect(report.thisRun.runners).toBe(1);
+    expect(report.connections.others.atStart).toBeGreaterThanOrEqual(K);
+    expect(report.connections.others.last).toBeLessThan(K);
+    expect(report.thisRun.peakRunners).toBeGreaterThanOrEqual(2);
+    expect(report.connections.peak).toBeLessThanOrEqual(CAP);
+    expect({ outcome: report.outcome, ok: report.files.ok }).toEqual({ outcome: 'complete', ok: FILES });
   });
 });
