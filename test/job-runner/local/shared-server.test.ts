@@ -266,6 +266,7 @@ describe('midi-corpus local on a server it shares', () => {
       monitored = await run('monitored');
     } finally {
       await other.release();
+      await db.query(`REVOKE pg_monitor FROM ${RUNNER.role}`); // the other tests' role has no such grant
     }
     const [a, b, m] = [reportOf(alone), reportOf(beside), reportOf(monitored)];
     console.log(
