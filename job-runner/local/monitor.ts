@@ -14,7 +14,7 @@ import type { RunnerPool } from '../pool/pool.js';
 
 /** One look at the server, from this run's side. */
 export interface RunView {
-  /** This run's connections: the reader (its control connection, which the ledger's query leaves out) and its runners'. */
+  /** This run's connections: the reader (its control connection, which the ledger's query leaves out), its runners'. */
   own: number;
   /** What everyone else takes from the cap (inUseByOthers): other applications, other runs' and pods' claims. */
   others: number;

@@ -9,10 +9,10 @@ import type { ShardSummary } from '../runner/run-shard.js';
 
 /**
  * Runs runner processes over a list of shards, up to a number at a time, the way a Kubernetes Indexed Job with
- * `parallelism` does (and, as the controller patches parallelism when budgets move, fewer while runnersAllowed says
- * so: a running runner is never stopped for it, its slot just waits before its next one): each exit is judged by its code (contract/exit-codes.ts) — 0 done, 64 the run is misconfigured
+ * `parallelism` does: each exit is judged by its code (contract/exit-codes.ts) — 0 done, 64 the run is misconfigured
  * (stop everything: every other shard would fail the same way), anything else (75, a crash, a kill) run the shard
- * again after a backoff, up to a limit.
+ * again after a backoff, up to a limit. As the controller patches a Job's parallelism when budgets move, fewer run
+ * while runnersAllowed says so: a running runner is never stopped for it, its slot just waits before its next one.
  */
 
 export interface RunnerExit {
@@ -49,8 +49,9 @@ export interface SupervisorOptions {
   /**
    * Runner processes that may run at once now (local mode: those that fit beside what others hold on the server), read
    * before each start. A slot past it waits; one runner may always run, so the run never stalls. Default: `parallel`.
-   * Nor does a slot start a runner while one already running has not said it was admitted (ADMITTED_MESSAGE): that
-   * one waiting says there is no room, and a second would only wait and probe beside it.
+   * Nor does a slot start a runner while one already running has not said it was admitted (ADMITTED_MESSAGE): until
+   * then it may be waiting for room, probing the ledger over a connection no claim counts, and a second would probe
+   * beside it.
    */
   runnersAllowed?: () => number;
   maxAttempts: number;
