@@ -13,9 +13,10 @@
  *   ledger database. Advisory locks belong to one database, so every consumer of a server must take it in the same
  *   one: `postgres` by default, the database that exists on every server whichever database a corpus writes to.
  * - **Under the lock a newcomer counts what is in use**: for each holder its claim (or its live connections, if more),
- *   plus every other client session: other applications, and the operator's own sessions that carry no claim. It is
- *   admitted when that plus its claim fits the cap; it then opens its first connection, which publishes the claim,
- *   before it lets the lock go (job-runner/pool/admission.ts).
+ *   plus every other client session: other applications, the operator's own sessions that carry no claim, and any
+ *   session still under the newcomer's own name (inUseBeside). It is admitted when that plus its claim fits the cap;
+ *   it then opens its first connection, which publishes the claim, before it lets the lock go
+ *   (job-runner/pool/admission.ts).
  *
  * What pg_stat_activity hides from a role without pg_read_all_stats is backend_type: then a session counts as a
  * client when it has a database and a role, which also counts the odd parallel worker or logical walsender of other
@@ -120,6 +121,17 @@ export function inUseByOthers(
   let n = picture.unclaimed;
   for (const [name, holder] of picture.holders) if (!mine(name)) n += heldBy(holder);
   return n;
+}
+
+/**
+ * What a holder about to be admitted must fit its claim beside: everyone else's connections, and the sessions still
+ * carrying its own name. It is admitted only while it holds no connection (its first, or the first after it lost them
+ * all), so no such session is one it can use: it is a closing backend of its own, or one of an earlier process under
+ * the same name (a container restarted in its pod), and it keeps its slot until the server ends it. Counted as what
+ * it is (live), not as the claim: the claim is the newcomer's own.
+ */
+export function inUseBeside(picture: LedgerPicture, holder: string): number {
+  return inUseByOthers(picture, (name) => name === holder) + (picture.holders.get(holder)?.live ?? 0);
 }
 
 /** What a consumer may never exceed together with everyone else: the server's limit less reserved and headroom. */

@@ -27,6 +27,18 @@ export interface RunShardInvocation {
   retryFailed?: boolean;
 }
 
+/**
+ * The one message a runner sends over the IPC channel local mode spawns it with (shutdown.ts): its pool is open, the
+ * server ledger admitted it. Until then it may be waiting for room, probing the ledger over a connection that no
+ * admission counts (the headroom absorbs those): local mode starts its next runner only once the last one is
+ * admitted, so a run keeps at most one runner waiting, and at most one such probe open.
+ */
+export const ADMITTED_MESSAGE = { mco: 'admitted' } as const;
+
+export function isAdmittedMessage(message: unknown): boolean {
+  return typeof message === 'object' && message !== null && (message as { mco?: unknown }).mco === ADMITTED_MESSAGE.mco;
+}
+
 export function runShardArgs(run: RunShardInvocation): string[] {
   const flag = (name: string, value: number | string | undefined) =>
     value === undefined ? [] : [`--${name}`, String(value)];

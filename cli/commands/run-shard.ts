@@ -6,6 +6,7 @@ import { describeDatabaseUrl, describeError } from '../../contract/describe-erro
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import { CAP_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
+import { ADMITTED_MESSAGE } from '../../contract/run-shard-command.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { RUN_SHARD_DEFAULTS, runShard } from '../../job-runner/runner/run-shard.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, installShutdownHandlers } from '../../job-runner/runner/shutdown.js';
@@ -140,6 +141,7 @@ async function runShardCli(args: RunShardArgs): Promise<number> {
         progressIntervalMs: RUN_SHARD_DEFAULTS.progressIntervalMs,
         retryFailed: args['retry-failed'],
         memoryLimitBytes: podMemoryLimit(process.env, process.constrainedMemory(), os.totalmem()),
+        onAdmitted: tellLocalModeAdmitted,
       },
       log,
       signal,
@@ -154,4 +156,10 @@ async function runShardCli(args: RunShardArgs): Promise<number> {
     log.error({ database: describeDatabaseUrl(url), err: describeError(err), exitCode: code }, 'shard not finished');
     return code;
   }
+}
+
+/** Local mode's runners have an IPC channel to it; a pod's runner has none, and says nothing. */
+function tellLocalModeAdmitted(): void {
+  // A closed channel (local mode gone) is the shutdown handler's business: the callback keeps send from throwing.
+  if (process.send && process.connected) process.send(ADMITTED_MESSAGE, undefined, {}, () => {});
 }

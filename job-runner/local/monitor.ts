@@ -1,24 +1,61 @@
 import { realClock, sleep, type Clock } from '../../common/clock.js';
+import { inUseByOthers, readLedger, type LedgerPicture } from '../../contract/ledger.js';
 import { corpusCounts, type CorpusCounts } from '../db/store.js';
 import type { RunnerPool } from '../pool/pool.js';
 
 /**
  * What local mode watches while its runners work, all on its one control connection (which counts in the budget):
- * - the connections this run holds, from pg_stat_activity every `sampleMs` — the server's own view, not the runners'
- *   word for it — keeping the peak;
+ * - the server's sessions, from pg_stat_activity every `sampleMs` (the server ledger's one query, contract/ledger.ts),
+ *   the server's own view and not the runners' word for it: the connections this run holds, keeping the peak, and
+ *   what everyone else holds, which the run's next runners must fit beside;
  * - the corpus's status counts every `countsMs`, for the progress display.
  * A failed sample (the database restarting) is skipped, not fatal: the runners deal with the outage themselves.
  */
 
-/** Every connection of the operator carries an application_name starting so (contract/application-name.ts). */
-export const OUR_APPLICATION_PREFIX = 'mco ';
+/** One look at the server, from this run's side. */
+export interface RunView {
+  /** This run's connections: the reader (its control connection, which the ledger's query leaves out), its runners'. */
+  own: number;
+  /** What everyone else takes from the cap (inUseByOthers): other applications, other runs' and pods' claims. */
+  others: number;
+  /** Of `others`, the client sessions that claim nothing: other applications (LedgerPicture.unclaimed). */
+  foreign: number;
+  /** Every session's backend_type was visible (pg_read_all_stats): `foreign` is exact, not an upper bound. */
+  exact: boolean;
+}
 
-const OUR_BACKENDS_SQL = `SELECT count(*)::int AS n FROM pg_stat_activity
-  WHERE datname = current_database() AND application_name LIKE '${OUR_APPLICATION_PREFIX}%'`;
+/** `picture` as the run whose connections `mine` picks out sees it. The reader must be one of the run's own. */
+export function runView(picture: LedgerPicture, mine: (applicationName: string) => boolean): RunView {
+  let own = 1;
+  for (const [name, holder] of picture.holders) if (mine(name)) own += holder.live;
+  return { own, others: inUseByOthers(picture, mine), foreign: picture.unclaimed, exact: picture.exact };
+}
+
+/** The last value seen and the most. */
+export interface Seen {
+  last: number;
+  peak: number;
+}
+
+export interface RunMonitorOptions {
+  /** Whether an application_name is this run's (run-names.ts isRunsOwn). */
+  mine: (applicationName: string) => boolean;
+  /** What the run saw before the monitor started: its figures count in the peaks. */
+  start?: RunView;
+  sampleMs?: number;
+  countsMs?: number;
+  onUpdate?: () => void;
+  clock?: Clock;
+}
 
 export class RunMonitor {
+  /** This run's connections. */
   peak = 0;
   current = 0;
+  others: Seen;
+  foreign: Seen;
+  /** Whether every look saw every session's backend_type. */
+  exact: boolean;
   counts: CorpusCounts | null = null;
   samples = 0;
   private readonly timers = new Set<unknown>();
@@ -28,9 +65,13 @@ export class RunMonitor {
   constructor(
     private readonly control: RunnerPool,
     private readonly corpusId: number,
-    private readonly options: { sampleMs?: number; countsMs?: number; onUpdate?: () => void; clock?: Clock } = {},
+    private readonly options: RunMonitorOptions,
   ) {
     this.clock = options.clock ?? realClock;
+    const start = options.start;
+    this.others = { last: start?.others ?? 0, peak: start?.others ?? 0 };
+    this.foreign = { last: start?.foreign ?? 0, peak: start?.foreign ?? 0 };
+    this.exact = start?.exact ?? true;
   }
 
   start(): void {
@@ -82,14 +123,18 @@ export class RunMonitor {
   }
 
   private async sampleConnections(): Promise<void> {
+    let view: RunView;
     try {
-      const { rows } = await this.control.use((c) => c.query<{ n: number }>(OUR_BACKENDS_SQL));
-      this.current = rows[0]!.n;
-      this.peak = Math.max(this.peak, this.current);
-      this.samples++;
+      view = runView(await this.control.use(readLedger), this.options.mine);
     } catch {
-      // The database is restarting; the next sample will tell.
+      return; // The database is restarting; the next sample will tell.
     }
+    this.current = view.own;
+    this.peak = Math.max(this.peak, view.own);
+    this.others = { last: view.others, peak: Math.max(this.others.peak, view.others) };
+    this.foreign = { last: view.foreign, peak: Math.max(this.foreign.peak, view.foreign) };
+    this.exact &&= view.exact;
+    this.samples++;
   }
 
   private async sampleCounts(): Promise<void> {

@@ -10,6 +10,12 @@ import type { ShardRequest } from '../../contract/shards.js';
 /**
  * Local mode's plan: how many runner processes run at once, from the connection budget and the machine's CPUs,
  * with the very functions the controller uses (contract/pool-sizing.ts). Pure.
+ *
+ * The budget is the server's cap (contract/ledger.ts), which everyone on the server shares: other applications, other
+ * local runs, the operator's pods. What they hold is subtracted when the run starts, so it starts only the runners that
+ * fit beside them, and again whenever a slot is about to start its next runner (runnersAllowed), so the run shrinks
+ * while others grow and grows back, up to `slots`, when they leave. A runner started into room that another took
+ * meanwhile is not a failure: the server ledger holds it until there is room.
  */
 
 export interface LocalPlanInput {
@@ -27,17 +33,24 @@ export interface LocalPlanInput {
   headroom: number;
   /** Connections local mode itself holds while runners run (its control connection). */
   ownConnections: number;
+  /** Connections others hold on the server when the run starts (inUseByOthers). Default 0. */
+  others?: number;
 }
 
 export interface LocalPlan {
   perRunner: PoolSize;
   /** Connections this run may hold in all: max_connections − reserved − headroom. Local mode's own count in it. */
   budget: number;
-  /** What is left for runners once local mode's own connections are counted. */
+  /** What is left for runners once local mode's own connections are counted (before others' are). */
   allowance: number;
   cpuCap: number;
+  /** Runners that fit the allowance with nobody else on the server. */
   budgetCap: number;
-  /** Runner processes at once (before the shard count caps it). */
+  /** Most runner processes at once, should the others leave: min(cpuCap, budgetCap). */
+  slots: number;
+  /** Others' connections at the start, as given. */
+  others: number;
+  /** Runner processes at once at the start (before the shard count caps it): runnersAllowed(plan, others). */
   runners: number;
 }
 
@@ -62,8 +75,9 @@ export function planLocalRun(input: LocalPlanInput): LocalPlan {
   // Each runner gets cpuMillisPerRunner of the machine; at least one runs even on a small machine.
   const cpuCap = input.maxRunners ?? Math.max(1, Math.floor((input.cpus * 1000) / input.cpuMillisPerRunner));
   const budgetCap = runnersThatFit(allowance, perRunner.max);
-  const runners = Math.min(cpuCap, budgetCap);
-  if (runners < 1) {
+  const slots = Math.min(cpuCap, budgetCap);
+  // Only the cap itself can make the run impossible: room that others hold comes back when they leave.
+  if (slots < 1) {
     throw new BudgetTooSmallError(
       `no runner fits the connection budget: max_connections ${input.maxConnections} − reserved ${input.reserved} − headroom ${input.headroom} ` +
         `− ${input.ownConnections} for local mode itself leaves ${allowance}, and one runner needs ${perRunner.max} ` +
@@ -71,7 +85,18 @@ export function planLocalRun(input: LocalPlanInput): LocalPlan {
         'lower --headroom or --reserved, or shrink each runner with --cpu-millis-per-runner or --max-per-pod.',
     );
   }
-  return { perRunner, budget, allowance, cpuCap, budgetCap, runners };
+  const others = input.others ?? 0;
+  const plan = { perRunner, budget, allowance, cpuCap, budgetCap, slots, others };
+  return { ...plan, runners: runnersAllowed(plan, others) };
+}
+
+/**
+ * Runners that may run at once while others hold `others` connections: those that fit beside them, at least one (it
+ * waits in the server ledger for room rather than the run failing), at most the plan's slots.
+ */
+export function runnersAllowed(plan: Pick<LocalPlan, 'allowance' | 'perRunner' | 'slots'>, others: number): number {
+  const fit = runnersThatFit(Math.max(0, plan.allowance - others), plan.perRunner.max);
+  return Math.min(plan.slots, Math.max(1, fit));
 }
 
 /**

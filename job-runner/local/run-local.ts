@@ -19,9 +19,10 @@ import { UsageError } from '../runner/errors.js';
 import { withRetry } from '../runner/retry.js';
 import { scanCorpus } from '../runner/scan.js';
 import { openLocalDatabase, type LocalDatabase } from './database.js';
-import { readServerLimits } from '../../contract/ledger.js';
-import { RunMonitor } from './monitor.js';
-import { BudgetTooSmallError, localShardRequest, planLocalRun, type LocalPlan } from './plan.js';
+import { readLedger, readServerLimits } from '../../contract/ledger.js';
+import { RunMonitor, runView, type RunView } from './monitor.js';
+import { BudgetTooSmallError, localShardRequest, planLocalRun, runnersAllowed, type LocalPlan } from './plan.js';
+import { isRunsOwn, runnerPod, type RunNames } from './run-names.js';
 import { progressDisplay } from './progress.js';
 import { sumRunnerSummaries, type LocalOutcome, type LocalRunReport } from './report.js';
 import { Supervisor, type SupervisorResult } from './supervisor.js';
@@ -34,6 +35,10 @@ import { Supervisor, type SupervisorResult } from './supervisor.js';
  * The runners are the same `run-shard` processes a Kubernetes Indexed Job runs, with DATABASE_URL in their
  * environment (never on a command line, where `ps` would show it). Local mode itself holds one connection, its control
  * connection, for the scan, the progress counts and the pg_stat_activity samples; it counts in the budget.
+ *
+ * The budget is the server's cap, shared with whoever else uses the server: the run plans its runners beside what the
+ * others hold when it starts, and each slot looks again before its next runner (plan.ts runnersAllowed); every runner
+ * is admitted by the server ledger itself, so two runs, or a run beside the operator, never together pass the cap.
  */
 
 export interface LocalOptions {
@@ -49,7 +54,6 @@ export interface LocalOptions {
   cpuMillisPerRunner: number;
   maxRunners?: number;
   tuning: PoolTuning;
-  /** The run's connection limit, when lower than the server's max_connections. */
   /** The cap this run plans for, and every runner (and its own control connection) is admitted against. */
   cap: CapSettings;
   maxFileBytes?: number;
@@ -87,6 +91,7 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
     'database ready',
   );
   const controlName = applicationNameFor({ role: 'local', corpus, pod: processName(), claim: OWN_CONNECTIONS });
+  const names: RunNames = { controlName, runId: `local${process.pid}` };
   const control = new RunnerPool({
     connectionString: db.url,
     size: { max: OWN_CONNECTIONS, warm: OWN_CONNECTIONS },
@@ -116,6 +121,8 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
     }
     const maxConnections = Math.min(limits.maxConnections, cap.maxConnections ?? Number.POSITIVE_INFINITY);
     const reserved = cap.reserved ?? limits.reserved;
+    // Read once the control connection is admitted, so it is the run's own and not one of the others.
+    const start = runView(await control.use(readLedger), isRunsOwn(names));
     const plan = planOrUsageError({
       cpus: os.availableParallelism(),
       cpuMillisPerRunner: options.cpuMillisPerRunner,
@@ -125,7 +132,9 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
       reserved,
       headroom: cap.headroom,
       ownConnections: OWN_CONNECTIONS,
+      others: start.others,
     });
+    logOthers(log, start, plan);
     const scan = await control.use((c) =>
       scanCorpus(c, {
         corpus,
@@ -136,13 +145,14 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
             ? { shards: options.shards }
             : options.filesPerShard !== undefined
               ? { filesPerShard: options.filesPerShard }
-              : (n) => localShardRequest(n, plan.runners),
+              : // As many as the slots would want: the run grows into them when others leave.
+                (n) => localShardRequest(n, plan.slots),
       }),
     );
     const corpusId = (await control.use((c) => findCorpus(c, corpus)))!;
-    const parallel = Math.min(plan.runners, scan.shards);
+    const runners = Math.min(plan.runners, scan.shards);
     log.info(
-      { ...scan, runners: parallel, perRunner: plan.perRunner, budget: plan.budget },
+      { ...scan, runners, slots: plan.slots, perRunner: plan.perRunner, budget: plan.budget, others: start.others },
       'scan recorded; starting runners',
     );
 
@@ -155,7 +165,8 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
       corpusId,
       dir,
       scanShards: scan.shards,
-      parallel,
+      names,
+      start,
       logsDir,
       log,
       signal,
@@ -172,18 +183,21 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
       thisRun: {
         shards: scan.shards,
         shardsCompleted: outcome.result.completed.length,
-        runners: parallel,
+        runners,
+        peakRunners: outcome.peakRunners,
         retries: outcome.result.retries,
         ...sumRunnerSummaries(outcome.result.summaries),
       },
       connections: {
         budget: plan.budget,
-        peak: outcome.peak,
-        samples: outcome.samples,
+        peak: outcome.monitor.peak,
+        samples: outcome.monitor.samples,
         perRunner: plan.perRunner.max,
         maxConnections,
         reserved,
         headroom: cap.headroom,
+        others: { atStart: start.others, ...outcome.monitor.others },
+        foreign: { atStart: start.foreign, ...outcome.monitor.foreign, exact: outcome.monitor.exact },
       },
       durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
       database: db.description,
@@ -196,6 +210,25 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
       .stop()
       .catch((e: unknown) => log.warn({ err: describeError(e) }, 'embedded Postgres did not stop cleanly'));
   }
+}
+
+/** Says what others hold when they change the plan, and when their count is only an upper bound. */
+function logOthers(log: Logger, start: RunView, plan: LocalPlan): void {
+  if (start.others === 0) return;
+  const fields = {
+    others: start.others,
+    foreign: start.foreign,
+    exact: start.exact,
+    runners: plan.runners,
+    slots: plan.slots,
+  };
+  if (plan.runners < plan.slots)
+    log.info(fields, 'others hold connections on the server: starting fewer runners, more as they leave');
+  if (!start.exact)
+    log.info(
+      fields,
+      "other applications' connections are an upper bound: this role may not see every session's type (grant pg_monitor for an exact count)",
+    );
 }
 
 function planOrUsageError(input: Parameters<typeof planLocalRun>[0]): LocalPlan {
@@ -216,17 +249,24 @@ interface RunnersContext {
   corpusId: number;
   dir: string;
   scanShards: number;
-  parallel: number;
+  names: RunNames;
+  /** What the run saw on the server before its runners. */
+  start: RunView;
   logsDir: string;
   log: Logger;
   signal: AbortSignal;
 }
 
-async function runRunners(ctx: RunnersContext): Promise<{ result: SupervisorResult; peak: number; samples: number }> {
+async function runRunners(
+  ctx: RunnersContext,
+): Promise<{ result: SupervisorResult; monitor: RunMonitor; peakRunners: number }> {
   const { options, plan, log } = ctx;
   const progress = progressDisplay(log, { tty: options.tty });
   let active = 0;
+  let peakRunners = 0;
   const monitor = new RunMonitor(ctx.control, ctx.corpusId, {
+    mine: isRunsOwn(ctx.names),
+    start: ctx.start,
     onUpdate: () => {
       const c = monitor.counts;
       if (!c) return;
@@ -242,16 +282,19 @@ async function runRunners(ctx: RunnersContext): Promise<{ result: SupervisorResu
     },
   });
   mkdirSync(ctx.logsDir, { recursive: true });
-  const podOf = (slot: number) => `local${process.pid}-r${slot}`;
+  const podOf = (slot: number) => runnerPod(ctx.names.runId, slot);
   const supervisor = new Supervisor({
     shards: Array.from({ length: ctx.scanShards }, (_, i) => i),
-    parallel: ctx.parallel,
+    parallel: Math.min(plan.slots, ctx.scanShards),
+    // Runners that would only wait in the server ledger are not started: a slot waits while others hold their room.
+    runnersAllowed: () => runnersAllowed(plan, monitor.others.last),
     maxAttempts: options.shardAttempts,
     spawnRunner: (shard, slot, attempt) => spawnRunner(ctx, shard, podOf(slot), attempt),
     // A slot's next runner starts only once the last one's backends are gone: a closing backend still counts.
     slotReleased: (slot) => monitor.waitUntilGone(podOf(slot)),
     onActive: (n) => {
       active = n;
+      peakRunners = Math.max(peakRunners, n);
     },
     log,
   });
@@ -260,7 +303,7 @@ async function runRunners(ctx: RunnersContext): Promise<{ result: SupervisorResu
   monitor.start();
   try {
     const result = await supervisor.run();
-    return { result, peak: monitor.peak, samples: monitor.samples };
+    return { result, monitor, peakRunners };
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
     await monitor.stop();
@@ -295,7 +338,8 @@ function spawnRunner(ctx: RunnersContext, shard: number, pod: string, attempt: n
     return spawn(process.execPath, args, {
       env: { ...env, DATABASE_URL: ctx.db.url, POD_NAME: pod },
       // The IPC channel is the runner's lifeline: it closes when this process dies, even by SIGKILL, and the runner
-      // then shuts down as on SIGTERM (installShutdownHandlers). No message is ever sent on it.
+      // then shuts down as on SIGTERM (installShutdownHandlers). The runner sends one message on it, once the server
+      // ledger admitted it (ADMITTED_MESSAGE): the supervisor's cue to start the next.
       stdio: ['ignore', 'pipe', logFd, 'ipc'],
     });
   } finally {

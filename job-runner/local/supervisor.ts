@@ -4,13 +4,15 @@ import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { PermanentError, type TransientError } from '../../contract/error-kinds.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
+import { isAdmittedMessage } from '../../contract/run-shard-command.js';
 import type { ShardSummary } from '../runner/run-shard.js';
 
 /**
- * Runs runner processes over a list of shards, a fixed number at a time, the way a Kubernetes Indexed Job with
+ * Runs runner processes over a list of shards, up to a number at a time, the way a Kubernetes Indexed Job with
  * `parallelism` does: each exit is judged by its code (contract/exit-codes.ts) — 0 done, 64 the run is misconfigured
  * (stop everything: every other shard would fail the same way), anything else (75, a crash, a kill) run the shard
- * again after a backoff, up to a limit.
+ * again after a backoff, up to a limit. As the controller patches a Job's parallelism when budgets move, fewer run
+ * while runnersAllowed says so: a running runner is never stopped for it, its slot just waits before its next one.
  */
 
 export interface RunnerExit {
@@ -37,10 +39,21 @@ export function afterRunnerExit(exit: RunnerExit, attempt: number, maxAttempts: 
   return { action: 'retry', delayMs: backoffDelay(attempt - 1, RUNNER_RETRY_BACKOFF) };
 }
 
+/** How often a slot waiting for its turn asks runnersAllowed again, besides whenever a runner exits. */
+export const ROOM_RECHECK_MS = 250;
+
 export interface SupervisorOptions {
   shards: number[];
-  /** Runner processes at once. */
+  /** Runner processes at once, at most: the slots. */
   parallel: number;
+  /**
+   * Runner processes that may run at once now (local mode: those that fit beside what others hold on the server), read
+   * before each start. A slot past it waits; one runner may always run, so the run never stalls. Default: `parallel`.
+   * Nor does a slot start a runner while one already running has not said it was admitted (ADMITTED_MESSAGE): until
+   * then it may be waiting for room, probing the ledger over a connection no claim counts, and a second would probe
+   * beside it.
+   */
+  runnersAllowed?: () => number;
   maxAttempts: number;
   /** Starts the runner of `shard` in `slot` (0..parallel-1; a slot is reused only after its runner's connections closed). */
   spawnRunner: (shard: number, slot: number, attempt: number) => ChildProcess;
@@ -79,6 +92,10 @@ export class Supervisor {
   };
   /** Aborted by stop(): also wakes the slots waiting out a backoff. */
   private readonly stopped = new AbortController();
+  /** Slots waiting for their turn, woken by every runner's exit and admission. */
+  private readonly waitingForTurn = new Set<() => void>();
+  /** Slots whose runner said the server ledger admitted it. */
+  private readonly admitted = new Set<number>();
   private readonly clock: Clock;
 
   constructor(private readonly options: SupervisorOptions) {
@@ -112,11 +129,41 @@ export class Supervisor {
       if (next === null) return;
       const wait = next.notBefore - this.clock.now();
       if (wait > 0) await sleep(this.clock, wait, this.stopped.signal);
+      // Checked last, with no wait between the check and the start: two slots never both take the one place left.
+      while (!this.stopping && !this.hasTurn()) await this.turnMayHaveCome();
       if (this.stopping) return;
       const exit = await this.runOnce(next.shard, slot, next.attempt);
       await this.options.slotReleased?.(slot);
       this.judge(next.shard, next.attempt, exit);
     }
+  }
+
+  private hasTurn(): boolean {
+    if (this.running.size === 0) return true;
+    for (const slot of this.running.keys()) if (!this.admitted.has(slot)) return false;
+    return this.running.size < (this.options.runnersAllowed?.() ?? this.options.parallel);
+  }
+
+  private wakeWaitingForTurn(): void {
+    for (const wake of [...this.waitingForTurn]) wake();
+  }
+
+  /**
+   * Resolves when a runner exits or is admitted, the run stops, or ROOM_RECHECK_MS have passed (what others hold may
+   * have changed).
+   */
+  private turnMayHaveCome(): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.waitingForTurn.delete(wake);
+        this.clock.clearTimeout(timer);
+        this.stopped.signal.removeEventListener('abort', wake);
+        resolve();
+      };
+      const timer = this.clock.setTimeout(wake, ROOM_RECHECK_MS);
+      this.waitingForTurn.add(wake);
+      this.stopped.signal.addEventListener('abort', wake, { once: true });
+    });
   }
 
   private takeNext(): { shard: number; attempt: number; notBefore: number } | null {
@@ -129,7 +176,13 @@ export class Supervisor {
   private runOnce(shard: number, slot: number, attempt: number): Promise<RunnerExit> {
     const child = this.options.spawnRunner(shard, slot, attempt);
     this.running.set(slot, child);
+    this.admitted.delete(slot);
     this.options.onActive?.(this.running.size);
+    child.on('message', (message) => {
+      if (!isAdmittedMessage(message)) return;
+      this.admitted.add(slot);
+      this.wakeWaitingForTurn();
+    });
     let stdout = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
@@ -140,7 +193,9 @@ export class Supervisor {
       });
       child.once('close', (code, signal) => {
         this.running.delete(slot);
+        this.admitted.delete(slot);
         this.options.onActive?.(this.running.size);
+        this.wakeWaitingForTurn();
         const summary = lastJsonLine(stdout);
         if (code === EXIT_OK && summary) this.result.summaries.push(summary as ShardSummary);
         resolve({ code, signal });

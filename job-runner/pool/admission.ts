@@ -7,7 +7,7 @@ import { PermanentError, TransientError } from '../../contract/error-kinds.js';
 import {
   connectionCap,
   DEFAULT_LEDGER_DATABASE,
-  inUseByOthers,
+  inUseBeside,
   LEDGER_LOCK,
   ledgerDatabaseUrl,
   readLedger,
@@ -152,8 +152,9 @@ export class Admission {
         serverMaxConnections: limits.maxConnections,
         serverReserved: limits.reserved,
       });
-      // The holder's own earlier connections, if any are still on the server, are its claim's: not others'.
-      const others = inUseByOthers(picture, (name) => name === this.o.holder);
+      // Sessions under the holder's own name are not its own (it holds none while it is admitted; inUseBeside):
+      // leaving them out would let an earlier incarnation's backends and the new pool together pass the claim.
+      const others = inUseBeside(picture, this.o.holder);
       this.stats.last = { cap, claim: this.claim, others, unclaimed: picture.unclaimed, exact: picture.exact };
       if (this.claim > cap)
         throw new PermanentError(

@@ -62,6 +62,8 @@ export interface RunShardConfig {
    * --file-timeout-ms, or after a fix in the analysis.
    */
   retryFailed: boolean;
+  /** Called once the pool is open, that is once the server ledger admitted this runner (local mode's cue). */
+  onAdmitted?: () => void;
   /** The pod's memory limit in bytes (memory.ts podMemoryLimit), from which the per-file bounds derive; null: none. */
   memoryLimitBytes?: number | null;
 }
@@ -93,6 +95,8 @@ export interface ShardSummary {
   workers: number;
   workersReplaced: number;
   pool: PoolStats;
+  /** Tries of the server ledger that found no room (or the lock taken), and the time spent waiting for room. */
+  admission: { waits: number; waitedMs: number };
   durationSeconds: number;
 }
 
@@ -107,24 +111,20 @@ export async function runShard(config: RunShardConfig, log: Logger, signal: Abor
     pod: config.pod ?? processName(),
     claim: size.max,
   });
-  const pool = new RunnerPool({
+  const admission = new Admission({
     connectionString: config.databaseUrl,
-    size,
-    applicationName,
-    admission: new Admission({
-      connectionString: config.databaseUrl,
-      ledgerDatabase: config.cap.ledgerDatabase,
-      holder: applicationName,
-      claim: size.max,
-      cap: config.cap,
-      signal,
-      log,
-    }),
+    ledgerDatabase: config.cap.ledgerDatabase,
+    holder: applicationName,
+    claim: size.max,
+    cap: config.cap,
+    signal,
     log,
   });
+  const pool = new RunnerPool({ connectionString: config.databaseUrl, size, applicationName, admission, log });
   log.info({ workers: size.workers, poolMax: size.max, poolWarm: size.warm }, 'opening the pool');
   try {
     await pool.open();
+    config.onAdmitted?.();
     await pool.use((c) => migrate(c));
     const corpusId = await pool.use((c) => findCorpus(c, config.corpus));
     if (corpusId === null)
@@ -141,6 +141,7 @@ export async function runShard(config: RunShardConfig, log: Logger, signal: Abor
       ...counts,
       workers: size.workers,
       pool: pool.stats(),
+      admission: { waits: admission.stats.waits, waitedMs: admission.stats.waitedMs },
       durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
     };
     if (signal.aborted) throw new ShutdownRequestedError(String(signal.reason ?? 'a signal'));
@@ -276,7 +277,7 @@ class ShardRun {
 
   async process(
     files: ShardFile[],
-  ): Promise<Omit<ShardSummary, 'corpus' | 'shard' | 'files' | 'workers' | 'pool' | 'durationSeconds'>> {
+  ): Promise<Omit<ShardSummary, 'corpus' | 'shard' | 'files' | 'workers' | 'pool' | 'admission' | 'durationSeconds'>> {
     const todo = files.filter((f) => needsParsing(f, this.config.retryFailed));
     this.counts.settled = files.length - todo.length;
     this.log.info({ files: files.length, toRead: todo.length, settled: this.counts.settled }, 'shard loaded');

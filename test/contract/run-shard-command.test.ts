@@ -1,7 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { describe, expect, it } from 'vitest';
 import { runShardCommand } from '../../cli/commands/run-shard.js';
-import { runShardArgs } from '../../contract/run-shard-command.js';
+import { ADMITTED_MESSAGE, isAdmittedMessage, runShardArgs } from '../../contract/run-shard-command.js';
 import { DEFAULT_POOL_TUNING } from '../../contract/pool-sizing.js';
 import type { CapSettings } from '../../contract/cap-options.js';
 
@@ -138,5 +138,17 @@ describe('the run-shard command line', () => {
       'retry-failed': true,
       json: true,
     });
+  });
+});
+
+describe("the runner's message to local mode", () => {
+  it.each<[string, unknown, boolean]>([
+    ['the message itself', ADMITTED_MESSAGE, true],
+    ['the same after a trip through the IPC channel (JSON)', JSON.parse(JSON.stringify(ADMITTED_MESSAGE)), true],
+    ['another mco message', { mco: 'waiting' }, false],
+    ['a bare string', 'admitted', false],
+    ['null', null, false],
+  ])('%s', (_name, message, expected) => {
+    expect(isAdmittedMessage(message)).toBe(expected);
   });
 });

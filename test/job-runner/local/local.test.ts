@@ -193,7 +193,8 @@ describe('midi-corpus local', () => {
           await new Promise((r) => setTimeout(r, 10));
         }
       })();
-      // 12 − 3 reserved (superuser_reserved_connections) − 2 headroom = 7: local mode's 1 + 3 runners of 2.
+      // 12 − 3 reserved (superuser_reserved_connections) − 2 headroom = 7: local mode's 1, the observer's 1 (another
+      // application as far as the run can tell) and 2 runners of 2.
       const exit = await runCli([
         'local',
         root,
@@ -212,9 +213,18 @@ describe('midi-corpus local', () => {
       await observer.end();
       expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
       const report = lastJson<LocalRunReport>(exit);
-      expect({ budget: report.connections.budget, runners: report.thisRun.runners, ok: report.files.ok }).toEqual({
+      expect({
+        budget: report.connections.budget,
+        runners: report.thisRun.runners,
+        peakRunners: report.thisRun.peakRunners,
+        foreign: report.connections.foreign,
+        ok: report.files.ok,
+      }).toEqual({
         budget: 7,
-        runners: 3,
+        runners: 2,
+        peakRunners: 2,
+        // A superuser sees every session's type: the count is exact.
+        foreign: { atStart: 1, peak: 1, last: 1, exact: true },
         ok: 400,
       });
       expect(observedPeak).toBeGreaterThan(1);

@@ -3,6 +3,7 @@ import {
   BudgetTooSmallError,
   localShardRequest,
   planLocalRun,
+  runnersAllowed,
   type LocalPlanInput,
 } from '../../../job-runner/local/plan.js';
 
@@ -42,6 +43,16 @@ describe('planLocalRun', () => {
       { cpus: 8, cpuMillisPerRunner: 4000, tuning: { maxPerPod: 2 }, maxConnections: 10 },
       { runners: 2, budget: 5, allowance: 4, perRunnerMax: 2 },
     ],
+    [
+      "others' connections shrink the runners at the start, not the budget",
+      { maxRunners: 10, maxConnections: 12, others: 3 },
+      { runners: 1, budget: 7, allowance: 6, perRunnerMax: 2 },
+    ],
+    [
+      'others that leave too little for one runner still leave one, to wait for room',
+      { maxRunners: 10, maxConnections: 12, others: 6 },
+      { runners: 1, budget: 7, allowance: 6, perRunnerMax: 2 },
+    ],
   ])('%s', (_name, overrides, expected) => {
     const plan = planLocalRun({ ...base, ...overrides });
     expect({
@@ -52,11 +63,35 @@ describe('planLocalRun', () => {
     }).toEqual(expected);
   });
 
+  it('keeps the slots the cap allows with nobody else on the server, whatever others hold at the start', () => {
+    const plan = planLocalRun({ ...base, maxRunners: 10, maxConnections: 20, others: 8 });
+    // 20 − 3 − 2 = 15, 14 for runners: 7 of 2 alone, 3 beside the 8 others.
+    expect({ slots: plan.slots, runners: plan.runners, others: plan.others }).toEqual({
+      slots: 7,
+      runners: 3,
+      others: 8,
+    });
+  });
+
   it('refuses a budget that fits no runner, saying what to change', () => {
     expect(() => planLocalRun({ ...base, maxConnections: 7 })).toThrow(BudgetTooSmallError);
     expect(() => planLocalRun({ ...base, maxConnections: 7 })).toThrow(
       /leaves 1, and one runner needs 2.*Raise --max-connections/,
     );
+  });
+});
+
+describe('runnersAllowed', () => {
+  const plan = planLocalRun({ ...base, maxRunners: 5, maxConnections: 20 }); // allowance 14, 2 each, 5 slots
+
+  it.each<[string, number, number]>([
+    ['nobody else: every slot', 0, 5],
+    ['others leave room for three', 8, 3],
+    ['an odd connection left over is no runner', 9, 2],
+    ['others hold it all: one, to wait for room', 14, 1],
+    ['others hold more than the cap (an upper bound): still one', 40, 1],
+  ])('%s', (_name, others, expected) => {
+    expect(runnersAllowed(plan, others)).toBe(expected);
   });
 });
 

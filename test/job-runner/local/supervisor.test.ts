@@ -2,11 +2,19 @@ import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { afterRunnerExit, Supervisor, type AfterExit, type RunnerExit } from '../../../job-runner/local/supervisor.js';
+import {
+  afterRunnerExit,
+  ROOM_RECHECK_MS,
+  Supervisor,
+  type AfterExit,
+  type RunnerExit,
+  type SupervisorOptions,
+} from '../../../job-runner/local/supervisor.js';
 import { createLogger } from '../../../common/log.js';
 import { ManualClock } from '../../support/manual-clock.js';
 import { settled } from '../../support/wait.js';
 import { TransientError } from '../../../contract/error-kinds.js';
+import { ADMITTED_MESSAGE } from '../../../contract/run-shard-command.js';
 
 describe('afterRunnerExit', () => {
   it.each<[string, RunnerExit, number, AfterExit]>([
@@ -56,18 +64,26 @@ class FakeRunner extends EventEmitter {
     return true;
   }
 
+  /** What run-shard says over its IPC channel once the server ledger admitted it. */
+  admit(): void {
+    this.emit('message', ADMITTED_MESSAGE);
+  }
+
   exit(code: number): void {
     this.stdout.end();
     this.emit('close', code, null);
   }
 }
 
-function supervise(shards: number[]) {
+function supervise(
+  shards: number[],
+  options: Pick<SupervisorOptions, 'parallel' | 'runnersAllowed'> = { parallel: 1 },
+) {
   const clock = new ManualClock();
   const runners: FakeRunner[] = [];
   const supervisor = new Supervisor({
     shards,
-    parallel: 1,
+    ...options,
     maxAttempts: 3,
     spawnRunner: (shard, _slot, attempt) => {
       const runner = new FakeRunner(shard, attempt);
@@ -94,6 +110,81 @@ describe('Supervisor', () => {
     expect(runners.map((r) => r.attempt)).toEqual([1, 2]);
     runners[1]!.exit(0);
     expect(await done).toMatchObject({ completed: [0], retries: 1, stoppedBecause: null });
+  });
+
+  it('starts a next runner only while the runners fit beside the others, and fills its slots again when they leave', async () => {
+    let allowed = 1;
+    const { clock, runners, done } = supervise([0, 1, 2, 3, 4], { parallel: 3, runnersAllowed: () => allowed });
+    const running = () => runners.filter((r) => r.listenerCount('close') > 0).map((r) => r.shard);
+    await settled();
+    expect(running()).toEqual([0]);
+    runners[0]!.admit();
+    await settled();
+    expect(running()).toEqual([0]);
+    // Others left: the waiting slots see it at their next look, without a runner having to exit first.
+    allowed = 3;
+    clock.advance(ROOM_RECHECK_MS);
+    await settled();
+    expect(running()).toEqual([0, 1]);
+    runners[1]!.admit();
+    await settled();
+    expect(running()).toEqual([0, 1, 2]);
+    runners[2]!.admit();
+    // Others came back: nobody running is stopped, but a slot whose runner ends waits until the run is within bounds.
+    allowed = 1;
+    runners[1]!.exit(0);
+    await settled();
+    expect(running()).toEqual([0, 2]);
+    runners[0]!.exit(0);
+    await settled();
+    expect(running()).toEqual([2]);
+    clock.advance(ROOM_RECHECK_MS);
+    await settled();
+    expect(running()).toEqual([2]);
+    // One runner may always run: with none left, a waiting slot starts at once.
+    runners[2]!.exit(0);
+    await settled();
+    expect(running()).toEqual([3]);
+    runners[3]!.admit();
+    runners[3]!.exit(0);
+    await settled();
+    runners[4]!.exit(0);
+    expect(await done).toMatchObject({ completed: [1, 0, 2, 3, 4], stoppedBecause: null });
+  });
+
+  it('starts no runner while one it started is still waiting for room, however many fit', async () => {
+    const { clock, runners, done } = supervise([0, 1, 2], { parallel: 3, runnersAllowed: () => 3 });
+    const running = () => runners.filter((r) => r.listenerCount('close') > 0).map((r) => r.shard);
+    await settled();
+    expect(running()).toEqual([0]);
+    clock.advance(10 * ROOM_RECHECK_MS);
+    await settled();
+    expect(running()).toEqual([0]);
+    runners[0]!.admit();
+    await settled();
+    expect(running()).toEqual([0, 1]);
+    // A runner that ends without ever being admitted (it failed at its start) no longer holds the others back.
+    runners[1]!.exit(75);
+    await settled();
+    expect(running()).toEqual([0, 2]);
+    runners[2]!.admit();
+    runners[0]!.exit(0);
+    runners[2]!.exit(0);
+    clock.advance(1_000); // shard 1's backoff
+    await settled();
+    runners[3]!.exit(0);
+    expect(await done).toMatchObject({ completed: [0, 2, 1], retries: 1, stoppedBecause: null });
+  });
+
+  it('a slot waiting for its turn stops at once with the run', async () => {
+    const { runners, supervisor, done } = supervise([0, 1], { parallel: 2, runnersAllowed: () => 1 });
+    await settled();
+    expect(runners).toHaveLength(1);
+    const interrupted = new TransientError('interrupted');
+    supervisor.stop(interrupted);
+    runners[0]!.exit(75);
+    expect(await done).toMatchObject({ completed: [], stoppedBecause: interrupted });
+    expect(runners).toHaveLength(1);
   });
 
   it('stops a slot that waits out a backoff at once, without starting the shard again', async () => {
