@@ -66,6 +66,11 @@ describe('applicationNameFor with a claim', () => {
       owner: { corpus: 'y'.repeat(70), shard: 123, pod: `${'z'.repeat(70)}-q8w2e` },
       pod: `${'z'.repeat(45)}-q8w2e`,
     },
+    {
+      name: 'a pod name cut just before one of its dashes',
+      owner: { corpus: 'c', shard: 1, pod: `${'a'.repeat(30)}-${'b'.repeat(50)}` },
+      pod: `-${'b'.repeat(50)}`,
+    },
   ];
   for (const row of long) {
     it(`keeps the claim and the pod's unique end when cutting ${row.name} to ${APPLICATION_NAME_MAX_BYTES} bytes`, () => {
@@ -87,6 +92,8 @@ describe('podTail', () => {
   const table: Array<{ name: string; applicationName: string; want: string | undefined }> = [
     { name: 'the pod at the end', applicationName: 'mco run/3 ns/c s0 pod-x7k2q', want: 'pod-x7k2q' },
     { name: 'a pod cut at its beginning, without the ~', applicationName: 'mco run/3 ~un-0-x7k2q', want: 'un-0-x7k2q' },
+    { name: 'a pod cut before a dash', applicationName: 'mco run/3 ~-run-0-x7k2q', want: '-run-0-x7k2q' },
+    { name: 'a pod cut before a dot', applicationName: 'mco run/3 ~.run-0-x7k2q', want: '.run-0-x7k2q' },
     { name: 'a ~ alone', applicationName: 'mco run/3 ~', want: undefined },
     { name: 'a name ending with its shard', applicationName: 'mco run/3 ns/c s0', want: undefined },
     { name: 'a name ending with its corpus', applicationName: 'mco scan/1 team-a/lakh', want: undefined },
