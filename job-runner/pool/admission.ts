@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { backoffDelay, equalJitter } from '../../common/backoff.js';
+import { backoffDelay, equalJitter, type BackoffPolicy } from '../../common/backoff.js';
 import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
@@ -45,6 +45,11 @@ export interface AdmissionOptions {
   signal?: AbortSignal;
   /** Connect and statement timeout of one probe. Default 5 s. */
   probeTimeoutMs?: number;
+  /**
+   * Backoff between tries. Default RETRY (250 ms doubling to 5 s), made for holders that hold for minutes. Tests on a
+   * real server set a shorter one: their holders hold for milliseconds, and every wait there is real time.
+   */
+  retry?: BackoffPolicy;
   log?: Logger;
   clock?: Clock;
   random?: () => number;
@@ -73,7 +78,7 @@ export interface AdmissionStats {
 type Try<T> = { admitted: true; value: T } | { admitted: false; why: 'lock' | 'room' | 'unreachable'; err?: unknown };
 
 /** Backoff between tries: the lock is held for milliseconds; room appears when another holder ends. */
-const RETRY = { baseMs: 250, maxMs: 5_000 };
+const RETRY: BackoffPolicy = { baseMs: 250, maxMs: 5_000 };
 /** A line about a wait at its first try, then at most this often. */
 const WAIT_LOG_INTERVAL_MS = 30_000;
 
@@ -127,7 +132,7 @@ export class Admission {
               : 'waiting for the server ledger: the database server is not reachable',
         );
       }
-      await sleep(this.clock, backoffDelay(attempt, RETRY, equalJitter(this.random)), this.o.signal);
+      await sleep(this.clock, backoffDelay(attempt, this.o.retry ?? RETRY, equalJitter(this.random)), this.o.signal);
     }
   }
 
