@@ -145,6 +145,7 @@ export class Admission {
       statement_timeout: timeout,
     });
     probe.on('error', () => {}); // a dying probe fails its query instead
+    let publishing = false;
     try {
       await probe.connect();
       const lock = await probe.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS got', [...LEDGER_LOCK]);
@@ -165,10 +166,13 @@ export class Admission {
             `(max_connections ${limits.maxConnections} less reserved and headroom)`,
         );
       if (others + Math.max(this.claim, 2) > cap) return { admitted: false, why: 'room' };
+      publishing = true;
       return { admitted: true, value: await publish() };
     } catch (err) {
       if (err instanceof PermanentError) throw err;
-      if (isConfigurationDatabaseError(err))
+      // publish connects to the holder's own database: its configuration errors (that database missing, no CONNECT
+      // on it) are about that database, and are passed on as they are, not blamed on the ledger's.
+      if (isConfigurationDatabaseError(err) && !publishing)
         throw new PermanentError(
           `the server ledger's database "${this.o.ledgerDatabase ?? DEFAULT_LEDGER_DATABASE}" cannot be used: ` +
             `${describeError(err)}. Every consumer of a server takes its ledger lock in one database that all of ` +

@@ -5,6 +5,7 @@ import { PermanentError, TransientError } from '../../../contract/error-kinds.js
 import { connectionCap, DEFAULT_LEDGER_DATABASE, readLedger, readServerLimits } from '../../../contract/ledger.js';
 import { Admission, type AdmissionOptions } from '../../../job-runner/pool/admission.js';
 import { RunnerPool } from '../../../job-runner/pool/pool.js';
+import { exitCodeFor } from '../../../job-runner/runner/errors.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
 import { waitUntil } from '../../support/wait.js';
 
@@ -396,5 +397,30 @@ describe('Admission against a real Postgres with no slack above the cap', () => 
     expect(await back).toBe(1);
     expect(lost.admission.stats).toMatchObject({ admitted: 2, last: { others: 8 } });
     expect((await sessionsOf(lost.applicationName)).pool).toBeGreaterThan(0);
+  });
+
+  it("passes on publish's own configuration errors as they are, not as the ledger database's", async () => {
+    const applicationName = applicationNameFor({ role: 'run', corpus: 'ledger', shard: 97, claim: 2 });
+    const missing = urlAs('holder', 'no_such_corpus');
+    const pool = new RunnerPool({
+      connectionString: missing,
+      size: { max: 2, warm: 2 },
+      applicationName,
+      admission: new Admission({
+        connectionString: missing,
+        holder: applicationName,
+        claim: 2,
+        cap: { headroom: HEADROOM },
+        retry: RETRY,
+      }),
+      statsIntervalMs: 0,
+    });
+    cleanups.push(() => pool.close());
+    // The ledger's database is fine; the corpus's is missing, and the error says so.
+    const err = await pool.open().catch((e: unknown) => e);
+    expect(err).not.toBeInstanceOf(PermanentError);
+    expect(err).toMatchObject({ code: '3D000', message: 'database "no_such_corpus" does not exist' });
+    // Retrying cannot help, and the runner knows it from the SQLSTATE: it exits 64 as it would for a PermanentError.
+    expect(exitCodeFor(err)).toBe(64);
   });
 });
