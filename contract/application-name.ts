@@ -50,8 +50,11 @@ function ascii(s: string): string {
  */
 export function podTail(applicationName: string): string | undefined {
   const last = applicationName.slice(applicationName.lastIndexOf(' ') + 1);
-  if (!/^~?[a-z0-9][a-z0-9.-]*$/.test(last) || !/-/.test(last)) return undefined;
-  return last.startsWith('~') ? last.slice(1) : last;
+  // A whole pod name starts like a DNS label; a cut one starts wherever the cut fell, a dash or a dot included.
+  const cut = last.startsWith('~');
+  const pod = cut ? last.slice(1) : last;
+  if (!(cut ? /^[a-z0-9.-]+$/ : /^[a-z0-9][a-z0-9.-]*$/).test(pod) || !pod.includes('-')) return undefined;
+  return pod;
 }
 
 /**

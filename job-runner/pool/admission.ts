@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { backoffDelay, equalJitter } from '../../common/backoff.js';
+import { backoffDelay, equalJitter, type BackoffPolicy } from '../../common/backoff.js';
 import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
@@ -46,6 +46,11 @@ export interface AdmissionOptions {
   signal?: AbortSignal;
   /** Connect and statement timeout of one probe. Default 5 s. */
   probeTimeoutMs?: number;
+  /**
+   * Backoff between tries. Default RETRY (250 ms doubling to 5 s), made for holders that hold for minutes. Tests on a
+   * real server set a shorter one: their holders hold for milliseconds, and every wait there is real time.
+   */
+  retry?: BackoffPolicy;
   log?: Logger;
   clock?: Clock;
   random?: () => number;
@@ -74,7 +79,7 @@ export interface AdmissionStats {
 type Try<T> = { admitted: true; value: T } | { admitted: false; why: 'lock' | 'room' | 'unreachable'; err?: unknown };
 
 /** Backoff between tries: the lock is held for milliseconds; room appears when another holder ends. */
-const RETRY = { baseMs: 250, maxMs: 5_000 };
+const RETRY: BackoffPolicy = { baseMs: 250, maxMs: 5_000 };
 /** A line about a wait at its first try, then at most this often. */
 const WAIT_LOG_INTERVAL_MS = 30_000;
 
@@ -128,7 +133,7 @@ export class Admission {
               : 'waiting for the server ledger: the database server is not reachable',
         );
       }
-      await sleep(this.clock, backoffDelay(attempt, RETRY, equalJitter(this.random)), this.o.signal);
+      await sleep(this.clock, backoffDelay(attempt, this.o.retry ?? RETRY, equalJitter(this.random)), this.o.signal);
     }
   }
 
@@ -141,6 +146,7 @@ export class Admission {
       statement_timeout: timeout,
     });
     probe.on('error', () => {}); // a dying probe fails its query instead
+    let publishing = false;
     try {
       await probe.connect();
       const lock = await probe.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS got', [...LEDGER_LOCK]);
@@ -162,10 +168,13 @@ export class Admission {
             `(max_connections ${limits.maxConnections} less reserved and headroom)`,
         );
       if (others + Math.max(this.claim, 2) > cap) return { admitted: false, why: 'room' };
+      publishing = true;
       return { admitted: true, value: await publish() };
     } catch (err) {
       if (err instanceof PermanentError) throw err;
-      if (isConfigurationDatabaseError(err))
+      // publish connects to the holder's own database: its configuration errors (that database missing, no CONNECT
+      // on it) are about that database, and are passed on as they are, not blamed on the ledger's.
+      if (isConfigurationDatabaseError(err) && !publishing)
         throw new PermanentError(
           `the server ledger's database "${this.o.ledgerDatabase ?? DEFAULT_LEDGER_DATABASE}" cannot be used: ` +
             `${describeError(err)}. Every consumer of a server takes its ledger lock in one database that all of ` +

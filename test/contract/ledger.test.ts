@@ -1,82 +1,196 @@
 import { describe, expect, it } from 'vitest';
 import {
+  claimHead,
   claimOf,
   connectionCap,
+  heldBy,
   inUseBeside,
   inUseByOthers,
   pictureOf,
+  type CapInput,
+  type LedgerPicture,
   type SessionRow,
 } from '../../contract/ledger.js';
 
-let nextPid = 100;
-/** A client session as a role with pg_read_all_stats sees it. */
-function client(applicationName: string | null, over: Partial<SessionRow> = {}): SessionRow {
-  return {
-    pid: nextPid++,
-    has_database: true,
-    has_role: true,
-    application_name: applicationName,
-    backend_type: 'client backend',
-    ...over,
-  };
-}
-/** The same session as a role without it sees another user's: backend_type hidden. */
-function hidden(applicationName: string | null, over: Partial<SessionRow> = {}): SessionRow {
-  return client(applicationName, { backend_type: null, ...over });
+describe('claimHead and claimOf', () => {
+  const roundTrips = [
+    { role: 'run', claim: 3, head: 'mco run/3' },
+    { role: 'scan', claim: 1, head: 'mco scan/1' },
+    { role: 'one-connection', claim: 16, head: 'mco one-connection/16' },
+  ];
+  for (const row of roundTrips) {
+    it(`writes ${row.head} and reads it back, alone or followed by the rest of a name`, () => {
+      expect(claimHead(row.role, row.claim)).toBe(row.head);
+      expect(claimOf(row.head)).toEqual({ role: row.role, claim: row.claim });
+      expect(claimOf(`${row.head} default/bach s0 bach-run-0-x7k2p`)).toEqual({ role: row.role, claim: row.claim });
+    });
+  }
+
+  const refusedHeads: Array<{ name: string; role: string; claim: number }> = [
+    { name: 'an empty role', role: '', claim: 1 },
+    { name: 'an upper-case role', role: 'Run', claim: 1 },
+    { name: 'a role with a space, which would end the head early', role: 'run x', claim: 1 },
+    { name: 'a role with a slash, which would read as the claim', role: 'run/2', claim: 1 },
+    { name: 'a role starting with a dash', role: '-run', claim: 1 },
+    { name: 'a claim of zero', role: 'run', claim: 0 },
+    { name: 'a negative claim', role: 'run', claim: -2 },
+    { name: 'a fractional claim', role: 'run', claim: 2.5 },
+    { name: 'a claim that is not a number', role: 'run', claim: Number.NaN },
+  ];
+  for (const row of refusedHeads) {
+    it(`claimHead refuses ${row.name}`, () => expect(() => claimHead(row.role, row.claim)).toThrow(RangeError));
+  }
+
+  const noClaim: Array<{ name: string; applicationName: string | null }> = [
+    { name: 'a hidden or unset name', applicationName: null },
+    { name: 'an empty name', applicationName: '' },
+    { name: 'an operator name without a claim', applicationName: 'mco run default/bach s3' },
+    { name: "another application's name", applicationName: 'psql' },
+    { name: 'a claim not at the start', applicationName: 'x mco run/3' },
+    { name: 'a claim glued to what follows', applicationName: 'mco run/3x' },
+    { name: 'a claim without a number', applicationName: 'mco run/ pod' },
+    { name: 'a claim with an upper-case role', applicationName: 'mco Run/3' },
+  ];
+  for (const row of noClaim) {
+    it(`claimOf finds no claim in ${row.name}`, () => expect(claimOf(row.applicationName)).toBeUndefined());
+  }
+});
+
+/** A session as a role with pg_read_all_stats sees it: every detail visible. */
+function client(applicationName: string | null, pid = nextPid()): SessionRow {
+  return { pid, has_database: true, has_role: true, application_name: applicationName, backend_type: 'client backend' };
 }
 
-describe('claimOf', () => {
-  it.each<[string, string | null, ReturnType<typeof claimOf>]>([
-    ['a runner', 'mco run/3 default/bach s2 pod-x7k2q', { role: 'run', claim: 3 }],
-    ['a bare head', 'mco local/1', { role: 'local', claim: 1 }],
-    ['an operator name without a claim', 'mco migrate bach', undefined],
-    ['another application', 'psql', undefined],
-    ['no name', null, undefined],
-  ])('%s', (_name, applicationName, expected) => {
-    expect(claimOf(applicationName)).toEqual(expected);
+let pids = 1000;
+function nextPid(): number {
+  return ++pids;
+}
+
+describe('pictureOf', () => {
+  it('groups a holder by its name, counting its live connections beside its claim', () => {
+    const picture = pictureOf([
+      client('mco run/3 c s0 pod-a'),
+      client('mco run/3 c s0 pod-a'),
+      client('mco run/2 c s1 pod-b'),
+    ]);
+    expect(picture.holders).toEqual(
+      new Map([
+        ['mco run/3 c s0 pod-a', { claim: 3, live: 2 }],
+        ['mco run/2 c s1 pod-b', { claim: 2, live: 1 }],
+      ]),
+    );
+    expect(picture.unclaimed).toBe(0);
+    expect(picture.exact).toBe(true);
+  });
+
+  it('shows a holder holding more than its claim as such, for heldBy to charge', () => {
+    const name = 'mco run/1 c s0 pod-a';
+    const picture = pictureOf([client(name), client(name), client(name)]);
+    expect(picture.holders.get(name)).toEqual({ claim: 1, live: 3 });
+  });
+
+  it('counts as unclaimed every client backend without a claim: other applications and unclaimed operator sessions', () => {
+    const picture = pictureOf([client('psql'), client(null), client(''), client('mco migrate c'), client('mco run/2')]);
+    expect(picture.unclaimed).toBe(4);
+    expect([...picture.holders.keys()]).toEqual(['mco run/2']);
+  });
+
+  it('leaves out visible sessions that are not client backends, whatever their name', () => {
+    const background = (backend_type: string, application_name: string | null, has = true): SessionRow => ({
+      pid: nextPid(),
+      has_database: has,
+      has_role: has,
+      application_name,
+      backend_type,
+    });
+    const picture = pictureOf([
+      background('autovacuum worker', null),
+      background('walsender', 'mco run/3 replica'),
+      background('parallel worker', 'psql'),
+      background('checkpointer', null, false),
+      client('psql'),
+    ]);
+    expect(picture.unclaimed).toBe(1);
+    expect(picture.holders.size).toBe(0);
+    expect(picture.exact).toBe(true);
+  });
+
+  const hidden: Array<{ name: string; row: Omit<SessionRow, 'pid' | 'backend_type'>; client: boolean }> = [
+    {
+      name: 'with a database and a role',
+      row: { has_database: true, has_role: true, application_name: 'psql' },
+      client: true,
+    },
+    {
+      name: 'without a database (a launcher, a walsender for physical replication)',
+      row: { has_database: false, has_role: true, application_name: null },
+      client: false,
+    },
+    {
+      name: 'without a role (an autovacuum worker)',
+      row: { has_database: true, has_role: false, application_name: null },
+      client: false,
+    },
+    {
+      name: 'with neither (a background process)',
+      row: { has_database: false, has_role: false, application_name: null },
+      client: false,
+    },
+  ];
+  for (const h of hidden) {
+    it(`counts a hidden session ${h.name} as ${h.client ? 'a client' : 'no client'}, and the picture as inexact`, () => {
+      const picture = pictureOf([{ pid: nextPid(), backend_type: null, ...h.row }, client('psql')]);
+      expect(picture.unclaimed).toBe(h.client ? 2 : 1);
+      expect(picture.exact).toBe(false);
+    });
+  }
+
+  it("reads a hidden session's claim too: application_name is visible to every role", () => {
+    const name = 'mco run/4 c s2 pod-c';
+    const picture = pictureOf([
+      { pid: nextPid(), has_database: true, has_role: true, application_name: name, backend_type: null },
+    ]);
+    expect(picture.holders.get(name)).toEqual({ claim: 4, live: 1 });
+    expect(picture.unclaimed).toBe(0);
+    expect(picture.exact).toBe(false);
+  });
+
+  it('of nothing is empty and exact', () => {
+    expect(pictureOf([])).toEqual({ holders: new Map(), unclaimed: 0, exact: true });
   });
 });
 
-describe('pictureOf and inUseByOthers', () => {
-  it.each<[string, SessionRow[], { others: number; unclaimed: number; exact: boolean }]>([
-    [
-      'a holder counts its claim while it holds less, its connections when it holds more',
-      [client('mco run/3 a s0 p-1'), client('mco run/1 a s1 p-2'), client('mco run/1 a s1 p-2')],
-      { others: 3 + 2, unclaimed: 0, exact: true },
-    ],
-    [
-      'other applications and unclaimed operator sessions count one each',
-      [client('psql'), client(null), client('mco migrate a'), client('mco run/2 a s0 p-1')],
-      { others: 3 + 2, unclaimed: 3, exact: true },
-    ],
-    [
-      'background processes are no clients',
-      [
-        client(null, { backend_type: 'autovacuum launcher', has_database: false, has_role: false }),
-        client(null, { backend_type: 'walwriter', has_database: false, has_role: false }),
-        client('psql'),
-      ],
-      { others: 1, unclaimed: 1, exact: true },
-    ],
-    [
-      'without pg_read_all_stats: every session with a database and a role, an upper bound',
-      [
-        hidden(null, { has_database: false, has_role: false }), // checkpointer
-        hidden(null, { has_database: false }), // logical replication launcher
-        hidden('psql'),
-        hidden(null), // an autovacuum worker looks like a client: counted, one too many
-        client('mco run/2 a s0 p-1'),
-      ],
-      { others: 2 + 2, unclaimed: 2, exact: false },
-    ],
-  ])('%s', (_name, rows, expected) => {
-    const picture = pictureOf(rows);
-    expect({ others: inUseByOthers(picture), unclaimed: picture.unclaimed, exact: picture.exact }).toEqual(expected);
+describe('heldBy', () => {
+  const table = [
+    { name: 'a holder below its claim is charged its claim', holder: { claim: 3, live: 1 }, want: 3 },
+    { name: 'a holder at its claim', holder: { claim: 3, live: 3 }, want: 3 },
+    { name: 'a holder above its claim is charged what it holds', holder: { claim: 2, live: 5 }, want: 5 },
+  ];
+  for (const row of table) it(row.name, () => expect(heldBy(row.holder)).toBe(row.want));
+});
+
+describe('inUseByOthers', () => {
+  const picture: LedgerPicture = {
+    holders: new Map([
+      ['mco run/3 c s0 pod-a', { claim: 3, live: 1 }],
+      ['mco run/2 c s1 pod-b', { claim: 2, live: 4 }],
+      ['mco scan/1 c host-1', { claim: 1, live: 1 }],
+    ]),
+    unclaimed: 5,
+    exact: true,
+  };
+
+  it('counts every holder and every unclaimed session when nothing is mine', () => {
+    expect(inUseByOthers(picture)).toBe(5 + 3 + 4 + 1);
   });
 
-  it('leaves out the holders the reader accounts for itself', () => {
-    const picture = pictureOf([client('mco run/2 a s0 mine-r0'), client('mco run/2 b s0 theirs'), client('psql')]);
-    expect(inUseByOthers(picture, (name) => name.endsWith(' mine-r0'))).toBe(2 + 1);
+  it('leaves out the holders mine accepts, and only those', () => {
+    expect(inUseByOthers(picture, (name) => name === 'mco run/3 c s0 pod-a')).toBe(5 + 4 + 1);
+    expect(inUseByOthers(picture, (name) => name.startsWith('mco run/'))).toBe(5 + 1);
+  });
+
+  it('never leaves out unclaimed sessions: mine is asked about holders only', () => {
+    expect(inUseByOthers(picture, () => true)).toBe(5);
   });
 });
 
@@ -97,21 +211,21 @@ describe('inUseBeside', () => {
 });
 
 describe('connectionCap', () => {
-  it.each<[string, Parameters<typeof connectionCap>[0], number]>([
-    [
-      "the server's limit less its reserved slots and headroom",
-      { serverMaxConnections: 100, serverReserved: 3, headroom: 2 },
-      95,
-    ],
-    ['a lower limit asked for', { serverMaxConnections: 100, serverReserved: 3, maxConnections: 20, headroom: 2 }, 15],
-    [
-      'a higher limit asked for is not granted',
-      { serverMaxConnections: 10, serverReserved: 3, maxConnections: 50, headroom: 0 },
-      7,
-    ],
-    ['reserved overridden', { serverMaxConnections: 100, serverReserved: 3, reserved: 10, headroom: 2 }, 88],
-    ['never below zero', { serverMaxConnections: 4, serverReserved: 3, headroom: 2 }, 0],
-  ])('%s', (_name, input, expected) => {
-    expect(connectionCap(input)).toBe(expected);
-  });
+  const base: CapInput = { serverMaxConnections: 100, serverReserved: 3, headroom: 2 };
+  const table: Array<{ name: string; input: CapInput; want: number }> = [
+    { name: "the server's figures less reserved and headroom", input: base, want: 95 },
+    { name: 'a lower maxConnections is planned for', input: { ...base, maxConnections: 40 }, want: 35 },
+    {
+      name: 'a higher maxConnections than the server has cannot raise the cap',
+      input: { ...base, maxConnections: 500 },
+      want: 95,
+    },
+    { name: "reserved overrides the server's reserved slots", input: { ...base, reserved: 10 }, want: 88 },
+    { name: 'reserved may also be lower than the server says', input: { ...base, reserved: 0 }, want: 98 },
+    { name: 'both overrides together', input: { ...base, maxConnections: 20, reserved: 5 }, want: 13 },
+    { name: 'no headroom', input: { ...base, headroom: 0 }, want: 97 },
+    { name: 'never negative', input: { ...base, maxConnections: 4 }, want: 0 },
+    { name: 'never negative with a large headroom', input: { ...base, headroom: 1000 }, want: 0 },
+  ];
+  for (const row of table) it(row.name, () => expect(connectionCap(row.input)).toBe(row.want));
 });
