@@ -14,21 +14,26 @@ import {
   readServerLimits,
   type CapInput,
 } from '../../contract/ledger.js';
+import { APPLICATION_NAME_MAX_BYTES } from '../../contract/application-name.js';
+import { DEFAULT_SERVER_KEEPALIVE, KEEPALIVE_SQL, keepaliveParams } from './keepalive.js';
 import { isConfigurationDatabaseError, isTransientDatabaseError } from './errors.js';
 
 /**
  * Admission to the server's ledger (contract/ledger.ts): before a process opens its first connection, and again
  * whenever it has lost all of them, it waits until its claim fits the server's cap beside everyone else's.
  *
- * One try: connect a probe to the ledger database under the holder's own application_name, try the ledger's
- * advisory lock, read the server's limits and sessions, and if `others + claim` fits the cap, run `publish` (which
- * opens the holder's first connection and so makes the claim visible) before the probe's session ends and takes the
- * lock with it. Otherwise the probe disconnects and the holder waits, with jittered backoff, as long as it takes: a
- * runner waiting for room costs no retry of its Job. A shutdown signal ends the wait (TransientError: exit 75).
+ * The holder connects one probe to the ledger database (`mco wait …`: no claim) and keeps it while it waits. Each try:
+ * take the ledger's advisory lock if it is free, read the server's limits and sessions, and if `others + claim` fits
+ * the cap, run `publish` (which opens the holder's first connection and so makes the claim visible), then end the
+ * probe, which releases the lock. Otherwise unlock and wait, with jittered backoff, as long as it takes: a runner
+ * waiting for room costs no retry of its Job. A shutdown signal ends the wait (TransientError: exit 75).
  *
- * While the probe and the first connection are both open the holder holds two connections, so a claim of one counts
- * as two for that moment. A probe that finds the lock taken or no room holds its connection for one round trip or
- * three; the headroom left above the cap absorbs it.
+ * A waiting holder's probe is a connection in use like any other, and every reader counts it as one: a probe opened
+ * for each try instead would be a slot nobody counts, taken as often and as many at once as holders wait, which
+ * measurably passed the cap. What no design can count is a probe's first connect, before it can read anything: a
+ * holder that starts while the server is full takes one slot above the cap for an instant, which the headroom is for,
+ * and the planners (the controller, local mode) start holders only when they see room. While the probe and the first
+ * connection are both open the holder holds two, so a claim of one counts as two for that moment.
  */
 
 export interface AdmissionOptions {
@@ -76,6 +81,11 @@ export interface AdmissionStats {
   last?: AdmissionPicture;
 }
 
+interface Probe {
+  client: pg.Client;
+  connected: boolean;
+}
+
 type Try<T> = { admitted: true; value: T } | { admitted: false; why: 'lock' | 'room' | 'unreachable'; err?: unknown };
 
 /** Backoff between tries: the lock is held for milliseconds; room appears when another holder ends. */
@@ -103,54 +113,84 @@ export class Admission {
   async admit<T>(publish: () => Promise<T>): Promise<T> {
     const started = this.clock.now();
     let loggedAt = Number.NEGATIVE_INFINITY;
-    for (let attempt = 0; ; attempt++) {
-      if (this.o.signal?.aborted) throw new TransientError('stopped while waiting for room on the database server');
-      const outcome = await this.tryOnce(publish);
-      if (outcome.admitted) {
-        this.stats.admitted++;
-        this.stats.waitedMs += this.clock.now() - started;
-        if (attempt > 0)
+    // One probe for the whole wait: a waiting holder's connection is in use, and everyone counts it as such, where a
+    // probe opened for each try would take a slot that nobody counts, once per try, as many at once as holders wait.
+    let probe: Probe | undefined;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (this.o.signal?.aborted) throw new TransientError('stopped while waiting for room on the database server');
+        probe ??= this.newProbe();
+        const outcome = await this.tryOnce(probe, publish);
+        if (outcome.admitted) {
+          this.stats.admitted++;
+          this.stats.waitedMs += this.clock.now() - started;
+          if (attempt > 0)
+            this.o.log?.info(
+              { waitedMs: this.clock.now() - started, ...this.stats.last },
+              'admitted by the server ledger',
+            );
+          return outcome.value;
+        }
+        if (outcome.why === 'unreachable') {
+          await probe.client.end().catch(() => {});
+          probe = undefined;
+        }
+        this.stats.waits++;
+        if (this.clock.now() - loggedAt >= WAIT_LOG_INTERVAL_MS) {
+          loggedAt = this.clock.now();
           this.o.log?.info(
-            { waitedMs: this.clock.now() - started, ...this.stats.last },
-            'admitted by the server ledger',
+            {
+              why: outcome.why,
+              ...(outcome.err !== undefined ? { err: describeError(outcome.err) } : {}),
+              ...this.stats.last,
+              waitedMs: this.clock.now() - started,
+            },
+            outcome.why === 'room'
+              ? 'waiting for room on the database server: its other connections leave too few for this claim'
+              : outcome.why === 'lock'
+                ? 'waiting for the server ledger: another process is being admitted'
+                : 'waiting for the server ledger: the database server is not reachable',
           );
-        return outcome.value;
+        }
+        await sleep(this.clock, backoffDelay(attempt, this.o.retry ?? RETRY, equalJitter(this.random)), this.o.signal);
       }
-      this.stats.waits++;
-      if (this.clock.now() - loggedAt >= WAIT_LOG_INTERVAL_MS) {
-        loggedAt = this.clock.now();
-        this.o.log?.info(
-          {
-            why: outcome.why,
-            ...(outcome.err !== undefined ? { err: describeError(outcome.err) } : {}),
-            ...this.stats.last,
-            waitedMs: this.clock.now() - started,
-          },
-          outcome.why === 'room'
-            ? 'waiting for room on the database server: its other connections leave too few for this claim'
-            : outcome.why === 'lock'
-              ? 'waiting for the server ledger: another process is being admitted'
-              : 'waiting for the server ledger: the database server is not reachable',
-        );
-      }
-      await sleep(this.clock, backoffDelay(attempt, this.o.retry ?? RETRY, equalJitter(this.random)), this.o.signal);
+    } finally {
+      // Ending the session releases the lock if it is still held: no unlock statement to forget on an error path.
+      await probe?.client.end().catch(() => {});
     }
   }
 
-  private async tryOnce<T>(publish: () => Promise<T>): Promise<Try<T>> {
+  /**
+   * The probe is named for its holder without the claim (`mco wait run/2 …` carries none): others count it as the
+   * one connection it is, not as the holder's whole claim, which it does not hold yet.
+   */
+  private newProbe(): Probe {
     const timeout = this.o.probeTimeoutMs ?? 5_000;
     const probe = new pg.Client({
       connectionString: this.probeUrl,
-      application_name: this.o.holder,
+      application_name: waitingName(this.o.holder),
       connectionTimeoutMillis: timeout,
       statement_timeout: timeout,
+      keepAlive: true,
     });
-    probe.on('error', () => {}); // a dying probe fails its query instead
+    probe.on('error', () => {}); // a dying probe fails its next query instead
+    return { client: probe, connected: false };
+  }
+
+  private async tryOnce<T>(p: Probe, publish: () => Promise<T>): Promise<Try<T>> {
+    const probe = p.client;
+    let locked = false;
     let publishing = false;
     try {
-      await probe.connect();
+      if (!p.connected) {
+        await probe.connect();
+        p.connected = true;
+        // A waiting holder whose node vanishes must not hold its probe's slot for the OS's two hours either.
+        await probe.query(KEEPALIVE_SQL, keepaliveParams(DEFAULT_SERVER_KEEPALIVE));
+      }
       const lock = await probe.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS got', [...LEDGER_LOCK]);
       if (!lock.rows[0]?.got) return { admitted: false, why: 'lock' };
+      locked = true;
       const limits = await readServerLimits(probe);
       const picture = await readLedger(probe);
       const cap = connectionCap({
@@ -162,14 +202,20 @@ export class Admission {
       // leaving them out would let an earlier incarnation's backends and the new pool together pass the claim.
       const others = inUseBeside(picture, this.o.holder);
       this.stats.last = { cap, claim: this.claim, others, unclaimed: picture.unclaimed, exact: picture.exact };
-      if (this.claim > cap)
+      if (Math.max(this.claim, 2) > cap)
         throw new PermanentError(
-          `this process needs ${this.claim} connections, but the server's cap is ${cap} ` +
+          `this process needs ${this.claim} connections${this.claim < 2 ? ' (2 while it is admitted)' : ''}, ` +
+            `but the server's cap is ${cap} ` +
             `(max_connections ${limits.maxConnections} less reserved and headroom)`,
         );
+      // The probe is in `others`' complement: with the first connection it makes the holder's 2 while it publishes.
       if (others + Math.max(this.claim, 2) > cap) return { admitted: false, why: 'room' };
       publishing = true;
-      return { admitted: true, value: await publish() };
+      const value = await publish();
+      // The claim is on the server now: the probe goes, and the lock with it.
+      await probe.end().catch(() => {});
+      locked = false;
+      return { admitted: true, value };
     } catch (err) {
       if (err instanceof PermanentError) throw err;
       // publish connects to the holder's own database: its configuration errors (that database missing, no CONNECT
@@ -183,10 +229,15 @@ export class Admission {
       if (isTransientDatabaseError(err)) return { admitted: false, why: 'unreachable', err };
       throw err;
     } finally {
-      // Ending the session releases the lock: no unlock statement to forget on an error path.
-      await probe.end().catch(() => {});
+      // Not admitted: the lock goes back at once, the probe stays for the next try.
+      if (locked) await probe.query('SELECT pg_advisory_unlock($1, $2)', [...LEDGER_LOCK]).catch(() => {});
     }
   }
+}
+
+/** `mco wait <the holder's name after "mco ">`, cut to 63 bytes: who waits, without a claim (claimOf finds none). */
+export function waitingName(holder: string): string {
+  return `mco wait ${holder.replace(/^mco /, '')}`.slice(0, APPLICATION_NAME_MAX_BYTES);
 }
 
 /** The URL with its database replaced: the probe's connection (the controller reads the ledger through the same). */

@@ -3,6 +3,7 @@ import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
 import type { Admission } from './admission.js';
+import { DEFAULT_SERVER_KEEPALIVE, KEEPALIVE_SQL, keepaliveParams, type ServerKeepalive } from './keepalive.js';
 import { DatabaseUnavailableError, isTransientDatabaseError, PoolAcquireTimeoutError } from './errors.js';
 import type { PoolSize } from '../../contract/pool-sizing.js';
 import { databaseRetryDelay, needsPing, retirementTime, type ValidationMode } from './timing.js';
@@ -85,20 +86,6 @@ export interface RunnerPoolOptions {
   clock?: Clock;
 }
 
-export interface ServerKeepalive {
-  idleSeconds: number;
-  intervalSeconds: number;
-  count: number;
-  userTimeoutMs: number;
-}
-
-export const DEFAULT_SERVER_KEEPALIVE: ServerKeepalive = {
-  idleSeconds: 10,
-  intervalSeconds: 5,
-  count: 3,
-  userTimeoutMs: 25_000,
-};
-
 export interface PoolStats {
   /** Connections open or opening: never above `max`. */
   total: number;
@@ -129,10 +116,6 @@ interface ClientState {
 
 /** pg-pool's messages (pg-pool 3.x) for "waited in the queue too long". */
 const QUEUE_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
-
-/** Every setting is the session's own (is_local false) and any role may set it. */
-const KEEPALIVE_SQL = `SELECT set_config('tcp_keepalives_idle', $1, false), set_config('tcp_keepalives_interval', $2, false),
-  set_config('tcp_keepalives_count', $3, false), set_config('tcp_user_timeout', $4, false)`;
 
 const CONNECTION_CHECK_SQL =
   "SELECT set_config('client_connection_check_interval', $1, false) WHERE current_setting('server_version_num')::int >= 140000";
@@ -229,7 +212,7 @@ export class RunnerPool {
       if (this.keepalive) {
         const k = this.keepalive;
         client
-          .query(KEEPALIVE_SQL, [`${k.idleSeconds}`, `${k.intervalSeconds}`, `${k.count}`, `${k.userTimeoutMs}`])
+          .query(KEEPALIVE_SQL, keepaliveParams(k))
           .catch((err: unknown) => this.log?.debug({ err: describeError(err) }, 'could not set server keepalives'));
       }
       if (this.opts.connectionCheckIntervalMs > 0) {
