@@ -7,7 +7,7 @@
  * A process that claims connections in the server's ledger (ledger.ts) says so in the head: `mco run/3 …`.
  */
 import os from 'node:os';
-import { claimHead } from './ledger.js';
+import { claimHead, claimOf, WAITING_PREFIX } from './ledger.js';
 
 export const APPLICATION_NAME_MAX_BYTES = 63;
 
@@ -64,4 +64,19 @@ export function podTail(applicationName: string): string | undefined {
 export function processName(): string {
   const host = os.hostname().split('.')[0]!.toLowerCase() || 'host';
   return `${host}-${process.pid}`;
+}
+
+/**
+ * The application_name of a holder's admission probe: `mco wait run/2 <pod>`, the holder's role and claim (which
+ * claimOf does not read as a claim: "wait run" is no role) and its pod, kept whole where podTail finds one, so that
+ * the holder's reader (the controller, local mode) recognises its own waiting pods by the same rule as their pools.
+ */
+export function waitingName(holder: string): string {
+  const claim = claimOf(holder);
+  const head = `${WAITING_PREFIX}${claim ? `${claim.role}/${claim.claim}` : holder.replace(/^mco /, '').split(' ')[0]}`;
+  const tail = podTail(holder);
+  if (tail === undefined) return head.slice(0, APPLICATION_NAME_MAX_BYTES);
+  const room = APPLICATION_NAME_MAX_BYTES - head.length - 1;
+  // A pod name too long for the room loses its beginning, as in applicationNameFor: its unique end stays.
+  return `${head} ${tail.length <= room ? tail : `~${tail.slice(tail.length - room + 1)}`}`;
 }

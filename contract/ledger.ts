@@ -33,6 +33,13 @@ export const LEDGER_LOCK: readonly [number, number] = [0x6d636f, 1]; // 'mco', v
 
 const CLAIM = /^mco ([a-z][a-z-]*)\/(\d+)(?: |$)/;
 
+/**
+ * The head of a waiting holder's probe (admission.ts): `mco wait run/2 <pod>` carries no claim (claimOf finds none),
+ * so every reader counts it as the one connection it is; it ends with the holder's pod, so the holder's own reader
+ * can tell it from another application's (application-name.ts waitingName).
+ */
+export const WAITING_PREFIX = 'mco wait ';
+
 /** `mco <role>/<claim>`: the head of a claiming application_name (naming.ts writes the rest). */
 export function claimHead(role: string, claim: number): string {
   if (!/^[a-z][a-z-]*$/.test(role)) throw new RangeError(`a role is lower-case letters and dashes, got ${role}`);
@@ -72,14 +79,20 @@ export interface Holder {
 export interface LedgerPicture {
   /** By application_name: every connection of a holder carries the same one. */
   holders: Map<string, Holder>;
-  /** Client sessions that carry no claim: other applications, and operator sessions that claim nothing. */
+  /**
+   * Client sessions that carry no claim: other applications, operator sessions that claim nothing, and the probes of
+   * holders waiting for admission (`probes`).
+   */
   unclaimed: number;
+  /** The application_names of the waiting probes among `unclaimed` (WAITING_PREFIX), one entry per session. */
+  probes: string[];
   /** The reader saw every session's backend_type: `unclaimed` is exact, not an upper bound. */
   exact: boolean;
 }
 
 export function pictureOf(rows: readonly SessionRow[]): LedgerPicture {
   const holders = new Map<string, Holder>();
+  const probes: string[] = [];
   let unclaimed = 0;
   let exact = true;
   for (const row of rows) {
@@ -88,6 +101,7 @@ export function pictureOf(rows: readonly SessionRow[]): LedgerPicture {
     const claim = claimOf(row.application_name);
     if (claim === undefined) {
       unclaimed++;
+      if (row.application_name?.startsWith(WAITING_PREFIX)) probes.push(row.application_name);
       continue;
     }
     const name = row.application_name!;
@@ -96,7 +110,7 @@ export function pictureOf(rows: readonly SessionRow[]): LedgerPicture {
     holder.live++;
     holders.set(name, holder);
   }
-  return { holders, unclaimed, exact };
+  return { holders, unclaimed, probes, exact };
 }
 
 /** A client backend, or (details hidden) a session with a database and a role: background processes have neither. */
@@ -118,9 +132,18 @@ export function inUseByOthers(
   picture: LedgerPicture,
   mine: (applicationName: string) => boolean = () => false,
 ): number {
-  let n = picture.unclaimed;
+  let n = unclaimedBesides(picture, mine);
   for (const [name, holder] of picture.holders) if (!mine(name)) n += heldBy(holder);
   return n;
+}
+
+/**
+ * The unclaimed sessions, less the waiting probes `mine` accepts (by their application_name, which ends with their
+ * holder's pod like the holder's own): a reader that counts its waiting holders itself (the controller its pods, local
+ * mode its runners) must not count their probes as another application's.
+ */
+export function unclaimedBesides(picture: LedgerPicture, mine: (applicationName: string) => boolean): number {
+  return picture.unclaimed - picture.probes.filter((name) => mine(name)).length;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { realClock, sleep, type Clock } from '../../common/clock.js';
-import { inUseByOthers, readLedger, type LedgerPicture } from '../../contract/ledger.js';
+import { inUseByOthers, readLedger, unclaimedBesides, type LedgerPicture } from '../../contract/ledger.js';
 import { corpusCounts, type CorpusCounts } from '../db/store.js';
 import type { RunnerPool } from '../pool/pool.js';
 
@@ -18,7 +18,7 @@ export interface RunView {
   own: number;
   /** What everyone else takes from the cap (inUseByOthers): other applications, other runs' and pods' claims. */
   others: number;
-  /** Of `others`, the client sessions that claim nothing: other applications (LedgerPicture.unclaimed). */
+  /** Of `others`, the client sessions that claim nothing: other applications (its own runners' probes left out). */
   foreign: number;
   /** Every session's backend_type was visible (pg_read_all_stats): `foreign` is exact, not an upper bound. */
   exact: boolean;
@@ -26,9 +26,14 @@ export interface RunView {
 
 /** `picture` as the run whose connections `mine` picks out sees it. The reader must be one of the run's own. */
 export function runView(picture: LedgerPicture, mine: (applicationName: string) => boolean): RunView {
-  let own = 1;
+  let own = 1 + (picture.unclaimed - unclaimedBesides(picture, mine));
   for (const [name, holder] of picture.holders) if (mine(name)) own += holder.live;
-  return { own, others: inUseByOthers(picture, mine), foreign: picture.unclaimed, exact: picture.exact };
+  return {
+    own,
+    others: inUseByOthers(picture, mine),
+    foreign: unclaimedBesides(picture, mine),
+    exact: picture.exact,
+  };
 }
 
 /** The last value seen and the most. */

@@ -1,4 +1,4 @@
-import { claimOf } from '../../contract/ledger.js';
+import { claimOf, WAITING_PREFIX } from '../../contract/ledger.js';
 
 /**
  * How local mode tells its own connections from everyone else's on a shared server: by application_name, the same
@@ -18,10 +18,13 @@ export function runnerPod(runId: string, slot: number): string {
 }
 
 /**
- * Whether an application_name is this run's: its control connection, or a runner of one of its slots (any shard).
- * A runner's pod is short enough that applicationNameFor never cuts it, so it is the name's exact end.
+ * Whether an application_name is this run's: its control connection, or a runner of one of its slots (any shard),
+ * its pool's or its probe's while it waits for admission (`mco wait run/2 <pod>`). A runner's pod is short enough
+ * that applicationNameFor never cuts it, so it is the name's exact end.
  */
 export function isRunsOwn(names: RunNames): (applicationName: string) => boolean {
   const runner = new RegExp(` ${names.runId}-r\\d+$`);
-  return (name) => name === names.controlName || (claimOf(name)?.role === 'run' && runner.test(name));
+  return (name) =>
+    name === names.controlName ||
+    ((claimOf(name)?.role === 'run' || name.startsWith(`${WAITING_PREFIX}run/`)) && runner.test(name));
 }

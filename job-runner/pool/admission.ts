@@ -14,7 +14,7 @@ import {
   readServerLimits,
   type CapInput,
 } from '../../contract/ledger.js';
-import { APPLICATION_NAME_MAX_BYTES } from '../../contract/application-name.js';
+import { waitingName } from '../../contract/application-name.js';
 import { DEFAULT_SERVER_KEEPALIVE, KEEPALIVE_SQL, keepaliveParams } from './keepalive.js';
 import { isConfigurationDatabaseError, isTransientDatabaseError } from './errors.js';
 
@@ -233,11 +233,6 @@ export class Admission {
       if (locked) await probe.query('SELECT pg_advisory_unlock($1, $2)', [...LEDGER_LOCK]).catch(() => {});
     }
   }
-}
-
-/** `mco wait <the holder's name after "mco ">`, cut to 63 bytes: who waits, without a claim (claimOf finds none). */
-export function waitingName(holder: string): string {
-  return `mco wait ${holder.replace(/^mco /, '')}`.slice(0, APPLICATION_NAME_MAX_BYTES);
 }
 
 /** The URL with its database replaced: the probe's connection (the controller reads the ledger through the same). */

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { APPLICATION_NAME_MAX_BYTES, applicationNameFor, podTail } from '../../contract/application-name.js';
+import {
+  APPLICATION_NAME_MAX_BYTES,
+  applicationNameFor,
+  podTail,
+  waitingName,
+} from '../../contract/application-name.js';
 import { claimOf } from '../../contract/ledger.js';
 
 describe('applicationNameFor', () => {
@@ -107,5 +112,28 @@ describe('podTail', () => {
     const pod = 'bach-run-7-k2p9x';
     for (const corpus of ['default/bach', 'b'.repeat(60)])
       expect(podTail(applicationNameFor({ role: 'run', corpus, shard: 7, pod, claim: 5 }))).toBe(pod);
+  });
+});
+
+describe('waitingName', () => {
+  it('names the holder by its role, claim and pod, and carries no claim itself', () => {
+    const holder = applicationNameFor({
+      role: 'run',
+      corpus: 'music/bach',
+      shard: 3,
+      pod: 'bach-run-3-x7k2q',
+      claim: 2,
+    });
+    expect(waitingName(holder)).toBe('mco wait run/2 bach-run-3-x7k2q');
+    expect(claimOf(waitingName(holder))).toBeUndefined();
+    expect(podTail(waitingName(holder))).toBe('bach-run-3-x7k2q');
+  });
+
+  it('keeps the unique end of a pod name too long for 63 bytes', () => {
+    const pod = `${'a'.repeat(50)}-run-12-x7k2q`;
+    const name = waitingName(applicationNameFor({ role: 'run', corpus: 'c', shard: 12, pod, claim: 16 }));
+    expect(name.length).toBeLessThanOrEqual(APPLICATION_NAME_MAX_BYTES);
+    expect(name.startsWith('mco wait run/16 ~')).toBe(true);
+    expect(pod.endsWith(podTail(name)!)).toBe(true);
   });
 });

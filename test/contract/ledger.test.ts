@@ -7,6 +7,7 @@ import {
   inUseBeside,
   inUseByOthers,
   pictureOf,
+  unclaimedBesides,
   type CapInput,
   type LedgerPicture,
   type SessionRow,
@@ -67,6 +68,13 @@ function nextPid(): number {
 }
 
 describe('pictureOf', () => {
+  it("counts a waiting holder's probe as the one unclaimed session it is, and lists it by name", () => {
+    const picture = pictureOf([client('mco wait run/3 pod-a'), client('psql'), client('mco run/2 c s1 pod-b')]);
+    expect(picture.unclaimed).toBe(2);
+    expect(picture.probes).toEqual(['mco wait run/3 pod-a']);
+    expect(picture.holders.has('mco wait run/3 pod-a')).toBe(false);
+  });
+
   it('groups a holder by its name, counting its live connections beside its claim', () => {
     const picture = pictureOf([
       client('mco run/3 c s0 pod-a'),
@@ -156,7 +164,7 @@ describe('pictureOf', () => {
   });
 
   it('of nothing is empty and exact', () => {
-    expect(pictureOf([])).toEqual({ holders: new Map(), unclaimed: 0, exact: true });
+    expect(pictureOf([])).toEqual({ holders: new Map(), unclaimed: 0, probes: [], exact: true });
   });
 });
 
@@ -177,6 +185,7 @@ describe('inUseByOthers', () => {
       ['mco scan/1 c host-1', { claim: 1, live: 1 }],
     ]),
     unclaimed: 5,
+    probes: ['mco wait run/2 pod-c', 'mco wait run/2 pod-d'],
     exact: true,
   };
 
@@ -189,8 +198,10 @@ describe('inUseByOthers', () => {
     expect(inUseByOthers(picture, (name) => name.startsWith('mco run/'))).toBe(5 + 1);
   });
 
-  it('never leaves out unclaimed sessions: mine is asked about holders only', () => {
-    expect(inUseByOthers(picture, () => true)).toBe(5);
+  it('leaves out of the unclaimed sessions only the waiting probes mine accepts', () => {
+    expect(inUseByOthers(picture, () => true)).toBe(5 - 2);
+    expect(inUseByOthers(picture, (name) => name.endsWith(' pod-c'))).toBe(5 - 1 + 3 + 4 + 1);
+    expect(unclaimedBesides(picture, (name) => name.endsWith(' pod-d'))).toBe(4);
   });
 });
 

@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { applicationNameFor } from '../../../contract/application-name.js';
+import { applicationNameFor, waitingName } from '../../../contract/application-name.js';
 import { PermanentError, TransientError } from '../../../contract/error-kinds.js';
 import { connectionCap, DEFAULT_LEDGER_DATABASE, readLedger, readServerLimits } from '../../../contract/ledger.js';
-import { Admission, waitingName, type AdmissionOptions } from '../../../job-runner/pool/admission.js';
+import { Admission, type AdmissionOptions } from '../../../job-runner/pool/admission.js';
 import { RunnerPool } from '../../../job-runner/pool/pool.js';
 import { exitCodeFor } from '../../../job-runner/runner/errors.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
