@@ -115,7 +115,7 @@ describeWithCluster('end to end with the Helm chart', () => {
       // one parse worker, a pool of 2), for 20 shards.
       const s = await scenario('tight', 22);
       const { dir, files } = await s.corpus('many', { files: 200, seed: 12 });
-      const gate = await WriteGate.install(s.db.url, 0);
+      const gate = await WriteGate.install(s.ownerUrl, 0);
       await gate.freeze('tight/many');
       const sampler = new ConnectionSampler(s.db.url);
       await sampler.start();
@@ -184,7 +184,7 @@ describeWithCluster('end to end with the Helm chart', () => {
       await createDatabaseSecret(cluster(), 'share-b', s.podUrl); // the Service of share-a, by its ClusterIP
       const a = await s.corpus('a', { files: 400, seed: 21 });
       const b = await s.corpus('b', { files: 150, seed: 22 });
-      const gate = await WriteGate.install(s.db.url, 0);
+      const gate = await WriteGate.install(s.ownerUrl, 0);
       await gate.freeze('share-a/a');
       await gate.freeze('share-b/b');
       const sampler = new ConnectionSampler(s.db.url);
@@ -304,7 +304,7 @@ describeWithCluster('end to end with the Helm chart', () => {
       const s = await scenario('chaos', 30);
       const { dir, files } = await s.corpus('songs', { files: 600, seed: 31 });
       // Shards of 120: the runner's first batch (50 files) commits, the next waits at the gate: each pod is mid-shard.
-      const gate = await WriteGate.install(s.db.url, 60);
+      const gate = await WriteGate.install(s.ownerUrl, 60);
       await gate.freeze('chaos/songs');
       const sampler = new ConnectionSampler(s.db.url);
       await sampler.start();

@@ -74,7 +74,7 @@ describeWithCluster('end to end with kubectl apply -k manifests/', () => {
       // 22 − 3 − 2, less the operator's 1 and the test's 2 (sampler, gate: another application's to the operator): 7 pods of 2.
       const s = await scenario('pause', 22);
       const { dir, files } = await s.corpus('songs', { files: 120, seed: 42 });
-      const gate = await WriteGate.install(s.db.url, 0);
+      const gate = await WriteGate.install(s.ownerUrl, 0);
       await gate.freeze('pause/songs');
       const sampler = new ConnectionSampler(s.db.url);
       await sampler.start();

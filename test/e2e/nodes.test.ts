@@ -73,7 +73,7 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
     const s = await scenario(namespace, 30);
     const { dir, files } = await s.corpus('songs', { files: 600, seed });
     const key = `${namespace}/songs`;
-    const gate = await WriteGate.install(s.db.url, 60);
+    const gate = await WriteGate.install(s.ownerUrl, 60);
     await gate.freeze(key);
     const sampler = new ConnectionSampler(s.db.url);
     await sampler.start();
@@ -272,7 +272,7 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
     async () => {
       const s = await scenario('restricted', 20);
       const { dir } = await s.corpus('songs', { files: 20, seed: 63 });
-      const gate = await WriteGate.install(s.db.url, 0);
+      const gate = await WriteGate.install(s.ownerUrl, 0);
       await gate.freeze('restricted/songs');
       try {
         await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 }));

@@ -3,9 +3,11 @@
  * scenarios sharing a server would share a budget), a generated corpus on disk, the database Secret, and the
  * connection figures to report.
  */
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { expect } from 'vitest';
 import { writeSampleCorpus } from '../../../job-runner/synth/sample.js';
 import type { BudgetStatus } from '../../../controller/api/v1alpha1/midicorpus.js';
@@ -18,8 +20,14 @@ export interface Scenario {
   namespace: string;
   /** The server; `db.url` is the tests' own way in (127.0.0.1). */
   db: TestPostgres;
-  /** The URL the pods are given in the Secret `db`: through the Service in front of the server, by its ClusterIP. */
+  /**
+   * The URL the pods are given in the Secret `db`: through the Service in front of the server, by its ClusterIP, as
+   * the ordinary role `midi` (no superuser, no pg_monitor): what every connection test must use, so that an overshoot
+   * is refused by the server as "too many clients" instead of taking a superuser's reserved slot.
+   */
   podUrl: string;
+  /** The tests' way in (127.0.0.1) as that same role: what creates the schema the runners then own (WriteGate). */
+  ownerUrl: string;
   maxConnections: number;
   /** Corpus directories written so far, by name. */
   corpora: Map<string, { dir: string; files: string[] }>;
@@ -41,7 +49,14 @@ export async function startScenario(
 ): Promise<Scenario> {
   await cluster.createNamespace(namespace);
   const db = await startDatabase(maxConnections, { address: cluster.hostAddress, cidr: cluster.hostNetwork });
-  const podUrl = new URL(db.url);
+  const password = randomBytes(12).toString('hex');
+  const database = new URL(db.url).pathname.slice(1);
+  await db.query(`CREATE ROLE midi LOGIN PASSWORD '${password}'`);
+  await db.query(`GRANT CREATE ON DATABASE ${pg.escapeIdentifier(database)} TO midi`);
+  const ownerUrl = new URL(db.url);
+  ownerUrl.username = 'midi';
+  ownerUrl.password = password;
+  const podUrl = new URL(ownerUrl);
   if ((o.via ?? 'service') === 'service') {
     const service = await cluster.exposeHostService(namespace, 'postgres', db.port);
     podUrl.hostname = service.clusterIP;
@@ -58,6 +73,7 @@ export async function startScenario(
     namespace,
     db,
     podUrl: podUrl.toString(),
+    ownerUrl: ownerUrl.toString(),
     maxConnections,
     corpora,
     async corpus(name, o) {
