@@ -156,13 +156,24 @@ export class KubeClient implements ClusterWriter, ClusterReader {
     });
   }
 
-  /** A Secret's data, decoded; undefined when it does not exist. */
+  /**
+   * A Secret's labels and decoded data; undefined when it does not exist. Only in the namespace watched, when one is:
+   * a corpus names a Secret of its own namespace (secretRef has no namespace), so a read elsewhere would be a bug, and
+   * one that the Role of a single-namespace install would refuse anyway.
+   */
   async readSecret(namespace: string, name: string): Promise<SecretData> {
+    if (this.o.namespace && namespace !== this.o.namespace)
+      throw new Error(
+        `refusing to read Secret ${namespace}/${name}: the controller watches namespace ${this.o.namespace} only`,
+      );
     try {
       const secret = await this.core.readNamespacedSecret({ name, namespace });
-      return Object.fromEntries(
-        Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
-      );
+      return {
+        labels: secret.metadata?.labels ?? {},
+        data: Object.fromEntries(
+          Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+        ),
+      };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;

@@ -20,13 +20,20 @@ import { describeError } from '../../contract/describe-error.js';
 import { ledgerDatabaseUrl, readLedgerSessions, type LedgerReading } from '../../contract/ledger.js';
 import { realClock, type Clock } from '../../common/clock.js';
 import { Reason } from '../api/v1alpha1/conditions.js';
-import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
+import { DATABASE_SECRET_LABEL, DATABASE_SECRET_LABEL_VALUE, type MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { InvalidDatabaseUrlError, budgetKey } from '../budget/pool-key.js';
 
-export type SecretData = Record<string, string> | undefined;
+/** What the operator reads of a Secret: its labels (may it be used at all?) and its decoded data. */
+export interface SecretContent {
+  labels: Readonly<Record<string, string>>;
+  data: Readonly<Record<string, string>>;
+}
+
+/** A Secret as read, or undefined when it does not exist. */
+export type SecretData = SecretContent | undefined;
 
 export interface PostgresDatabaseAccessOptions {
-  /** Reads a Secret's decoded data; undefined when the Secret does not exist. */
+  /** Reads a Secret's labels and decoded data; undefined when the Secret does not exist. */
   readSecret: (namespace: string, name: string) => Promise<SecretData>;
   clock?: Clock;
   secretTtlMs?: number;
@@ -83,13 +90,26 @@ export interface DatabaseAccess {
   endBackends(budgetKey: string, url: string, applicationName: string, pids: readonly number[]): Promise<EndedBackends>;
 }
 
-/** The URL and budget key a Secret's data gives a corpus, or why it gives none. Pure: a fake resolves the same way. */
-export function resolveFromSecret(corpus: MidiCorpus, data: SecretData): Resolution {
+/**
+ * The URL and budget key a Secret gives a corpus, or why it gives none. Pure: a fake resolves the same way.
+ *
+ * The label is checked before the data is looked at, so a refused Secret's keys are never used, not even to say which
+ * is missing: the message names the Secret and the label, nothing of its content.
+ */
+export function resolveFromSecret(corpus: MidiCorpus, secret: SecretData): Resolution {
   const { namespace } = corpus.metadata;
   const { name, key } = corpus.spec.database.secretRef;
-  if (data === undefined)
+  if (secret === undefined)
     return { ok: false, reason: Reason.SecretNotFound, message: `Secret ${namespace}/${name} not found.` };
-  const url = data[key];
+  if (secret.labels[DATABASE_SECRET_LABEL] !== DATABASE_SECRET_LABEL_VALUE)
+    return {
+      ok: false,
+      reason: Reason.SecretNotLabelled,
+      message:
+        `Secret ${namespace}/${name} is not labelled ${DATABASE_SECRET_LABEL}=${DATABASE_SECRET_LABEL_VALUE}: ` +
+        'label it to let MidiCorpora use it (the operator passes it to the pods it creates).',
+    };
+  const url = secret.data[key];
   if (url === undefined || url === '')
     return {
       ok: false,

@@ -63,6 +63,8 @@ export const Reason = {
   // InvalidSpec
   SpecValid: 'SpecValid',
   SecretNotFound: 'SecretNotFound',
+  /** The Secret exists but lacks the label that lets MidiCorpora use it (DATABASE_SECRET_LABEL). */
+  SecretNotLabelled: 'SecretNotLabelled',
   SecretKeyMissing: 'SecretKeyMissing',
   InvalidDatabaseUrl: 'InvalidDatabaseUrl',
   DatabaseUnreachable: 'DatabaseUnreachable',

@@ -28,6 +28,14 @@ export const PLURAL = 'midicorpora';
 export const SINGULAR = 'midicorpus';
 export const SHORT_NAMES = ['mco'];
 
+/**
+ * The label a Secret must carry, with DATABASE_SECRET_LABEL_VALUE, before a MidiCorpus may name it. The operator hands
+ * the Secret to pods it creates, so without this opt-in anyone allowed to create MidiCorpora could have any Secret of
+ * their namespace mounted into a pod they control, even without the right to read Secrets themselves.
+ */
+export const DATABASE_SECRET_LABEL = `${GROUP}/database`;
+export const DATABASE_SECRET_LABEL_VALUE = 'true';
+
 /** Indexed Jobs refuse more completions than this when backoffLimitPerIndex is set (Kubernetes' own limit). */
 export const MAX_SHARDS = 100_000;
 
@@ -107,7 +115,7 @@ const databaseSchema = object(
               minLength: 1,
               maxLength: 253,
               pattern: DNS_SUBDOMAIN,
-              description: "Name of a Secret in the MidiCorpus's namespace.",
+              description: `Name of a Secret in the MidiCorpus's namespace, labelled ${DATABASE_SECRET_LABEL}=${DATABASE_SECRET_LABEL_VALUE} (the operator refuses any other: it passes the Secret to the pods it creates).`,
             }),
           ),
           key: string({

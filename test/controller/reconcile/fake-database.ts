@@ -13,6 +13,7 @@ import {
   type EndedBackends,
   type Progress,
   type Resolution,
+  type SecretContent,
 } from '../../../controller/reconcile/database.js';
 
 let pids = 1000;
@@ -43,12 +44,12 @@ export class FakeDatabase implements DatabaseAccess {
   /** Every endBackends call. */
   readonly endings: Array<{ applicationName: string; pids: number[] }> = [];
 
-  /** `secrets`: Secret data by `namespace/name`, read at each resolve (a test may change it between passes). */
-  constructor(private readonly secrets: ReadonlyMap<string, Record<string, string>>) {}
+  /** `secrets`: Secrets by `namespace/name`, read at each resolve (a test may change them between passes). */
+  constructor(private readonly secrets: ReadonlyMap<string, SecretContent>) {}
 
   async resolve(corpus: MidiCorpus): Promise<Resolution> {
-    const data = this.secrets.get(`${corpus.metadata.namespace}/${corpus.spec.database.secretRef.name}`);
-    return resolveFromSecret(corpus, data);
+    const secret = this.secrets.get(`${corpus.metadata.namespace}/${corpus.spec.database.secretRef.name}`);
+    return resolveFromSecret(corpus, secret);
   }
 
   async maxConnections(): Promise<number> {

@@ -19,7 +19,7 @@ export interface ReconcilerSetup<D extends DatabaseAccess> {
 
 export function setupReconciler<D extends DatabaseAccess>(o: ReconcilerSetup<D>, corpora: readonly CorpusOptions[]) {
   const world = new World();
-  world.secrets.set('music/db', { url: o.url });
+  world.setSecret('music/db', { url: o.url });
   for (const c of corpora) world.addCorpus(makeCorpus(c));
   const queued: string[] = [];
   const database = o.database(world);

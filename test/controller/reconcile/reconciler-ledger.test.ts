@@ -121,7 +121,7 @@ describe('Reconciler and the server ledger', () => {
     world.startPods('a-run', 7);
     // The Secret now names another server. The run Job and its pods keep the old budget key in their annotations,
     // and the pods the Job controller starts from now on connect to the new server.
-    world.secrets.set('music/db', { url: 'postgres://midi:secret@db2.music.svc:5432/midi' });
+    world.setSecret('music/db', { url: 'postgres://midi:secret@db2.music.svc:5432/midi' });
     world.podList = world.podList.slice(0, 5);
     const fresh = world.startPods('a-run', 2);
     database.sessions = fresh.flatMap((p) => sessionsOf(p)); // the new server's sessions

@@ -62,7 +62,7 @@ describe('Reconciler', () => {
 
   it('never puts the URL or its password in status or Events', async () => {
     const { world, pass, corpus } = setup({ name: 'a', uid: 'uid-a' });
-    world.secrets.set('music/db', { url: 'postgres://u:hunter2@127.0.0.1:1/x' }); // nothing listens: max_connections unknown
+    world.setSecret('music/db', { url: 'postgres://u:hunter2@127.0.0.1:1/x' }); // nothing listens: max_connections unknown
     await pass('a');
     await pass('a');
     const text = JSON.stringify([corpus('a').status, world.events]);
@@ -97,7 +97,7 @@ describe('Reconciler', () => {
       shards: { total: 1, succeeded: 0, failed: 0 },
     };
     const { world, pass, corpus } = setup({ name: 'a', uid: 'uid-a', status: running });
-    world.secrets.set('music/db', { url: progressUrl });
+    world.setSecret('music/db', { url: progressUrl });
     await pass('a');
     await pass('a');
     expect(corpus('a').status?.files).toEqual({ total: 3, processed: 2, failed: 1 });
@@ -128,7 +128,7 @@ describe('Reconciler', () => {
         status: running,
         spec: { database: { maxConnections: 20 } },
       });
-      world.secrets.set('music/db', { url: finalUrl });
+      world.setSecret('music/db', { url: finalUrl });
       await pass('a'); // creates the run Job
       await pass('a'); // counts: nothing recorded yet
       expect(corpus('a').status?.files).toEqual({ total: 3, processed: 0, failed: 0 });

@@ -26,6 +26,35 @@ describe('Reconciler', () => {
     expect(world.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'SecretNotFound' })]);
   });
 
+  it('refuses a Secret not labelled for MidiCorpora: no Job, and status and Event say why without its content', async () => {
+    const { world, pass, corpus } = setup({
+      name: 'a',
+      spec: { database: { secretRef: { name: 'other' }, maxConnections: 20 } },
+    });
+    // Someone else's Secret in the same namespace, with a perfectly good URL: a corpus must not get it into a pod.
+    world.setSecret('music/other', { url: 'postgres://app:hunter2@db.music.svc:5432/app' }, {});
+    const r = await pass('a');
+    await pass('a');
+    expect(world.jobList).toEqual([]);
+    expect(world.writes.filter((w) => !w.startsWith('status'))).toEqual([]);
+    expect(corpus('a').status?.phase).toBe('Invalid');
+    expect(condition(corpus('a'), 'InvalidSpec')).toMatchObject({
+      status: 'True',
+      reason: 'SecretNotLabelled',
+      message:
+        'Secret music/other is not labelled midi.corpus.dev/database=true: label it to let MidiCorpora use it ' +
+        '(the operator passes it to the pods it creates).',
+    });
+    expect(r.requeueAfterMs).toBe(60_000);
+    expect(world.events).toEqual([expect.objectContaining({ type: 'Warning', reason: 'SecretNotLabelled' })]);
+    expect(JSON.stringify([corpus('a').status, world.events])).not.toMatch(/hunter2|db\.music/);
+
+    // Labelled, it is used: the scan starts.
+    world.setSecret('music/other', { url: 'postgres://app:hunter2@db.music.svc:5432/app' });
+    await pass('a');
+    expect(world.writes.at(-1)).toMatch(/^create a-scan/);
+  });
+
   it('starts no pod when not even one fits, and says what to change', async () => {
     const running = {
       phase: 'Running' as const,

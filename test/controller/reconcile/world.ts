@@ -5,7 +5,12 @@
  * step at a time, so every intermediate state is explicit.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
-import type { MidiCorpus } from '../../../controller/api/v1alpha1/midicorpus.js';
+import {
+  DATABASE_SECRET_LABEL,
+  DATABASE_SECRET_LABEL_VALUE,
+  type MidiCorpus,
+} from '../../../controller/api/v1alpha1/midicorpus.js';
+import type { SecretContent } from '../../../controller/reconcile/database.js';
 import type { CorpusEvent } from '../../../controller/plan/status.js';
 import type { Caches } from '../../../controller/reconcile/reconciler.js';
 import type { ClusterReader, ClusterWriter } from '../../../controller/kube.js';
@@ -31,8 +36,18 @@ export class World implements Caches, ClusterWriter, ClusterReader {
   podList: V1Pod[] = [];
   readonly events: Array<CorpusEvent & { corpus: string }> = [];
   readonly writes: string[] = [];
-  readonly secrets = new Map<string, Record<string, string>>();
+  /** Secrets by `namespace/name`: set them with setSecret. */
+  readonly secrets = new Map<string, SecretContent>();
   private serial = 0;
+
+  /** A Secret with `data`; labelled for MidiCorpora, as a user would, unless `labels` says otherwise. */
+  setSecret(
+    key: string,
+    data: Record<string, string>,
+    labels: Record<string, string> = { [DATABASE_SECRET_LABEL]: DATABASE_SECRET_LABEL_VALUE },
+  ): void {
+    this.secrets.set(key, { labels, data });
+  }
 
   addCorpus(c: MidiCorpus): void {
     c.metadata.resourceVersion = String(++this.serial);

@@ -1,0 +1,95 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { describe, expect, it, vi } from 'vitest';
+import { DATABASE_SECRET_LABEL, DATABASE_SECRET_LABEL_VALUE } from '../../../controller/api/v1alpha1/midicorpus.js';
+import { KubeClient } from '../../../controller/kube.js';
+import { resolveFromSecret, type SecretData } from '../../../controller/reconcile/database.js';
+import { makeCorpus } from '../fixtures.js';
+
+// Which Secrets a MidiCorpus may use: the operator passes the Secret to the pods it creates, so only one labelled for
+// the purpose is used; the refusal names the Secret and the label, never what the Secret holds.
+const labelled = { [DATABASE_SECRET_LABEL]: DATABASE_SECRET_LABEL_VALUE };
+const url = 'postgres://midi:hunter2@db.music.svc:5432/midi';
+
+describe('resolveFromSecret', () => {
+  const corpus = makeCorpus({ name: 'a', namespace: 'music', spec: { database: { secretRef: { name: 'db' } } } });
+  const notLabelled = {
+    reason: 'SecretNotLabelled',
+    message:
+      'Secret music/db is not labelled midi.corpus.dev/database=true: label it to let MidiCorpora use it ' +
+      '(the operator passes it to the pods it creates).',
+  };
+  const cases: Array<{ name: string; secret: SecretData; expected: Record<string, unknown> }> = [
+    {
+      name: 'a labelled Secret with the URL gives the URL',
+      secret: { labels: labelled, data: { url } },
+      expected: { ok: true, url },
+    },
+    {
+      name: 'a Secret without the label is refused, URL or not',
+      secret: { labels: {}, data: { url } },
+      expected: { ok: false, ...notLabelled },
+    },
+    {
+      name: 'the label with another value is refused',
+      secret: { labels: { [DATABASE_SECRET_LABEL]: 'false' }, data: { url } },
+      expected: { ok: false, ...notLabelled },
+    },
+    {
+      name: "an unlabelled Secret's keys are not looked at (no SecretKeyMissing that would tell what it holds)",
+      secret: { labels: { app: 'other' }, data: { password: 'x' } },
+      expected: { ok: false, ...notLabelled },
+    },
+    {
+      name: 'a labelled Secret without the key says which key',
+      secret: { labels: labelled, data: { password: 'x' } },
+      expected: { ok: false, reason: 'SecretKeyMissing' },
+    },
+    {
+      name: 'no Secret at all',
+      secret: undefined,
+      expected: { ok: false, reason: 'SecretNotFound' },
+    },
+  ];
+  it.each(cases)('$name', ({ secret, expected }) => {
+    const r = resolveFromSecret(corpus, secret);
+    expect(r).toMatchObject(expected);
+    expect(JSON.stringify(r.ok ? {} : r)).not.toContain('hunter2');
+  });
+});
+
+describe('KubeClient.readSecret', () => {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  const watching = (namespace: string) => {
+    const kube = new KubeClient({ kubeConfig, namespace, identity: 'test' });
+    const read = vi.spyOn(kube.core, 'readNamespacedSecret').mockResolvedValue({
+      metadata: { name: 'db', labels: labelled },
+      data: { url: Buffer.from(url).toString('base64') },
+    });
+    return { kube, read };
+  };
+
+  it('gives the labels with the decoded data', async () => {
+    const { kube } = watching('music');
+    expect(await kube.readSecret('music', 'db')).toEqual({ labels: labelled, data: { url } });
+  });
+
+  it('never reads a Secret outside the namespace it watches', async () => {
+    const { kube, read } = watching('music');
+    await expect(kube.readSecret('kube-system', 'db')).rejects.toThrow(
+      'refusing to read Secret kube-system/db: the controller watches namespace music only',
+    );
+    expect(read).not.toHaveBeenCalled();
+  });
+
+  it('reads in any namespace when it watches all of them', async () => {
+    const { kube, read } = watching('');
+    await kube.readSecret('team-a', 'db');
+    expect(read).toHaveBeenCalledWith({ name: 'db', namespace: 'team-a' });
+  });
+});
