@@ -11,6 +11,7 @@ import { expect, it } from 'vitest';
 import { BatchV1Api, CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';
 import { describeWithCluster, eventually } from '../cluster/vitest.js';
 import { ConnectionSampler, WriteGate, recordedPerShard } from './support/database.js';
+import { databaseSecret } from './support/database-secret.js';
 import { CorpusObserver } from './support/observe.js';
 import {
   OPERATOR_NAME,
@@ -434,10 +435,20 @@ describeWithCluster('end to end with the Helm chart', () => {
         }),
       ).toContain('spec.source.volume');
 
-      // What the schema cannot know: the Secret is missing, or holds no postgres:// URL. Invalid, said why, no Job.
+      // What the schema cannot know: the Secret is missing, is not labelled for MidiCorpora, or holds no postgres://
+      // URL. Invalid, said why, no Job.
       await core().createNamespacedSecret({
         namespace: ns,
-        body: { metadata: { name: 'mysql' }, stringData: { url: 'mysql://root:hunter2@db.example:3306/midi' } },
+        body: databaseSecret('mysql', 'mysql://root:hunter2@db.example:3306/midi'),
+      });
+      await core().createNamespacedSecret({
+        namespace: ns,
+        body: databaseSecret('unlabelled', 'postgres://app:hunter2@db.example:5432/app', { labelled: false }),
+      });
+      await applyOrFail(cluster(), {
+        ...base,
+        metadata: { name: 'not-labelled', namespace: ns },
+        spec: { ...spec, database: { secretRef: { name: 'unlabelled' } } },
       });
       await applyOrFail(cluster(), {
         ...base,
@@ -454,6 +465,14 @@ describeWithCluster('end to end with the Helm chart', () => {
         status: 'True',
         reason: 'SecretNotFound',
       });
+      const notLabelled = await waitForPhase(cluster(), ns, 'not-labelled', ['Invalid']);
+      expect(notLabelled.conditions?.find((c) => c.type === 'InvalidSpec')).toMatchObject({
+        status: 'True',
+        reason: 'SecretNotLabelled',
+      });
+      const notLabelledEvents = await corpusEvents(ns, 'not-labelled');
+      expect(notLabelledEvents.map((e) => [e.type, e.reason])).toContainEqual(['Warning', 'SecretNotLabelled']);
+      expect(JSON.stringify([notLabelled, notLabelledEvents])).not.toContain('hunter2');
       const badUrl = await waitForPhase(cluster(), ns, 'bad-url', ['Invalid']);
       expect(badUrl.conditions?.find((c) => c.type === 'InvalidSpec')).toMatchObject({
         status: 'True',

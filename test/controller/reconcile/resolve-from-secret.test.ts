@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { DATABASE_SECRET_LABEL, DATABASE_SECRET_LABEL_VALUE } from '../../../controller/api/v1alpha1/midicorpus.js';
 import { KubeClient } from '../../../controller/kube.js';
 import { resolveFromSecret, type SecretData } from '../../../controller/reconcile/database.js';
+import { databaseSecret } from '../../e2e/support/database-secret.js';
 import { makeCorpus } from '../fixtures.js';
 
 // Which Secrets a MidiCorpus may use: the operator passes the Secret to the pods it creates, so only one labelled for
@@ -54,6 +55,21 @@ describe('resolveFromSecret', () => {
     const r = resolveFromSecret(corpus, secret);
     expect(r).toMatchObject(expected);
     expect(JSON.stringify(r.ok ? {} : r)).not.toContain('hunter2');
+  });
+});
+
+describe("the e2e tests' database Secret", () => {
+  // Every e2e corpus names one: were it refused, every e2e test would end Invalid instead of ingesting.
+  const corpus = makeCorpus({ name: 'a', namespace: 'e2e', spec: { database: { secretRef: { name: 'db' } } } });
+  const asRead = (o?: { labelled?: boolean }) => {
+    const s = databaseSecret('db', url, o);
+    return { labels: s.metadata?.labels ?? {}, data: s.stringData ?? {} };
+  };
+  it('is labelled, so the operator uses it', () => {
+    expect(resolveFromSecret(corpus, asRead())).toMatchObject({ ok: true, url });
+  });
+  it('without the label, as a test of the refusal asks, is refused', () => {
+    expect(resolveFromSecret(corpus, asRead({ labelled: false }))).toMatchObject({ reason: 'SecretNotLabelled' });
   });
 });
 

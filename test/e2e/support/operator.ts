@@ -25,6 +25,7 @@ import {
   type MidiCorpusStatus,
 } from '../../../controller/api/v1alpha1/midicorpus.js';
 import type { ClusterOptions, TestCluster } from '../../cluster/cluster.js';
+import { databaseSecret } from './database-secret.js';
 import { eventually } from '../../cluster/vitest.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -130,9 +131,7 @@ export async function createDatabaseSecret(
   url: string,
   name = 'db',
 ): Promise<void> {
-  await cluster.kc
-    .makeApiClient(CoreV1Api)
-    .createNamespacedSecret({ namespace, body: { metadata: { name }, stringData: { url } } });
+  await cluster.kc.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace, body: databaseSecret(name, url) });
 }
 
 export async function readCorpus(
