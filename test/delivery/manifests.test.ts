@@ -3,7 +3,12 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { midiCorpusCRD } from '../../controller/api/crd.js';
-import { API_VERSION, KIND } from '../../controller/api/v1alpha1/midicorpus.js';
+import {
+  API_VERSION,
+  DATABASE_SECRET_LABEL,
+  DATABASE_SECRET_LABEL_VALUE,
+  KIND,
+} from '../../controller/api/v1alpha1/midicorpus.js';
 import { controllerRules, leaderElectionRules } from './rbac.js';
 import {
   canonicalRules,
@@ -174,5 +179,12 @@ describe('the samples', () => {
     expect([sample.apiVersion, sample.kind]).toEqual([API_VERSION, KIND]);
     expect(sample.spec.database.secretRef.name).toBe(secret.metadata.name);
     expect(Object.keys(secret.stringData)).toContain(sample.spec.database.secretRef.key);
+  });
+
+  it('label the sample Secret so that the operator may use it', async () => {
+    const secret = parse(
+      await readFile(path.join(manifestsDir, 'samples', 'database-secret.yaml'), 'utf8'),
+    ) as KubeObject;
+    expect(secret.metadata.labels?.[DATABASE_SECRET_LABEL]).toBe(DATABASE_SECRET_LABEL_VALUE);
   });
 });
