@@ -287,7 +287,12 @@ describeWithCluster('end to end with the Helm chart', () => {
       const historyA = await observeA.stop();
       const historyB = await observeB.stop();
       const figures = await sampler.stop();
-      expect(historyA.parallelism.slice(0, 3)).toEqual([7, 6, 4]);
+      // a may start at 6 for a pass: seen once on a loaded machine, its first plan took one connection more than the
+      // test's 2 off the allowance (a session that two readings in a row both caught), and a grew to 7 a pass later.
+      // From 7 on: 6 for b's scan, then its share of 4.
+      const from7 = historyA.parallelism.indexOf(7);
+      expect(historyA.parallelism.slice(0, from7)).toEqual(from7 === 0 ? [] : [6]);
+      expect(historyA.parallelism.slice(from7, from7 + 3)).toEqual([7, 6, 4]);
       expect(historyB.parallelism).toContain(3);
       expect(historyB.parallelism.at(-1)).toBe(0); // capped by the shards left, down to none
       expect(Math.max(...historyB.parallelism)).toBe(7);
