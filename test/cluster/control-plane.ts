@@ -38,7 +38,7 @@ export const CONTROLLERS = [
   // claims; the protection controllers lift the finalizers that keep a claim or volume in use from being deleted.
   'persistentvolume-binder-controller',
   'persistentvolume-protection-controller',
-  'pvc-protection-controller',
+  'persistentvolumeclaim-protection-controller',
 ];
 
 export interface ControlPlane {
