@@ -34,6 +34,11 @@ export const CONTROLLERS = [
   'endpointslice-mirroring-controller',
   'node-lifecycle-controller',
   'taint-eviction-controller',
+  // The end-to-end corpora are local PersistentVolumes (the pod policy refuses hostPath): the binder binds their
+  // claims; the protection controllers lift the finalizers that keep a claim or volume in use from being deleted.
+  'persistentvolume-binder-controller',
+  'persistentvolume-protection-controller',
+  'persistentvolumeclaim-protection-controller',
 ];
 
 export interface ControlPlane {

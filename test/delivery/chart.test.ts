@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { midiCorpusCRD } from '../../controller/api/crd.js';
+import { podPolicy } from '../../controller/api/pod-policy.js';
 import { clusterSupport, ensureClusterBinaries } from '../cluster/binaries.js';
 import { controllerRules, leaderElectionRules } from './rbac.js';
 import {
@@ -95,7 +96,54 @@ describe.skipIf(skip)('the Helm chart', () => {
       'RoleBinding/midi-corpus-operator-leader-election',
       'Service/midi-corpus-operator-metrics',
       'ServiceAccount/midi-corpus-operator',
+      'ValidatingAdmissionPolicy/midi-corpus-operator-pod-policy',
+      'ValidatingAdmissionPolicyBinding/midi-corpus-operator-pod-policy',
     ]);
+  });
+
+  it('installs the same pod policy as the manifests: the generated one, with the same defaults', async () => {
+    const objects = await template();
+    const [policy, binding] = podPolicy();
+    expect(findObject(objects, 'ValidatingAdmissionPolicy').spec).toEqual(policy.spec);
+    expect(findObject(objects, 'ValidatingAdmissionPolicyBinding').spec).toEqual(binding.spec);
+  });
+
+  it("fills the pod policy's allow-lists from the values, always allowing the operator's own images", async () => {
+    const objects = await template(
+      'podPolicy.allowedVolumeTypes={persistentVolumeClaim,hostPath}',
+      'podPolicy.allowedImages={registry.example/midi/}',
+      'runner.image=registry.example/runner:7',
+      'image.repository=mirror.example/mco',
+    );
+    const [policy] = podPolicy({
+      allowedVolumeTypes: ['persistentVolumeClaim', 'hostPath'],
+      allowedImages: ['mirror.example/mco', 'registry.example/runner:7', 'registry.example/midi/'],
+    });
+    expect(findObject(objects, 'ValidatingAdmissionPolicy').spec).toEqual(policy.spec);
+  });
+
+  it('names the pod policy after the release, in its messages too, and binds it to the watched namespace only', async () => {
+    const { stdout } = await run(
+      helm,
+      ['template', 'other', chartDir, '--kube-version', KUBE_VERSION, '--set', 'watchNamespace=team-a'],
+      { maxBuffer: 16 << 20 },
+    );
+    const objects = parseObjects(stdout);
+    const policy = findObject(objects, 'ValidatingAdmissionPolicy');
+    expect(policy.metadata.name).toBe('other-midi-corpus-operator-pod-policy');
+    expect(JSON.stringify(policy.spec)).not.toContain('ValidatingAdmissionPolicy midi-corpus-operator-pod-policy');
+    expect(JSON.stringify(policy.spec)).toContain('ValidatingAdmissionPolicy other-midi-corpus-operator-pod-policy');
+    expect(findObject(objects, 'ValidatingAdmissionPolicyBinding').spec).toEqual({
+      policyName: 'other-midi-corpus-operator-pod-policy',
+      validationActions: ['Deny'],
+      matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'team-a' } } },
+    });
+  });
+
+  it('leaves the pod policy out with podPolicy.enabled=false', async () => {
+    const kinds = (await template('podPolicy.enabled=false')).map((o) => o.kind);
+    expect(kinds).not.toContain('ValidatingAdmissionPolicy');
+    expect(kinds).not.toContain('ValidatingAdmissionPolicyBinding');
   });
 
   it('installs the generated CRD, kept on uninstall', async () => {
@@ -211,6 +259,8 @@ describe.skipIf(skip)('the Helm chart', () => {
     [['image.pullPolicy=Sometimes'], 'pullPolicy'],
     [['watchNamespace=Team_A'], 'watchNamespace'],
     [['replicaz=2'], 'replicaz'],
+    [['podPolicy.allowedVolumeTypes={}'], 'allowedVolumeTypes'],
+    [['podPolicy.allowedVolumeTypes={host-path}'], 'allowedVolumeTypes'],
   ])('refuses %j through values.schema.json, naming %s', async (set, field) => {
     expect(await refusal(...set)).toContain(field);
   });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { midiCorpusCRD } from '../../controller/api/crd.js';
+import { OPERATOR_IMAGE_REPOSITORY, podPolicy } from '../../controller/api/pod-policy.js';
 import {
   API_VERSION,
   DATABASE_SECRET_LABEL,
@@ -43,11 +44,32 @@ describe('kubectl kustomize manifests/', () => {
       'RoleBinding/midi-corpus-operator-leader-election',
       'Service/midi-corpus-operator-metrics',
       'ServiceAccount/midi-corpus-operator',
+      'ValidatingAdmissionPolicy/midi-corpus-operator-pod-policy',
+      'ValidatingAdmissionPolicyBinding/midi-corpus-operator-pod-policy',
     ]);
   });
 
+  it("installs the pod policy exactly as controller/api generates it, allowing the manifests' image repository", () => {
+    const [policy, binding] = podPolicy();
+    expect(findObject(objects, 'ValidatingAdmissionPolicy').spec).toEqual(policy.spec);
+    expect(findObject(objects, 'ValidatingAdmissionPolicyBinding').spec).toEqual(binding.spec);
+    const image = deploymentSpec(findObject(objects, 'Deployment')).template.spec.containers[0]!.image;
+    expect(image.startsWith(`${OPERATOR_IMAGE_REPOSITORY}:`)).toBe(true);
+    expect(policy.spec.variables.find((v) => v.name === 'allowedImages')?.expression).toBe(
+      JSON.stringify([OPERATOR_IMAGE_REPOSITORY]),
+    );
+  });
+
   it('puts every namespaced object in midi-corpus-system', () => {
-    const clusterScoped = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding']);
+    const clusterScoped = new Set([
+      'Namespace',
+      'CustomResourceDefinition',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      // kustomize writes the namespace into these (its schema predates them); the API server drops it.
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+    ]);
     for (const o of objects.filter((x) => !clusterScoped.has(x.kind)))
       expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe(NAMESPACE);
   });

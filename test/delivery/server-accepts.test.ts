@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { readFile } from 'node:fs/promises';
+import { parse, stringify } from 'yaml';
 import { AuthorizationV1Api } from '@kubernetes/client-node';
-import { describeWithCluster, useCluster } from '../cluster/vitest.js';
+import { describeWithCluster, eventually, useCluster } from '../cluster/vitest.js';
 import { controllerRules, leaderElectionRules } from './rbac.js';
 import { chartDir, manifestsDir, parseObjects, run, type KubeObject } from './support.js';
 
@@ -76,6 +77,43 @@ describeWithCluster('the delivery files on a real API server', () => {
   it("accepts the samples, validated by the CRD's schema and CEL rules", async () => {
     const out = await kubectl(['apply', '--dry-run=server', '-n', CORPUS_NS, '-f', path.join(manifestsDir, 'samples')]);
     expect(out).toContain('midicorpus.midi.corpus.dev/lakh created (server dry run)');
+  });
+
+  it("refuses, through the manifests' pod policy, the sample on a hostPath or with a foreign image, saying why", async () => {
+    const sample = parse(
+      await readFile(path.join(manifestsDir, 'samples', 'midicorpus.yaml'), 'utf8'),
+    ) as KubeObject & {
+      spec: { source: Record<string, unknown>; runner: Record<string, unknown> };
+    };
+    const dryRun = (spec: Record<string, unknown>) =>
+      cluster().kubectl(
+        ['apply', '--dry-run=server', '-n', CORPUS_NS, '-f', '-'],
+        stringify({ ...sample, spec: { ...sample.spec, ...spec } }),
+      );
+    const hostPath = { source: { ...sample.spec.source, volume: { hostPath: { path: '/' } } } };
+    // A new policy takes a moment to reach the admission plugin.
+    const refused = await eventually(
+      'the pod policy to refuse a hostPath',
+      async () => {
+        const r = await dryRun(hostPath);
+        return r.code !== 0 ? r.stderr : undefined;
+      },
+      30_000,
+    );
+    expect(refused).toContain('spec.source.volume is a hostPath volume');
+    expect(refused).toContain('Allowed volume types: persistentVolumeClaim, ephemeral, csi, nfs.');
+    expect(refused).toContain('ValidatingAdmissionPolicy midi-corpus-operator-pod-policy');
+    const split = await dryRun({ splitTracks: { volume: { hostPath: { path: '/tmp' } } } });
+    expect(split.stderr).toContain('spec.splitTracks.volume is a hostPath volume');
+    for (const image of ['docker.io/library/busybox:1.37', 'ghcr.io/midi-corpus/midi-corpus-operator-evil:0.1.0']) {
+      const r = await dryRun({ runner: { ...sample.spec.runner, image } });
+      expect(r.stderr, image).toContain(`spec.runner.image ${image} is not an image this cluster allows`);
+    }
+    const allowed = await dryRun({
+      runner: { ...sample.spec.runner, image: 'ghcr.io/midi-corpus/midi-corpus-operator@sha256:' + '0'.repeat(64) },
+      splitTracks: { volume: { nfs: { server: 'nas.invalid', path: '/tracks' } } },
+    });
+    expect(allowed.code, allowed.stderr).toBe(0);
   });
 
   it.each([[[]], [['watchNamespace=team-a']], [['crds.create=false', 'replicaCount=1']]])(

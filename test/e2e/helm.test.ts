@@ -8,6 +8,7 @@
  * and compared with the budget the controller computed and wrote in the corpus's status.
  */
 import { expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { BatchV1Api, CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';
 import { describeWithCluster, eventually } from '../cluster/vitest.js';
 import { ConnectionSampler, WriteGate, recordedPerShard } from './support/database.js';
@@ -53,11 +54,11 @@ describeWithCluster('end to end with the Helm chart', () => {
     "ingests a generated corpus: every file recorded once, status Succeeded with the right counts, acted on by the leader under the chart's ServiceAccount",
     async () => {
       const s = await scenario('songs', 30);
-      const { dir, files } = await s.corpus('songs', { files: 90, seed: 11, bad: true });
+      const { claim, files } = await s.corpus('songs', { files: 90, seed: 11, bad: true });
       const sampler = new ConnectionSampler(s.db.url);
       await sampler.start();
       const observer = new CorpusObserver(cluster(), s.namespace, 'songs').start();
-      await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 15 }));
+      await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, claim, filesPerShard: 15 }));
 
       const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed']);
       const history = await observer.stop();
@@ -115,14 +116,14 @@ describeWithCluster('end to end with the Helm chart', () => {
       // the operator reads off the server as another application's: runners may hold 14, i.e. 7 pods of 2 (100m CPU:
       // one parse worker, a pool of 2), for 20 shards.
       const s = await scenario('tight', 22);
-      const { dir, files } = await s.corpus('many', { files: 200, seed: 12 });
+      const { claim, files } = await s.corpus('many', { files: 200, seed: 12 });
       const gate = await WriteGate.install(s.ownerUrl, 0);
       await gate.freeze('tight/many');
       const sampler = new ConnectionSampler(s.db.url);
       await sampler.start();
       const observer = new CorpusObserver(cluster(), s.namespace, 'many').start();
       try {
-        await applyOrFail(cluster(), corpusObject({ name: 'many', namespace: s.namespace, dir, filesPerShard: 10 }));
+        await applyOrFail(cluster(), corpusObject({ name: 'many', namespace: s.namespace, claim, filesPerShard: 10 }));
 
         // Held at the gate, every runner pod the budget allows is started and holds its pool: the budget is reached,
         // and nothing more is started on top of it.
@@ -184,7 +185,7 @@ describeWithCluster('end to end with the Helm chart', () => {
       await cluster().createNamespace('share-b');
       await createDatabaseSecret(cluster(), 'share-b', s.podUrl); // the Service of share-a, by its ClusterIP
       const a = await s.corpus('a', { files: 400, seed: 21 });
-      const b = await s.corpus('b', { files: 150, seed: 22 });
+      const b = await s.corpus('b', { files: 150, seed: 22, namespace: 'share-b' });
       const gate = await WriteGate.install(s.ownerUrl, 0);
       await gate.freeze('share-a/a');
       await gate.freeze('share-b/b');
@@ -214,7 +215,10 @@ describeWithCluster('end to end with the Helm chart', () => {
         await gate.freeze('share-a/a');
       };
       try {
-        await applyOrFail(cluster(), corpusObject({ name: 'a', namespace: 'share-a', dir: a.dir, filesPerShard: 10 }));
+        await applyOrFail(
+          cluster(),
+          corpusObject({ name: 'a', namespace: 'share-a', claim: a.claim, filesPerShard: 10 }),
+        );
         await eventually(
           'a to run 7 pods, all held at the gate',
           async () => (await gate.waiting('share-a/a')) === 7,
@@ -222,7 +226,10 @@ describeWithCluster('end to end with the Helm chart', () => {
         );
 
         // b arrives: its scan needs one connection, so a gives up one pod first; b waits for it, and says so.
-        await applyOrFail(cluster(), corpusObject({ name: 'b', namespace: 'share-b', dir: b.dir, filesPerShard: 10 }));
+        await applyOrFail(
+          cluster(),
+          corpusObject({ name: 'b', namespace: 'share-b', claim: b.claim, filesPerShard: 10 }),
+        );
         await eventually(
           "a to be scaled down to 6 for b's scan",
           async () => (await parallelism('share-a', 'a-run')) === 6,
@@ -308,7 +315,7 @@ describeWithCluster('end to end with the Helm chart', () => {
     'survives a runner killed mid-shard, a runner evicted and the leader deleted: every file recorded exactly once',
     async () => {
       const s = await scenario('chaos', 30);
-      const { dir, files } = await s.corpus('songs', { files: 600, seed: 31 });
+      const { claim, files } = await s.corpus('songs', { files: 600, seed: 31 });
       // Shards of 120: the runner's first batch (50 files) commits, the next waits at the gate: each pod is mid-shard.
       const gate = await WriteGate.install(s.ownerUrl, 60);
       await gate.freeze('chaos/songs');
@@ -321,7 +328,10 @@ describeWithCluster('end to end with the Helm chart', () => {
       let newLeader: { holder: string; transitions: number } | undefined;
       let leaderLog: { done: () => Promise<string> } | undefined;
       try {
-        await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 120 }));
+        await applyOrFail(
+          cluster(),
+          corpusObject({ name: 'songs', namespace: s.namespace, claim, filesPerShard: 120 }),
+        );
         await eventually(
           'all 5 shards half recorded, their next batch held at the gate',
           async () => {
@@ -390,7 +400,7 @@ describeWithCluster('end to end with the Helm chart', () => {
     async () => {
       const ns = 'invalid';
       await cluster().createNamespace(ns);
-      const base = corpusObject({ name: 'x', namespace: ns, dir: '/nonexistent', filesPerShard: 10 });
+      const base = corpusObject({ name: 'x', namespace: ns, claim: 'absent', filesPerShard: 10 });
       const spec = base.spec as unknown as Record<string, Record<string, unknown>>;
       const refused = async (name: string, change: (spec: Record<string, Record<string, unknown>>) => void) => {
         const copy = structuredClone(spec);
@@ -434,11 +444,55 @@ describeWithCluster('end to end with the Helm chart', () => {
           x.source = { ...x.source, path: '../etc' };
         }),
       ).toContain('must stay inside the volume');
+      // Two sources in one volume: the schema's refusal (both of allowed types, so the pod policy has no say).
       expect(
         await refused('two-volumes', (x) => {
-          x.source = { volume: { hostPath: { path: '/a' }, emptyDir: {} } };
+          x.source = { volume: { persistentVolumeClaim: { claimName: 'a' }, nfs: { server: 'nas', path: '/a' } } };
         }),
-      ).toContain('spec.source.volume');
+      ).toMatch(/spec\.source\.volume.*at most 1/);
+
+      // The pod policy (a ValidatingAdmissionPolicy the chart installs): no node-level volume, no image outside the
+      // allow-list, each refusal saying what was refused, what is allowed and where the allow-lists are changed.
+      const hostSource = await refused('host-source', (x) => {
+        x.source = { volume: { hostPath: { path: '/' } } };
+      });
+      expect(hostSource).toContain('spec.source.volume is a hostPath volume');
+      expect(hostSource).toContain('Allowed volume types: persistentVolumeClaim, ephemeral, csi, nfs.');
+      expect(hostSource).toContain('ValidatingAdmissionPolicy midi-corpus-operator-pod-policy');
+      expect(hostSource).toContain('podPolicy.allowedVolumeTypes');
+      expect(
+        await refused('host-split', (x) => {
+          x.splitTracks = { volume: { hostPath: { path: '/tmp' } } };
+        }),
+      ).toContain('spec.splitTracks.volume is a hostPath volume');
+      expect(
+        await refused('secret-split', (x) => {
+          x.splitTracks = { volume: { secret: { secretName: 'db' } } };
+        }),
+      ).toContain('spec.splitTracks.volume is a secret volume');
+      const otherImage = await refused('other-image', (x) => {
+        x.runner = { ...x.runner, image: 'docker.io/library/busybox:1.37' };
+      });
+      expect(otherImage).toContain(
+        'spec.runner.image docker.io/library/busybox:1.37 is not an image this cluster allows',
+      );
+      expect(otherImage).toContain('Allowed: images of ghcr.io/midi-corpus/midi-corpus-operator, localhost:5999/');
+      expect(otherImage).toContain('podPolicy.allowedImages');
+      // A repository is not a string prefix: a look-alike repository is another image.
+      expect(
+        await refused('lookalike-image', (x) => {
+          x.runner = { ...x.runner, image: 'ghcr.io/midi-corpus/midi-corpus-operator-evil:0.1.0' };
+        }),
+      ).toContain('is not an image this cluster allows');
+      // What the policy allows: claims for both volumes, and another tag of the operator's repository.
+      const allowed = structuredClone(spec);
+      allowed.splitTracks = { volume: { persistentVolumeClaim: { claimName: 'tracks' } } };
+      allowed.runner = { ...allowed.runner, image: 'ghcr.io/midi-corpus/midi-corpus-operator:0.0.9' };
+      const accepted = await cluster().kubectl(
+        ['apply', '--dry-run=server', '-f', '-'],
+        stringify({ ...base, metadata: { name: 'allowed', namespace: ns }, spec: allowed }),
+      );
+      expect(accepted.code, accepted.stderr).toBe(0);
 
       // What the schema cannot know: the Secret is missing, is not labelled for MidiCorpora, or holds no postgres://
       // URL. Invalid, said why, no Job.
@@ -496,6 +550,18 @@ describeWithCluster('end to end with the Helm chart', () => {
       });
       expect(moved.code).not.toBe(0);
       expect(moved.stderr).toContain('source is immutable');
+      // The policy judges UPDATEs too: split tracks added later must not be a hostPath either.
+      const hostLater = await apply(cluster(), {
+        ...base,
+        metadata: { name: 'no-secret', namespace: ns },
+        spec: {
+          ...spec,
+          database: { secretRef: { name: 'absent' } },
+          splitTracks: { volume: { hostPath: { path: '/tmp' } } },
+        },
+      });
+      expect(hostLater.code).not.toBe(0);
+      expect(hostLater.stderr).toContain('spec.splitTracks.volume is a hostPath volume');
     },
     SCENARIO_TIMEOUT_MS,
   );

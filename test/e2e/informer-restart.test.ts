@@ -106,7 +106,7 @@ describeWithCluster('the controller after its API server connections break', () 
       const before = await scenario.corpus('before', { files: 20, seed: 51 });
       await applyOrFail(
         cluster(),
-        corpusObject({ name: 'before', namespace: 'restart', dir: before.dir, filesPerShard: 10 }),
+        corpusObject({ name: 'before', namespace: 'restart', claim: before.claim, filesPerShard: 10 }),
       );
       await waitForPhase(cluster(), 'restart', 'before', ['Succeeded']);
 
@@ -116,7 +116,7 @@ describeWithCluster('the controller after its API server connections break', () 
       const after = await scenario.corpus('after', { files: 20, seed: 52 });
       await applyOrFail(
         cluster(),
-        corpusObject({ name: 'after', namespace: 'restart', dir: after.dir, filesPerShard: 10 }),
+        corpusObject({ name: 'after', namespace: 'restart', claim: after.claim, filesPerShard: 10 }),
       );
       await sleep(3000);
       await proxy.resume();

@@ -9,6 +9,7 @@ import { ConnectionSampler, WriteGate } from './support/database.js';
 import { CorpusObserver } from './support/observe.js';
 import {
   OPERATOR_NAME,
+  apply,
   applyOrFail,
   controllerPods,
   corpusObject,
@@ -30,11 +31,11 @@ describeWithCluster('end to end with kubectl apply -k manifests/', () => {
     "ingests a generated corpus: every file recorded once, status Succeeded with the right counts, by the manifests' ServiceAccount",
     async () => {
       const s = await scenario('songs', 25);
-      const { dir, files } = await s.corpus('songs', { files: 80, seed: 41, bad: true });
+      const { claim, files } = await s.corpus('songs', { files: 80, seed: 41, bad: true });
       const sampler = new ConnectionSampler(s.db.url);
       await sampler.start();
       const observer = new CorpusObserver(cluster(), s.namespace, 'songs').start();
-      await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 8 }));
+      await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, claim, filesPerShard: 8 }));
 
       const status = await waitForPhase(cluster(), s.namespace, 'songs', ['Succeeded', 'Failed']);
       const history = await observer.stop();
@@ -73,7 +74,7 @@ describeWithCluster('end to end with kubectl apply -k manifests/', () => {
     async () => {
       // 22 − 3 − 2, less the operator's 1 and the test's 2 (sampler, gate: another application's to the operator): 7 pods of 2.
       const s = await scenario('pause', 22);
-      const { dir, files } = await s.corpus('songs', { files: 120, seed: 42 });
+      const { claim, files } = await s.corpus('songs', { files: 120, seed: 42 });
       const gate = await WriteGate.install(s.ownerUrl, 0);
       await gate.freeze('pause/songs');
       const sampler = new ConnectionSampler(s.db.url);
@@ -97,7 +98,7 @@ describeWithCluster('end to end with kubectl apply -k manifests/', () => {
         expect(r.code, r.stderr).toBe(0);
       };
       try {
-        await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 }));
+        await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, claim, filesPerShard: 10 }));
         await eventually(
           '7 runner pods held at the gate',
           async () => (await gate.waiting('pause/songs')) === 7,
@@ -145,4 +146,25 @@ describeWithCluster('end to end with kubectl apply -k manifests/', () => {
     },
     SCENARIO_TIMEOUT_MS,
   );
+  it('installs the pod policy, which refuses a hostPath corpus and an image outside the allow-list at the API server', async () => {
+    const ns = 'policy';
+    await cluster().createNamespace(ns);
+    const corpus = corpusObject({ name: 'host', namespace: ns, claim: 'absent', filesPerShard: 10 });
+    const host = await apply(cluster(), {
+      ...corpus,
+      spec: { ...corpus.spec, source: { volume: { hostPath: { path: '/' } } } },
+    });
+    expect(host.code).not.toBe(0);
+    expect(host.stderr).toContain('spec.source.volume is a hostPath volume');
+    expect(host.stderr).toContain('ValidatingAdmissionPolicy midi-corpus-operator-pod-policy');
+    const image = await apply(cluster(), {
+      ...corpus,
+      metadata: { name: 'image', namespace: ns },
+      spec: { ...corpus.spec, runner: { ...corpus.spec.runner, image: 'docker.io/library/busybox:1.37' } },
+    });
+    expect(image.code).not.toBe(0);
+    expect(image.stderr).toContain('Allowed: images of ghcr.io/midi-corpus/midi-corpus-operator ');
+    // The claim-backed corpus every other test here runs is allowed (no Secret: it goes Invalid, and no pod starts).
+    await applyOrFail(cluster(), { ...corpus, metadata: { name: 'claim', namespace: ns } });
+  });
 });

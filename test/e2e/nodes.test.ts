@@ -71,14 +71,14 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
    */
   const startHeldRun = async (namespace: string, seed: number) => {
     const s = await scenario(namespace, 30);
-    const { dir, files } = await s.corpus('songs', { files: 600, seed });
+    const { claim, files } = await s.corpus('songs', { files: 600, seed });
     const key = `${namespace}/songs`;
     const gate = await WriteGate.install(s.ownerUrl, 60);
     await gate.freeze(key);
     const sampler = new ConnectionSampler(s.db.url);
     await sampler.start();
     const observer = new CorpusObserver(cluster(), namespace, 'songs').start();
-    await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace, dir, filesPerShard: 100 }));
+    await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace, claim, filesPerShard: 100 }));
     await eventually(
       'all 6 shards half recorded, their next batch held at the gate',
       async () => {
@@ -271,11 +271,11 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
     'runs its runners as the restricted security context says, enforced by the node: user 65532, read-only root, no privilege escalation, no capabilities',
     async () => {
       const s = await scenario('restricted', 20);
-      const { dir } = await s.corpus('songs', { files: 20, seed: 63 });
+      const { claim } = await s.corpus('songs', { files: 20, seed: 63 });
       const gate = await WriteGate.install(s.ownerUrl, 0);
       await gate.freeze('restricted/songs');
       try {
-        await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 }));
+        await applyOrFail(cluster(), corpusObject({ name: 'songs', namespace: s.namespace, claim, filesPerShard: 10 }));
         await eventually(
           '2 runner pods held at the gate',
           async () => (await gate.waiting('restricted/songs')) === 2,
@@ -313,10 +313,10 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
     'shows a runner image that cannot be pulled only as a scan that never ends (status today; the pod says why)',
     async () => {
       const s = await scenario('nopull', 20);
-      const { dir } = await s.corpus('songs', { files: 5, seed: 64 });
+      const { claim } = await s.corpus('songs', { files: 5, seed: 64 });
       // A registry on the node's own loopback, where nothing listens: the pull fails at once, and no packet leaves.
       const image = 'localhost:5999/midi-corpus/absent:0.1.0';
-      const corpus = corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 });
+      const corpus = corpusObject({ name: 'songs', namespace: s.namespace, claim, filesPerShard: 10 });
       (corpus.spec.runner as { image?: string }).image = image;
       await applyOrFail(cluster(), corpus);
       const waiting = await eventually(
@@ -341,7 +341,7 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
     'analyses hostile files on a real node within the default memory limit: no runner OOMKilled, each file recorded with its reason',
     async () => {
       const s = await scenario('hostile', 20);
-      const { dir } = await s.corpus('songs', { files: 3, seed: 65 });
+      const { dir, claim } = await s.corpus('songs', { files: 3, seed: 65 });
       // About 16 MB each: what took a runner past 1 GiB (a warning per event or chunk), a name that overflowed the
       // stack, and 4.8 million events, within the reader's bound for one worker of a 1 GiB pod.
       const hostile: Record<string, Uint8Array> = {
@@ -351,7 +351,7 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
         'name.mid': longLatin1Name(16 * 1024 * 1024),
       };
       for (const [name, bytes] of Object.entries(hostile)) await writeFile(path.join(dir, name), bytes);
-      const corpus = corpusObject({ name: 'songs', namespace: s.namespace, dir, filesPerShard: 10 });
+      const corpus = corpusObject({ name: 'songs', namespace: s.namespace, claim, filesPerShard: 10 });
       const runner = corpus.spec.runner as { resources: { limits?: Record<string, string> } };
       runner.resources.limits = { memory: '1Gi' }; // the CRD's default limit
       const sampler = new ConnectionSampler(s.db.url);

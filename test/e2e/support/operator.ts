@@ -66,6 +66,10 @@ export async function installWithHelm(cluster: TestCluster): Promise<string> {
     '--namespace',
     OPERATOR_NAMESPACE,
     '--create-namespace',
+    // The "nopull" scenario (nodes.test.ts) names a runner image of this unreachable registry on purpose: the pod
+    // policy must let it through for the test to reach the pod that cannot pull it.
+    '--set',
+    'podPolicy.allowedImages={localhost:5999/}',
   ]);
   if (r.code !== 0) throw new Error(`helm install failed (${r.code}):\n${r.stderr}`);
   await waitForRollout(cluster);
@@ -83,8 +87,8 @@ export async function installWithKustomize(cluster: TestCluster, dir = manifests
 export interface CorpusSpecOptions {
   name: string;
   namespace: string;
-  /** Directory of the corpus on the machine the nodes run on: a hostPath volume. */
-  dir: string;
+  /** The PersistentVolumeClaim that holds the corpus (corpusVolumeObjects; a scenario's corpus() creates it). */
+  claim: string;
   secret?: string;
   filesPerShard: number;
   cpu?: string;
@@ -96,7 +100,7 @@ export function corpusObject(
   o: CorpusSpecOptions,
 ): Omit<MidiCorpus, 'metadata'> & { metadata: { name: string; namespace: string } } {
   const spec: Record<string, unknown> = {
-    source: { volume: { hostPath: { path: o.dir, type: 'Directory' } } },
+    source: { volume: { persistentVolumeClaim: { claimName: o.claim, readOnly: true } } },
     database: {
       secretRef: { name: o.secret ?? 'db' },
       ...(o.maxConnections !== undefined ? { maxConnections: o.maxConnections } : {}),
@@ -113,6 +117,42 @@ export function corpusObject(
     metadata: { name: o.name, namespace: o.namespace },
     spec: spec as MidiCorpus['spec'],
   };
+}
+
+/**
+ * A directory of this machine as a local PersistentVolume and the claim bound to it, statically (claimRef and
+ * volumeName, no storage class): how a corpus reaches the runner pods under the pod policy, which refuses hostPath.
+ * The nodes share this machine's filesystem and nodes join during tests, so the volume's required node affinity names
+ * a label every node has. ReadOnlyMany: the runners mount the corpus read-only.
+ */
+export function corpusVolumeObjects(o: { namespace: string; claim: string; dir: string }): [object, object] {
+  const volumeName = `mco-e2e-${o.namespace}-${o.claim}`;
+  const common = { accessModes: ['ReadOnlyMany'], storageClassName: '' };
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name: volumeName },
+      spec: {
+        ...common,
+        capacity: { storage: '1Gi' },
+        persistentVolumeReclaimPolicy: 'Retain',
+        local: { path: o.dir },
+        claimRef: { namespace: o.namespace, name: o.claim },
+        nodeAffinity: {
+          required: {
+            nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['linux'] }] }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: o.claim, namespace: o.namespace },
+      spec: { ...common, volumeName, resources: { requests: { storage: '1Gi' } } },
+    },
+  ];
 }
 
 /** `kubectl apply` of objects, as a user would; returns kubectl's result (the API server's refusal included). */

@@ -9,12 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { expect } from 'vitest';
+import { stringify } from 'yaml';
 import { writeSampleCorpus } from '../../../job-runner/synth/sample.js';
 import type { BudgetStatus } from '../../../controller/api/v1alpha1/midicorpus.js';
 import type { TestCluster } from '../../cluster/cluster.js';
 import type { TestPostgres } from '../../support/postgres.js';
 import { filesUnder, recordedFiles, startDatabase, type ConnectionFigures } from './database.js';
-import { createDatabaseSecret } from './operator.js';
+import { applyOrFail, corpusVolumeObjects, createDatabaseSecret } from './operator.js';
 
 export interface Scenario {
   namespace: string;
@@ -29,11 +30,22 @@ export interface Scenario {
   /** The tests' way in (127.0.0.1) as that same role: what creates the schema the runners then own (WriteGate). */
   ownerUrl: string;
   maxConnections: number;
-  /** Corpus directories written so far, by name. */
-  corpora: Map<string, { dir: string; files: string[] }>;
-  /** Writes a generated corpus (songs, plus one file per bad-input kind when `bad`) and returns its directory. */
-  corpus(name: string, o: { files: number; seed: number; bad?: boolean }): Promise<{ dir: string; files: string[] }>;
+  /** Corpora written so far, by name. */
+  corpora: Map<string, ScenarioCorpus>;
+  /**
+   * Writes a generated corpus (songs, plus one file per bad-input kind when `bad`), makes it a local PersistentVolume
+   * with a claim in the scenario's namespace or `namespace` (corpusVolumeObjects), and returns its directory, files
+   * and claim.
+   */
+  corpus(name: string, o: { files: number; seed: number; bad?: boolean; namespace?: string }): Promise<ScenarioCorpus>;
   cleanup(): Promise<void>;
+}
+
+export interface ScenarioCorpus {
+  dir: string;
+  files: string[];
+  /** The PersistentVolumeClaim of the corpus (`corpus-<name>`). */
+  claim: string;
 }
 
 /**
@@ -68,7 +80,8 @@ export async function startScenario(
   const root = await mkdtemp(path.join(os.tmpdir(), `mco-e2e-${namespace}-`));
   // The runner pods read the corpus as the image's user (65532): mkdtemp's 0700 would shut them out.
   await chmod(root, 0o755);
-  const corpora = new Map<string, { dir: string; files: string[] }>();
+  const corpora = new Map<string, ScenarioCorpus>();
+  const volumes: object[] = [];
   return {
     namespace,
     db,
@@ -79,11 +92,21 @@ export async function startScenario(
     async corpus(name, o) {
       const dir = path.join(root, name);
       await writeSampleCorpus(dir, { files: o.files, seed: o.seed, bad: o.bad ?? false });
-      const entry = { dir, files: await filesUnder(dir) };
+      const claim = `corpus-${name}`;
+      const objects = corpusVolumeObjects({ namespace: o.namespace ?? namespace, claim, dir });
+      await applyOrFail(cluster, ...objects);
+      volumes.push(...objects);
+      const entry = { dir, files: await filesUnder(dir), claim };
       corpora.set(name, entry);
       return entry;
     },
     async cleanup() {
+      // Not waiting: a claim still mounted by a finished pod stays until that pod is gone (pvc-protection).
+      if (volumes.length > 0)
+        await cluster.kubectl(
+          ['delete', '--wait=false', '--ignore-not-found', '-f', '-'],
+          volumes.map((v) => stringify(v)).join('---\n'),
+        );
       await db.destroy();
       await rm(root, { recursive: true, force: true });
     },
