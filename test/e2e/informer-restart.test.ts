@@ -138,7 +138,12 @@ describeWithCluster('the controller after its API server connections break', () 
         metrics: number;
       };
       expect((await fetch(`http://127.0.0.1:${ports.health}/readyz`)).status).toBe(200);
-      const metrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
+      // The phase gauge is counted from the controller's cache, which sees the status it wrote a moment after the
+      // API server does (the watch): CI once read it in between, with "after" still Running.
+      const metrics = await eventually('the corpora gauge to count both corpora Succeeded', async () => {
+        const text = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
+        return /midi_corpus_corpora\{phase="Succeeded"\} 2/.test(text) ? text : undefined;
+      });
       for (const informer of ['midicorpora', 'jobs', 'pods']) {
         expect(
           Number(new RegExp(`midi_corpus_watch_restarts_total\\{informer="${informer}"\\} (\\d+)`).exec(metrics)?.[1]),
