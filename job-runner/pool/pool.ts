@@ -3,7 +3,7 @@ import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
 import type { Admission } from './admission.js';
-import { DEFAULT_SERVER_KEEPALIVE, KEEPALIVE_SQL, keepaliveParams, type ServerKeepalive } from './keepalive.js';
+import { DEFAULT_SERVER_KEEPALIVE, type ServerKeepalive } from './keepalive.js';
 import { DatabaseUnavailableError, isTransientDatabaseError, PoolAcquireTimeoutError } from './errors.js';
 import type { PoolSize } from '../../contract/pool-sizing.js';
 import { databaseRetryDelay, needsPing, retirementTime, type ValidationMode } from './timing.js';
@@ -117,8 +117,36 @@ interface ClientState {
 /** pg-pool's messages (pg-pool 3.x) for "waited in the queue too long". */
 const QUEUE_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
 
-const CONNECTION_CHECK_SQL =
-  "SELECT set_config('client_connection_check_interval', $1, false) WHERE current_setting('server_version_num')::int >= 140000";
+/**
+ * The session settings a runner connection sets after connecting, as one statement: server keepalives (keepalive.ts)
+ * and client_connection_check_interval, which exists from PostgreSQL 14 on (older servers skip it). Undefined when
+ * there is nothing to set.
+ */
+export function sessionSettings(
+  keepalive: ServerKeepalive | false,
+  connectionCheckIntervalMs: number,
+): { text: string; values: string[] } | undefined {
+  const parts: string[] = [];
+  const values: string[] = [];
+  if (keepalive) {
+    for (const [name, value] of [
+      ['tcp_keepalives_idle', keepalive.idleSeconds],
+      ['tcp_keepalives_interval', keepalive.intervalSeconds],
+      ['tcp_keepalives_count', keepalive.count],
+      ['tcp_user_timeout', keepalive.userTimeoutMs],
+    ] as const) {
+      values.push(String(value));
+      parts.push(`set_config('${name}', $${values.length}, false)`);
+    }
+  }
+  if (connectionCheckIntervalMs > 0) {
+    values.push(`${connectionCheckIntervalMs}ms`);
+    parts.push(
+      `CASE WHEN current_setting('server_version_num')::int >= 140000 THEN set_config('client_connection_check_interval', $${values.length}, false) END`,
+    );
+  }
+  return parts.length === 0 ? undefined : { text: `SELECT ${parts.join(', ')}`, values };
+}
 
 export class RunnerPool {
   readonly max: number;
@@ -207,20 +235,14 @@ export class RunnerPool {
       // A checked-out client has no pg-pool listener; without ours, a socket error while it is busy (server
       // restart mid-query) would be an unhandled 'error' event and kill the process. The query itself fails anyway.
       client.on('error', (err) => this.log?.debug({ err: describeError(err) }, 'database connection error'));
-      // Not a startup option like the timeouts above: a server older than 14 would refuse the connection for an
-      // unknown parameter. The client queues this before any query of its user, so it holds from their first one.
-      if (this.keepalive) {
-        const k = this.keepalive;
+      // Not startup options like the timeouts above: a server older than 14 would refuse the connection for an
+      // unknown parameter. One statement, queued before any query of the client's user, so it holds from their first
+      // one (and pg does not warn about a second query queued behind the first).
+      const settings = sessionSettings(this.keepalive, this.opts.connectionCheckIntervalMs);
+      if (settings) {
         client
-          .query(KEEPALIVE_SQL, keepaliveParams(k))
-          .catch((err: unknown) => this.log?.debug({ err: describeError(err) }, 'could not set server keepalives'));
-      }
-      if (this.opts.connectionCheckIntervalMs > 0) {
-        client
-          .query(CONNECTION_CHECK_SQL, [`${this.opts.connectionCheckIntervalMs}ms`])
-          .catch((err: unknown) =>
-            this.log?.debug({ err: describeError(err) }, 'could not set client_connection_check_interval'),
-          );
+          .query(settings.text, settings.values)
+          .catch((err: unknown) => this.log?.debug({ err: describeError(err) }, 'could not set session settings'));
       }
     });
     // pg-pool already removed the client; this only records it. Without a listener, Node would crash the process.
