@@ -15,7 +15,7 @@ import {
   type CapInput,
 } from '../../contract/ledger.js';
 import { waitingName } from '../../contract/application-name.js';
-import { DEFAULT_SERVER_KEEPALIVE, KEEPALIVE_SQL, keepaliveParams } from './keepalive.js';
+import { DEFAULT_SERVER_KEEPALIVE, sessionSettings } from './keepalive.js';
 import { isConfigurationDatabaseError, isTransientDatabaseError } from './errors.js';
 
 /**
@@ -106,7 +106,7 @@ export class Admission {
     this.claim = o.claim;
     this.clock = o.clock ?? realClock;
     this.random = o.random ?? Math.random;
-    this.probeUrl = withDatabase(o.connectionString, o.ledgerDatabase ?? DEFAULT_LEDGER_DATABASE);
+    this.probeUrl = ledgerDatabaseUrl(o.connectionString, o.ledgerDatabase ?? DEFAULT_LEDGER_DATABASE);
   }
 
   /** Waits for room, then runs `publish` under the ledger's lock. Throws what `publish` throws, unless transient. */
@@ -186,7 +186,8 @@ export class Admission {
         await probe.connect();
         p.connected = true;
         // A waiting holder whose node vanishes must not hold its probe's slot for the OS's two hours either.
-        await probe.query(KEEPALIVE_SQL, keepaliveParams(DEFAULT_SERVER_KEEPALIVE));
+        const keepalive = sessionSettings(DEFAULT_SERVER_KEEPALIVE, 0)!;
+        await probe.query(keepalive.text, keepalive.values);
       }
       const lock = await probe.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS got', [...LEDGER_LOCK]);
       if (!lock.rows[0]?.got) return { admitted: false, why: 'lock' };
@@ -234,6 +235,3 @@ export class Admission {
     }
   }
 }
-
-/** The URL with its database replaced: the probe's connection (the controller reads the ledger through the same). */
-export const withDatabase = ledgerDatabaseUrl;

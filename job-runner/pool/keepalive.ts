@@ -21,10 +21,33 @@ export const DEFAULT_SERVER_KEEPALIVE: ServerKeepalive = {
   userTimeoutMs: 25_000,
 };
 
-/** Every setting is the session's own (is_local false) and any role may set it. */
-export const KEEPALIVE_SQL = `SELECT set_config('tcp_keepalives_idle', $1, false), set_config('tcp_keepalives_interval', $2, false),
-  set_config('tcp_keepalives_count', $3, false), set_config('tcp_user_timeout', $4, false)`;
-
-export function keepaliveParams(k: ServerKeepalive): string[] {
-  return [`${k.idleSeconds}`, `${k.intervalSeconds}`, `${k.count}`, `${k.userTimeoutMs}`];
+/**
+ * The session settings a runner connection sets after connecting, as one statement: server keepalives (keepalive.ts)
+ * and client_connection_check_interval, which exists from PostgreSQL 14 on (older servers skip it). Undefined when
+ * there is nothing to set. Every setting is the session's own (is_local false) and any role may set it.
+ */
+export function sessionSettings(
+  keepalive: ServerKeepalive | false,
+  connectionCheckIntervalMs: number,
+): { text: string; values: string[] } | undefined {
+  const parts: string[] = [];
+  const values: string[] = [];
+  if (keepalive) {
+    for (const [name, value] of [
+      ['tcp_keepalives_idle', keepalive.idleSeconds],
+      ['tcp_keepalives_interval', keepalive.intervalSeconds],
+      ['tcp_keepalives_count', keepalive.count],
+      ['tcp_user_timeout', keepalive.userTimeoutMs],
+    ] as const) {
+      values.push(String(value));
+      parts.push(`set_config('${name}', $${values.length}, false)`);
+    }
+  }
+  if (connectionCheckIntervalMs > 0) {
+    values.push(`${connectionCheckIntervalMs}ms`);
+    parts.push(
+      `CASE WHEN current_setting('server_version_num')::int >= 140000 THEN set_config('client_connection_check_interval', $${values.length}, false) END`,
+    );
+  }
+  return parts.length === 0 ? undefined : { text: `SELECT ${parts.join(', ')}`, values };
 }

@@ -3,7 +3,7 @@ import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
 import type { Admission } from './admission.js';
-import { DEFAULT_SERVER_KEEPALIVE, type ServerKeepalive } from './keepalive.js';
+import { DEFAULT_SERVER_KEEPALIVE, sessionSettings, type ServerKeepalive } from './keepalive.js';
 import { DatabaseUnavailableError, isTransientDatabaseError, PoolAcquireTimeoutError } from './errors.js';
 import type { PoolSize } from '../../contract/pool-sizing.js';
 import { databaseRetryDelay, needsPing, retirementTime, type ValidationMode } from './timing.js';
@@ -116,37 +116,6 @@ interface ClientState {
 
 /** pg-pool's messages (pg-pool 3.x) for "waited in the queue too long". */
 const QUEUE_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
-
-/**
- * The session settings a runner connection sets after connecting, as one statement: server keepalives (keepalive.ts)
- * and client_connection_check_interval, which exists from PostgreSQL 14 on (older servers skip it). Undefined when
- * there is nothing to set.
- */
-export function sessionSettings(
-  keepalive: ServerKeepalive | false,
-  connectionCheckIntervalMs: number,
-): { text: string; values: string[] } | undefined {
-  const parts: string[] = [];
-  const values: string[] = [];
-  if (keepalive) {
-    for (const [name, value] of [
-      ['tcp_keepalives_idle', keepalive.idleSeconds],
-      ['tcp_keepalives_interval', keepalive.intervalSeconds],
-      ['tcp_keepalives_count', keepalive.count],
-      ['tcp_user_timeout', keepalive.userTimeoutMs],
-    ] as const) {
-      values.push(String(value));
-      parts.push(`set_config('${name}', $${values.length}, false)`);
-    }
-  }
-  if (connectionCheckIntervalMs > 0) {
-    values.push(`${connectionCheckIntervalMs}ms`);
-    parts.push(
-      `CASE WHEN current_setting('server_version_num')::int >= 140000 THEN set_config('client_connection_check_interval', $${values.length}, false) END`,
-    );
-  }
-  return parts.length === 0 ? undefined : { text: `SELECT ${parts.join(', ')}`, values };
-}
 
 export class RunnerPool {
   readonly max: number;
