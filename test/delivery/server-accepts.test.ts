@@ -74,6 +74,103 @@ describeWithCluster('the delivery files on a real API server', () => {
     await kubectl(['apply', '-f', '-'], yamlOf(objects.filter((o) => o.kind !== 'Deployment')));
   });
 
+  it("lets a namespace's `edit` and `admin` manage its MidiCorpora and `view` read them, through the aggregated roles", async () => {
+    // The ServiceAccounts and their RoleBindings to the built-in roles, in team-a only, as a namespace admin would.
+    const users = { viewer: 'view', editor: 'edit', owner: 'admin' } as const;
+    for (const [sa, role] of Object.entries(users)) {
+      await kubectl(['-n', 'team-a', 'create', 'serviceaccount', sa]);
+      await kubectl([
+        '-n',
+        'team-a',
+        'create',
+        'rolebinding',
+        sa,
+        `--clusterrole=${role}`,
+        `--serviceaccount=team-a:${sa}`,
+      ]);
+    }
+    const sample = await readFile(path.join(manifestsDir, 'samples', 'midicorpus.yaml'), 'utf8');
+    /** A real request, impersonating the ServiceAccount: the API server's authorizer decides. */
+    const as = (sa: string, args: string[], input?: string) =>
+      cluster().kubectl([`--as=system:serviceaccount:team-a:${sa}`, '-n', 'team-a', ...args], input);
+    const forbidden = (r: { code: number; stderr: string }) => r.code !== 0 && /forbidden/i.test(r.stderr);
+
+    // The clusterrole-aggregation controller copies the rules into view, edit and admin a moment after they appear.
+    for (const sa of ['editor', 'owner']) {
+      await eventually(
+        `${sa} to create a MidiCorpus`,
+        async () => {
+          const r = await as(sa, ['create', '-f', '-'], sample.replace('name: lakh', `name: by-${sa}`));
+          return r.code === 0 ? r : undefined;
+        },
+        60_000,
+      );
+    }
+    const viewerGets = await eventually(
+      'the viewer to list MidiCorpora',
+      async () => {
+        const r = await as('viewer', ['get', 'midicorpora', '-o', 'name']);
+        return r.code === 0 ? r.stdout : undefined;
+      },
+      60_000,
+    );
+    expect(viewerGets.split('\n').filter(Boolean).sort()).toEqual([
+      'midicorpus.midi.corpus.dev/by-editor',
+      'midicorpus.midi.corpus.dev/by-owner',
+    ]);
+    expect((await as('viewer', ['get', 'midicorpus', 'by-editor', '-o', 'jsonpath={.metadata.name}'])).stdout).toBe(
+      'by-editor',
+    );
+    const status = await as('viewer', [
+      'get',
+      '--raw',
+      '/apis/midi.corpus.dev/v1alpha1/namespaces/team-a/midicorpora/by-editor/status',
+    ]);
+    expect(status.code, status.stderr).toBe(0);
+
+    // The viewer may change nothing.
+    expect(forbidden(await as('viewer', ['create', '-f', '-'], sample.replace('name: lakh', 'name: by-viewer')))).toBe(
+      true,
+    );
+    expect(
+      forbidden(
+        await as('viewer', ['patch', 'midicorpus', 'by-editor', '--type=merge', '-p', '{"spec":{"suspend":true}}']),
+      ),
+    ).toBe(true);
+    expect(forbidden(await as('viewer', ['delete', 'midicorpus', 'by-editor']))).toBe(true);
+
+    // The editor changes the spec and deletes, but writes no status: that is the controller's.
+    const patched = await as('editor', [
+      'patch',
+      'midicorpus',
+      'by-editor',
+      '--type=merge',
+      '-p',
+      '{"spec":{"suspend":true}}',
+    ]);
+    expect(patched.code, patched.stderr).toBe(0);
+    const statusWrite = await as('editor', [
+      'patch',
+      'midicorpus',
+      'by-editor',
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      '{"status":{"phase":"Succeeded"}}',
+    ]);
+    expect(forbidden(statusWrite), statusWrite.stderr).toBe(true);
+    for (const sa of ['editor', 'owner']) {
+      const deleted = await as(sa, ['delete', 'midicorpus', `by-${sa}`, '--wait=false']);
+      expect(deleted.code, deleted.stderr).toBe(0);
+    }
+    // Nothing reaches another namespace: the bindings are team-a's.
+    expect(
+      forbidden(
+        await cluster().kubectl(['--as=system:serviceaccount:team-a:editor', '-n', CORPUS_NS, 'get', 'midicorpora']),
+      ),
+    ).toBe(true);
+  });
+
   it("accepts the samples, validated by the CRD's schema and CEL rules", async () => {
     const out = await kubectl(['apply', '--dry-run=server', '-n', CORPUS_NS, '-f', path.join(manifestsDir, 'samples')]);
     expect(out).toContain('midicorpus.midi.corpus.dev/lakh created (server dry run)');
