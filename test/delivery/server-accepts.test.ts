@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +16,10 @@ import { chartDir, manifestsDir, parseObjects, run, type KubeObject } from './su
 const OPERATOR_NS = 'midi-corpus-system';
 const CORPUS_NS = 'corpora';
 const CONTROLLER_SA = `system:serviceaccount:${OPERATOR_NS}:midi-corpus-operator`;
+
+/** The Prometheus Operator release whose CRDs validate the chart's ServiceMonitor and PrometheusRule. */
+const PROMETHEUS_OPERATOR_MODULE = 'github.com/prometheus-operator/prometheus-operator';
+const PROMETHEUS_OPERATOR_VERSION = 'v0.85.0';
 
 const yamlOf = (objects: KubeObject[]) => objects.map((o) => stringify(o)).join('---\n');
 
@@ -235,6 +240,54 @@ describeWithCluster('the delivery files on a real API server', () => {
       expect(dryRun.stderr).not.toContain('PodSecurity'); // the release namespace warns under `restricted` (see above)
     },
   );
+
+  it("accepts the chart's ServiceMonitor, PrometheusRule and dashboard ConfigMap, validated by the Prometheus Operator's own CRDs", async () => {
+    // The CRDs as the Prometheus Operator release ships them, from its Go module (the Go module proxy is reachable
+    // where nothing else is). `create`, not `apply`: they are too large for the last-applied annotation.
+    const { stdout } = await run(
+      'go',
+      ['mod', 'download', '-json', `${PROMETHEUS_OPERATOR_MODULE}@${PROMETHEUS_OPERATOR_VERSION}`],
+      {
+        env: { ...process.env, GOFLAGS: '-mod=mod' },
+        cwd: os.tmpdir(),
+      },
+    );
+    const crdDir = path.join((JSON.parse(stdout) as { Dir: string }).Dir, 'example', 'prometheus-operator-crd');
+    for (const kind of ['servicemonitors', 'prometheusrules']) {
+      await kubectl(['create', '-f', path.join(crdDir, `monitoring.coreos.com_${kind}.yaml`)]);
+      await kubectl(['wait', '--for=condition=Established', `crd/${kind}.monitoring.coreos.com`, '--timeout=60s']);
+    }
+    const switches = [
+      'metrics.serviceMonitor.enabled=true',
+      'metrics.grafanaDashboard.enabled=true',
+      'metrics.prometheusRule.enabled=true',
+    ];
+    const rendered = await run(
+      path.join(cluster().binDir, 'helm'),
+      [
+        'template',
+        'midi-corpus-operator',
+        chartDir,
+        '--namespace',
+        OPERATOR_NS,
+        '--kube-version',
+        '1.34.0',
+        ...switches.flatMap((s) => ['--set', s]),
+      ],
+      { maxBuffer: 16 << 20 },
+    );
+    const kinds = parseObjects(rendered.stdout).map((o) => o.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['ServiceMonitor', 'PrometheusRule', 'ConfigMap']));
+    const dryRun = await cluster().kubectl(['apply', '--dry-run=server', '-f', '-'], rendered.stdout);
+    expect(dryRun.code, dryRun.stderr).toBe(0);
+    expect(dryRun.stdout).toContain(
+      'prometheusrule.monitoring.coreos.com/midi-corpus-operator created (server dry run)',
+    );
+    expect(dryRun.stdout).toContain(
+      'servicemonitor.monitoring.coreos.com/midi-corpus-operator created (server dry run)',
+    );
+    expect(dryRun.stdout).toContain('configmap/midi-corpus-operator-dashboard created (server dry run)');
+  });
 
   it('lets the controller do what its rules list, in any namespace, and take the Lease in its own', async () => {
     const denied: string[] = [];
