@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { midiCorpusCRD } from '../../controller/api/crd.js';
 import { podPolicy } from '../../controller/api/pod-policy.js';
 import { clusterSupport, ensureClusterBinaries } from '../cluster/binaries.js';
-import { controllerRules, leaderElectionRules } from './rbac.js';
+import { controllerRules, leaderElectionRules, userEditRules, userViewRules } from './rbac.js';
 import {
   canonicalRules,
   chartDir,
@@ -88,6 +88,8 @@ describe.skipIf(skip)('the Helm chart', () => {
   it('renders the same set of objects as the kustomize manifests, the Namespace aside', async () => {
     expect(names(await template())).toEqual([
       'ClusterRole/midi-corpus-operator',
+      'ClusterRole/midi-corpus-operator-edit',
+      'ClusterRole/midi-corpus-operator-view',
       'ClusterRoleBinding/midi-corpus-operator',
       'CustomResourceDefinition/midicorpora.midi.corpus.dev',
       'Deployment/midi-corpus-operator',
@@ -167,7 +169,7 @@ describe.skipIf(skip)('the Helm chart', () => {
 
   it('grants exactly the reviewed rules through a ClusterRole, and the Lease rules in the release namespace', async () => {
     const objects = await template();
-    expect(canonicalRules(findObject(objects, 'ClusterRole').rules)).toEqual(canonicalRules(controllerRules));
+    expect(canonicalRules(findObject(objects, 'ClusterRole', RELEASE).rules)).toEqual(canonicalRules(controllerRules));
     const leaderRole = findObject(objects, 'Role');
     expect(leaderRole.metadata.namespace).toBe(NAMESPACE);
     expect(canonicalRules(leaderRole.rules)).toEqual(canonicalRules(leaderElectionRules));
@@ -178,7 +180,11 @@ describe.skipIf(skip)('the Helm chart', () => {
 
   it('with watchNamespace, grants the same rules through a Role in that namespace only, and tells the controller', async () => {
     const objects = await template('watchNamespace=team-a');
-    expect(objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')).toEqual([]);
+    // The users' aggregated roles stay (they grant the controller nothing); the controller has nothing cluster-wide.
+    expect(names(objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding'))).toEqual([
+      'ClusterRole/midi-corpus-operator-edit',
+      'ClusterRole/midi-corpus-operator-view',
+    ]);
     const role = findObject(objects, 'Role', RELEASE);
     expect(role.metadata.namespace).toBe('team-a');
     expect(canonicalRules(role.rules)).toEqual(canonicalRules(controllerRules));
@@ -188,6 +194,29 @@ describe.skipIf(skip)('the Helm chart', () => {
     expect(deploymentSpec(findObject(objects, 'Deployment')).template.spec.containers[0]!.args).toContain(
       '--namespace=team-a',
     );
+  });
+
+  it("adds the users' view and edit roles to the built-in view, edit and admin, as the manifests do; none with rbac.aggregatedRoles=false", async () => {
+    const objects = await template();
+    const { stdout } = await run(process.env.KUBECTL ?? 'kubectl', ['kustomize', manifestsDir], {
+      maxBuffer: 16 << 20,
+    });
+    const manifests = parseObjects(stdout);
+    for (const [name, rules, aggregateTo] of [
+      ['midi-corpus-operator-view', userViewRules, ['view']],
+      ['midi-corpus-operator-edit', userEditRules, ['edit', 'admin']],
+    ] as const) {
+      for (const role of [findObject(objects, 'ClusterRole', name), findObject(manifests, 'ClusterRole', name)]) {
+        expect(canonicalRules(role.rules), name).toEqual(canonicalRules(rules));
+        const labels = Object.keys(role.metadata.labels ?? {}).filter((l) => l.includes('aggregate-to-'));
+        expect(labels.sort(), name).toEqual(
+          aggregateTo.map((r) => `rbac.authorization.k8s.io/aggregate-to-${r}`).sort(),
+        );
+        for (const l of labels) expect(role.metadata.labels![l]).toBe('true');
+      }
+    }
+    expect(names(await template('rbac.aggregatedRoles=false'))).not.toContain('ClusterRole/midi-corpus-operator-view');
+    expect(names(await template('rbac.aggregatedRoles=false'))).not.toContain('ClusterRole/midi-corpus-operator-edit');
   });
 
   it('runs the controller exactly as the kustomize manifests do: two replicas, same args, env, ports, probes, security', async () => {

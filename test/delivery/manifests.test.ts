@@ -35,6 +35,8 @@ describe('kubectl kustomize manifests/', () => {
   it('renders the operator and nothing else (the samples stay out)', () => {
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
       'ClusterRole/midi-corpus-operator',
+      'ClusterRole/midi-corpus-operator-edit',
+      'ClusterRole/midi-corpus-operator-view',
       'ClusterRoleBinding/midi-corpus-operator',
       'CustomResourceDefinition/midicorpora.midi.corpus.dev',
       'Deployment/midi-corpus-operator',
@@ -83,7 +85,9 @@ describe('kubectl kustomize manifests/', () => {
   });
 
   it('grants the controller exactly the reviewed rules, cluster-wide, and the Lease rules in its own namespace only', () => {
-    expect(canonicalRules(findObject(objects, 'ClusterRole').rules)).toEqual(canonicalRules(controllerRules));
+    expect(canonicalRules(findObject(objects, 'ClusterRole', 'midi-corpus-operator').rules)).toEqual(
+      canonicalRules(controllerRules),
+    );
     const leaderRole = findObject(objects, 'Role');
     expect(leaderRole.metadata.namespace).toBe(NAMESPACE);
     expect(canonicalRules(leaderRole.rules)).toEqual(canonicalRules(leaderElectionRules));

@@ -20,3 +20,19 @@ export const controllerRules: Rule[] = [
 export const leaderElectionRules: Rule[] = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create', 'get', 'update'] },
 ];
+
+/**
+ * What the people who use MidiCorpora get through the built-in roles: the view role's rules reach `view` (and through
+ * it `edit` and `admin`), the edit role's reach `edit` and `admin`. Never midicorpora/status for writing: only the
+ * controller writes status.
+ */
+export const userViewRules: Rule[] = [
+  { apiGroups: ['midi.corpus.dev'], resources: ['midicorpora', 'midicorpora/status'], verbs: ['get', 'list', 'watch'] },
+];
+export const userEditRules: Rule[] = [
+  {
+    apiGroups: ['midi.corpus.dev'],
+    resources: ['midicorpora'],
+    verbs: ['create', 'delete', 'deletecollection', 'patch', 'update'],
+  },
+];

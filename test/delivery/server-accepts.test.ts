@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +16,10 @@ import { chartDir, manifestsDir, parseObjects, run, type KubeObject } from './su
 const OPERATOR_NS = 'midi-corpus-system';
 const CORPUS_NS = 'corpora';
 const CONTROLLER_SA = `system:serviceaccount:${OPERATOR_NS}:midi-corpus-operator`;
+
+/** The Prometheus Operator release whose CRDs validate the chart's ServiceMonitor and PrometheusRule. */
+const PROMETHEUS_OPERATOR_MODULE = 'github.com/prometheus-operator/prometheus-operator';
+const PROMETHEUS_OPERATOR_VERSION = 'v0.85.0';
 
 const yamlOf = (objects: KubeObject[]) => objects.map((o) => stringify(o)).join('---\n');
 
@@ -72,6 +77,103 @@ describeWithCluster('the delivery files on a real API server', () => {
     expect(dryRun.stderr).not.toContain('PodSecurity');
     // Everything but the Deployment for real: the RBAC below is then the installed one. No controller process starts.
     await kubectl(['apply', '-f', '-'], yamlOf(objects.filter((o) => o.kind !== 'Deployment')));
+  });
+
+  it("lets a namespace's `edit` and `admin` manage its MidiCorpora and `view` read them, through the aggregated roles", async () => {
+    // The ServiceAccounts and their RoleBindings to the built-in roles, in team-a only, as a namespace admin would.
+    const users = { viewer: 'view', editor: 'edit', owner: 'admin' } as const;
+    for (const [sa, role] of Object.entries(users)) {
+      await kubectl(['-n', 'team-a', 'create', 'serviceaccount', sa]);
+      await kubectl([
+        '-n',
+        'team-a',
+        'create',
+        'rolebinding',
+        sa,
+        `--clusterrole=${role}`,
+        `--serviceaccount=team-a:${sa}`,
+      ]);
+    }
+    const sample = await readFile(path.join(manifestsDir, 'samples', 'midicorpus.yaml'), 'utf8');
+    /** A real request, impersonating the ServiceAccount: the API server's authorizer decides. */
+    const as = (sa: string, args: string[], input?: string) =>
+      cluster().kubectl([`--as=system:serviceaccount:team-a:${sa}`, '-n', 'team-a', ...args], input);
+    const forbidden = (r: { code: number; stderr: string }) => r.code !== 0 && /forbidden/i.test(r.stderr);
+
+    // The clusterrole-aggregation controller copies the rules into view, edit and admin a moment after they appear.
+    for (const sa of ['editor', 'owner']) {
+      await eventually(
+        `${sa} to create a MidiCorpus`,
+        async () => {
+          const r = await as(sa, ['create', '-f', '-'], sample.replace('name: lakh', `name: by-${sa}`));
+          return r.code === 0 ? r : undefined;
+        },
+        60_000,
+      );
+    }
+    const viewerGets = await eventually(
+      'the viewer to list MidiCorpora',
+      async () => {
+        const r = await as('viewer', ['get', 'midicorpora', '-o', 'name']);
+        return r.code === 0 ? r.stdout : undefined;
+      },
+      60_000,
+    );
+    expect(viewerGets.split('\n').filter(Boolean).sort()).toEqual([
+      'midicorpus.midi.corpus.dev/by-editor',
+      'midicorpus.midi.corpus.dev/by-owner',
+    ]);
+    expect((await as('viewer', ['get', 'midicorpus', 'by-editor', '-o', 'jsonpath={.metadata.name}'])).stdout).toBe(
+      'by-editor',
+    );
+    const status = await as('viewer', [
+      'get',
+      '--raw',
+      '/apis/midi.corpus.dev/v1alpha1/namespaces/team-a/midicorpora/by-editor/status',
+    ]);
+    expect(status.code, status.stderr).toBe(0);
+
+    // The viewer may change nothing.
+    expect(forbidden(await as('viewer', ['create', '-f', '-'], sample.replace('name: lakh', 'name: by-viewer')))).toBe(
+      true,
+    );
+    expect(
+      forbidden(
+        await as('viewer', ['patch', 'midicorpus', 'by-editor', '--type=merge', '-p', '{"spec":{"suspend":true}}']),
+      ),
+    ).toBe(true);
+    expect(forbidden(await as('viewer', ['delete', 'midicorpus', 'by-editor']))).toBe(true);
+
+    // The editor changes the spec and deletes, but writes no status: that is the controller's.
+    const patched = await as('editor', [
+      'patch',
+      'midicorpus',
+      'by-editor',
+      '--type=merge',
+      '-p',
+      '{"spec":{"suspend":true}}',
+    ]);
+    expect(patched.code, patched.stderr).toBe(0);
+    const statusWrite = await as('editor', [
+      'patch',
+      'midicorpus',
+      'by-editor',
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      '{"status":{"phase":"Succeeded"}}',
+    ]);
+    expect(forbidden(statusWrite), statusWrite.stderr).toBe(true);
+    for (const sa of ['editor', 'owner']) {
+      const deleted = await as(sa, ['delete', 'midicorpus', `by-${sa}`, '--wait=false']);
+      expect(deleted.code, deleted.stderr).toBe(0);
+    }
+    // Nothing reaches another namespace: the bindings are team-a's.
+    expect(
+      forbidden(
+        await cluster().kubectl(['--as=system:serviceaccount:team-a:editor', '-n', CORPUS_NS, 'get', 'midicorpora']),
+      ),
+    ).toBe(true);
   });
 
   it("accepts the samples, validated by the CRD's schema and CEL rules", async () => {
@@ -138,6 +240,54 @@ describeWithCluster('the delivery files on a real API server', () => {
       expect(dryRun.stderr).not.toContain('PodSecurity'); // the release namespace warns under `restricted` (see above)
     },
   );
+
+  it("accepts the chart's ServiceMonitor, PrometheusRule and dashboard ConfigMap, validated by the Prometheus Operator's own CRDs", async () => {
+    // The CRDs as the Prometheus Operator release ships them, from its Go module (the Go module proxy is reachable
+    // where nothing else is). `create`, not `apply`: they are too large for the last-applied annotation.
+    const { stdout } = await run(
+      'go',
+      ['mod', 'download', '-json', `${PROMETHEUS_OPERATOR_MODULE}@${PROMETHEUS_OPERATOR_VERSION}`],
+      {
+        env: { ...process.env, GOFLAGS: '-mod=mod' },
+        cwd: os.tmpdir(),
+      },
+    );
+    const crdDir = path.join((JSON.parse(stdout) as { Dir: string }).Dir, 'example', 'prometheus-operator-crd');
+    for (const kind of ['servicemonitors', 'prometheusrules']) {
+      await kubectl(['create', '-f', path.join(crdDir, `monitoring.coreos.com_${kind}.yaml`)]);
+      await kubectl(['wait', '--for=condition=Established', `crd/${kind}.monitoring.coreos.com`, '--timeout=60s']);
+    }
+    const switches = [
+      'metrics.serviceMonitor.enabled=true',
+      'metrics.grafanaDashboard.enabled=true',
+      'metrics.prometheusRule.enabled=true',
+    ];
+    const rendered = await run(
+      path.join(cluster().binDir, 'helm'),
+      [
+        'template',
+        'midi-corpus-operator',
+        chartDir,
+        '--namespace',
+        OPERATOR_NS,
+        '--kube-version',
+        '1.34.0',
+        ...switches.flatMap((s) => ['--set', s]),
+      ],
+      { maxBuffer: 16 << 20 },
+    );
+    const kinds = parseObjects(rendered.stdout).map((o) => o.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['ServiceMonitor', 'PrometheusRule', 'ConfigMap']));
+    const dryRun = await cluster().kubectl(['apply', '--dry-run=server', '-f', '-'], rendered.stdout);
+    expect(dryRun.code, dryRun.stderr).toBe(0);
+    expect(dryRun.stdout).toContain(
+      'prometheusrule.monitoring.coreos.com/midi-corpus-operator created (server dry run)',
+    );
+    expect(dryRun.stdout).toContain(
+      'servicemonitor.monitoring.coreos.com/midi-corpus-operator created (server dry run)',
+    );
+    expect(dryRun.stdout).toContain('configmap/midi-corpus-operator-dashboard created (server dry run)');
+  });
 
   it('lets the controller do what its rules list, in any namespace, and take the Lease in its own', async () => {
     const denied: string[] = [];
