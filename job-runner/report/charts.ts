@@ -35,7 +35,10 @@ export interface ColumnSeries {
 export interface ColumnsSpec {
   id: string;
   title: string;
+  /** Names of the columns: in their tooltips, the description and `data-label`. */
   categories: string[];
+  /** What the axis writes under each column when the names are too long for narrow columns (a bin's lower edge). */
+  axisLabels?: string[];
   series: ColumnSeries[];
   xTitle: string;
   yTitle: string;
@@ -98,7 +101,8 @@ export function columns(spec: ColumnsSpec): string {
   const left = 56;
   const right = 12;
   const top = spec.series.length > 1 ? 30 : 14;
-  const longest = Math.max(1, ...spec.categories.map((c) => c.length));
+  const axisLabels = spec.axisLabels ?? spec.categories;
+  const longest = Math.max(1, ...axisLabels.map((c) => c.length));
   const slot = (width - left - right) / Math.max(1, spec.categories.length);
   // Labels turn when they would not fit under their column; turned, they need room below in proportion to length.
   const turned = longest * CHAR_WIDTH > slot - 4;
@@ -133,10 +137,11 @@ export function columns(spec: ColumnsSpec): string {
         );
     });
     const cx = slotX + slot / 2;
+    const text = escapeHtml(axisLabels[i] ?? category);
     parts.push(
       turned
-        ? `<text class="label" x="${r(cx)}" y="${plotBottom + 10}" text-anchor="end" transform="rotate(-40 ${r(cx)} ${plotBottom + 10})">${escapeHtml(category)}</text>`
-        : `<text class="label" x="${r(cx)}" y="${plotBottom + 14}" text-anchor="middle">${escapeHtml(category)}</text>`,
+        ? `<text class="label" x="${r(cx)}" y="${plotBottom + 10}" text-anchor="end" transform="rotate(-40 ${r(cx)} ${plotBottom + 10})">${text}</text>`
+        : `<text class="label" x="${r(cx)}" y="${plotBottom + 14}" text-anchor="middle">${text}</text>`,
     );
   });
   parts.push(

@@ -89,12 +89,13 @@ export function renderReport(m: ReportModel): string {
     edges: readonly number[],
     counts: number[],
     x: string,
-    f?: (e: number) => string,
+    options: { format?: (e: number) => string; byLowerEdge?: boolean } = {},
   ) =>
     columns({
       id,
       title,
-      categories: binLabels(edges, f),
+      categories: binLabels(edges, options.format),
+      ...(options.byLowerEdge ? { axisLabels: [`< ${edges[0]}`, ...edges.map(String)] } : {}),
       series: [{ name: 'files', color: BAR_COLOR, values: counts }],
       xTitle: x,
       yTitle: 'files',
@@ -117,8 +118,10 @@ export function renderReport(m: ReportModel): string {
         'Main tempo (BPM)',
         TEMPO_EDGES,
         m.tempo.counts,
-        'beats per minute (the tempo held longest)',
+        'beats per minute: 10 BPM a column, from the number under it',
+        { byLowerEdge: true },
       ),
+      'The tempo each file holds for the longest time (120 when it sets none).',
     ),
     section(
       'meter',
@@ -129,7 +132,7 @@ export function renderReport(m: ReportModel): string {
     section(
       'duration',
       'Duration',
-      histogram('chart-duration', 'Duration', DURATION_EDGES, m.duration.counts, 'duration', formatSeconds),
+      histogram('chart-duration', 'Duration', DURATION_EDGES, m.duration.counts, 'duration', { format: formatSeconds }),
       `${(m.analysed.totalSeconds / 3600).toFixed(2)} hours in all; a file lasts until its last note ends.`,
     ),
     section(
