@@ -4,6 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { CommandModule } from 'yargs';
 import { createLogger } from '../../common/log.js';
+import { checkWholeNumbers } from '../../common/whole-number.js';
 import { applicationNameFor } from '../../contract/application-name.js';
 import { describeDatabaseUrl, describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_TEMPFAIL } from '../../contract/exit-codes.js';
@@ -48,7 +49,9 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
         type: 'string',
         default: DEFAULT_REPORT_FILE,
         describe: 'The HTML file to write (replaced if it exists)',
-      }),
+      })
+      // As local and db do; the shared option validator of issue 10 replaces this when it lands.
+      .check((a) => checkWholeNumbers(a, { port: 1 })),
   handler: async (args) => {
     process.exitCode = await report(args);
   },

@@ -38,7 +38,7 @@ export function renderReport(m: ReportModel): string {
     ...m.statuses.map((s) =>
       card(`status-${s.label}`, s.label, n(s.count), STATUS_COLORS[s.label] ?? OTHER_STATUS_COLOR),
     ),
-    card('hours', 'hours of music', (m.analysed.totalSeconds / 3600).toFixed(1)),
+    card('hours', 'hours of music', hours(m.analysed.totalSeconds)),
     card('notes', 'notes', n(m.analysed.notes)),
     card('drums', 'with drums', ok ? `${percent(m.drums.withDrums, ok)}` : '–'),
   ];
@@ -133,7 +133,7 @@ export function renderReport(m: ReportModel): string {
       'duration',
       'Duration',
       histogram('chart-duration', 'Duration', DURATION_EDGES, m.duration.counts, 'duration', { format: formatSeconds }),
-      `${(m.analysed.totalSeconds / 3600).toFixed(2)} hours in all; a file lasts until its last note ends.`,
+      `${hours(m.analysed.totalSeconds)} hours in all; a file lasts until its last note ends.`,
     ),
     section(
       'density',
@@ -243,6 +243,12 @@ function keyNote(m: ReportModel): string {
   const most = top && top.count > 0 ? ` Most frequent: ${top.tonic} ${top.mode} (${formatCount(top.count)}).` : '';
   const none = m.noKey ? ` ${formatCount(m.noKey)} file(s) have no pitched notes and no key.` : '';
   return `Estimated from the pitch-class profile of each file (Krumhansl–Schmuckler), not from its key signature.${most}${none}`;
+}
+
+/** Hours to one decimal, or two below one hour, where one decimal would say little. */
+function hours(seconds: number): string {
+  const h = seconds / 3600;
+  return h < 1 ? h.toFixed(2) : h.toFixed(1);
 }
 
 function percent(part: number, whole: number): string {

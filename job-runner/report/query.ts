@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { DRUM_FAMILY, GM_FAMILIES } from '../analysis/gm.js';
+import { UsageError } from '../runner/errors.js';
 import { chooseCorpus } from './choose-corpus.js';
 import {
   DENSITY_EDGES,
@@ -44,9 +45,7 @@ export async function readReportModel(client: pg.ClientBase, options: ReadReport
 }
 
 async function readInSnapshot(client: pg.ClientBase, options: ReadReportOptions): Promise<ReportModel> {
-  const keys = (await client.query<{ key: string }>('SELECT key FROM midi.corpora ORDER BY key')).rows.map(
-    (r) => r.key,
-  );
+  const keys = (await corpusKeys(client)).map((r) => r.key);
   const corpus = chooseCorpus(keys, options.corpus);
   const id = Number(
     (await client.query<{ id: string }>('SELECT id FROM midi.corpora WHERE key = $1', [corpus])).rows[0]!.id,
@@ -148,6 +147,22 @@ async function readInSnapshot(client: pg.ClientBase, options: ReadReportOptions)
       ),
     },
   };
+}
+
+/** Postgres' undefined_table: the schema was never migrated into this database. */
+const UNDEFINED_TABLE = '42P01';
+
+async function corpusKeys(client: pg.ClientBase): Promise<Array<{ key: string }>> {
+  try {
+    return (await client.query<{ key: string }>('SELECT key FROM midi.corpora ORDER BY key')).rows;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === UNDEFINED_TABLE)
+      throw new UsageError(
+        'this database holds no midi-corpus schema (no midi.corpora table): is it the right one? ' +
+          'midi-corpus local, scan or migrate create it',
+      );
+    throw err;
+  }
 }
 
 function knownFamily(family: string): boolean {

@@ -279,6 +279,7 @@ describe('midi-corpus report on a database given by URL, holding several corpora
         running = false;
       });
       await sampling;
+      console.info(`report connections seen by the server: peak ${peak} over ${samples} samples`);
       expect(exit.code, exit.stderr).toBe(0);
       expect(samples).toBeGreaterThan(5);
       expect(peak).toBeLessThanOrEqual(1);
@@ -292,6 +293,16 @@ describe('midi-corpus report on a database given by URL, holding several corpora
     expect(html).toContain('<code id="corpus-key">team/&lt;beta&gt;</code>');
     expect(html).toMatch(/<div class="card" id="card-files"[^>]*><div class="value">2<\/div>/);
     expect(html).not.toContain(new URL(url).password);
+  });
+
+  it('refuses a database the schema was never migrated into: exit 64, one line', async () => {
+    const empty = await pgServer.createDatabase();
+    const exit = await runCli(['report', '--database-url', empty, '-o', path.join(tmp, 'e.html')], {
+      LOG_LEVEL: 'warn',
+    });
+    expect(exit.code, exit.stderr).toBe(64);
+    expect(stderrLines(exit)).toHaveLength(1);
+    expect(exit.stderr).toContain('this database holds no midi-corpus schema');
   });
 
   it.each<{ name: string; args: (tmp: string, url: string) => string[]; says: RegExp }>([
