@@ -8,6 +8,7 @@ import { planCommand } from './commands/plan.js';
 import { controllerCommand } from './commands/controller.js';
 import { dbCommand } from './commands/db.js';
 import { localCommand } from './commands/local.js';
+import { reportCommand } from './commands/report.js';
 import { runShardCommand } from './commands/run-shard.js';
 import { scanCommand } from './commands/scan.js';
 
@@ -21,6 +22,7 @@ const commands: CommandModule<object, never>[] = [
   controllerCommand as CommandModule<object, never>,
   localCommand as CommandModule<object, never>,
   dbCommand as CommandModule<object, never>,
+  reportCommand as CommandModule<object, never>,
 ];
 
 await yargs(hideBin(process.argv))

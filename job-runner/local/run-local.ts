@@ -203,7 +203,7 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
       database: db.description,
       logsDir,
     };
-    return { report, lookAt: lookAtLines(db), exitCode: status.exitCode };
+    return { report, lookAt: lookAtLines(db, corpus), exitCode: status.exitCode };
   } finally {
     await control.close().catch(() => {});
     await db
@@ -369,14 +369,28 @@ function judgeRun(
   return { outcome: 'complete', message: null, exitCode: EXIT_OK };
 }
 
-function lookAtLines(db: LocalDatabase): string[] {
+function lookAtLines(db: LocalDatabase, corpus: string): string[] {
   const query = 'SELECT path, status, reason FROM midi.files ORDER BY path LIMIT 20;';
-  if (!db.embedded) return [`psql "$DATABASE_URL" -c "${query}"   (the database given with --database-url)`];
+  // The last line points at the report: a page with every figure and failure is where most people want to go next.
+  const report = 'a report with charts of statuses, failures, keys, tempi, meters and instruments, as one HTML file:';
+  const corpusFlag = `--corpus ${shellWord(corpus)}`;
+  if (!db.embedded)
+    return [
+      `psql "$DATABASE_URL" -c "${query}"   (the database given with --database-url)`,
+      `${report} npx midi-corpus report --database-url "$DATABASE_URL" ${corpusFlag}`,
+    ];
   const dataDir = path.relative(process.cwd(), db.embedded.dataDir) || '.';
   return [
     `The embedded Postgres has stopped; its data stays in ${dataDir}. Start it again, with a psql command to reach it:`,
     `  npx midi-corpus db --data-dir ${dataDir}`,
     `then, for example: ${query}`,
     `(The password is in ${db.passFile ? path.relative(process.cwd(), db.passFile) : path.join(dataDir, 'pgpass')}, a libpq password file that psql reads through PGPASSFILE.)`,
+    `Or ${report}`,
+    `  npx midi-corpus report --data-dir ${dataDir} ${corpusFlag}`,
   ];
+}
+
+/** A corpus key as one shell word (a local run's key is a path, which may hold spaces or quotes). */
+function shellWord(s: string): string {
+  return /^[\w./:@-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
