@@ -10,6 +10,7 @@ import { dbCommand } from './commands/db.js';
 import { localCommand } from './commands/local.js';
 import { runShardCommand } from './commands/run-shard.js';
 import { scanCommand } from './commands/scan.js';
+import { usageFailure } from './usage.js';
 
 // One module per subcommand under cli/commands/. Add yours to this list.
 const commands: CommandModule<object, never>[] = [
@@ -32,6 +33,8 @@ await yargs(hideBin(process.argv))
   .demandCommand(1, 'Name a command; `midi-corpus --help` lists them.')
   .strict()
   .recommendCommands()
+  // Every usage error, of every command: one line naming the flag, exit 64 (cli/usage.ts).
+  .fail(usageFailure(commands.map((c) => String(c.command))))
   .wrap(Math.min(110, process.stdout.columns ?? 110))
   .help()
   .alias('help', 'h')
