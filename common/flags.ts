@@ -34,10 +34,14 @@ function single(label: string, value: unknown): unknown {
 /** A whole number in [min, max]: counts, sizes, milliseconds. `12` from the environment is read as 12. */
 export function wholeNumber(label: string, range: { min: number; max?: number }): Coercer<number> {
   return (value) => {
-    const checked = checkedWholeNumber(label, single(label, value), range.min);
-    if (typeof checked === 'string') throw new FlagError(checked);
-    if (range.max !== undefined && checked > range.max)
-      throw new FlagError(`${label} must be a whole number from ${range.min} to ${range.max}, got ${checked}`);
+    const v = single(label, value);
+    const checked = checkedWholeNumber(label, v, range.min);
+    if (range.max === undefined) {
+      if (typeof checked === 'string') throw new FlagError(checked);
+      return checked;
+    }
+    if (typeof checked === 'string' || checked > range.max)
+      throw new FlagError(`${label} must be a whole number from ${range.min} to ${range.max}, got ${String(v)}`);
     return checked;
   };
 }
@@ -181,4 +185,35 @@ function fsProblem(err: unknown): string {
     default:
       return err instanceof Error ? err.message : String(err);
   }
+}
+
+/**
+ * For `.check()`: the database of a command that takes `--database-url` (already coerced by databaseUrl) or else
+ * DATABASE_URL from the environment, which is checked the same way. `required`: the command cannot run without one
+ * (local mode starts its embedded Postgres instead).
+ */
+export function checkDatabaseUrl(given: unknown, options: { required: boolean; env?: NodeJS.ProcessEnv }): true {
+  if (given !== undefined) return true;
+  const fromEnv = (options.env ?? process.env).DATABASE_URL;
+  if (fromEnv) databaseUrl('DATABASE_URL')(fromEnv);
+  else if (options.required) throw new FlagError('no database: pass --database-url or set DATABASE_URL');
+  return true;
+}
+
+/**
+ * For `.check()`: a whole number from a flag or, when the flag is absent, from the environment variable that stands in
+ * for it in a pod (JOB_COMPLETION_INDEX, CPU_REQUEST_MILLIS). Throws a FlagError naming both when neither holds one.
+ */
+export function checkFlagOrEnv(
+  flag: string,
+  given: unknown,
+  variable: string,
+  range: { min: number; max?: number },
+  options: { required: boolean; env?: NodeJS.ProcessEnv },
+): true {
+  if (given !== undefined) return true;
+  const fromEnv = (options.env ?? process.env)[variable];
+  if (fromEnv !== undefined && fromEnv !== '') wholeNumber(`${variable} (for ${flag})`, range)(fromEnv);
+  else if (options.required) throw new FlagError(`no ${flag}: pass ${flag} N or set ${variable}`);
+  return true;
 }
