@@ -93,8 +93,10 @@ class BarDisplay implements ProgressDisplay {
     this.meter = new PaceMeter(clock);
     this.bar = new cliProgress.SingleBar(
       {
+        // What matters first: cli-progress cuts the line at the terminal's width (80 columns: after the time left).
         format:
-          '{bar} {percentage}% | {value}/{total} files | {ok} ok, {failed} failed | {rate} files/s, {left} left | {runners} runner(s) | {connections}/{budget} connections | {elapsed}',
+          '{bar} {percentage}% | {value}/{total} files: {ok} ok, {failed} failed | {rate} files/s, {left} left | {runners} runner(s), {connections}/{budget} connections | {elapsed}',
+        barsize: 20,
         hideCursor: true,
         stream,
       },

@@ -105,13 +105,13 @@ describe('progressDisplay on a terminal', () => {
     const terminal = new FakeTerminal();
     const display = progressDisplay({} as Logger, { tty: true, clock, stream: terminal });
     display.update(state(0, 0, 0));
-    expect(frames(terminal).at(-1)).toContain('0/100 files | 0 ok, 0 failed | 0 files/s, ? left | 2 runner(s)');
+    expect(frames(terminal).at(-1)).toContain('0/100 files: 0 ok, 0 failed | 0 files/s, ? left | 2 runner(s)');
     clock.advance(10_000);
     display.update(state(50, 48, 2));
     clock.advance(10_000);
     display.finish(state(100, 90, 10, 0));
     expect(frames(terminal).at(-1)).toMatch(
-      /100% \| 100\/100 files \| 90 ok, 10 failed \| 5\.00 files\/s, 0s left \| 0 runner\(s\) \| 5\/7 connections \| 20s$/,
+      /100% \| 100\/100 files: 90 ok, 10 failed \| 5\.00 files\/s, 0s left \| 0 runner\(s\), 5\/7 connections \| 20s$/,
     );
     const drawn = terminal.written.length;
     display.stop();
