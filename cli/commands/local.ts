@@ -13,6 +13,7 @@ import {
   writableDirectory,
 } from '../../common/flags.js';
 import { describeError } from '../../contract/describe-error.js';
+import { EXIT_USAGE } from '../../contract/exit-codes.js';
 import { CAP_OPTIONS, capSettingsFrom } from '../../contract/cap-options.js';
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
@@ -174,7 +175,10 @@ async function localCli(args: LocalArgs): Promise<number> {
     return exitCode;
   } catch (err) {
     const code = exitCodeFor(err);
-    log.error({ err: describeError(err), exitCode: code }, 'local run failed');
+    // A configuration error found once the server answered (a budget that fits no runner, a wrong password): the
+    // same one line as a usage error, since the person must change the command, not read a log.
+    if (code === EXIT_USAGE) process.stderr.write(`midi-corpus local: ${describeError(err)}\n`);
+    else log.error({ err: describeError(err), exitCode: code }, 'local run failed');
     return code;
   }
 }

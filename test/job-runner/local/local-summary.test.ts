@@ -97,3 +97,20 @@ describe('local on an empty directory', () => {
     expect(exit.stderr).toMatch(/"level":40.*nothing to ingest/);
   }, 120_000);
 });
+
+describe('local with a budget that fits no runner', () => {
+  it('says so in one line naming the flag to change, and exits 64', async () => {
+    // Found only once the server answered (its reserved connections count), so after the flags: still one line.
+    const root = path.join(tmp, 'small-budget');
+    await writeCorpus(root, { files: 2 });
+    const url = await db.createDatabase('small_budget');
+    const exit = await runCli(['local', root, '--data-dir', path.join(tmp, 'data-small'), '--max-connections', '7'], {
+      DATABASE_URL: url,
+    });
+    expect(exit.code, exit.stderr).toBe(64);
+    const lines = exit.stderr.trimEnd().split('\n');
+    expect(lines.at(-1)).toMatch(/^midi-corpus local: no runner fits the connection budget.*Raise --max-connections/);
+    expect(lines.filter((l) => l.startsWith('midi-corpus local:'))).toHaveLength(1);
+    expect(exit.stderr).not.toMatch(/^\s+at /m);
+  }, 120_000);
+});
