@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,8 @@ interface Exit {
 let tmp: string;
 /** A file where a directory belongs. */
 let aFile: string;
+/** A directory nobody may read or write (mode 000; the CLI runs as another user when the tests run as root). */
+let locked: string;
 /** A listening socket standing in for a database: local mode must never connect to it on a usage error. */
 let trap: net.Server;
 let trapConnections = 0;
@@ -33,6 +35,10 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'mco-usage-'));
   aFile = path.join(tmp, 'a-file');
   await writeFile(aFile, 'not a directory');
+  // Reachable by the unprivileged user that the permission cases run as.
+  await chmod(tmp, 0o755);
+  locked = path.join(tmp, 'locked');
+  await mkdir(locked, { mode: 0o000 });
   trap = net.createServer((socket) => {
     trapConnections++;
     socket.destroy();
@@ -43,11 +49,15 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((resolve) => trap.close(resolve));
+  await chmod(locked, 0o755);
   await rm(tmp, { recursive: true, force: true });
 });
 
+/** Root reads and writes anything: the permission cases run the CLI as nobody (uid 65534) then, through setpriv. */
+const AS_NOBODY = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+
 /** Runs the built CLI in `tmp` with no database in its environment unless `env` gives one. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Exit> {
+function cli(args: string[], env: Record<string, string> = {}, prefix: string[] = []): Promise<Exit> {
   const started = Date.now();
   const {
     DATABASE_URL: _d,
@@ -57,15 +67,11 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Exit> {
     ...inherited
   } = process.env;
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { cwd: tmp, env: { ...inherited, ...env }, timeout: 30_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-        resolve({ code, stdout, stderr, ms: Date.now() - started });
-      },
-    );
+    const [file, ...rest] = [...prefix, process.execPath, CLI, ...args];
+    execFile(file!, rest, { cwd: tmp, env: { ...inherited, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
   });
 }
 
@@ -262,6 +268,31 @@ describe('usage and configuration errors: one line, exit 64', () => {
       });
     });
   }
+
+  it.each<[string, () => string[], RegExp]>([
+    [
+      'local on a directory it may not read',
+      () => ['local', locked],
+      /<dir> must be a readable directory, got .*locked \(permission denied\)/,
+    ],
+    [
+      'scan of a root it may not read',
+      () => ['scan', ...DB, '--corpus', 'c', '--shards', '1', '--root', locked],
+      /--root must be a readable directory, got .*locked \(permission denied\)/,
+    ],
+    [
+      'local with a data directory it may not write',
+      () => ['local', tmp, '--data-dir', path.join(locked, 'data')],
+      /--data-dir must be a directory this user may write, got .*locked\/data \(permission denied\)/,
+    ],
+    [
+      'generate-sample into a directory it may not write',
+      () => ['generate-sample', path.join(locked, 'songs')],
+      /<dir> must be a directory this user may write, got .*locked\/songs \(permission denied\)/,
+    ],
+  ])('%s', async (_name, args, line) => {
+    expectUsageError(await cli(args(), {}, AS_NOBODY), line);
+  });
 
   it('migrate refuses a malformed URL at once, without retrying a host made up from it', async () => {
     const exit = await cli(['migrate', '--database-url', 'not-a-url', '--wait-seconds', '60']);
