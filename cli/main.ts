@@ -11,6 +11,7 @@ import { localCommand } from './commands/local.js';
 import { reportCommand } from './commands/report.js';
 import { runShardCommand } from './commands/run-shard.js';
 import { scanCommand } from './commands/scan.js';
+import { usageFailure } from './usage.js';
 
 // One module per subcommand under cli/commands/. Add yours to this list.
 const commands: CommandModule<object, never>[] = [
@@ -34,6 +35,8 @@ await yargs(hideBin(process.argv))
   .demandCommand(1, 'Name a command; `midi-corpus --help` lists them.')
   .strict()
   .recommendCommands()
+  // Every usage error, of every command: one line naming the flag, exit 64 (cli/usage.ts).
+  .fail(usageFailure(commands.map((c) => String(c.command))))
   .wrap(Math.min(110, process.stdout.columns ?? 110))
   .help()
   .alias('help', 'h')

@@ -1,3 +1,4 @@
+import { databaseUrlProblem } from '../common/flags.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { describeDatabaseUrl, describeError } from '../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../contract/exit-codes.js';
@@ -38,6 +39,12 @@ export async function runWithOneConnection(
   const url = command.databaseUrl ?? process.env.DATABASE_URL;
   if (!url) {
     log.error('no database: pass --database-url or set DATABASE_URL');
+    return EXIT_USAGE;
+  }
+  // Checked at parse time too (cli/usage.ts); here for callers of the handler, which pg would read as a host name.
+  const problem = databaseUrlProblem(url);
+  if (problem) {
+    log.error(`the database URL ${problem}`);
     return EXIT_USAGE;
   }
   const database = describeDatabaseUrl(url);

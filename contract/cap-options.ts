@@ -1,4 +1,5 @@
 import type { Options } from 'yargs';
+import { nonEmpty, wholeNumber } from '../common/flags.js';
 import { DEFAULT_LEDGER_DATABASE } from './ledger.js';
 
 /**
@@ -19,21 +20,22 @@ export const DEFAULT_HEADROOM = 2;
 
 export const CAP_OPTIONS = {
   'max-connections': {
-    type: 'number',
+    coerce: wholeNumber('--max-connections', { min: 1 }),
     describe: "Connection limit to plan for (default: the server's max_connections)",
   },
   reserved: {
-    type: 'number',
+    coerce: wholeNumber('--reserved', { min: 0 }),
     describe:
       "Connections to leave alone (default: the server's superuser_reserved_connections + reserved_connections)",
   },
   headroom: {
-    type: 'number',
+    coerce: wholeNumber('--headroom', { min: 0 }),
     default: DEFAULT_HEADROOM,
     describe: 'Safety margin left free on top of the reserved connections',
   },
   'ledger-database': {
     type: 'string',
+    coerce: nonEmpty('--ledger-database'),
     default: DEFAULT_LEDGER_DATABASE,
     describe: "Database of the server ledger's lock: the same for every consumer of one server",
   },

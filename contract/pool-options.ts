@@ -1,4 +1,5 @@
 import type { Options } from 'yargs';
+import { numberAbove, wholeNumber } from '../common/flags.js';
 import { DEFAULT_POOL_TUNING, type PoolTuning } from './pool-sizing.js';
 
 /**
@@ -14,22 +15,26 @@ const POOL_FLAGS = {
   warmFraction: 'warm-fraction',
 } as const satisfies { [K in keyof Required<PoolTuning>]: string };
 
-/** The yargs options of the pool flags (`y.options(POOL_OPTIONS)`). Absent flags leave the default of pool-sizing.ts. */
+/**
+ * The yargs options of the pool flags (`y.options(POOL_OPTIONS)`). Absent flags leave the default of pool-sizing.ts.
+ * The ranges are poolSizeFor's own (and the CRD's spec.runner.pool): a flag out of range is a one-line usage error
+ * at parse time, not poolSizeFor's RangeError with a stack in the middle of a command.
+ */
 export const POOL_OPTIONS = {
   [POOL_FLAGS.connectionsPerWorker]: {
-    type: 'number',
+    coerce: numberAbove('--connections-per-worker', 0),
     describe: `Pool tuning: writer connections per parse worker (spec.runner.pool.connectionsPerWorker, default ${DEFAULT_POOL_TUNING.connectionsPerWorker})`,
   },
   [POOL_FLAGS.extraConnections]: {
-    type: 'number',
+    coerce: wholeNumber('--extra-connections', { min: 0 }),
     describe: `Pool tuning: connections beyond the writers (spec.runner.pool.extraConnections, default ${DEFAULT_POOL_TUNING.extraConnections})`,
   },
   [POOL_FLAGS.maxPerPod]: {
-    type: 'number',
+    coerce: wholeNumber('--max-per-pod', { min: 1 }),
     describe: `Pool tuning: hard cap on one runner's connections (spec.runner.pool.maxPerPod, default ${DEFAULT_POOL_TUNING.maxPerPod})`,
   },
   [POOL_FLAGS.warmFraction]: {
-    type: 'number',
+    coerce: numberAbove('--warm-fraction', 0, 1),
     describe: `Pool tuning: share of a runner's pool opened before its first file (spec.runner.pool.warmFraction, default ${DEFAULT_POOL_TUNING.warmFraction})`,
   },
 } as const satisfies Record<string, Options>;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { CommandModule } from 'yargs';
+import { nonEmpty, wholeNumber } from '../../common/flags.js';
 import { createLogger } from '../../common/log.js';
 import { createController } from '../../controller/wiring.js';
 
@@ -52,17 +53,28 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
         type: 'string',
         default: 'midi-corpus-operator',
         describe: 'Name of the coordination.k8s.io Lease',
+        coerce: nonEmpty('--lease-name'),
       })
       .option('lease-namespace', {
         type: 'string',
         describe: "Namespace of the Lease (default: $POD_NAMESPACE, else the service account's)",
       })
-      .option('metrics-port', { type: 'number', default: 8080, describe: 'Port of /metrics (Prometheus)' })
-      .option('health-port', { type: 'number', default: 8081, describe: 'Port of /healthz and /readyz' })
+      // 0 asks for any free port (the tests' choice); the log line 'controller running' says which.
+      .option('metrics-port', {
+        default: 8080,
+        describe: 'Port of /metrics (Prometheus)',
+        coerce: wholeNumber('--metrics-port', { min: 0, max: 65_535 }),
+      })
+      .option('health-port', {
+        default: 8081,
+        describe: 'Port of /healthz and /readyz',
+        coerce: wholeNumber('--health-port', { min: 0, max: 65_535 }),
+      })
       .option('runner-image', {
         type: 'string',
         default: defaultImage(),
         describe: 'Image of scan and runner pods when a MidiCorpus names none',
+        coerce: nonEmpty('--runner-image'),
       }),
   handler: async (args) => {
     const log = createLogger({ base: { component: 'controller' } });

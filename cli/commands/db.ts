@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { DEFAULT_DATA_DIR, openLocalDatabase, psqlCommand } from '../../job-runner/local/database.js';
+import { port } from '../../common/flags.js';
 import { createLogger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_BUG } from '../../contract/exit-codes.js';
@@ -20,7 +21,7 @@ export const dbCommand: CommandModule<object, DbArgs> = {
   builder: (y) =>
     y
       .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'The data directory local mode used' })
-      .option('port', { type: 'number', describe: 'Port to listen on (default: a free one)' }),
+      .option('port', { describe: 'Port to listen on (default: a free one)', coerce: port('--port') }),
   handler: async (args) => {
     const log = createLogger({ base: { component: 'db' } });
     try {

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { wholeNumber, writableDirectory } from '../../common/flags.js';
 import { createLogger } from '../../common/log.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import { writeSampleCorpus } from '../../job-runner/synth/sample.js';
@@ -25,9 +26,10 @@ export const generateSampleCommand: CommandModule<object, GenerateSampleArgs> = 
         type: 'string',
         demandOption: true,
         describe: 'Directory to write into (created if missing)',
+        coerce: writableDirectory('<dir>'),
       })
-      .option('files', { type: 'number', default: 30, describe: 'Number of good files' })
-      .option('seed', { type: 'number', default: 1, describe: 'Seed of the generator' })
+      .option('files', { default: 30, describe: 'Number of good files', coerce: wholeNumber('--files', { min: 0 }) })
+      .option('seed', { default: 1, describe: 'Seed of the generator', coerce: wholeNumber('--seed', { min: 0 }) })
       .option('bad', { type: 'boolean', default: false, describe: 'Also write the bad-input files under bad/' })
       .option('json', { type: 'boolean', default: false, describe: 'Print a JSON summary as the last stdout line' }),
   handler: async (args) => {
@@ -37,10 +39,6 @@ export const generateSampleCommand: CommandModule<object, GenerateSampleArgs> = 
 
 async function runGenerateSample(args: GenerateSampleArgs): Promise<number> {
   const log = createLogger({ base: { component: 'generate-sample' } });
-  if (!Number.isInteger(args.files) || args.files < 0 || !Number.isInteger(args.seed)) {
-    log.error({ files: args.files, seed: args.seed }, '--files must be a whole number ≥ 0 and --seed a whole number');
-    return EXIT_USAGE;
-  }
   try {
     const summary = await writeSampleCorpus(args.dir, { files: args.files, seed: args.seed, bad: args.bad });
     log.info(summary, `wrote ${summary.files + summary.badFiles} files (${summary.bytes} bytes) under ${summary.dir}`);

@@ -3,8 +3,17 @@ import { DEFAULT_DATA_DIR } from '../../job-runner/local/database.js';
 import { humanSummary } from '../../job-runner/local/report.js';
 import { runLocal } from '../../job-runner/local/run-local.js';
 import { createLogger } from '../../common/log.js';
-import { checkWholeNumbers } from '../../common/whole-number.js';
+import {
+  checkDatabaseUrl,
+  databaseUrl,
+  nonEmpty,
+  port,
+  readableDirectory,
+  wholeNumber,
+  writableDirectory,
+} from '../../common/flags.js';
 import { describeError } from '../../contract/describe-error.js';
+import { EXIT_USAGE } from '../../contract/exit-codes.js';
 import { CAP_OPTIONS, capSettingsFrom } from '../../contract/cap-options.js';
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
@@ -41,59 +50,73 @@ export const localCommand: CommandModule<object, LocalArgs> = {
   describe: 'Ingest a corpus directory on this machine (embedded Postgres unless --database-url), as the cluster would',
   builder: (y) =>
     y
-      .positional('dir', { type: 'string', demandOption: true, describe: 'Corpus directory' })
+      // Every flag, the directory and the URL are checked here, at parse time: a mistake costs one line and exit 64,
+      // never an embedded Postgres started (or a server contacted) for a run that cannot happen.
+      .positional('dir', {
+        type: 'string',
+        demandOption: true,
+        describe: 'Corpus directory',
+        coerce: readableDirectory('<dir>'),
+      })
       .option('corpus', {
         type: 'string',
         describe: "Corpus key in the database (default: the directory's absolute path)",
+        coerce: nonEmpty('--corpus'),
       })
       .option('database-url', {
         type: 'string',
         describe: 'Use this PostgreSQL instead of the embedded one (default: env DATABASE_URL when set)',
+        coerce: databaseUrl('--database-url'),
       })
       .option('data-dir', {
         type: 'string',
         default: DEFAULT_DATA_DIR,
         describe: 'Embedded Postgres data and runner logs (kept between runs)',
+        coerce: writableDirectory('--data-dir'),
       })
-      .option('port', { type: 'number', describe: 'Port for the embedded Postgres (default: a free one)' })
+      .option('port', { describe: 'Port for the embedded Postgres (default: a free one)', coerce: port('--port') })
       .option('include', {
         type: 'string',
         array: true,
         describe: `Globs of files to include (default ${DEFAULT_INCLUDE.join(' ')})`,
       })
       .option('files-per-shard', {
-        type: 'number',
         describe: 'Files per shard (default: about four shards per runner, 50 to 2000 files each)',
+        coerce: wholeNumber('--files-per-shard', { min: 1 }),
       })
-      .option('shards', { type: 'number', describe: 'Number of shards instead of --files-per-shard' })
+      .option('shards', {
+        describe: 'Number of shards instead of --files-per-shard',
+        coerce: wholeNumber('--shards', { min: 1 }),
+      })
       .conflicts('files-per-shard', 'shards')
       .option('cpu-millis-per-runner', {
-        type: 'number',
         default: RUN_SHARD_DEFAULTS.cpuMillis,
         describe: 'CPU per runner process, in millicores: its parse workers and pool follow',
+        coerce: wholeNumber('--cpu-millis-per-runner', { min: 1 }),
       })
       .option('max-runners', {
-        type: 'number',
         describe: 'Most runner processes at once (default: CPUs × 1000 / cpu-millis-per-runner)',
+        coerce: wholeNumber('--max-runners', { min: 1 }),
       })
       .options(POOL_OPTIONS)
       .options(CAP_OPTIONS)
       .option('max-file-bytes', {
-        type: 'number',
         describe: `Per-file size limit (default ${RUN_SHARD_DEFAULTS.maxFileBytes})`,
+        coerce: wholeNumber('--max-file-bytes', { min: 1 }),
       })
       .option('file-timeout-ms', {
-        type: 'number',
         describe: `Per-file analysis time limit (default ${RUN_SHARD_DEFAULTS.fileTimeoutMs})`,
+        coerce: wholeNumber('--file-timeout-ms', { min: 1 }),
       })
       .option('split-output', {
         type: 'string',
         describe: 'Write each track of multi-track files under this directory',
+        coerce: writableDirectory('--split-output'),
       })
       .option('shard-attempts', {
-        type: 'number',
         default: 5,
         describe: 'Runs of a shard whose runner exits 75 or crashes, before giving up on it',
+        coerce: wholeNumber('--shard-attempts', { min: 1 }),
       })
       .option('retry-failed', {
         type: 'boolean',
@@ -105,18 +128,7 @@ export const localCommand: CommandModule<object, LocalArgs> = {
         default: false,
         describe: 'Print the summary as one JSON object, the last line of stdout',
       })
-      .check((a) =>
-        checkWholeNumbers(a, {
-          headroom: 0,
-          'shard-attempts': 1,
-          'cpu-millis-per-runner': 1,
-          'max-runners': 1,
-          'max-connections': 1,
-          reserved: 0,
-          'files-per-shard': 1,
-          shards: 1,
-        }),
-      ),
+      .check((a) => checkDatabaseUrl(a['database-url'], { required: false })),
   handler: async (args) => {
     process.exitCode = await localCli(args);
     process.exit();
@@ -136,7 +148,7 @@ async function localCli(args: LocalArgs): Promise<number> {
       {
         dir: args.dir,
         corpus: args.corpus,
-        databaseUrl: args['database-url'] ?? process.env.DATABASE_URL,
+        databaseUrl: args['database-url'] ?? (process.env.DATABASE_URL || undefined),
         dataDir: args['data-dir'],
         port: args.port,
         include: args.include,
@@ -163,7 +175,10 @@ async function localCli(args: LocalArgs): Promise<number> {
     return exitCode;
   } catch (err) {
     const code = exitCodeFor(err);
-    log.error({ err: describeError(err), exitCode: code }, 'local run failed');
+    // A configuration error found once the server answered (a budget that fits no runner, a wrong password): the
+    // same one line as a usage error, since the person must change the command, not read a log.
+    if (code === EXIT_USAGE) process.stderr.write(`midi-corpus local: ${describeError(err)}\n`);
+    else log.error({ err: describeError(err), exitCode: code }, 'local run failed');
     return code;
   }
 }

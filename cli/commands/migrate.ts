@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { checkDatabaseUrl, databaseUrl, wholeNumber } from '../../common/flags.js';
 import { migrate } from '../../job-runner/db/migrations.js';
 import { runWithOneConnection } from '../one-connection.js';
 
@@ -16,12 +17,17 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
   describe: 'Apply database migrations (safe to run concurrently; waits for the database to come up)',
   builder: (y) =>
     y
-      .option('database-url', { type: 'string', describe: 'PostgreSQL URL (default: env DATABASE_URL)' })
+      .option('database-url', {
+        type: 'string',
+        describe: 'PostgreSQL URL (default: env DATABASE_URL)',
+        coerce: databaseUrl('--database-url'),
+      })
       .option('wait-seconds', {
-        type: 'number',
         default: 60,
         describe: 'How long to retry while the database is unreachable',
-      }),
+        coerce: wholeNumber('--wait-seconds', { min: 0 }),
+      })
+      .check((a) => checkDatabaseUrl(a['database-url'], { required: true })),
   handler: async (args) => {
     process.exitCode = await runMigrate(args);
   },

@@ -1,8 +1,8 @@
 import type { CommandModule } from 'yargs';
-import { checkWholeNumbers } from '../../common/whole-number.js';
+import { parsedBy, wholeNumber } from '../../common/flags.js';
 import { EXIT_USAGE } from '../../contract/exit-codes.js';
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
-import { midiCorpusSpecSchema } from '../../controller/api/v1alpha1/midicorpus.js';
+import { MAX_SHARDS, midiCorpusSpecSchema } from '../../controller/api/v1alpha1/midicorpus.js';
 import { cpuMillis } from '../../controller/plan/cpu.js';
 import { dryRun, type DryRun } from '../../controller/plan/dry-run.js';
 
@@ -10,7 +10,8 @@ interface PlanArgs extends PoolArgs {
   files: number;
   'files-per-shard'?: number;
   shards?: number;
-  cpu?: string;
+  /** --cpu, in millicores. */
+  cpu?: number;
   'cpu-millis'?: number;
   'max-connections': number;
   reserved: number;
@@ -25,6 +26,9 @@ const runner = midiCorpusSpecSchema.openapi.properties!.runner!.properties!;
 const DEFAULT_RESERVED = db.reservedConnections!.default as number;
 const DEFAULT_HEADROOM = db.headroom!.default as number;
 const DEFAULT_MAX_PARALLELISM = runner.maxParallelism!.default as number;
+const sharding = midiCorpusSpecSchema.openapi.properties!.sharding!.properties!;
+const MAX_FILES_PER_SHARD = sharding.filesPerShard!.maximum!;
+const MAX_CONNECTIONS = db.maxConnections!.maximum!;
 
 /** `midi-corpus plan`: a dry run of the connection budget, with no cluster and no database. */
 export const planCommand: CommandModule<object, PlanArgs> = {
@@ -44,24 +48,49 @@ export const planCommand: CommandModule<object, PlanArgs> = {
           '  peakConnections = parallelism × perPod.max (never above the allowance)',
         ].join('\n'),
       )
-      .option('files', { type: 'number', demandOption: true, describe: 'Files in the corpus' })
-      .option('files-per-shard', { type: 'number', describe: 'Files per shard (one pod run each)' })
-      .option('shards', { type: 'number', describe: 'Number of shards instead of --files-per-shard' })
+      .option('files', {
+        demandOption: true,
+        describe: 'Files in the corpus',
+        coerce: wholeNumber('--files', { min: 0 }),
+      })
+      .option('files-per-shard', {
+        describe: 'Files per shard (one pod run each)',
+        coerce: wholeNumber('--files-per-shard', { min: 1, max: MAX_FILES_PER_SHARD }),
+      })
+      .option('shards', {
+        describe: 'Number of shards instead of --files-per-shard',
+        coerce: wholeNumber('--shards', { min: 1, max: MAX_SHARDS }),
+      })
       .conflicts('files-per-shard', 'shards')
-      .option('cpu', { type: 'string', describe: 'CPU request of a runner pod, as in Kubernetes: 2, 1.5, 500m' })
-      .option('cpu-millis', { type: 'number', describe: 'CPU request in millicores instead of --cpu' })
+      .option('cpu', {
+        type: 'string',
+        describe: 'CPU request of a runner pod, as in Kubernetes: 2, 1.5, 500m',
+        coerce: parsedBy('--cpu', cpuMillis, 'a positive CPU quantity such as 2, 1.5 or 500m'),
+      })
+      .option('cpu-millis', {
+        describe: 'CPU request in millicores instead of --cpu',
+        coerce: wholeNumber('--cpu-millis', { min: 1 }),
+      })
       .conflicts('cpu', 'cpu-millis')
-      .option('max-connections', { type: 'number', demandOption: true, describe: "The server's max_connections" })
+      .option('max-connections', {
+        demandOption: true,
+        describe: "The server's max_connections",
+        coerce: wholeNumber('--max-connections', { min: 1, max: MAX_CONNECTIONS }),
+      })
       .option('reserved', {
-        type: 'number',
         default: DEFAULT_RESERVED,
         describe: 'Connections runners must leave alone (superuser slots, other applications)',
+        coerce: wholeNumber('--reserved', { min: 0 }),
       })
-      .option('headroom', { type: 'number', default: DEFAULT_HEADROOM, describe: 'Safety margin on top of reserved' })
+      .option('headroom', {
+        default: DEFAULT_HEADROOM,
+        describe: 'Safety margin on top of reserved',
+        coerce: wholeNumber('--headroom', { min: 0 }),
+      })
       .option('max-parallelism', {
-        type: 'number',
         default: DEFAULT_MAX_PARALLELISM,
         describe: 'Most runner pods at once',
+        coerce: wholeNumber('--max-parallelism', { min: 1, max: MAX_SHARDS }),
       })
       .options(POOL_OPTIONS)
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object instead of a table' })
@@ -70,12 +99,10 @@ export const planCommand: CommandModule<object, PlanArgs> = {
         if (a['files-per-shard'] === undefined && a.shards === undefined)
           throw new Error('give --files-per-shard or --shards');
         if (a.cpu === undefined && a['cpu-millis'] === undefined) throw new Error('give --cpu or --cpu-millis');
-        return checkWholeNumbers(a, { files: 0, 'max-connections': 0, reserved: 0, headroom: 0 });
+        return true;
       }),
   handler: (args) => {
-    const millis = args['cpu-millis'] ?? cpuMillis(args.cpu);
-    if (millis === undefined || !(millis > 0))
-      throw new Error(`--cpu ${args.cpu}: not a positive CPU quantity (try 2, 1.5 or 500m)`);
+    const millis = (args['cpu-millis'] ?? args.cpu)!;
     const result = dryRun({
       files: args.files,
       sharding: args.shards !== undefined ? { shards: args.shards } : { filesPerShard: args['files-per-shard']! },
@@ -86,10 +113,25 @@ export const planCommand: CommandModule<object, PlanArgs> = {
       maxParallelism: args['max-parallelism'],
       pool: poolTuningFrom(args),
     });
+    // The plan goes to stdout even when it cannot run (its figures say why); what stops it is one line on stderr.
     process.stdout.write(args.json ? `${JSON.stringify(result)}\n` : table(result, millis));
-    if (result.errors.length > 0) process.exitCode = EXIT_USAGE;
+    const problems = planProblems(result);
+    if (problems.length > 0) {
+      process.stderr.write(`midi-corpus plan: ${problems.join('; ')}\n`);
+      process.exitCode = EXIT_USAGE;
+    }
   },
 };
+
+/** Whether no runner pod fits: there are shards to run and the budget allows not one pod for them. */
+export function noRunnerFits(r: DryRun): boolean {
+  return r.shards > 0 && r.parallelism === 0;
+}
+
+/** What would stop the operator from running this plan: too many shards, or no runner pod that fits the budget. */
+function planProblems(r: DryRun): string[] {
+  return [...r.errors, ...(noRunnerFits(r) ? [r.note ?? 'no runner pod fits the connection budget'] : [])];
+}
 
 function table(r: DryRun, millis: number): string {
   const c = r.connections;
@@ -101,7 +143,7 @@ function table(r: DryRun, millis: number): string {
     `peak connections  ${r.peakConnections} (of ${c.allowance} allowed)`,
     `waves             ${r.waves ?? 'none: nothing runs'}`,
   ];
-  if (r.note) lines.push('', r.note);
-  for (const e of r.errors) lines.push('', `error: ${e}`);
+  // When nothing fits the note is the error, printed on stderr.
+  if (r.note && !noRunnerFits(r)) lines.push('', r.note);
   return `${lines.join('\n')}\n`;
 }

@@ -1,9 +1,16 @@
 import os from 'node:os';
 import type { CommandModule } from 'yargs';
 import { createLogger } from '../../common/log.js';
-import { wholeNumber } from '../../common/whole-number.js';
+import {
+  checkDatabaseUrl,
+  checkFlagOrEnv,
+  databaseUrl,
+  nonEmpty,
+  readableDirectory,
+  wholeNumber,
+} from '../../common/flags.js';
 import { describeDatabaseUrl, describeError } from '../../contract/describe-error.js';
-import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
+import { EXIT_OK } from '../../contract/exit-codes.js';
 import { CAP_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { ADMITTED_MESSAGE } from '../../contract/run-shard-command.js';
@@ -35,48 +42,62 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
   describe: 'Analyse one shard of a scanned corpus and record every file (exit 75 = run me again)',
   builder: (y) =>
     y
-      .option('corpus', { type: 'string', demandOption: true, describe: 'Corpus key (as given to scan)' })
-      .option('root', { type: 'string', demandOption: true, describe: 'Corpus directory (as given to scan)' })
-      .option('shard', { type: 'number', describe: 'Shard number (default: env JOB_COMPLETION_INDEX)' })
+      .option('corpus', {
+        type: 'string',
+        demandOption: true,
+        describe: 'Corpus key (as given to scan)',
+        coerce: nonEmpty('--corpus'),
+      })
+      .option('root', {
+        type: 'string',
+        demandOption: true,
+        describe: 'Corpus directory (as given to scan)',
+        coerce: readableDirectory('--root'),
+      })
+      .option('shard', {
+        describe: 'Shard number (default: env JOB_COMPLETION_INDEX)',
+        coerce: wholeNumber('--shard', { min: 0 }),
+      })
       .option('split-output', {
         type: 'string',
         describe: 'Write each track of multi-track files under this directory',
+        coerce: nonEmpty('--split-output'),
       })
       .option('cpu-millis', {
-        type: 'number',
         describe: `CPU request in millicores (default: env CPU_REQUEST_MILLIS, else ${RUN_SHARD_DEFAULTS.cpuMillis})`,
+        coerce: wholeNumber('--cpu-millis', { min: 1 }),
       })
       .options(POOL_OPTIONS)
       .options(CAP_OPTIONS)
       .option('max-file-bytes', {
-        type: 'number',
         default: RUN_SHARD_DEFAULTS.maxFileBytes,
         describe: 'Larger files are recorded as failed, unread',
+        coerce: wholeNumber('--max-file-bytes', { min: 1 }),
       })
       .option('file-timeout-ms', {
-        type: 'number',
         default: RUN_SHARD_DEFAULTS.fileTimeoutMs,
         describe: 'Per-file analysis time limit',
+        coerce: wholeNumber('--file-timeout-ms', { min: 1 }),
       })
       .option('batch-files', {
-        type: 'number',
         default: RUN_SHARD_DEFAULTS.batchFiles,
         describe: 'Results per batch (one transaction each)',
+        coerce: wholeNumber('--batch-files', { min: 1 }),
       })
       .option('batch-delay-ms', {
-        type: 'number',
         default: RUN_SHARD_DEFAULTS.batchDelayMs,
         describe: 'Longest a result waits for its batch',
+        coerce: wholeNumber('--batch-delay-ms', { min: 0 }),
       })
       .option('write-deadline-ms', {
-        type: 'number',
         default: RUN_SHARD_DEFAULTS.writeDeadlineMs,
         describe: 'How long a batch write retries through an outage before exit 75',
+        coerce: wholeNumber('--write-deadline-ms', { min: 1 }),
       })
       .option('shutdown-grace-ms', {
-        type: 'number',
         default: DEFAULT_SHUTDOWN_GRACE_MS,
         describe: 'After SIGTERM, how long batches in flight may take',
+        coerce: wholeNumber('--shutdown-grace-ms', { min: 0 }),
       })
       .option('retry-failed', {
         type: 'boolean',
@@ -84,7 +105,19 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
         describe: 'Analyse failed files again even if unchanged (after raising a limit)',
       })
       .option('json', { type: 'boolean', default: false, describe: 'Print a JSON summary as the last stdout line' })
-      .option('database-url', { type: 'string', describe: 'PostgreSQL URL (default: env DATABASE_URL)' }),
+      .option('database-url', {
+        type: 'string',
+        describe: 'PostgreSQL URL (default: env DATABASE_URL)',
+        coerce: databaseUrl('--database-url'),
+      })
+      // In a pod the shard and the CPU request come from the environment (the Job's completion index, the Downward
+      // API): checked here like the flags they stand in for, before anything starts.
+      .check(
+        (a) =>
+          checkFlagOrEnv('--shard', a.shard, 'JOB_COMPLETION_INDEX', { min: 0 }, { required: true }) &&
+          checkFlagOrEnv('--cpu-millis', a['cpu-millis'], 'CPU_REQUEST_MILLIS', { min: 1 }, { required: false }) &&
+          checkDatabaseUrl(a['database-url'], { required: true }),
+      ),
   handler: async (args) => {
     process.exitCode = await runShardCli(args);
     // Worker threads and sockets are closed by now; exit explicitly so that no stray timer keeps a finished pod alive.
@@ -93,33 +126,12 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
 };
 
 async function runShardCli(args: RunShardArgs): Promise<number> {
-  const shard = wholeNumber('--shard (or JOB_COMPLETION_INDEX)', args.shard ?? process.env.JOB_COMPLETION_INDEX, 0);
-  const cpuMillis = wholeNumber(
-    '--cpu-millis (or CPU_REQUEST_MILLIS)',
-    args['cpu-millis'] ?? process.env.CPU_REQUEST_MILLIS ?? RUN_SHARD_DEFAULTS.cpuMillis,
-    1,
-  );
+  // Valid by now: the builder's coercers and check() looked at the flags and the variables that stand in for them.
+  const shard = args.shard ?? Number(process.env.JOB_COMPLETION_INDEX);
+  const cpuMillis = args['cpu-millis'] ?? Number(process.env.CPU_REQUEST_MILLIS || RUN_SHARD_DEFAULTS.cpuMillis);
+  const url = (args['database-url'] ?? process.env.DATABASE_URL)!;
   const pod = process.env.POD_NAME;
-  const log = createLogger({
-    base: {
-      component: 'runner',
-      corpus: args.corpus,
-      shard: typeof shard === 'number' ? shard : null,
-      ...(pod ? { pod } : {}),
-    },
-  });
-  const url = args['database-url'] ?? process.env.DATABASE_URL;
-  const problems = [
-    ...(url ? [] : ['no database: pass --database-url or set DATABASE_URL']),
-    ...[shard, cpuMillis].filter((x): x is string => typeof x === 'string'),
-    ...(['max-file-bytes', 'file-timeout-ms', 'batch-files', 'batch-delay-ms', 'write-deadline-ms'] as const)
-      .map((k) => wholeNumber(`--${k}`, args[k], k === 'batch-delay-ms' ? 0 : 1))
-      .filter((x): x is string => typeof x === 'string'),
-  ];
-  if (problems.length > 0 || typeof shard !== 'number' || typeof cpuMillis !== 'number' || !url) {
-    for (const p of problems) log.error(p);
-    return EXIT_USAGE;
-  }
+  const log = createLogger({ base: { component: 'runner', corpus: args.corpus, shard, ...(pod ? { pod } : {}) } });
   const signal = installShutdownHandlers(log, { graceMs: args['shutdown-grace-ms'] });
   try {
     const summary = await runShard(

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
+import { checkDatabaseUrl, databaseUrl, nonEmpty, readableDirectory, wholeNumber } from '../../common/flags.js';
 import { migrate } from '../../job-runner/db/migrations.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
 import { scanCorpus } from '../../job-runner/runner/scan.js';
@@ -24,27 +25,45 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
   describe: 'List a corpus directory and record every file with its shard number in Postgres (COPY)',
   builder: (y) =>
     y
-      .option('corpus', { type: 'string', demandOption: true, describe: 'Corpus key in the database' })
-      .option('root', { type: 'string', demandOption: true, describe: 'Corpus directory' })
+      .option('corpus', {
+        type: 'string',
+        demandOption: true,
+        describe: 'Corpus key in the database',
+        coerce: nonEmpty('--corpus'),
+      })
+      .option('root', {
+        type: 'string',
+        demandOption: true,
+        describe: 'Corpus directory',
+        coerce: readableDirectory('--root'),
+      })
       .option('include', {
         type: 'string',
         array: true,
         describe: `Globs of files to include, relative to the root (default ${DEFAULT_INCLUDE.join(' ')})`,
       })
-      .option('files-per-shard', { type: 'number', describe: 'Files per shard' })
-      .option('shards', { type: 'number', describe: 'Number of shards instead of --files-per-shard' })
+      .option('files-per-shard', { describe: 'Files per shard', coerce: wholeNumber('--files-per-shard', { min: 1 }) })
+      .option('shards', {
+        describe: 'Number of shards instead of --files-per-shard',
+        coerce: wholeNumber('--shards', { min: 1 }),
+      })
       .conflicts('files-per-shard', 'shards')
       .option('termination-log', {
         type: 'string',
+        coerce: nonEmpty('--termination-log'),
         describe: 'Also write the JSON summary here (Kubernetes: /dev/termination-log)',
       })
       .option('json', { type: 'boolean', default: false, describe: 'Print the JSON summary as the last stdout line' })
-      .option('database-url', { type: 'string', describe: 'PostgreSQL URL (default: env DATABASE_URL)' })
+      .option('database-url', {
+        type: 'string',
+        describe: 'PostgreSQL URL (default: env DATABASE_URL)',
+        coerce: databaseUrl('--database-url'),
+      })
       .options(CAP_OPTIONS)
       .check((a) => {
         if (a['files-per-shard'] === undefined && a.shards === undefined)
           throw new Error('give --files-per-shard or --shards');
-        return true;
+        return checkDatabaseUrl(a['database-url'], { required: true });
       }),
   handler: async (args) => {
     process.exitCode = await runScan(args);

@@ -3,7 +3,12 @@ import type { ShardSummary } from '../runner/run-shard.js';
 
 /** The end of a local run: the `--json` object and the summary a person reads. Pure. */
 
-export type LocalOutcome = 'complete' | 'incomplete' | 'interrupted' | 'failed';
+/**
+ * `empty`: the directory held no file to ingest (none matched the include globs). Not an error, since an empty
+ * directory is a corpus of nothing, but not "complete" either: the summary says so, with the globs, because the
+ * usual cause is a wrong directory or pattern.
+ */
+export type LocalOutcome = 'complete' | 'empty' | 'incomplete' | 'interrupted' | 'failed';
 
 export interface LocalRunReport {
   corpus: string;

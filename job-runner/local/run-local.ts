@@ -10,6 +10,7 @@ import { describeError } from '../../contract/describe-error.js';
 import { errorKind, TransientError } from '../../contract/error-kinds.js';
 import { EXIT_OK, EXIT_TEMPFAIL, exitCodeOf } from '../../contract/exit-codes.js';
 import { runShardArgs } from '../../contract/run-shard-command.js';
+import { DEFAULT_INCLUDE } from '../runner/list.js';
 import { applicationNameFor, processName } from '../../contract/application-name.js';
 import type { CapSettings } from '../../contract/cap-options.js';
 import { Admission } from '../pool/admission.js';
@@ -23,7 +24,7 @@ import { readLedger, readServerLimits } from '../../contract/ledger.js';
 import { RunMonitor, runView, type RunView } from './monitor.js';
 import { BudgetTooSmallError, localShardRequest, planLocalRun, runnersAllowed, type LocalPlan } from './plan.js';
 import { isRunsOwn, runnerPod, type RunNames } from './run-names.js';
-import { progressDisplay } from './progress.js';
+import { progressDisplay, type ProgressDisplay, type ProgressState } from './progress.js';
 import { sumRunnerSummaries, type LocalOutcome, type LocalRunReport } from './report.js';
 import { Supervisor, type SupervisorResult } from './supervisor.js';
 
@@ -108,6 +109,7 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
     statsIntervalMs: 0,
     log,
   });
+  let progress: ProgressDisplay | undefined;
   try {
     await control.open();
     await control.use(migrate);
@@ -156,8 +158,10 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
       'scan recorded; starting runners',
     );
 
+    progress = progressDisplay(log, { tty: options.tty });
     const outcome = await runRunners({
       options,
+      progress,
       plan,
       db,
       control,
@@ -172,8 +176,15 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
       signal,
     });
     const counts = await withRetry(() => control.use((c) => corpusCounts(c, corpusId)));
+    // The bar's last frame shows the very counts the summary prints: the monitor's last sample may be a second old.
+    progress.finish(progressState(counts, 0, outcome.monitor.current, plan.budget));
     const notAnalysed = await withRetry(() => control.use((c) => failures(c, corpusId, REPORT_LIST_LIMIT)));
-    const status = judgeRun(outcome.result, counts, scan.shards);
+    const status = judgeRun(outcome.result, counts, scan.shards, {
+      listed: scan.files,
+      dir,
+      include: options.include ?? DEFAULT_INCLUDE,
+    });
+    if (status.outcome === 'empty') log.warn({ dir, include: options.include ?? DEFAULT_INCLUDE }, status.message!);
     const report: LocalRunReport = {
       corpus,
       outcome: status.outcome,
@@ -205,6 +216,8 @@ export async function runLocal(options: LocalOptions, log: Logger, signal: Abort
     };
     return { report, lookAt: lookAtLines(db, corpus), exitCode: status.exitCode };
   } finally {
+    // Restores the cursor when the run ended early (a no-op once finished).
+    progress?.stop();
     await control.close().catch(() => {});
     await db
       .stop()
@@ -242,6 +255,8 @@ function planOrUsageError(input: Parameters<typeof planLocalRun>[0]): LocalPlan 
 
 interface RunnersContext {
   options: LocalOptions;
+  /** Stopped by runLocal, once it has the counts the summary prints. */
+  progress: ProgressDisplay;
   plan: LocalPlan;
   db: LocalDatabase;
   control: RunnerPool;
@@ -260,8 +275,7 @@ interface RunnersContext {
 async function runRunners(
   ctx: RunnersContext,
 ): Promise<{ result: SupervisorResult; monitor: RunMonitor; peakRunners: number }> {
-  const { options, plan, log } = ctx;
-  const progress = progressDisplay(log, { tty: options.tty });
+  const { options, plan, log, progress } = ctx;
   let active = 0;
   let peakRunners = 0;
   const monitor = new RunMonitor(ctx.control, ctx.corpusId, {
@@ -269,16 +283,7 @@ async function runRunners(
     start: ctx.start,
     onUpdate: () => {
       const c = monitor.counts;
-      if (!c) return;
-      progress.update({
-        settled: c.total - c.pending,
-        total: c.total,
-        ok: c.ok,
-        failed: c.failed,
-        runners: active,
-        connections: monitor.current,
-        budget: plan.budget,
-      });
+      if (c) progress.update(progressState(c, active, monitor.current, plan.budget));
     },
   });
   mkdirSync(ctx.logsDir, { recursive: true });
@@ -307,8 +312,11 @@ async function runRunners(
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
     await monitor.stop();
-    progress.stop();
   }
+}
+
+function progressState(c: CorpusCounts, runners: number, connections: number, budget: number): ProgressState {
+  return { settled: c.total - c.pending, total: c.total, ok: c.ok, failed: c.failed, runners, connections, budget };
 }
 
 /** The compiled CLI beside this module (dist/cli/main.js): runners are the very command a Job pod runs. */
@@ -352,12 +360,20 @@ function judgeRun(
   result: SupervisorResult,
   counts: CorpusCounts,
   shards: number,
+  scan: { listed: number; dir: string; include: string[] },
 ): { outcome: LocalOutcome; message: string | null; exitCode: number } {
   const stopped = result.stoppedBecause;
   if (stopped) {
     const outcome = stopped instanceof TransientError ? 'interrupted' : 'failed';
     return { outcome, message: stopped.message, exitCode: exitCodeOf(errorKind(stopped)) };
   }
+  // Nothing to do is not an error (exit 0), but it is worth a warning: it is usually a wrong directory or glob.
+  if (scan.listed === 0)
+    return {
+      outcome: 'empty',
+      message: `nothing to ingest: no file under ${scan.dir} matches ${scan.include.join(' ')} (see --include)`,
+      exitCode: EXIT_OK,
+    };
   if (result.gaveUp.length > 0 || result.completed.length < shards || counts.pending > 0) {
     const which = result.gaveUp.map((g) => `shard ${g.shard}: ${g.reason}`).join('; ');
     return {

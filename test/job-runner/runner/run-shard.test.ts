@@ -412,9 +412,14 @@ describe('run-shard', () => {
         'a missing root',
         () => ['--corpus', 'c', '--root', '/nonexistent/corpus', '--shard', '0'],
         64,
-        /corpus root \/nonexistent\/corpus cannot be opened/,
+        /--root must be a readable directory, got \/nonexistent\/corpus \(not found\)/,
       ],
-      ['no shard number', (root) => ['--corpus', 'c', '--root', root], 64, /--shard \(or JOB_COMPLETION_INDEX\)/],
+      [
+        'no shard number',
+        (root) => ['--corpus', 'c', '--root', root],
+        64,
+        /no --shard: pass --shard N or set JOB_COMPLETION_INDEX/,
+      ],
     ])('for %s', async (_name, args, code, message) => {
       const exit = await runCli(['run-shard', ...args(root)], { DATABASE_URL: url, JOB_COMPLETION_INDEX: undefined });
       expect(exit.code, exit.stderr.slice(-2000)).toBe(code);
