@@ -10,6 +10,8 @@ import { dbCommand } from './commands/db.js';
 import { localCommand } from './commands/local.js';
 import { runShardCommand } from './commands/run-shard.js';
 import { scanCommand } from './commands/scan.js';
+import { exportCommand } from './commands/export.js';
+import { queryCommand } from './commands/query.js';
 
 // One module per subcommand under cli/commands/. Add yours to this list.
 const commands: CommandModule<object, never>[] = [
@@ -21,6 +23,8 @@ const commands: CommandModule<object, never>[] = [
   controllerCommand as CommandModule<object, never>,
   localCommand as CommandModule<object, never>,
   dbCommand as CommandModule<object, never>,
+  queryCommand as CommandModule<object, never>,
+  exportCommand as CommandModule<object, never>,
 ];
 
 await yargs(hideBin(process.argv))
