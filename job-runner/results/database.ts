@@ -32,7 +32,10 @@ export function checkDatabaseUrl(url: string): void {
     // Reported below without the value: a malformed URL may still hold a password.
   }
   if (!parsed || !['postgres:', 'postgresql:'].includes(parsed.protocol) || parsed.hostname === '')
-    throw new UsageError('--database-url: not a database URL: write postgres://USER:PASSWORD@HOST:PORT/DATABASE');
+    // Said without "postgres://" in it: describeError would take that for a URL and scrub the rest of the line.
+    throw new UsageError(
+      '--database-url: not a database URL: scheme postgres or postgresql, then //USER:PASSWORD@HOST:PORT/DATABASE',
+    );
 }
 
 export async function withResultsDatabase<T>(

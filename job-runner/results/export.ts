@@ -145,7 +145,9 @@ function toExportRow(raw: unknown[]): ExportRow {
  * wrong --database-url or --data-dir (refused, nothing created); one an older release migrated gets the missing
  * migrations, as every runner would apply them.
  */
-export async function prepareForExport(client: pg.ClientBase, database: string, corpus?: string): Promise<void> {
+export async function prepareForExport(client: pg.ClientBase, databaseUrl: string, corpus?: string): Promise<void> {
+  // describeDatabaseUrl's text without its scheme: describeError scrubs anything that starts like a connection URI.
+  const database = `database ${databaseUrl.replace(/^[a-z]+:\/\//i, '')}`;
   const { rows } = await client.query<{ ingested: boolean; views: boolean }>(
     "SELECT to_regclass('midi.files') IS NOT NULL AS ingested, to_regclass('midi.v_files') IS NOT NULL AS views",
   );

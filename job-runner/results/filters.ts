@@ -122,17 +122,13 @@ export function parseMeter(text: string): { numerator: number; denominator: numb
 /** A General MIDI program number (0-127), a family ("strings", "drums") or a program's name ("violin"). */
 export function parseInstrument(text: string): InstrumentMatch {
   const t = text.trim().toLowerCase();
-  if (/^\d+$/.test(t)) {
-    const program = Number(t);
-    if (program > 127)
-      throw new FilterError('instrument', `${text} is not a General MIDI program: programs are 0 to 127`);
-    return { kind: 'program', program };
-  }
+  if (/^\d{1,3}$/.test(t) && Number(t) <= 127) return { kind: 'program', program: Number(t) };
   if (t === DRUM_FAMILY || GM_FAMILIES.includes(t)) return { kind: 'family', family: t };
   if (GM_PROGRAM_NAMES.includes(t)) return { kind: 'name', name: t };
   throw new FilterError(
     'instrument',
-    `"${text}" is neither a General MIDI program (0-127), a family (${[...GM_FAMILIES, DRUM_FAMILY].join(', ')}) nor a program name such as "violin"`,
+    `"${text}" is neither a General MIDI program (0-127), a family (${[...GM_FAMILIES, DRUM_FAMILY].join(', ')}) ` +
+      'nor a program name such as "violin"',
   );
 }
 
