@@ -31,10 +31,12 @@ export function checkDatabaseUrl(url: string): void {
   } catch {
     // Reported below without the value: a malformed URL may still hold a password.
   }
-  if (!parsed || !['postgres:', 'postgresql:'].includes(parsed.protocol) || parsed.hostname === '')
+  // A Unix socket has no host in the authority but a host parameter: postgres:///midi?host=/run/postgresql.
+  const hasHost = parsed !== null && (parsed.hostname !== '' || parsed.searchParams.has('host'));
+  if (!parsed || !['postgres:', 'postgresql:'].includes(parsed.protocol) || !hasHost)
     // Said without "postgres://" in it: describeError would take that for a URL and scrub the rest of the line.
     throw new UsageError(
-      '--database-url: not a database URL: scheme postgres or postgresql, then //USER:PASSWORD@HOST:PORT/DATABASE',
+      '--database-url (or DATABASE_URL): not a database URL: scheme postgres or postgresql, then //USER:PASSWORD@HOST:PORT/DATABASE',
     );
 }
 

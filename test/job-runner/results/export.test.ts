@@ -504,7 +504,7 @@ describe('midi-corpus export and query, on a corpus ingested by the real runner'
       const exit = await runCli(['export', '--database-url', 'not-a-url:s3cret']);
       expect(exit.code).toBe(64);
       expect(exit.stderr.trim()).toBe(
-        'midi-corpus export: --database-url: not a database URL: scheme postgres or postgresql, then //USER:PASSWORD@HOST:PORT/DATABASE',
+        'midi-corpus export: --database-url (or DATABASE_URL): not a database URL: scheme postgres or postgresql, then //USER:PASSWORD@HOST:PORT/DATABASE',
       );
     });
 
