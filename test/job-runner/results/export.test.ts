@@ -1,18 +1,20 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres } from '../../../job-runner/db/embedded.js';
 import { migrate } from '../../../job-runner/db/migrations.js';
 import { ensureCorpus } from '../../../job-runner/db/store.js';
 import { EXPORT_COLUMNS, exportFiles, type ExportRow, type RowSink } from '../../../job-runner/results/export.js';
 import { parseExportFilter, type ExportFilterInput } from '../../../job-runner/results/filters.js';
 import { sinkFor } from '../../../job-runner/results/formats.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
-import { lastJson, runCli, writeCorpus } from '../runner/cli.js';
+import { waitUntil } from '../../support/wait.js';
+import { lastJson, runCli, startCli, writeCorpus } from '../runner/cli.js';
 
 /** RFC 4180, as a spreadsheet reads it: quoted fields may hold commas, quotes ("") and line breaks. */
 function parseCsv(text: string): string[][] {
@@ -86,6 +88,8 @@ describe('midi-corpus export and query, on a corpus ingested by the real runner'
     db = await startTestPostgres();
     url = await db.createDatabase();
     tmp = await mkdtemp(path.join(os.tmpdir(), 'mco-export-'));
+    // The tests run as root, where the embedded server runs as user postgres: it must be able to enter tmp.
+    await chmod(tmp, 0o711);
     await writeCorpus(path.join(tmp, 'sample'), { files: 60, seed: 11, bad: true });
     await writeCorpus(path.join(tmp, 'other'), { files: 5, seed: 3 });
     for (const [dir, key] of [
@@ -462,6 +466,26 @@ describe('midi-corpus export and query, on a corpus ingested by the real runner'
       expect((await client.query<{ n: string }>('SELECT count(*) AS n FROM midi.files')).rows[0]!.n).toBe(before);
       expect((await client.query("SELECT to_regclass('midi.v_files') AS v")).rows[0].v).toBe('midi.v_files');
     });
+  });
+
+  it('SIGTERM during a query on the embedded database: the query and the server stop, exit 75, the data directory unlocked', async () => {
+    const dataDir = path.join(tmp, 'local-data');
+    const server = await startEmbeddedPostgres({ dataDir });
+    await server.stop();
+    const pid = path.join(dataDir, 'pgdata', 'postmaster.pid');
+    const query = startCli(['query', 'SELECT pg_sleep(60)', '--data-dir', dataDir], { DATABASE_URL: undefined });
+    await waitUntil('the embedded server is up', async () => existsSync(pid), 30_000);
+    // Past the start, into the statement (either way the server must be stopped and the exit be 75).
+    await new Promise((r) => setTimeout(r, 1500));
+    const sent = Date.now();
+    query.child.kill('SIGTERM');
+    const exit = await query.done;
+    expect(exit.code, exit.stderr).toBe(75);
+    expect(Date.now() - sent).toBeLessThan(30_000); // not the minute pg_sleep would have taken
+    expect(exit.stderr.trim()).toBe(
+      'midi-corpus query: stopped by SIGTERM; nothing was changed, run the command again',
+    );
+    expect(existsSync(pid)).toBe(false);
   });
 
   describe('refusals: one line naming the flag, exit 64, nothing created', () => {
