@@ -488,6 +488,28 @@ describe('midi-corpus export and query, on a corpus ingested by the real runner'
     expect(existsSync(pid)).toBe(false);
   });
 
+  it('query joins the embedded server a local run has up on the data directory, and leaves it running', async () => {
+    const dataDir = path.join(tmp, 'running-data');
+    const server = await startEmbeddedPostgres({ dataDir });
+    try {
+      const admin = new pg.Client({ connectionString: server.url });
+      await admin.connect();
+      await admin.query('CREATE DATABASE midi_corpus');
+      await admin.end();
+      const exit = await runCli(['query', 'SELECT current_database() AS db', '--data-dir', dataDir], {
+        DATABASE_URL: undefined,
+      });
+      expect(exit.code, exit.stderr).toBe(0);
+      expect(exit.stdout.split('\n')[2]?.trim()).toBe('midi_corpus');
+      const still = new pg.Client({ connectionString: server.url });
+      await still.connect();
+      expect((await still.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      await still.end();
+    } finally {
+      await server.stop();
+    }
+  });
+
   describe('refusals: one line naming the flag, exit 64, nothing created', () => {
     it.each([
       [['export', '--key', 'H minor'], /^midi-corpus export: --key: "H minor" is not a key/],
