@@ -7,11 +7,12 @@
  *   (c) warm vs cold pool: start to first committed batch             bench/pool.ts
  *   (d) validation overhead: bypass window vs ping on every checkout  bench/pool.ts       target ≤ 2 %
  *   (e) runner vs naive (a connection per file, an INSERT per row)    bench/runner.ts     target ≥ 10x
+ *   (f) export: live heap of a 100x larger corpus over a small one's   bench/export.ts     about 1 when it streams
  *
  * Sizes can be changed through the environment: BENCH_FILES (corpus size, default 1500), BENCH_WORKERS (parse
  * workers for (b) and (e), default 1), BENCH_ROUNDS (default 5), and the evenly spread subsets that the slow sides
  * run over: BENCH_ANALYSIS_FILES for (a) (default 150: one pass of `new Midi(bytes)` over them takes seconds) and
- * BENCH_NAIVE_FILES for (e) (default 150).
+ * BENCH_NAIVE_FILES for (e) (default 150); BENCH_EXPORT_ROWS, the large corpus of (f) (default 200 000).
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -20,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres } from '../job-runner/db/embedded.js';
 import { generateCorpus } from '../job-runner/synth/corpus.js';
 import { benchAnalysis } from './analysis.js';
+import { benchExport } from './export.js';
 import { benchPool } from './pool.js';
 import { benchRunner } from './runner.js';
 
@@ -74,6 +76,10 @@ async function main(): Promise<void> {
     done = step('(c, d) pool: warm vs cold, validation');
     const pool = await benchPool(db.url);
     done();
+    const exportRows = envNumber('BENCH_EXPORT_ROWS', 200_000);
+    done = step(`(f) export of ${exportRows} files vs ${exportRows / 100}, CSV and Parquet`);
+    const exported = await benchExport(db.url, { largeRows: exportRows });
+    done();
 
     const result = {
       analysisSpeedupVsTonejs: analysis.analysisSpeedupVsTonejs,
@@ -82,6 +88,7 @@ async function main(): Promise<void> {
       validationOverheadBypass: pool.validationOverheadBypass,
       validationOverheadPingEvery: pool.validationOverheadPingEvery,
       speedupOverNaive: runner.speedupOverNaive,
+      exportLiveHeapLargeOverSmall: exported.liveHeapLargeOverSmall,
       targets: {
         analysisSpeedupVsTonejs: '>= 10',
         endToEndOverAnalysis: '>= 0.8',
@@ -99,6 +106,7 @@ async function main(): Promise<void> {
         analysis,
         runner,
         pool: pool.raw,
+        export: exported,
       },
       measuredAt: new Date().toISOString(),
       totalSeconds: (Date.now() - started) / 1000,
@@ -130,6 +138,7 @@ interface Printable {
     analysis: Awaited<ReturnType<typeof benchAnalysis>>;
     runner: Awaited<ReturnType<typeof benchRunner>>;
     pool: Awaited<ReturnType<typeof benchPool>>['raw'];
+    export: Awaited<ReturnType<typeof benchExport>>;
   };
 }
 
@@ -172,6 +181,18 @@ function table(r: Printable): string {
       `${fps(e.endToEnd.filesPerSecond)} vs ${fps(e.naive.filesPerSecond)}`,
       `≥ 10x ${verdict(r.speedupOverNaive >= 10)}`,
     ],
+    ...r.raw.export.liveHeapMb
+      .filter((h) => h.corpus.endsWith('large'))
+      .map((h): [string, string, string, string] => {
+        const small = r.raw.export.liveHeapMb.find((s) => s.format === h.format && s !== h)!;
+        const run = r.raw.export.runs.find((x) => x.format === h.format && x.corpus === h.corpus)!;
+        return [
+          `(f) export ${h.format}: live heap, ${h.rows} files over ${small.rows}`,
+          x(h.maxMb / small.maxMb),
+          `${h.maxMb.toFixed(1)} MB vs ${small.maxMb.toFixed(1)} MB; command: ${fps(run.rowsPerSecond)}, peak RSS ${run.peakRssMb.toFixed(0)} MB`,
+          '',
+        ];
+      }),
   ];
   const widths = [0, 1, 2, 3].map((i) =>
     Math.max(...rows.map((row) => row[i]!.length), ['benchmark', 'ratio', 'figures', 'target'][i]!.length),

@@ -12,6 +12,8 @@ import { reportCommand } from './commands/report.js';
 import { runShardCommand } from './commands/run-shard.js';
 import { scanCommand } from './commands/scan.js';
 import { usageFailure } from './usage.js';
+import { exportCommand } from './commands/export.js';
+import { queryCommand } from './commands/query.js';
 
 // One module per subcommand under cli/commands/. Add yours to this list.
 const commands: CommandModule<object, never>[] = [
@@ -24,6 +26,8 @@ const commands: CommandModule<object, never>[] = [
   localCommand as CommandModule<object, never>,
   dbCommand as CommandModule<object, never>,
   reportCommand as CommandModule<object, never>,
+  queryCommand as CommandModule<object, never>,
+  exportCommand as CommandModule<object, never>,
 ];
 
 await yargs(hideBin(process.argv))

@@ -1,9 +1,14 @@
 import type { CommandModule } from 'yargs';
-import { DEFAULT_DATA_DIR, openLocalDatabase, psqlCommand } from '../../job-runner/local/database.js';
+import {
+  DEFAULT_DATA_DIR,
+  NoLocalDatabaseError,
+  openLocalDatabase,
+  psqlCommand,
+} from '../../job-runner/local/database.js';
 import { port } from '../../common/flags.js';
 import { createLogger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
-import { EXIT_BUG } from '../../contract/exit-codes.js';
+import { EXIT_BUG, EXIT_USAGE } from '../../contract/exit-codes.js';
 
 interface DbArgs {
   'data-dir': string;
@@ -25,7 +30,8 @@ export const dbCommand: CommandModule<object, DbArgs> = {
   handler: async (args) => {
     const log = createLogger({ base: { component: 'db' } });
     try {
-      const db = await openLocalDatabase({ dataDir: args['data-dir'], port: args.port });
+      // Only a cluster local mode made: a mistyped --data-dir would otherwise become a new, empty database.
+      const db = await openLocalDatabase({ dataDir: args['data-dir'], port: args.port, existingOnly: true });
       process.stdout.write(`Embedded Postgres is running (Ctrl-C stops it). Connect with:\n  ${psqlCommand(db)}\n`);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', resolve);
@@ -33,6 +39,11 @@ export const dbCommand: CommandModule<object, DbArgs> = {
       });
       await db.stop();
     } catch (err) {
+      if (err instanceof NoLocalDatabaseError) {
+        process.stderr.write(`midi-corpus db: ${err.message}\n`);
+        process.exitCode = EXIT_USAGE;
+        return;
+      }
       log.error({ err: describeError(err) }, 'could not start the embedded Postgres');
       process.exitCode = EXIT_BUG;
     }

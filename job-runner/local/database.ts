@@ -1,8 +1,10 @@
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../db/embedded.js';
 import { describeDatabaseUrl } from '../../contract/describe-error.js';
+import { PermanentError } from '../../contract/error-kinds.js';
 import { UsageError } from '../runner/errors.js';
 
 /**
@@ -27,10 +29,31 @@ export interface LocalDatabase {
   stop(): Promise<void>;
 }
 
+/** The data directory holds no embedded cluster: a command that only reads results has nothing to open there. */
+export class NoLocalDatabaseError extends PermanentError {
+  override readonly name = 'NoLocalDatabaseError';
+  constructor(readonly dataDir: string) {
+    super(
+      `no local-mode database in ${dataDir} (no ${path.join(dataDir, 'pgdata', 'PG_VERSION')}): ` +
+        `give --data-dir the directory a \`midi-corpus local\` run used`,
+    );
+  }
+}
+
+/** Whether `dataDir` holds a cluster the embedded Postgres made (initdb writes PG_VERSION first). */
+export function holdsLocalDatabase(dataDir: string): boolean {
+  return existsSync(path.join(path.resolve(dataDir), 'pgdata', 'PG_VERSION'));
+}
+
 export async function openLocalDatabase(options: {
   databaseUrl?: string;
   dataDir: string;
   port?: number;
+  /**
+   * Open only a cluster that is already there, creating nothing (db, query, export: a mistyped --data-dir must not
+   * quietly become a new empty database). Local mode leaves it off: its first run creates the cluster.
+   */
+  existingOnly?: boolean;
 }): Promise<LocalDatabase> {
   if (options.databaseUrl) {
     return {
@@ -40,6 +63,12 @@ export async function openLocalDatabase(options: {
       passFile: null,
       stop: async () => {},
     };
+  }
+  if (options.existingOnly) {
+    if (!holdsLocalDatabase(options.dataDir)) throw new NoLocalDatabaseError(options.dataDir);
+    // A local run (or `db`) has the server up: a second one cannot start on the same cluster, so join the first.
+    const running = await runningLocalServer(options.dataDir);
+    if (running) return running;
   }
   await mkdir(path.dirname(path.resolve(options.dataDir)), { recursive: true });
   if (process.getuid?.() === 0) await checkPostgresCanEnter(path.resolve(options.dataDir));
@@ -58,6 +87,45 @@ export async function openLocalDatabase(options: {
   } catch (e) {
     await embedded.stop().catch(() => {});
     throw e;
+  }
+}
+
+/**
+ * The embedded server another process is running on `dataDir` (postmaster.pid names a live process), reached with
+ * the password local mode keeps beside it; null when none runs. Its owner stops it: stop() here does nothing.
+ */
+async function runningLocalServer(dataDir: string): Promise<LocalDatabase | null> {
+  const dir = path.resolve(dataDir);
+  let lines: string[];
+  try {
+    lines = (await readFile(path.join(dir, 'pgdata', 'postmaster.pid'), 'utf8')).split('\n');
+  } catch {
+    return null;
+  }
+  // postmaster.pid: the server's pid, its data directory, start time, port, ... (a stale file after a crash names a
+  // dead pid, and the server started anew replaces it).
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0 || !isAlive(pid)) return null;
+  const password = (await readFile(path.join(dir, 'password'), 'utf8')).trim();
+  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${EMBEDDED_DATABASE}`;
+  const noop = async () => {};
+  return {
+    url,
+    description: describeDatabaseUrl(url),
+    embedded: { url, port, dataDir: dir, stop: noop, start: noop },
+    passFile: existsSync(path.join(dir, 'pgpass')) ? path.join(dir, 'pgpass') : null,
+    stop: noop,
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, but another user's (the server runs as user postgres when we are root).
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

