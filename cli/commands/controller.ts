@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { CommandModule } from 'yargs';
 import { createLogger } from '../../common/log.js';
+import { UNSCHEDULABLE_GRACE_MS } from '../../controller/plan/pod-problems.js';
+import { REJECTED_RETRY_MS } from '../../controller/reconcile/reconciler.js';
 import { createController } from '../../controller/wiring.js';
 
 interface ControllerArgs {
@@ -12,6 +14,8 @@ interface ControllerArgs {
   'metrics-port': number;
   'health-port': number;
   'runner-image': string;
+  'rejected-retry-seconds': number;
+  'unschedulable-grace-seconds': number;
 }
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -63,6 +67,23 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
         type: 'string',
         default: defaultImage(),
         describe: 'Image of scan and runner pods when a MidiCorpus names none',
+      })
+      .option('rejected-retry-seconds', {
+        type: 'number',
+        default: REJECTED_RETRY_MS / 1000,
+        describe:
+          'How soon a Job the API server refused for good (400, 403, 404, 422) is tried again with the same spec; a changed spec is tried at once',
+      })
+      .option('unschedulable-grace-seconds', {
+        type: 'number',
+        default: UNSCHEDULABLE_GRACE_MS / 1000,
+        describe:
+          'How long a scan or runner pod may be unschedulable (a cluster autoscaler adding a node) before the corpus reports it',
+      })
+      .check((a) => {
+        for (const flag of ['rejected-retry-seconds', 'unschedulable-grace-seconds'] as const)
+          if (!Number.isFinite(a[flag]) || a[flag] < 0) throw new Error(`--${flag} must be a number of seconds ≥ 0`);
+        return true;
       }),
   handler: async (args) => {
     const log = createLogger({ base: { component: 'controller' } });
@@ -81,6 +102,8 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
       metricsPort: args['metrics-port'],
       healthPort: args['health-port'],
       runnerImage: args['runner-image'],
+      rejectedRetryMs: args['rejected-retry-seconds'] * 1000,
+      unschedulableGraceMs: args['unschedulable-grace-seconds'] * 1000,
       log,
       onLostLeadership: () => {
         log.error('lost leadership: exiting so that no stale replica acts');
