@@ -147,7 +147,8 @@ export function podProblemsSummary(problems: readonly PodProblem[]): { reason: P
     if (of.length === 0) continue;
     const named = of.slice(0, MAX_PODS_NAMED).map((p) => `pod ${p.pod} (${p.what}): ${p.detail}`);
     const more = of.length > MAX_PODS_NAMED ? `; and ${of.length - MAX_PODS_NAMED} more pods` : '';
-    parts.push(`${r}: ${named.join('; ')}${more}. ${ADVICE[r]}.`);
+    const listed = `${named.join('; ')}${more}`;
+    parts.push(`${r}: ${listed}${/[.…]$/.test(listed) ? '' : '.'} ${ADVICE[r]}.`);
   }
   return { reason, message: truncate(parts.join(' '), MAX_MESSAGE) };
 }

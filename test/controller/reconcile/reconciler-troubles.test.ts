@@ -173,4 +173,30 @@ describe('Reconciler: pods that are stuck or killed', () => {
     await pass('a');
     expect(condition(corpus('a'), 'PodsFailing')).toMatchObject({ status: 'True', reason: 'Unschedulable' });
   });
+
+  it("keeps a finished corpus's last word on its pods after they are gone (ttlSecondsAfterFinished)", async () => {
+    const oom = {
+      type: 'PodsFailing',
+      status: 'True' as const,
+      reason: 'OOMKilled',
+      message:
+        'OOMKilled: pod a-run-0-x (shard 0): killed for using more memory than its limit (160Mi), exit code 137.',
+      lastTransitionTime: '2025-03-01T11:00:00Z',
+      observedGeneration: 1,
+    };
+    const { pass, corpus } = setupReconciler(
+      { url: 'postgres://midi:secret@db.music.svc:5432/midi', database: (world) => new FakeDatabase(world.secrets) },
+      [
+        {
+          name: 'a',
+          uid: 'uid-a',
+          spec: { database: { maxConnections: 20 } },
+          status: { phase: 'Failed', shards: { total: 1, succeeded: 0, failed: 1 }, conditions: [oom] },
+        },
+      ],
+    );
+    await pass('a');
+    expect(condition(corpus('a'), 'PodsFailing')).toEqual(oom);
+    expect(corpus('a').status?.reason).toBe('OOMKilled');
+  });
 });
