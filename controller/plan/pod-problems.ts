@@ -29,10 +29,10 @@ export const UNSCHEDULABLE_GRACE_MS = 180_000;
 export const REPEATED_FAILURES = 2;
 /** Longest message of the condition: Events are cut at 1024 characters, and a condition should say the same. */
 export const MAX_MESSAGE = 1000;
-/** Pods named in the message; the rest are counted. */
+/** Pods named in the message besides the one whose words are quoted; the rest are counted. */
 const MAX_PODS_NAMED = 3;
 /** Longest piece of a kubelet message or a termination message quoted. */
-const MAX_QUOTE = 240;
+const MAX_QUOTE = 400;
 
 const COMPLETION_INDEX = 'batch.kubernetes.io/job-completion-index';
 
@@ -143,12 +143,16 @@ export function podProblemsSummary(problems: readonly PodProblem[]): { reason: P
   const reason = problems[0]!.reason;
   const parts: string[] = [];
   for (const r of PRIORITY) {
-    const of = problems.filter((p) => p.reason === r);
-    if (of.length === 0) continue;
-    const named = of.slice(0, MAX_PODS_NAMED).map((p) => `pod ${p.pod} (${p.what}): ${p.detail}`);
-    const more = of.length > MAX_PODS_NAMED ? `; and ${of.length - MAX_PODS_NAMED} more pods` : '';
-    const listed = `${named.join('; ')}${more}`;
-    parts.push(`${r}: ${listed}${/[.…]$/.test(listed) ? '' : '.'} ${ADVICE[r]}.`);
+    const [first, ...others] = problems.filter((p) => p.reason === r);
+    if (!first) continue;
+    // One pod's words in full, the others by name only: the count and the advice must fit too.
+    let text = `pod ${first.pod} (${first.what}): ${first.detail}`;
+    if (others.length > 0) {
+      const named = others.slice(0, MAX_PODS_NAMED).map((p) => `${p.pod} (${p.what})`);
+      const more = others.length - named.length;
+      text += `; also ${named.join(', ')}${more > 0 ? ` and ${more} more pods` : ''}`;
+    }
+    parts.push(`${r}: ${text}${/[.…]$/.test(text) ? '' : '.'} ${ADVICE[r]}.`);
   }
   return { reason, message: truncate(parts.join(' '), MAX_MESSAGE) };
 }

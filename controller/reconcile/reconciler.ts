@@ -263,7 +263,7 @@ export class Reconciler {
     const said = scrubSecrets(refusal?.message ?? 'no message')
       .replace(/\s+/g, ' ')
       .replace(/([^.])$/, '$1.');
-    const tail = ` Fix the spec: the operator tries again every ${Math.round(retryMs / 1000)} s, and at once when the spec changes.`;
+    const tail = ` ${REFUSAL_ADVICE[reason] ?? REFUSAL_ADVICE.Invalid}: the operator tries again every ${Math.round(retryMs / 1000)} s, and at once when the spec changes.`;
     const head = `The API server refused ${write.what} ${write.job} (${code} ${refusal?.reason ?? reason}): `;
     const room = MAX_REJECTION_MESSAGE - head.length - tail.length;
     const body = said.length <= room ? said : `${said.slice(0, room - 1)}…`;
@@ -546,6 +546,14 @@ interface ChildWrite {
 
 /** The API's reasons that WriteRejected carries as they are; others are named after their HTTP code. */
 const REFUSAL_REASONS = [Reason.Invalid, Reason.Forbidden, Reason.NotFound, Reason.BadRequest] as const;
+/** What the user can do about each refusal. */
+const REFUSAL_ADVICE: Partial<Record<Reason, string>> = {
+  [Reason.Invalid]: 'Fix the spec',
+  [Reason.BadRequest]: 'Fix the spec',
+  [Reason.Forbidden]:
+    "Let the operator do it (its ServiceAccount's role, a ResourceQuota, an admission policy), or change the spec",
+  [Reason.NotFound]: 'Create what it refers to, or change the spec',
+};
 const REFUSAL_REASON_OF_CODE: Record<number, Reason> = {
   400: Reason.BadRequest,
   403: Reason.Forbidden,

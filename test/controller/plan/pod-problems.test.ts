@@ -203,7 +203,9 @@ describe('podProblemsSummary', () => {
     const { reason, message } = podProblemsSummary(podProblems(pods, { now: NOW }).problems);
     expect(reason).toBe('ImagePullFailed');
     expect(message).toMatch(/^ImagePullFailed: pod songs-run-0-abcde \(shard 0\): ErrImagePull: x+/);
-    expect(message).toContain('and 37 more pods');
+    expect(message).toContain(
+      '; also songs-run-1-abcde (shard 1), songs-run-10-abcde (shard 10), songs-run-11-abcde (shard 11) and 36 more pods. ',
+    );
     expect(message).toContain('fix spec.runner.image');
     expect(message.length).toBeLessThanOrEqual(1000);
   });
