@@ -59,6 +59,10 @@ export interface ControllerOptions {
   log: Logger;
   /** Called when leadership is lost: the process must stop acting at once (the CLI exits). */
   onLostLeadership: () => void;
+  /** How soon a write the API server refused for good is tried again with the same spec (the reconciler's default). */
+  rejectedRetryMs?: number;
+  /** How long a pod may be unschedulable before the corpus says so (the reconciler's default). */
+  unschedulableGraceMs?: number;
 }
 
 export class Controller {
@@ -107,6 +111,8 @@ export class Controller {
       onBudget: (key, plan) => this.metrics.recordBudget(key, plan),
       clock: o.clock,
       log: o.log,
+      rejectedRetryMs: o.rejectedRetryMs,
+      unschedulableGraceMs: o.unschedulableGraceMs,
     });
     this.leadership = o.campaign?.({
       onStartedLeading: () => this.startLeading(),

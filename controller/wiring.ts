@@ -30,6 +30,10 @@ export interface ControllerConfig {
   log: Logger;
   /** Called when leadership is lost: the process must stop acting at once (the CLI exits). */
   onLostLeadership: () => void;
+  /** How soon a write the API server refused for good is tried again with the same spec. */
+  rejectedRetryMs?: number;
+  /** How long a pod may be unschedulable before the corpus says so. */
+  unschedulableGraceMs?: number;
 }
 
 export function createController(config: ControllerConfig): Controller {
@@ -76,5 +80,7 @@ export function createController(config: ControllerConfig): Controller {
     clock: realClock,
     log,
     onLostLeadership: config.onLostLeadership,
+    rejectedRetryMs: config.rejectedRetryMs,
+    unschedulableGraceMs: config.unschedulableGraceMs,
   });
 }

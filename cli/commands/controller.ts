@@ -3,6 +3,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { CommandModule } from 'yargs';
 import { nonEmpty, wholeNumber } from '../../common/flags.js';
 import { createLogger } from '../../common/log.js';
+import { UNSCHEDULABLE_GRACE_MS } from '../../controller/plan/pod-problems.js';
+import { REJECTED_RETRY_MS } from '../../controller/reconcile/reconciler.js';
 import { createController } from '../../controller/wiring.js';
 
 interface ControllerArgs {
@@ -13,6 +15,8 @@ interface ControllerArgs {
   'metrics-port': number;
   'health-port': number;
   'runner-image': string;
+  'rejected-retry-seconds': number;
+  'unschedulable-grace-seconds': number;
 }
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -75,6 +79,18 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
         default: defaultImage(),
         describe: 'Image of scan and runner pods when a MidiCorpus names none',
         coerce: nonEmpty('--runner-image'),
+      })
+      .option('rejected-retry-seconds', {
+        default: REJECTED_RETRY_MS / 1000,
+        describe:
+          'How soon a Job the API server refused for good (400, 403, 404, 422) is tried again with the same spec; a changed spec is tried at once',
+        coerce: wholeNumber('--rejected-retry-seconds', { min: 0 }),
+      })
+      .option('unschedulable-grace-seconds', {
+        default: UNSCHEDULABLE_GRACE_MS / 1000,
+        describe:
+          'How long a scan or runner pod may be unschedulable (a cluster autoscaler adding a node) before the corpus reports it',
+        coerce: wholeNumber('--unschedulable-grace-seconds', { min: 0 }),
       }),
   handler: async (args) => {
     const log = createLogger({ base: { component: 'controller' } });
@@ -93,6 +109,8 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
       metricsPort: args['metrics-port'],
       healthPort: args['health-port'],
       runnerImage: args['runner-image'],
+      rejectedRetryMs: args['rejected-retry-seconds'] * 1000,
+      unschedulableGraceMs: args['unschedulable-grace-seconds'] * 1000,
       log,
       onLostLeadership: () => {
         log.error('lost leadership: exiting so that no stale replica acts');

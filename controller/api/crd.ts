@@ -91,6 +91,13 @@ export function midiCorpusCRD(): CustomResourceDefinition {
           subresources: { status: {} },
           additionalPrinterColumns: [
             { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+            {
+              name: 'Reason',
+              type: 'string',
+              jsonPath: '.status.reason',
+              description:
+                'What needs a person: the reason of the first True of InvalidSpec, WriteRejected, PodsFailing, Degraded',
+            },
             { name: 'Done', type: 'integer', jsonPath: '.status.files.processed', description: 'Files recorded' },
             { name: 'Files', type: 'integer', jsonPath: '.status.files.total', description: 'Files found by the scan' },
             { name: 'Pods', type: 'integer', jsonPath: '.status.pods.active', description: 'Active runner pods' },

@@ -7,6 +7,7 @@ import type { V1Job } from '@kubernetes/client-node';
 import { ConditionType, Reason, isFinalPhase, type Phase } from '../api/v1alpha1/conditions.js';
 import type { BudgetStatus, MidiCorpus, MidiCorpusCondition, MidiCorpusStatus } from '../api/v1alpha1/midicorpus.js';
 import type { LimitKind } from '../budget/connection-budget.js';
+import { podProblemsSummary, type PodProblem } from './pod-problems.js';
 import type { ScanResult } from './scan-result.js';
 
 /** How the other consumers' connections (figures.foreignConnections) were counted this pass. */
@@ -48,6 +49,16 @@ export interface StatusInput {
   budgetUnknown?: string;
   /** From the database; absent when not queried this time (the stored figures carry forward). */
   files?: { processed: number; failed: number };
+  /**
+   * The API server's last refusal of a write this corpus needs (a Job create or patch), which retrying cannot cure:
+   * its reason (Invalid, Forbidden...) and a message for the user. Absent: none refused, or the refusal is cured.
+   */
+  rejection?: { reason: Reason; message: string };
+  /**
+   * The corpus's pods that are stuck or killed (pod-problems.ts); absent when the pods were not looked at (a finished
+   * corpus, whose pods go after ttlSecondsAfterFinished: the last word stays).
+   */
+  podProblems?: readonly PodProblem[];
 }
 
 export function computeStatus(input: StatusInput): MidiCorpusStatus {
@@ -92,7 +103,26 @@ export function computeStatus(input: StatusInput): MidiCorpusStatus {
   for (const c of desiredConditions(input, phase, status))
     conditions = setCondition(conditions, { ...c, observedGeneration: generation }, now);
   status.conditions = conditions;
+  const reason = problemReason(conditions);
+  if (reason) status.reason = reason;
   return status;
+}
+
+/** The conditions whose True is a problem a person must look at, most fundamental first (status.reason). */
+const PROBLEM_CONDITIONS: readonly string[] = [
+  ConditionType.InvalidSpec,
+  ConditionType.WriteRejected,
+  ConditionType.PodsFailing,
+  ConditionType.Degraded,
+];
+
+/** status.reason (the printer column): the reason of the first problem condition that is True. */
+function problemReason(conditions: readonly MidiCorpusCondition[]): string | undefined {
+  for (const type of PROBLEM_CONDITIONS) {
+    const c = conditions.find((x) => x.type === type && x.status === 'True');
+    if (c) return c.reason;
+  }
+  return undefined;
 }
 
 type NewCondition = Omit<MidiCorpusCondition, 'lastTransitionTime' | 'observedGeneration'>;
@@ -161,6 +191,23 @@ function desiredConditions(input: StatusInput, phase: Phase, status: MidiCorpusS
       ),
     );
   else out.push(c(ConditionType.Degraded, false, Reason.AsExpected, 'No failures.'));
+
+  out.push(
+    input.rejection
+      ? c(ConditionType.WriteRejected, true, input.rejection.reason, input.rejection.message)
+      : c(
+          ConditionType.WriteRejected,
+          false,
+          Reason.WritesAccepted,
+          'The API server accepts what the operator writes.',
+        ),
+  );
+  if (input.podProblems) {
+    if (input.podProblems.length > 0) {
+      const { reason, message } = podProblemsSummary(input.podProblems);
+      out.push(c(ConditionType.PodsFailing, true, reason, message));
+    } else out.push(c(ConditionType.PodsFailing, false, Reason.PodsHealthy, 'No pod is stuck or failing.'));
+  }
 
   out.push(budgetCondition(input, phase));
   const foreign = foreignCondition(input.budget);
@@ -381,6 +428,8 @@ export function transitionEvents(before: MidiCorpusStatus | undefined, after: Mi
       c.status === 'True' &&
       (c.type === ConditionType.Degraded ||
         c.type === ConditionType.InvalidSpec ||
+        c.type === ConditionType.WriteRejected ||
+        c.type === ConditionType.PodsFailing ||
         c.reason === Reason.BudgetExhausted ||
         c.reason === Reason.LedgerUnreadable);
     // Two conditions may tell one transition (Ready and Progressing both say Succeeded): one Event is enough.

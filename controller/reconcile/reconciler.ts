@@ -19,7 +19,11 @@
  *     seen so for a grace and the API server confirms the pod is gone (a database write, not a cluster write).
  *   decideChildWrite: scan (create the scan Job when a connection is free) or run (create the Indexed Job, then keep
  *     its parallelism and suspend in line with the budget and the spec): at most one write, then the pass ends.
- *   status: computed from the observation, written only when it differs; Events for the transitions.
+ *     A write the API server refuses for good (400, 403, 404 of what it refers to, 422: runtime/errors.ts) does not
+ *     fail the pass, which would retry it with backoff for ever: it is remembered with the corpus's generation, shown
+ *     in WriteRejected, and tried again only after the slow rejectedRetryMs, or at once when the spec changes.
+ *   status: computed from the observation and the pods' problems (plan/pod-problems.ts), written only when it
+ *     differs; Events for the transitions.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../common/clock.js';
@@ -31,7 +35,10 @@ import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } f
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
 import { corpusKey } from '../../contract/corpus-key.js';
-import { computeStatus, jobFinished, sameStatus, transitionEvents } from '../plan/status.js';
+import { podProblems } from '../plan/pod-problems.js';
+import { computeStatus, jobFinished, sameStatus, transitionEvents, type StatusInput } from '../plan/status.js';
+import { apiRefusal, classifyApiError } from '../runtime/errors.js';
+import { scrubSecrets } from '../../contract/describe-error.js';
 import type { ClusterReader, ClusterWriter } from '../kube.js';
 import type { DatabaseAccess, Progress } from './database.js';
 import { JobExpectations } from './job-expectations.js';
@@ -65,6 +72,14 @@ import {
 export const RESYNC_MS = 30_000;
 /** How soon a corpus with an unusable spec is looked at again (the Secret may appear). */
 export const INVALID_RETRY_MS = 60_000;
+/**
+ * How soon a write the API server refused for good is tried again with the same spec: slowly, since the same request
+ * gets the same answer, yet not never, since what it refers to may be fixed without the spec changing (a Role granted,
+ * a ServiceAccount created, an admission policy relaxed).
+ */
+export const REJECTED_RETRY_MS = 300_000;
+/** Longest message of the WriteRejected condition (Events are cut at 1024 characters). */
+const MAX_REJECTION_MESSAGE = 1000;
 
 export interface Caches {
   corpus(namespace: string, name: string): MidiCorpus | undefined;
@@ -88,6 +103,17 @@ export interface ReconcilerOptions {
   log: Logger;
   /** How long a vanished pod's holder is seen before its backends are ended (default VANISHED_GRACE_MS). */
   vanishedGraceMs?: number;
+  /** How soon a write refused for good is tried again with the same spec (default REJECTED_RETRY_MS). */
+  rejectedRetryMs?: number;
+  /** How long a pod may be unschedulable before PodsFailing says so (default UNSCHEDULABLE_GRACE_MS). */
+  unschedulableGraceMs?: number;
+}
+
+/** A write the API server refused for good: for which generation of the spec, when, and what it said. */
+interface Rejection {
+  generation: number;
+  at: number;
+  condition: NonNullable<StatusInput['rejection']>;
 }
 
 export interface ReconcileResult {
@@ -105,6 +131,8 @@ export class Reconciler {
   private readonly vanished: VanishedPods;
   /** Budget keys on which the operator's role was refused ending backends: said once, at info. */
   private readonly refusedEnding = new Set<string>();
+  /** Per corpus key: its last write refused for good, until a write succeeds or the spec changes. */
+  private readonly rejected = new Map<string, Rejection>();
 
   constructor(private readonly o: ReconcilerOptions) {
     this.vanished = new VanishedPods(o.vanishedGraceMs);
@@ -135,6 +163,7 @@ export class Reconciler {
       // pod events will wake them. Wake them now too, for the claim that just disappeared.
       for (const peer of this.peersOf(key)) this.o.enqueue(peer);
       this.budgetOf.delete(key);
+      this.rejected.delete(key);
       return {};
     }
     return this.sync(corpus, key);
@@ -148,21 +177,45 @@ export class Reconciler {
     const peers = onDatabase(obs) ? obs.peers.map((p) => p.key) : [];
 
     const write = this.decideChildWrite(obs);
-    if (write) {
-      const job = await write.apply();
-      this.expectations.record(job);
-      log.info({ job: job.metadata?.name, parallelism: job.spec?.parallelism, suspend: job.spec?.suspend }, write.what);
-      for (const peer of peers) this.o.enqueue(peer);
-      return {};
+    let rejection = this.rejectionOf(key, corpus.metadata.generation ?? 0);
+    const retryMs = this.o.rejectedRetryMs ?? REJECTED_RETRY_MS;
+    if (write && (!rejection || this.o.clock.now() >= rejection.at + retryMs)) {
+      try {
+        const job = await write.apply();
+        this.rejected.delete(key);
+        this.expectations.record(job);
+        log.info(
+          { job: job.metadata?.name, parallelism: job.spec?.parallelism, suspend: job.spec?.suspend },
+          write.what,
+        );
+        for (const peer of peers) this.o.enqueue(peer);
+        return {};
+      } catch (err) {
+        if (classifyApiError(err, { missingTarget: write.missingTarget }) !== 'permanent') throw err;
+        rejection = this.reject(key, corpus.metadata.generation ?? 0, write, err, retryMs);
+        log.warn(
+          { job: write.job, reason: rejection.condition.reason, retryInMs: retryMs },
+          `the API server refused ${write.what}: trying again after the retry interval or when the spec changes`,
+        );
+      }
     }
 
     const now = new Date(this.o.clock.now());
-    let status = computeStatus(statusInput(obs, now, await this.progress(obs)));
+    const problems =
+      obs.case === 'final'
+        ? undefined
+        : podProblems(obs.pods, { now: now.getTime(), unschedulableGraceMs: this.o.unschedulableGraceMs });
+    const inputOf = (files: Progress | undefined): StatusInput => ({
+      ...statusInput(obs, now, files),
+      ...(rejection ? { rejection: rejection.condition } : {}),
+      ...(problems ? { podProblems: problems.problems } : {}),
+    });
+    let status = computeStatus(inputOf(await this.progress(obs)));
     const shards = onDatabase(obs) ? shardsOf(obs.scan) : undefined;
     if (isFinalPhase(status.phase) && !isFinalPhase(corpus.status?.phase) && shards !== undefined && shards > 0) {
       // The last word on a corpus: its counts are never looked at again, so they must be exact, not the throttled
       // count from up to 30 s ago. A failure throws: the pass is retried (with backoff) rather than finishing wrong.
-      status = computeStatus(statusInput(obs, now, await this.progress(obs, { force: true, strict: true })));
+      status = computeStatus(inputOf(await this.progress(obs, { force: true, strict: true })));
     }
     if (!sameStatus(corpus.status, status)) {
       await this.o.writer.replaceStatus({ ...corpus, status });
@@ -178,9 +231,45 @@ export class Reconciler {
       if (corpus.status?.phase !== status.phase)
         log.info({ from: corpus.status?.phase, to: status.phase }, 'phase changed');
     }
-    if (status.phase === 'Invalid') return { requeueAfterMs: INVALID_RETRY_MS };
+    // A refused write is tried again when its interval is up; an unschedulable pod reported when its grace is.
+    const soonest = (ms: number | undefined): ReconcileResult => {
+      const due = [
+        ms,
+        rejection ? Math.max(0, rejection.at + retryMs - now.getTime()) : undefined,
+        problems?.recheckInMs,
+      ].filter((x): x is number => x !== undefined);
+      return due.length > 0 ? { requeueAfterMs: Math.min(...due) } : {};
+    };
+    if (status.phase === 'Invalid') return soonest(INVALID_RETRY_MS);
     if (isFinalPhase(status.phase)) return {};
-    return { requeueAfterMs: RESYNC_MS };
+    return soonest(RESYNC_MS);
+  }
+
+  /** The corpus's standing refusal, unless its spec has changed since (then the write is tried at once). */
+  private rejectionOf(key: string, generation: number): Rejection | undefined {
+    const r = this.rejected.get(key);
+    if (r && r.generation !== generation) {
+      this.rejected.delete(key);
+      return undefined;
+    }
+    return r;
+  }
+
+  /** Remembers a refusal for good, with the condition that tells the user about it (no secret, bounded). */
+  private reject(key: string, generation: number, write: ChildWrite, err: unknown, retryMs: number): Rejection {
+    const refusal = apiRefusal(err);
+    const code = refusal?.code ?? 0;
+    const reason = REFUSAL_REASONS.find((r) => r === refusal?.reason) ?? REFUSAL_REASON_OF_CODE[code] ?? Reason.Invalid;
+    const said = scrubSecrets(refusal?.message ?? 'no message')
+      .replace(/\s+/g, ' ')
+      .replace(/([^.])$/, '$1.');
+    const tail = ` ${REFUSAL_ADVICE[reason] ?? REFUSAL_ADVICE.Invalid}: the operator tries again every ${Math.round(retryMs / 1000)} s, and at once when the spec changes.`;
+    const head = `The API server refused ${write.what} ${write.job} (${code} ${refusal?.reason ?? reason}): `;
+    const room = MAX_REJECTION_MESSAGE - head.length - tail.length;
+    const body = said.length <= room ? said : `${said.slice(0, room - 1)}…`;
+    const rejection = { generation, at: this.o.clock.now(), condition: { reason, message: head + body + tail } };
+    this.rejected.set(key, rejection);
+    return rejection;
   }
 
   /**
@@ -387,7 +476,7 @@ export class Reconciler {
   }
 
   /** The one write to the children this pass makes, if any: only once the budget is planned. */
-  private decideChildWrite(obs: Observation): { what: string; apply: () => Promise<V1Job> } | undefined {
+  private decideChildWrite(obs: Observation): ChildWrite | undefined {
     if (obs.case !== 'planned') return undefined;
     const { corpus, database, plan } = obs;
     const mine = plan.corpora.get(obs.key)!;
@@ -397,18 +486,14 @@ export class Reconciler {
     if (shards === undefined) {
       // Scan.
       if (obs.scanJob || corpus.spec.suspend || obs.scan.kind === 'unusable' || !mine.scanFits) return undefined;
-      return { what: 'creating the scan Job', apply: () => this.o.writer.createJob(scanJob(corpus, options)) };
+      const job = scanJob(corpus, options);
+      return { what: 'creating the scan Job', job: job.metadata!.name!, apply: () => this.o.writer.createJob(job) };
     }
     // Run. Nothing to run for an empty corpus; a finished scan without its totals in status waits for them.
     if (shards === 0 || obs.scan.kind !== 'recorded') return undefined;
     if (!obs.runJob) {
-      return {
-        what: 'creating the run Job',
-        apply: () =>
-          this.o.writer.createJob(
-            runJob(corpus, { ...options, shards, parallelism: mine.parallelism, perPod: mine.perPod }),
-          ),
-      };
+      const job = runJob(corpus, { ...options, shards, parallelism: mine.parallelism, perPod: mine.perPod });
+      return { what: 'creating the run Job', job: job.metadata!.name!, apply: () => this.o.writer.createJob(job) };
     }
     if (jobFinished(obs.runJob) !== undefined) return undefined;
     const parallelism = mine.parallelism;
@@ -417,7 +502,10 @@ export class Reconciler {
       return undefined;
     const { namespace, name } = obs.runJob.metadata!;
     return {
-      what: "setting the run Job's parallelism",
+      what: "setting the run Job's parallelism of",
+      job: name!,
+      // A 404 here means the Job was deleted after the cache saw it: the next pass creates it again.
+      missingTarget: true,
       apply: () => this.o.writer.patchJob(namespace!, name!, { parallelism, suspend }),
     };
   }
@@ -445,6 +533,33 @@ export class Reconciler {
     }
   }
 }
+
+/** One write to a child Job: what it is (for logs and the WriteRejected message), and the call. */
+interface ChildWrite {
+  what: string;
+  /** The Job's name. */
+  job: string;
+  /** A 404 would mean the Job itself is gone (the cache is behind), not something it refers to. */
+  missingTarget?: boolean;
+  apply: () => Promise<V1Job>;
+}
+
+/** The API's reasons that WriteRejected carries as they are; others are named after their HTTP code. */
+const REFUSAL_REASONS = [Reason.Invalid, Reason.Forbidden, Reason.NotFound, Reason.BadRequest] as const;
+/** What the user can do about each refusal. */
+const REFUSAL_ADVICE: Partial<Record<Reason, string>> = {
+  [Reason.Invalid]: 'Fix the spec',
+  [Reason.BadRequest]: 'Fix the spec',
+  [Reason.Forbidden]:
+    "Let the operator do it (its ServiceAccount's role, a ResourceQuota, an admission policy), or change the spec",
+  [Reason.NotFound]: 'Create what it refers to, or change the spec',
+};
+const REFUSAL_REASON_OF_CODE: Record<number, Reason> = {
+  400: Reason.BadRequest,
+  403: Reason.Forbidden,
+  404: Reason.NotFound,
+  422: Reason.Invalid,
+};
 
 function splitKey(key: string): [string, string] {
   const i = key.indexOf('/');

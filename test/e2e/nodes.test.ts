@@ -2,8 +2,8 @@
  * End to end on real nodes, with the operator installed by its Helm chart: what happens to a run when the machines
  * under it change. A node drained and removed as the cluster autoscaler scales down (and another added), a node lost
  * outright, the runner pods' restricted security context as the kubelet and runc enforce it, and the two failures a
- * user meets first on a real cluster (an image that cannot be pulled, a runner over its memory limit), whose status
- * is asserted as it is today.
+ * user meets first on a real cluster (an image that cannot be pulled, shown in the PodsFailing condition; a runner
+ * within its memory limit on hostile files).
  *
  * Every scenario samples the server's own connection count through the whole run (support/database.ts) and compares
  * its peak with the budget the controller wrote in the corpus's status.
@@ -310,7 +310,7 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
   );
 
   it(
-    'shows a runner image that cannot be pulled only as a scan that never ends (status today; the pod says why)',
+    'shows a runner image that cannot be pulled in the corpus: PodsFailing ImagePullFailed, naming the scan pod',
     async () => {
       const s = await scenario('nopull', 20);
       const { claim } = await s.corpus('songs', { files: 5, seed: 64 });
@@ -329,10 +329,18 @@ describeWithCluster('end to end on real nodes that change under the run', () => 
         120_000,
       );
       expect(waiting.spec?.containers[0]?.image).toBe(image);
-      // What the MidiCorpus says meanwhile: Scanning, with nothing about the image (the reason is only on the pod).
-      const status = (await readCorpus(cluster(), s.namespace, 'songs'))?.status;
-      expect(status?.phase).toBe('Scanning');
-      expect(JSON.stringify(status)).not.toContain('ImagePull');
+      // What the MidiCorpus says meanwhile: still Scanning, and why (it used to say nothing; the reason was only on
+      // the pod).
+      const status = await eventually('PodsFailing to say ImagePullFailed', async () => {
+        const status = (await readCorpus(cluster(), s.namespace, 'songs'))?.status;
+        const c = status?.conditions?.find((x) => x.type === 'PodsFailing');
+        return c?.status === 'True' && c.reason === 'ImagePullFailed' ? status : undefined;
+      });
+      expect(status.phase).toBe('Scanning');
+      expect(status.reason).toBe('ImagePullFailed');
+      expect(status.conditions?.find((x) => x.type === 'PodsFailing')?.message).toContain(
+        `pod ${waiting.metadata!.name} (scan)`,
+      );
     },
     SCENARIO_TIMEOUT_MS,
   );

@@ -31,6 +31,19 @@ export const ConditionType = {
    * pods are counted then). False when the server showed every session.
    */
   ForeignConnectionsUncertain: 'ForeignConnectionsUncertain',
+  /**
+   * True when the API server refuses a write the operator must make (creating or changing a Job) with an answer it
+   * will keep giving (400, 403, 404 of a referenced object, 422): the reason is the API's own (Invalid, Forbidden,
+   * NotFound, BadRequest), the message its words. The write is tried again on a slow timer, and at once when the spec
+   * changes.
+   */
+  WriteRejected: 'WriteRejected',
+  /**
+   * True when a scan or runner pod is stuck or was killed in a way that waiting will not mend: its image cannot be
+   * pulled, its container cannot be created, it cannot be scheduled (for longer than the controller's grace), it was
+   * OOMKilled, or the same shard failed the same way several times. The message names the pods.
+   */
+  PodsFailing: 'PodsFailing',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
@@ -58,6 +71,23 @@ export const Reason = {
   ForeignCountExact: 'ForeignCountExact',
   ForeignCountUpperBound: 'ForeignCountUpperBound',
   LedgerUnreadable: 'LedgerUnreadable',
+  // WriteRejected: False, then the API's own reasons for the refusals that retrying cannot cure
+  WritesAccepted: 'WritesAccepted',
+  Invalid: 'Invalid',
+  Forbidden: 'Forbidden',
+  NotFound: 'NotFound',
+  BadRequest: 'BadRequest',
+  // PodsFailing
+  PodsHealthy: 'PodsHealthy',
+  /** ErrImagePull and ImagePullBackOff, which alternate on the same pod: one reason, so one Event. */
+  ImagePullFailed: 'ImagePullFailed',
+  InvalidImageName: 'InvalidImageName',
+  CreateContainerConfigError: 'CreateContainerConfigError',
+  CreateContainerError: 'CreateContainerError',
+  Unschedulable: 'Unschedulable',
+  OOMKilled: 'OOMKilled',
+  /** Several failed attempts of the same shard with the same reason and exit code (or CrashLoopBackOff). */
+  RepeatedFailures: 'RepeatedFailures',
   // Events only: the backends of a pod that no longer exists were ended
   VanishedPodConnectionsEnded: 'VanishedPodConnectionsEnded',
   // InvalidSpec

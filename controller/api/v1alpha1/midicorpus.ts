@@ -357,6 +357,11 @@ const count = (description: string) => integer({ minimum: 0, format: 'int64', de
 
 export const midiCorpusStatusSchema = object({
   phase: string({ enum: PHASES }),
+  reason: string({
+    maxLength: 1024,
+    description:
+      'What needs a person, in one word: the reason of the first of the InvalidSpec, WriteRejected, PodsFailing and Degraded conditions that is True (e.g. Invalid, ImagePullFailed, OOMKilled). Absent when none is.',
+  }),
   observedGeneration: integer({ format: 'int64' }),
   conditions: arrayOf(conditionSchema, { listType: 'map', listMapKeys: ['type'], maxItems: 16 }),
   files: object({
