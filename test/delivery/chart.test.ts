@@ -272,6 +272,17 @@ describe.skipIf(skip)('the Helm chart', () => {
     );
   });
 
+  it("passes the failure-reporting timers through to the controller's flags", async () => {
+    const args = async (...set: string[]) =>
+      deploymentSpec(findObject(await template(...set), 'Deployment')).template.spec.containers[0]!.args;
+    expect(await args()).toEqual(
+      expect.arrayContaining(['--rejected-retry-seconds=300', '--unschedulable-grace-seconds=180']),
+    );
+    expect(await args('troubles.rejectedRetrySeconds=60', 'troubles.unschedulableGraceSeconds=600')).toEqual(
+      expect.arrayContaining(['--rejected-retry-seconds=60', '--unschedulable-grace-seconds=600']),
+    );
+  });
+
   it('adds a ServiceMonitor only when asked, and drops the PodDisruptionBudget for a single replica', async () => {
     expect(names(await template())).not.toContain('ServiceMonitor/midi-corpus-operator');
     const monitor = findObject(await template('metrics.serviceMonitor.enabled=true'), 'ServiceMonitor');

@@ -124,6 +124,8 @@ describe('kubectl kustomize manifests/', () => {
       '--metrics-port=8080',
       '--health-port=8081',
       '--runner-image=$(RUNNER_IMAGE)',
+      '--rejected-retry-seconds=300',
+      '--unschedulable-grace-seconds=180',
     ]);
     const env = Object.fromEntries(
       (container!.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]),
