@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { describe, expect, it } from 'vitest';
 import { runShardCommand } from '../../cli/commands/run-shard.js';
@@ -107,9 +110,11 @@ describe('the run-shard command line', () => {
   });
 
   it("is read back by run-shard's options as it was built", () => {
+    // run-shard checks at parse time that --root is a readable directory: give it one.
+    const root = mkdtempSync(path.join(tmpdir(), 'run-shard-root-'));
     const args = runShardArgs({
       corpus: 'music/bach',
-      root: '/corpus',
+      root,
       shard: 7,
       cpuMillis: 2500,
       splitOutput: '/split',
@@ -119,9 +124,10 @@ describe('the run-shard command line', () => {
       fileTimeoutMs: 100,
       retryFailed: true,
     });
-    expect(parsedByRunShard(args)).toMatchObject({
+    // The URL comes from the environment (the Secret) in a pod; run-shard refuses to start without one.
+    expect(parsedByRunShard([...args, '--database-url', 'postgres://midi@db.example/midi'])).toMatchObject({
       corpus: 'music/bach',
-      root: '/corpus',
+      root,
       shard: 7,
       'cpu-millis': 2500,
       'split-output': '/split',
