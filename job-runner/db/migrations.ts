@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { PermanentError } from '../../contract/error-kinds.js';
 import { sql as initial } from './migrations/0001-initial.js';
 import { sql as analysisVersion } from './migrations/0002-analysis-version.js';
+import { sql as rescan } from './migrations/0003-rescan.js';
 
 /**
  * Versioned schema migrations, applied by `midi-corpus migrate`, by every runner before its first file and by local
@@ -23,6 +24,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', sql: initial },
   { version: 2, name: 'analysis-version', sql: analysisVersion },
+  { version: 3, name: 'rescan', sql: rescan },
 ];
 
 /** pg_advisory_xact_lock key: the bytes of "midi-mig" as a big-endian int8, so other applications will not collide. */
