@@ -67,7 +67,7 @@ export interface DatabaseAccess {
   /** max_connections of the server. Throws with a scrubbed message when it cannot be read. */
   maxConnections(budgetKey: string, url: string): Promise<number>;
   /**
-   * Files recorded for the corpus (any status but pending) and failed ones; undefined when not due yet (throttled,
+   * Files recorded for the corpus (ok, failed or skipped: neither pending nor missing) and failed ones; undefined when not due yet (throttled,
    * unless `force`: the final count of a finished corpus must be exact), or when the schema is not there yet (the
    * runners create it).
    */
@@ -186,7 +186,7 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
         const exists = await c.query<{ t: string | null }>("SELECT to_regclass('midi.files') AS t");
         if (!exists.rows[0]?.t) return undefined;
         const r = await c.query<{ processed: string; failed: string }>(
-          `SELECT count(*) FILTER (WHERE f.status <> 'pending') AS processed, count(*) FILTER (WHERE f.status = 'failed') AS failed
+          `SELECT count(*) FILTER (WHERE f.status IN ('ok', 'failed', 'skipped')) AS processed, count(*) FILTER (WHERE f.status = 'failed') AS failed
            FROM midi.files f JOIN midi.corpora c ON c.id = f.corpus_id WHERE c.key = $1`,
           [corpusKey],
         );

@@ -5,6 +5,8 @@
  * Job names are deterministic, and the next pass finds what the last one created.
  *
  * A pass (sync):
+ *   runAgain: when spec.rerun asks for a new run (plan/rerun.ts): stop the run in flight, wait for its pods to go, or
+ *     reset the status for the new run; each is the pass's one write, and the pass ends there.
  *   observe: read only, each step ending in one case of the Observation (observation.ts) or handing on:
  *     1. checkSpec: what the API server cannot check (the CPU quantity, an image to run)       → invalid
  *     2. readSecret: the database's URL and budget key                                         → invalid
@@ -30,6 +32,7 @@ import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
+import { planRerun } from '../plan/rerun.js';
 import { corpusKey } from '../../contract/corpus-key.js';
 import { computeStatus, jobFinished, sameStatus, transitionEvents } from '../plan/status.js';
 import type { ClusterReader, ClusterWriter } from '../kube.js';
@@ -51,7 +54,7 @@ import {
   type Observation,
   type Peer,
 } from './observation.js';
-import { budgetInputs, type CorpusClaim } from './observe.js';
+import { budgetInputs, podHoldsConnections, type CorpusClaim } from './observe.js';
 import {
   ForeignCounts,
   foreignConnections,
@@ -65,6 +68,8 @@ import {
 export const RESYNC_MS = 30_000;
 /** How soon a corpus with an unusable spec is looked at again (the Secret may appear). */
 export const INVALID_RETRY_MS = 60_000;
+/** How soon a corpus waiting for its last run's pods to stop (before running again) is looked at without events. */
+export const RERUN_WAIT_MS = 5_000;
 
 export interface Caches {
   corpus(namespace: string, name: string): MidiCorpus | undefined;
@@ -141,6 +146,8 @@ export class Reconciler {
   }
 
   private async sync(corpus: MidiCorpus, key: string): Promise<ReconcileResult> {
+    const again = await this.runAgain(corpus, key);
+    if (again) return again;
     const obs = await this.observe(corpus, key);
     this.recordBudget(obs);
     const log = this.o.log.child({ corpus: key });
@@ -159,7 +166,7 @@ export class Reconciler {
     const now = new Date(this.o.clock.now());
     let status = computeStatus(statusInput(obs, now, await this.progress(obs)));
     const shards = onDatabase(obs) ? shardsOf(obs.scan) : undefined;
-    if (isFinalPhase(status.phase) && !isFinalPhase(corpus.status?.phase) && shards !== undefined && shards > 0) {
+    if (isFinalPhase(status.phase) && !isFinalPhase(corpus.status?.phase) && shards !== undefined) {
       // The last word on a corpus: its counts are never looked at again, so they must be exact, not the throttled
       // count from up to 30 s ago. A failure throws: the pass is retried (with backoff) rather than finishing wrong.
       status = computeStatus(statusInput(obs, now, await this.progress(obs, { force: true, strict: true })));
@@ -181,6 +188,60 @@ export class Reconciler {
     if (status.phase === 'Invalid') return { requeueAfterMs: INVALID_RETRY_MS };
     if (isFinalPhase(status.phase)) return {};
     return { requeueAfterMs: RESYNC_MS };
+  }
+
+  /**
+   * A run again (spec.rerun above status.observedRerun), one step a pass: delete the current run's unfinished Job, wait
+   * for the corpus's pods to let go of their connections, then reset the status to the new run's Pending. Undefined
+   * when no run again is asked for: the pass goes on as usual.
+   */
+  private async runAgain(corpus: MidiCorpus, key: string): Promise<ReconcileResult | undefined> {
+    const owned = ownedBy(corpus, key, this.expectations.merge(this.o.caches.jobs()), this.o.caches.pods());
+    const now = new Date(this.o.clock.now());
+    const step = planRerun({
+      corpus,
+      scanJob: owned.scanJob,
+      runJob: owned.runJob,
+      livePods: owned.pods.filter(podHoldsConnections),
+      now,
+    });
+    const log = this.o.log.child({ corpus: key });
+    switch (step.kind) {
+      case 'none':
+        return undefined;
+      case 'stop': {
+        const { namespace, name, uid } = step.job.metadata!;
+        await this.o.writer.deleteJob(namespace!, name!);
+        if (uid) this.expectations.forget(uid);
+        log.info(
+          { job: name, rerun: corpus.spec.rerun },
+          'deleting the Job of the run in flight: spec.rerun asks for a new run',
+        );
+        await this.o.writer
+          .emitEvent(corpus, {
+            type: 'Normal',
+            reason: Reason.RunSuperseded,
+            message: `spec.rerun is ${corpus.spec.rerun}: stopping Job ${name} of the run in flight (what it recorded is kept) before running again.`,
+          })
+          .catch((err: unknown) => log.warn({ err: String(err) }, 'could not record an Event'));
+        // The Job's deletion and its pods' come back as informer events; the look again is for a missed one.
+        return { requeueAfterMs: RERUN_WAIT_MS };
+      }
+      case 'wait':
+        log.debug({ pods: step.pods }, "waiting for the last run's pods to stop before running again");
+        return { requeueAfterMs: RERUN_WAIT_MS };
+      case 'start': {
+        await this.o.writer.replaceStatus({ ...corpus, status: step.status });
+        for (const event of transitionEvents(corpus.status, step.status)) {
+          await this.o.writer
+            .emitEvent(corpus, event)
+            .catch((err: unknown) => log.warn({ err: String(err), reason: event.reason }, 'could not record an Event'));
+        }
+        log.info({ rerun: step.status.observedRerun, from: corpus.status?.phase }, 'running the corpus again');
+        for (const peer of this.peersOf(key)) this.o.enqueue(peer);
+        return {};
+      }
+    }
   }
 
   /**
@@ -428,8 +489,8 @@ export class Reconciler {
     options: { force?: boolean; strict?: boolean } = {},
   ): Promise<Progress | undefined> {
     if (!onDatabase(obs)) return undefined;
-    const shards = shardsOf(obs.scan);
-    if (shards === undefined || shards === 0) return undefined;
+    // Once scanned, even with no shards: a run again over an unchanged corpus still has its files' counts to show.
+    if (shardsOf(obs.scan) === undefined) return undefined;
     const { corpus, database } = obs;
     try {
       return await this.o.database.progress(

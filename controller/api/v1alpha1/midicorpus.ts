@@ -337,7 +337,15 @@ export const midiCorpusSpecSchema = object(
     suspend: boolean({
       default: false,
       description:
-        "Stop starting runner pods; running ones finish their shard. Frees the corpus's budget share once they are gone.",
+        "Stop the runner pods: the run Job is suspended, so its running pods are deleted (each gets its grace period to roll back its batch in flight; what it recorded stays) and none is started. Frees the corpus's budget share once they are gone. false: the shards resume where they stopped, recorded files skipped. A scan already running finishes; none starts while suspended.",
+    }),
+    rerun: integer({
+      default: 0,
+      minimum: 0,
+      format: 'int64',
+      description:
+        'Bump to run the corpus again, under the same corpus key and rows: a new scan compares the volume with the last scan (a file is changed when its size or modification time differs; gone files are marked missing, their results kept), then a new run Job analyses only what needs it (added, changed, failed or pending files). Unchanged results are never analysed again. On a running corpus, the run in flight is stopped first (its pods deleted, what they recorded kept). May only grow.',
+      validations: [{ rule: 'self >= oldSelf', message: 'rerun may only grow: bump it to run again' }],
     }),
     retention: retentionSchema,
   },
@@ -358,6 +366,14 @@ const count = (description: string) => integer({ minimum: 0, format: 'int64', de
 export const midiCorpusStatusSchema = object({
   phase: string({ enum: PHASES }),
   observedGeneration: integer({ format: 'int64' }),
+  observedRerun: count('The spec.rerun this status is about: the run the phase, counts and Jobs belong to.'),
+  lastScan: object({
+    added: count("Files recorded for the first time by this run's scan."),
+    changed: count('Files whose size or modification time differed from the last scan: analysed again.'),
+    unchanged: count('Files as the last scan saw them: their results are kept.'),
+    missing: count('Files recorded by an earlier scan and gone from the volume: marked missing, results kept.'),
+    work: count("Files given to this run's shards: added, changed, failed or pending ones."),
+  }),
   conditions: arrayOf(conditionSchema, { listType: 'map', listMapKeys: ['type'], maxItems: 16 }),
   files: object({
     total: count('Files found by the scan.'),

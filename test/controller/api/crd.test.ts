@@ -154,6 +154,7 @@ describe('defaults', () => {
         backoffLimitPerIndex: 6,
       },
       suspend: false,
+      rerun: 0,
       retention: { ttlSecondsAfterFinished: 86_400 },
     });
     expect(violations(midiCorpusSpecSchema.openapi, spec)).toEqual([]);

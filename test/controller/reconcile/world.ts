@@ -98,6 +98,15 @@ export class World implements Caches, ClusterWriter, ClusterReader {
     return structuredClone(job);
   }
 
+  async deleteJob(namespace: string, name: string): Promise<void> {
+    const job = this.job(name);
+    if (!job) return;
+    this.jobList = this.jobList.filter((j) => j !== job);
+    // The garbage collector's part, in the background: the Job's pods turn Terminating (removeTerminating ends them).
+    for (const p of this.livePods(name)) p.metadata!.deletionTimestamp = new Date();
+    this.writes.push(`delete ${name}`);
+  }
+
   async replaceStatus(corpus: MidiCorpus): Promise<MidiCorpus> {
     const key = `${corpus.metadata.namespace}/${corpus.metadata.name}`;
     const current = this.corpusMap.get(key)!;
