@@ -35,6 +35,12 @@ export interface ClusterWriter {
    * run superseded by spec.rerun.
    */
   deleteJob(namespace: string, name: string): Promise<void>;
+  /**
+   * Merge-patches metadata.finalizers with the resourceVersion read (a concurrent change gives 409): the Delete
+   * deletion policy's finalizer, put on and taken off. Removing the last finalizer of a corpus being deleted lets the
+   * API server delete it.
+   */
+  setFinalizers(corpus: MidiCorpus, finalizers: string[]): Promise<void>;
   /** PUT /status with the object's resourceVersion: a concurrent change gives 409, and the reconcile runs again. */
   replaceStatus(corpus: MidiCorpus): Promise<MidiCorpus>;
   emitEvent(corpus: MidiCorpus, event: CorpusEvent): Promise<void>;
@@ -129,6 +135,21 @@ export class KubeClient implements ClusterWriter, ClusterReader {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
+  }
+
+  async setFinalizers(corpus: MidiCorpus, finalizers: string[]): Promise<void> {
+    const { namespace, name, resourceVersion } = corpus.metadata;
+    await this.custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace,
+        name,
+        body: { metadata: { finalizers, resourceVersion } },
+      },
+      MERGE_PATCH,
+    );
   }
 
   async replaceStatus(corpus: MidiCorpus): Promise<MidiCorpus> {

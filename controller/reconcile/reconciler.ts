@@ -27,14 +27,15 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
-import { isFinalPhase, Reason } from '../api/v1alpha1/conditions.js';
+import { ConditionType, isFinalPhase, Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
 import { planRerun } from '../plan/rerun.js';
+import { FINALIZER, GIVE_UP_MS, ROWS_RETRY_MS, isBeingDeleted, planDeletion } from '../plan/deletion.js';
 import { corpusKey } from '../../contract/corpus-key.js';
-import { computeStatus, jobFinished, sameStatus, transitionEvents } from '../plan/status.js';
+import { computeStatus, jobFinished, sameStatus, setCondition, transitionEvents } from '../plan/status.js';
 import type { ClusterReader, ClusterWriter } from '../kube.js';
 import type { DatabaseAccess, Progress } from './database.js';
 import { JobExpectations } from './job-expectations.js';
@@ -142,7 +143,109 @@ export class Reconciler {
       this.budgetOf.delete(key);
       return {};
     }
+    const deletion = await this.deletion(corpus, key);
+    if (deletion) return deletion;
     return this.sync(corpus, key);
+  }
+
+  /**
+   * spec.deletionPolicy (plan/deletion.ts), one step a pass: put the Delete policy's finalizer on, or take it off; for
+   * a corpus being deleted with it, stop its Jobs, wait for its pods, delete its rows and let it go. Undefined when
+   * the corpus is not being deleted and its finalizer is as the policy wants: the pass goes on as usual. A corpus
+   * being deleted is never scanned or run again.
+   */
+  private async deletion(corpus: MidiCorpus, key: string): Promise<ReconcileResult | undefined> {
+    const uid = corpus.metadata.uid;
+    const jobs = this.expectations
+      .merge(this.o.caches.jobs())
+      .filter((j) => j.metadata?.ownerReferences?.some((o) => o.uid === uid && o.controller));
+    const owned = ownedBy(corpus, key, jobs, this.o.caches.pods());
+    const now = new Date(this.o.clock.now());
+    const step = planDeletion({ corpus, jobs, livePods: owned.pods.filter(podHoldsConnections), now });
+    const log = this.o.log.child({ corpus: key });
+    const event = (type: 'Normal' | 'Warning', reason: Reason, message: string) =>
+      this.o.writer
+        .emitEvent(corpus, { type, reason, message })
+        .catch((err: unknown) => log.warn({ err: String(err), reason }, 'could not record an Event'));
+    const finalizers = (corpus.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
+    switch (step.kind) {
+      case 'none':
+        return isBeingDeleted(corpus) ? {} : undefined;
+      case 'addFinalizer':
+        await this.o.writer.setFinalizers(corpus, [...finalizers, FINALIZER]);
+        return {};
+      case 'removeFinalizer':
+        if (step.why === 'gaveUp') {
+          const message = `The rows of corpus key ${corpusKey(corpus.metadata.namespace, corpus.metadata.name)} could not be deleted within ${GIVE_UP_MS / 60_000} minutes: the MidiCorpus is let go and its rows are kept (delete them with SQL, or create the corpus again and delete it once the database is back).`;
+          log.warn({}, message);
+          await event('Warning', Reason.RowsNotDeleted, message);
+        }
+        await this.o.writer.setFinalizers(corpus, finalizers);
+        return {};
+      case 'stopJob': {
+        const { namespace, name } = step.job.metadata!;
+        await this.o.writer.deleteJob(namespace!, name!);
+        if (step.job.metadata?.uid) this.expectations.forget(step.job.metadata.uid);
+        log.info({ job: name }, "deleting the corpus's Job before deleting its rows");
+        return { requeueAfterMs: RERUN_WAIT_MS };
+      }
+      case 'wait':
+        return { requeueAfterMs: RERUN_WAIT_MS };
+      case 'deleteRows':
+        return this.deleteRows(corpus, key, finalizers, log, event);
+    }
+  }
+
+  /** The Delete policy's last step: the rows, then the finalizer; or, when the database says no, status and an Event. */
+  private async deleteRows(
+    corpus: MidiCorpus,
+    key: string,
+    finalizers: string[],
+    log: Logger,
+    event: (type: 'Normal' | 'Warning', reason: Reason, message: string) => Promise<void>,
+  ): Promise<ReconcileResult> {
+    const corpusKeyText = corpusKey(corpus.metadata.namespace, corpus.metadata.name);
+    let failure: string;
+    const resolution = await this.o.database.resolve(corpus);
+    if (resolution.ok) {
+      try {
+        const files = await this.o.database.deleteCorpusRows(resolution.budgetKey, resolution.url, corpusKeyText);
+        log.info({ files }, "deleted the corpus's rows (spec.deletionPolicy Delete)");
+        await event('Normal', Reason.RowsDeleted, `Deleted the rows of corpus key ${corpusKeyText} (${files} files).`);
+        await this.o.writer.setFinalizers(corpus, finalizers);
+        for (const peer of this.peersOf(key)) this.o.enqueue(peer);
+        return {};
+      } catch (err) {
+        failure = describeError(err);
+      }
+    } else {
+      failure = resolution.message;
+    }
+    const message =
+      `spec.deletionPolicy is Delete but the rows of corpus key ${corpusKeyText} could not be deleted (${failure}). ` +
+      `Trying again every ${ROWS_RETRY_MS / 1000} s; after ${GIVE_UP_MS / 60_000} minutes the MidiCorpus is let go with its rows kept. ` +
+      'To let it go now and keep the rows: set spec.deletionPolicy to Keep.';
+    log.warn({ err: failure }, "could not delete the corpus's rows");
+    const now = new Date(this.o.clock.now());
+    const status = {
+      ...corpus.status,
+      conditions: setCondition(
+        corpus.status?.conditions ?? [],
+        {
+          type: ConditionType.Progressing,
+          status: 'True',
+          reason: Reason.RowsNotDeleted,
+          message,
+          observedGeneration: corpus.metadata.generation ?? 0,
+        },
+        now,
+      ),
+    };
+    if (!sameStatus(corpus.status, status)) {
+      await this.o.writer.replaceStatus({ ...corpus, status });
+      for (const e of transitionEvents(corpus.status, status)) await event('Warning', e.reason, e.message);
+    }
+    return { requeueAfterMs: ROWS_RETRY_MS };
   }
 
   private async sync(corpus: MidiCorpus, key: string): Promise<ReconcileResult> {

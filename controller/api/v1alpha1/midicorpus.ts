@@ -348,6 +348,12 @@ export const midiCorpusSpecSchema = object(
       validations: [{ rule: 'self >= oldSelf', message: 'rerun may only grow: bump it to run again' }],
     }),
     retention: retentionSchema,
+    deletionPolicy: string({
+      enum: ['Keep', 'Delete'],
+      default: 'Keep',
+      description:
+        "What deleting this MidiCorpus does to its rows in Postgres. Keep: they stay (a new MidiCorpus of the same namespace and name finds them again). Delete: a finalizer holds the deletion until the controller has stopped the corpus's pods and deleted its rows; if the database cannot be reached it says so (condition Progressing, reason RowsNotDeleted, and an Event), tries again, and lets the object go with its rows kept after 10 minutes. Setting Keep on a corpus being deleted lets it go at once.",
+    }),
   },
   { description: 'A MIDI corpus to ingest into PostgreSQL.' },
 );

@@ -155,6 +155,7 @@ describe('defaults', () => {
       },
       suspend: false,
       rerun: 0,
+      deletionPolicy: 'Keep',
       retention: { ttlSecondsAfterFinished: 86_400 },
     });
     expect(violations(midiCorpusSpecSchema.openapi, spec)).toEqual([]);

@@ -107,6 +107,23 @@ export class World implements Caches, ClusterWriter, ClusterReader {
     this.writes.push(`delete ${name}`);
   }
 
+  async setFinalizers(corpus: MidiCorpus, finalizers: string[]): Promise<void> {
+    const key = `${corpus.metadata.namespace}/${corpus.metadata.name}`;
+    const current = this.corpusMap.get(key)!;
+    if (current.metadata.resourceVersion !== corpus.metadata.resourceVersion)
+      throw conflict(`midicorpus ${key} changed`);
+    this.writes.push(`finalizers ${key} [${finalizers.join(',')}]`);
+    // The API server deletes an object being deleted once its last finalizer is gone.
+    if (current.metadata.deletionTimestamp && finalizers.length === 0) {
+      this.corpusMap.delete(key);
+      return;
+    }
+    this.corpusMap.set(key, {
+      ...current,
+      metadata: { ...current.metadata, finalizers, resourceVersion: String(++this.serial) },
+    });
+  }
+
   async replaceStatus(corpus: MidiCorpus): Promise<MidiCorpus> {
     const key = `${corpus.metadata.namespace}/${corpus.metadata.name}`;
     const current = this.corpusMap.get(key)!;
