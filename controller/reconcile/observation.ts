@@ -146,7 +146,7 @@ export function readScanAnswer(owned: Owned): ScanAnswer {
   if (!scanPods.some(podHoldsConnections))
     return {
       kind: 'unusable',
-      problem: 'the scan pod is gone before its answer was read; recreate the MidiCorpus to scan again',
+      problem: 'the scan pod is gone before its answer was read; bump spec.rerun to scan again',
     };
   return { kind: 'awaited' };
 }
