@@ -28,7 +28,7 @@ import {
   childName,
   type ChildRole,
 } from './names.js';
-import { observedRerun } from './rerun.js';
+import { currentRun } from './rerun.js';
 
 export const CORPUS_MOUNT = '/corpus';
 export const SPLIT_MOUNT = '/split-tracks';
@@ -180,7 +180,7 @@ function budgetAnnotations(budgetKey: string, connections: number): Record<strin
 function childMetadata(corpus: MidiCorpus, role: ChildRole, annotations: Record<string, string>): V1Job['metadata'] {
   return {
     // The run the status is on: a run again (spec.rerun) gets Jobs of its own names.
-    name: childName(corpus.metadata.name, role, observedRerun(corpus)),
+    name: childName(corpus.metadata.name, role, currentRun(corpus)),
     namespace: corpus.metadata.namespace,
     labels: childLabels(corpus.metadata.uid!, role),
     annotations: { ...annotations, [ANNOTATION_CORPUS]: corpus.metadata.name },

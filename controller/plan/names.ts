@@ -29,14 +29,14 @@ export type ChildRole = 'scan' | 'run';
 export const CHILD_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
 
 /**
- * `<corpus>-<role>` for a corpus's first run, `<corpus>-<role>-<rerun>` for each run again (spec.rerun), so a new
+ * `<corpus>-<role>` for a corpus's first run, `<corpus>-<role>-<run>` for each run again (status.run), so a new
  * run's Jobs never collide with the finished ones that retention.ttlSecondsAfterFinished still keeps. When that would
  * pass 63 characters, the corpus name is cut short with 8 hex digits of its hash before the role, so two long names
  * with a common prefix still get different children. Dots become dashes: Indexed Job pods take `<job>-<index>` as
  * their hostname, which must be a DNS label.
  */
-export function childName(corpusName: string, role: ChildRole, rerun = 0): string {
-  const suffix = rerun === 0 ? role : `${role}-${rerun}`;
+export function childName(corpusName: string, role: ChildRole, run = 0): string {
+  const suffix = run === 0 ? role : `${role}-${run}`;
   const plain = `${corpusName.replaceAll('.', '-')}-${suffix}`;
   if (plain.length <= MAX_JOB_NAME) return plain;
   const hash = createHash('sha256').update(corpusName).digest('hex').slice(0, 8);

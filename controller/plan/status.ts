@@ -61,6 +61,7 @@ export function computeStatus(input: StatusInput): MidiCorpusStatus {
 
   const status: MidiCorpusStatus = { phase, observedGeneration: generation };
   if (old.observedRerun !== undefined) status.observedRerun = old.observedRerun;
+  if (old.run !== undefined) status.run = old.run;
   const lastScan = input.scanResult?.lastScan ?? old.lastScan;
   if (lastScan) status.lastScan = { ...lastScan };
   if (scanned) {

@@ -12,7 +12,7 @@ import type { BudgetPlan } from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { LABEL_CORPUS_UID, LABEL_ROLE, childName, type ChildRole } from '../plan/names.js';
 import { corpusKey } from '../../contract/corpus-key.js';
-import { observedRerun } from '../plan/rerun.js';
+import { currentRun } from '../plan/rerun.js';
 import { parseScanResult, scanTerminationMessage, type ScanResult } from '../plan/scan-result.js';
 import { failedShards, jobFinished, type BudgetObservation, type StatusInput } from '../plan/status.js';
 import type { Progress, Resolution } from './database.js';
@@ -255,7 +255,7 @@ function budgetObservation(obs: Extract<Observation, { case: 'planned' }>): Budg
  * owned by this very corpus (not a namesake being deleted).
  */
 export function ownJob(jobs: readonly V1Job[], corpus: MidiCorpus, role: ChildRole): V1Job | undefined {
-  const name = childName(corpus.metadata.name, role, observedRerun(corpus));
+  const name = childName(corpus.metadata.name, role, currentRun(corpus));
   return jobs.find(
     (j) =>
       j.metadata?.namespace === corpus.metadata.namespace &&

@@ -32,7 +32,7 @@ import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
-import { planRerun } from '../plan/rerun.js';
+import { planRerun, rescanDueAt } from '../plan/rerun.js';
 import { FINALIZER, GIVE_UP_MS, ROWS_RETRY_MS, isBeingDeleted, planDeletion } from '../plan/deletion.js';
 import { corpusKey } from '../../contract/corpus-key.js';
 import { computeStatus, jobFinished, sameStatus, setCondition, transitionEvents } from '../plan/status.js';
@@ -289,7 +289,12 @@ export class Reconciler {
         log.info({ from: corpus.status?.phase, to: status.phase }, 'phase changed');
     }
     if (status.phase === 'Invalid') return { requeueAfterMs: INVALID_RETRY_MS };
-    if (isFinalPhase(status.phase)) return {};
+    if (isFinalPhase(status.phase)) {
+      // A scheduled rescan (spec.rescanEverySeconds) is looked at when it is due; otherwise a final corpus waits for
+      // a change of its own.
+      const due = rescanDueAt({ ...corpus, status });
+      return due === undefined ? {} : { requeueAfterMs: Math.max(0, due - this.o.clock.now()) };
+    }
     return { requeueAfterMs: RESYNC_MS };
   }
 
@@ -340,7 +345,10 @@ export class Reconciler {
             .emitEvent(corpus, event)
             .catch((err: unknown) => log.warn({ err: String(err), reason: event.reason }, 'could not record an Event'));
         }
-        log.info({ rerun: step.status.observedRerun, from: corpus.status?.phase }, 'running the corpus again');
+        log.info(
+          { run: step.status.run, rerun: step.status.observedRerun, from: corpus.status?.phase },
+          'running the corpus again',
+        );
         for (const peer of this.peersOf(key)) this.o.enqueue(peer);
         return {};
       }

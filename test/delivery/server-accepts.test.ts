@@ -79,7 +79,7 @@ describeWithCluster('the delivery files on a real API server', () => {
     expect(out).toContain('midicorpus.midi.corpus.dev/lakh created (server dry run)');
   });
 
-  it('lets spec.rerun only grow, and spec.deletionPolicy be only Keep or Delete (defaulting to Keep)', async () => {
+  it('lets spec.rerun only grow, spec.deletionPolicy be only Keep or Delete (defaulting to Keep), and rescans be no more often than a minute', async () => {
     const sample = parse(await readFile(path.join(manifestsDir, 'samples', 'midicorpus.yaml'), 'utf8')) as KubeObject;
     const name = 'rerun-rules';
     await kubectl(
@@ -100,6 +100,8 @@ describeWithCluster('the delivery files on a real API server', () => {
     expect((await patch({ rerun: 3, deletionPolicy: 'Delete' })).code).toBe(0);
     const odd = await patch({ deletionPolicy: 'Maybe' });
     expect(odd.stderr).toContain('Unsupported value: "Maybe"');
+    expect((await patch({ rescanEverySeconds: 10 })).stderr).toContain('should be greater than or equal to 60');
+    expect((await patch({ rescanEverySeconds: 86_400 })).code).toBe(0);
     await kubectl(['delete', 'mco', name, '-n', CORPUS_NS]);
   });
 

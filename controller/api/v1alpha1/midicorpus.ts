@@ -39,6 +39,9 @@ export const DATABASE_SECRET_LABEL_VALUE = 'true';
 /** Indexed Jobs refuse more completions than this when backoffLimitPerIndex is set (Kubernetes' own limit). */
 export const MAX_SHARDS = 100_000;
 
+/** spec.rescanEverySeconds at most: the reconcile's look-again timer is a setTimeout, which stops at 2^31 − 1 ms. */
+export const MAX_RESCAN_SECONDS = 2_000_000;
+
 /**
  * The most connections the CRD lets one runner pod's pool hold (spec.runner.pool.maxPerPod). The budget counts a pod
  * it cannot size (an object without its connections annotation) as this large: never too small.
@@ -347,6 +350,12 @@ export const midiCorpusSpecSchema = object(
         'Bump to run the corpus again, under the same corpus key and rows: a new scan compares the volume with the last scan (a file is changed when its size or modification time differs; gone files are marked missing, their results kept), then a new run Job analyses only what needs it (added, changed, failed or pending files). Unchanged results are never analysed again. On a running corpus, the run in flight is stopped first (its pods deleted, what they recorded kept). May only grow.',
       validations: [{ rule: 'self >= oldSelf', message: 'rerun may only grow: bump it to run again' }],
     }),
+    rescanEverySeconds: integer({
+      minimum: 60,
+      maximum: MAX_RESCAN_SECONDS,
+      description:
+        'Optional: run again by itself this many seconds after a run finished (Succeeded or Failed), as a bump of spec.rerun would: a rescan that analyses only what changed on the volume. Absent: only a bump of spec.rerun runs again.',
+    }),
     retention: retentionSchema,
     deletionPolicy: string({
       enum: ['Keep', 'Delete'],
@@ -373,6 +382,9 @@ export const midiCorpusStatusSchema = object({
   phase: string({ enum: PHASES }),
   observedGeneration: integer({ format: 'int64' }),
   observedRerun: count('The spec.rerun this status is about: the run the phase, counts and Jobs belong to.'),
+  run: count(
+    'Which run this is: 0 the first, one more for each run again (a spec.rerun bump or a scheduled rescan). The Jobs are named after it.',
+  ),
   lastScan: object({
     added: count("Files recorded for the first time by this run's scan."),
     changed: count('Files whose size or modification time differed from the last scan: analysed again.'),

@@ -187,6 +187,44 @@ describe('running a corpus again (spec.rerun)', () => {
   });
 });
 
+describe('scheduled rescans (spec.rescanEverySeconds)', () => {
+  it('a finished corpus is looked at when its rescan is due, then runs again as a bump would, with Jobs of their own', async () => {
+    const s = setup({ name: 'a', uid: 'uid-a', spec: { rescanEverySeconds: 3600, database: { maxConnections: 20 } } });
+    const { world, pass, corpus, clock } = s;
+    await firstRun(s);
+    const r = await pass('a');
+    expect(r.requeueAfterMs).toBe(3_600_000);
+    clock.advance(3_599_000);
+    await pass('a');
+    expect(corpus('a').status?.phase).toBe('Succeeded'); // not yet
+    clock.advance(1000);
+    await pass('a');
+    expect(corpus('a').status).toMatchObject({ phase: 'Pending', run: 1, observedRerun: 0 });
+    expect(condition(corpus('a'), 'Progressing')!.message).toMatch(/^Run 1 \(scheduled rescan, every 3600 s/);
+    await pass('a');
+    expect(world.writes.at(-1)).toMatch(/^create a-scan-1 /);
+    world.finishScan('a-scan-1', rescanAnswer('a', { files: 10, shards: 0, work: 0 }));
+    await pass('a');
+    expect(corpus('a').status).toMatchObject({ phase: 'Succeeded', run: 1 });
+
+    // A bump after scheduled runs names the next run past them: Job names never repeat.
+    bump(world, corpus('a'), 1);
+    await pass('a');
+    expect(corpus('a').status).toMatchObject({ phase: 'Pending', run: 2, observedRerun: 1 });
+    await pass('a');
+    expect(world.writes.at(-1)).toMatch(/^create a-scan-2 /);
+  });
+
+  it('without a schedule, a finished corpus waits for a bump', async () => {
+    const s = setup({ name: 'a', uid: 'uid-a', spec: { database: { maxConnections: 20 } } });
+    await firstRun(s);
+    expect((await s.pass('a')).requeueAfterMs).toBeUndefined();
+    s.clock.advance(365 * 86_400_000);
+    await s.pass('a');
+    expect(s.corpus('a').status?.phase).toBe('Succeeded');
+  });
+});
+
 describe('planRerun', () => {
   const now = new Date('2025-03-01T12:00:00Z');
   const corpus = (rerun: number, observedRerun?: number) =>
