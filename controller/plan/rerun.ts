@@ -5,23 +5,23 @@
  *
  * A run again is a new scan and a new run Job, under the same corpus key (so the same rows: the scan compares the
  * volume with the last scan and the run Job covers only the files that need work), with Job names of their own
- * (`<corpus>-scan-<run>`, names.ts, `run` counting every run again), so they never collide with the finished ones that retention still keeps. In
- * order, one step a pass:
+ * (`<corpus>-scan-<run>`, names.ts, `run` counting every run again), so they never collide with the finished ones
+ * that retention still keeps. In order, one step a pass:
  *
  *   1. stop: a scan or run Job of the current run that has not finished is deleted (its pods get their grace period to
  *      roll back the batch in flight; what they recorded stays). A run again supersedes the run in flight, so that it
  *      can be the way out of a run that cannot finish (a wrong image, too little memory: fix the spec, bump rerun).
  *   2. wait: until none of the corpus's pods holds a connection any more. They count against the budget until then
  *      anyway, but a scan must not reassign shards under a runner still writing.
- *   3. start: the status is reset to phase Pending for the new run (observedRerun = spec.rerun, run + 1); the next passes
- *      create its scan Job and then its run Job through the same budget as a first run.
+ *   3. start: the status is reset to phase Pending for the new run (observedRerun = spec.rerun, run + 1); the next
+ *      passes create its scan Job and then its run Job through the same budget as a first run.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { ConditionType, Reason, isFinalPhase } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus, MidiCorpusStatus } from '../api/v1alpha1/midicorpus.js';
 import { jobFinished, setCondition } from './status.js';
 
-/** The run the corpus's status, Jobs and counts belong to. */
+/** The spec.rerun the corpus's status is about (0 before any bump). */
 export function observedRerun(corpus: MidiCorpus): number {
   return corpus.status?.observedRerun ?? 0;
 }
@@ -53,7 +53,7 @@ export function rerunRequested(corpus: MidiCorpus, now?: Date): 'bump' | 'schedu
 
 export interface RerunInput {
   corpus: MidiCorpus;
-  /** The current run's Jobs (named for observedRerun). */
+  /** The current run's Jobs (named for currentRun). */
   scanJob?: V1Job;
   runJob?: V1Job;
   /** The corpus's pods that still hold connections (any run's). */
