@@ -164,7 +164,8 @@ async function benchStart(
       await recordScan(
         admin,
         corpus,
-        batches.flat().map((r) => ({ path: r.path, size: r.size, shard: 0 })),
+        batches.flat().map((r) => ({ path: r.path, size: r.size })),
+        { shards: { shards: 1 } },
       );
       const applicationName = applicationNameFor({ role: 'bench', corpus: key });
       const t0 = performance.now();

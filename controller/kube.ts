@@ -30,6 +30,17 @@ export interface ClusterWriter {
   createJob(job: V1Job): Promise<V1Job>;
   /** Merge-patches spec.parallelism and spec.suspend: the only fields of a Job's spec the operator changes. */
   patchJob(namespace: string, name: string, spec: { parallelism: number; suspend: boolean }): Promise<V1Job>;
+  /**
+   * Deletes a Job and, in the background, its pods (each with its grace period); a Job already gone is no error. For a
+   * run superseded by spec.rerun.
+   */
+  deleteJob(namespace: string, name: string): Promise<void>;
+  /**
+   * Merge-patches metadata.finalizers with the resourceVersion read (a concurrent change gives 409): the Delete
+   * deletion policy's finalizer, put on and taken off. Removing the last finalizer of a corpus being deleted lets the
+   * API server delete it.
+   */
+  setFinalizers(corpus: MidiCorpus, finalizers: string[]): Promise<void>;
   /** PUT /status with the object's resourceVersion: a concurrent change gives 409, and the reconcile runs again. */
   replaceStatus(corpus: MidiCorpus): Promise<MidiCorpus>;
   emitEvent(corpus: MidiCorpus, event: CorpusEvent): Promise<void>;
@@ -116,6 +127,29 @@ export class KubeClient implements ClusterWriter, ClusterReader {
 
   patchJob(namespace: string, name: string, spec: { parallelism: number; suspend: boolean }): Promise<V1Job> {
     return this.batch.patchNamespacedJob({ name, namespace, body: { spec } }, MERGE_PATCH);
+  }
+
+  async deleteJob(namespace: string, name: string): Promise<void> {
+    try {
+      await this.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async setFinalizers(corpus: MidiCorpus, finalizers: string[]): Promise<void> {
+    const { namespace, name, resourceVersion } = corpus.metadata;
+    await this.custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace,
+        name,
+        body: { metadata: { finalizers, resourceVersion } },
+      },
+      MERGE_PATCH,
+    );
   }
 
   async replaceStatus(corpus: MidiCorpus): Promise<MidiCorpus> {

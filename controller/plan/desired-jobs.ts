@@ -28,6 +28,7 @@ import {
   childName,
   type ChildRole,
 } from './names.js';
+import { currentRun } from './rerun.js';
 
 export const CORPUS_MOUNT = '/corpus';
 export const SPLIT_MOUNT = '/split-tracks';
@@ -178,7 +179,8 @@ function budgetAnnotations(budgetKey: string, connections: number): Record<strin
 
 function childMetadata(corpus: MidiCorpus, role: ChildRole, annotations: Record<string, string>): V1Job['metadata'] {
   return {
-    name: childName(corpus.metadata.name, role),
+    // The run the status is on: a run again (spec.rerun) gets Jobs of its own names.
+    name: childName(corpus.metadata.name, role, currentRun(corpus)),
     namespace: corpus.metadata.namespace,
     labels: childLabels(corpus.metadata.uid!, role),
     annotations: { ...annotations, [ANNOTATION_CORPUS]: corpus.metadata.name },

@@ -29,17 +29,20 @@ export type ChildRole = 'scan' | 'run';
 export const CHILD_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
 
 /**
- * `<corpus>-<role>`, or, when that would pass 63 characters, the corpus name cut short with 8 hex digits of its hash
- * before the role, so two long names with a common prefix still get different children. Dots become dashes: Indexed
- * Job pods take `<job>-<index>` as their hostname, which must be a DNS label.
+ * `<corpus>-<role>` for a corpus's first run, `<corpus>-<role>-<run>` for each run again (status.run), so a new
+ * run's Jobs never collide with the finished ones that retention.ttlSecondsAfterFinished still keeps. When that would
+ * pass 63 characters, the corpus name is cut short with 8 hex digits of its hash before the role, so two long names
+ * with a common prefix still get different children. Dots become dashes: Indexed Job pods take `<job>-<index>` as
+ * their hostname, which must be a DNS label.
  */
-export function childName(corpusName: string, role: ChildRole): string {
-  const plain = `${corpusName.replaceAll('.', '-')}-${role}`;
+export function childName(corpusName: string, role: ChildRole, run = 0): string {
+  const suffix = run === 0 ? role : `${role}-${run}`;
+  const plain = `${corpusName.replaceAll('.', '-')}-${suffix}`;
   if (plain.length <= MAX_JOB_NAME) return plain;
   const hash = createHash('sha256').update(corpusName).digest('hex').slice(0, 8);
-  const room = MAX_JOB_NAME - role.length - hash.length - 2;
+  const room = MAX_JOB_NAME - suffix.length - hash.length - 2;
   const stem = corpusName.replaceAll('.', '-').slice(0, room).replace(/-+$/, '');
-  return `${stem}-${hash}-${role}`;
+  return `${stem}-${hash}-${suffix}`;
 }
 
 export function childLabels(corpusUid: string, role: ChildRole): Record<string, string> {

@@ -71,13 +71,17 @@ export function computeStatus(input: StatusInput): MidiCorpusStatus {
   const phase = phaseOf(input, scanned?.shards);
 
   const status: MidiCorpusStatus = { phase, observedGeneration: generation };
+  if (old.observedRerun !== undefined) status.observedRerun = old.observedRerun;
+  if (old.run !== undefined) status.run = old.run;
+  const lastScan = input.scanResult?.lastScan ?? old.lastScan;
+  if (lastScan) status.lastScan = { ...lastScan };
   if (scanned) {
     status.files = {
       total: scanned.files,
       processed: input.files?.processed ?? old.files?.processed ?? 0,
       failed: input.files?.failed ?? old.files?.failed ?? 0,
     };
-    if (phase === 'Succeeded' && scanned.shards === 0) status.files.processed = 0;
+    if (phase === 'Succeeded' && scanned.files === 0) status.files.processed = 0;
     status.shards = {
       total: scanned.shards,
       succeeded: input.runJob?.status?.succeeded ?? old.shards?.succeeded ?? 0,

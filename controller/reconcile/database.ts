@@ -67,7 +67,7 @@ export interface DatabaseAccess {
   /** max_connections of the server. Throws with a scrubbed message when it cannot be read. */
   maxConnections(budgetKey: string, url: string): Promise<number>;
   /**
-   * Files recorded for the corpus (any status but pending) and failed ones; undefined when not due yet (throttled,
+   * Files recorded for the corpus (ok, failed or skipped: neither pending nor missing) and failed ones; undefined when not due yet (throttled,
    * unless `force`: the final count of a finished corpus must be exact), or when the schema is not there yet (the
    * runners create it).
    */
@@ -88,6 +88,12 @@ export interface DatabaseAccess {
    * reading). The next ledger() reads the server afresh.
    */
   endBackends(budgetKey: string, url: string, applicationName: string, pids: readonly number[]): Promise<EndedBackends>;
+  /**
+   * Deletes every row of the corpus (its files, and all that cascades from them, then its midi.corpora row), in
+   * batches so that no statement runs long; the number of files deleted. Nothing to delete (never scanned, or no
+   * schema yet) is 0. Throws with a scrubbed message when the database cannot be reached.
+   */
+  deleteCorpusRows(budgetKey: string, url: string, corpusKey: string): Promise<number>;
 }
 
 /**
@@ -128,6 +134,9 @@ export function resolveFromSecret(corpus: MidiCorpus, secret: SecretData): Resol
     throw err;
   }
 }
+
+/** Files deleted per statement when a corpus's rows go (each batch cascades to their analyses, tracks, channels). */
+const DELETE_BATCH = 2000;
 
 /** The real DatabaseAccess: Secrets read with `readSecret` (the Kubernetes API), the rest with short queries. */
 export class PostgresDatabaseAccess implements DatabaseAccess {
@@ -186,7 +195,7 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
         const exists = await c.query<{ t: string | null }>("SELECT to_regclass('midi.files') AS t");
         if (!exists.rows[0]?.t) return undefined;
         const r = await c.query<{ processed: string; failed: string }>(
-          `SELECT count(*) FILTER (WHERE f.status <> 'pending') AS processed, count(*) FILTER (WHERE f.status = 'failed') AS failed
+          `SELECT count(*) FILTER (WHERE f.status IN ('ok', 'failed', 'skipped')) AS processed, count(*) FILTER (WHERE f.status = 'failed') AS failed
            FROM midi.files f JOIN midi.corpora c ON c.id = f.corpus_id WHERE c.key = $1`,
           [corpusKey],
         );
@@ -257,6 +266,29 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
   }
 
   /** Runs `fn` after every earlier call for the same budget key has finished: one connection per database at most. */
+  async deleteCorpusRows(key: string, url: string, corpusKey: string): Promise<number> {
+    return this.serial(key, () =>
+      this.query(url, async (c) => {
+        const exists = await c.query<{ t: string | null }>("SELECT to_regclass('midi.corpora') AS t");
+        if (!exists.rows[0]?.t) return 0;
+        const found = await c.query<{ id: string }>('SELECT id FROM midi.corpora WHERE key = $1', [corpusKey]);
+        const id = found.rows[0]?.id;
+        if (id === undefined) return 0;
+        let deleted = 0;
+        for (;;) {
+          const r = await c.query(
+            `DELETE FROM midi.files WHERE id IN (SELECT id FROM midi.files WHERE corpus_id = $1 LIMIT ${DELETE_BATCH})`,
+            [id],
+          );
+          deleted += r.rowCount ?? 0;
+          if ((r.rowCount ?? 0) < DELETE_BATCH) break;
+        }
+        await c.query('DELETE FROM midi.corpora WHERE id = $1', [id]);
+        return deleted;
+      }),
+    );
+  }
+
   private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const previous = this.chains.get(key) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(fn);

@@ -12,6 +12,7 @@ import type { BudgetPlan } from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { LABEL_CORPUS_UID, LABEL_ROLE, childName, type ChildRole } from '../plan/names.js';
 import { corpusKey } from '../../contract/corpus-key.js';
+import { currentRun } from '../plan/rerun.js';
 import { parseScanResult, scanTerminationMessage, type ScanResult } from '../plan/scan-result.js';
 import { failedShards, jobFinished, type BudgetObservation, type StatusInput } from '../plan/status.js';
 import type { Progress, Resolution } from './database.js';
@@ -129,7 +130,13 @@ export function readScanAnswer(owned: Owned): ScanAnswer {
   const recorded = recordedScanAnswer(owned.corpus);
   if (recorded.kind === 'recorded' || jobFinished(owned.scanJob) !== 'Complete') return recorded;
   const { namespace, name } = owned.corpus.metadata;
-  const scanPods = owned.pods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === 'scan');
+  // This run's scan pods only: an earlier run's, kept with its Job by retention, told that run's answer.
+  const scanJobName = owned.scanJob?.metadata?.name;
+  const scanPods = owned.pods.filter(
+    (p) =>
+      p.metadata?.labels?.[LABEL_ROLE] === 'scan' &&
+      p.metadata.ownerReferences?.some((o) => o.kind === 'Job' && o.name === scanJobName),
+  );
   const message = scanTerminationMessage(scanPods);
   if (message !== undefined) {
     const parsed = parseScanResult(message, corpusKey(namespace, name));
@@ -139,7 +146,7 @@ export function readScanAnswer(owned: Owned): ScanAnswer {
   if (!scanPods.some(podHoldsConnections))
     return {
       kind: 'unusable',
-      problem: 'the scan pod is gone before its answer was read; recreate the MidiCorpus to scan again',
+      problem: 'the scan pod is gone before its answer was read; bump spec.rerun to scan again',
     };
   return { kind: 'awaited' };
 }
@@ -243,9 +250,12 @@ function budgetObservation(obs: Extract<Observation, { case: 'planned' }>): Budg
   return budget;
 }
 
-/** The corpus's Job of that role: the deterministic name, owned by this very corpus (not a namesake being deleted). */
+/**
+ * The corpus's Job of that role in the run its status is on (a run again has its own names): the deterministic name,
+ * owned by this very corpus (not a namesake being deleted).
+ */
 export function ownJob(jobs: readonly V1Job[], corpus: MidiCorpus, role: ChildRole): V1Job | undefined {
-  const name = childName(corpus.metadata.name, role);
+  const name = childName(corpus.metadata.name, role, currentRun(corpus));
   return jobs.find(
     (j) =>
       j.metadata?.namespace === corpus.metadata.namespace &&

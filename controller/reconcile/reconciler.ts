@@ -5,6 +5,8 @@
  * Job names are deterministic, and the next pass finds what the last one created.
  *
  * A pass (sync):
+ *   runAgain: when spec.rerun asks for a new run (plan/rerun.ts): stop the run in flight, wait for its pods to go, or
+ *     reset the status for the new run; each is the pass's one write, and the pass ends there.
  *   observe: read only, each step ending in one case of the Observation (observation.ts) or handing on:
  *     1. checkSpec: what the API server cannot check (the CPU quantity, an image to run)       → invalid
  *     2. readSecret: the database's URL and budget key                                         → invalid
@@ -29,14 +31,23 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
-import { isFinalPhase, Reason } from '../api/v1alpha1/conditions.js';
+import { ConditionType, isFinalPhase, Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
+import { planRerun, rescanDueAt } from '../plan/rerun.js';
+import { FINALIZER, GIVE_UP_MS, ROWS_RETRY_MS, isBeingDeleted, planDeletion } from '../plan/deletion.js';
 import { corpusKey } from '../../contract/corpus-key.js';
 import { podProblems } from '../plan/pod-problems.js';
-import { computeStatus, jobFinished, sameStatus, transitionEvents, type StatusInput } from '../plan/status.js';
+import {
+  computeStatus,
+  jobFinished,
+  sameStatus,
+  setCondition,
+  transitionEvents,
+  type StatusInput,
+} from '../plan/status.js';
 import { apiRefusal, classifyApiError } from '../runtime/errors.js';
 import { scrubSecrets } from '../../contract/describe-error.js';
 import type { ClusterReader, ClusterWriter } from '../kube.js';
@@ -58,7 +69,7 @@ import {
   type Observation,
   type Peer,
 } from './observation.js';
-import { budgetInputs, type CorpusClaim } from './observe.js';
+import { budgetInputs, podHoldsConnections, type CorpusClaim } from './observe.js';
 import {
   ForeignCounts,
   foreignConnections,
@@ -80,6 +91,8 @@ export const INVALID_RETRY_MS = 60_000;
 export const REJECTED_RETRY_MS = 300_000;
 /** Longest message of the WriteRejected condition (Events are cut at 1024 characters). */
 const MAX_REJECTION_MESSAGE = 1000;
+/** How soon a corpus waiting for its last run's pods to stop (before running again) is looked at without events. */
+export const RERUN_WAIT_MS = 5_000;
 
 export interface Caches {
   corpus(namespace: string, name: string): MidiCorpus | undefined;
@@ -166,10 +179,114 @@ export class Reconciler {
       this.rejected.delete(key);
       return {};
     }
+    const deletion = await this.deletion(corpus, key);
+    if (deletion) return deletion;
     return this.sync(corpus, key);
   }
 
+  /**
+   * spec.deletionPolicy (plan/deletion.ts), one step a pass: put the Delete policy's finalizer on, or take it off; for
+   * a corpus being deleted with it, stop its Jobs, wait for its pods, delete its rows and let it go. Undefined when
+   * the corpus is not being deleted and its finalizer is as the policy wants: the pass goes on as usual. A corpus
+   * being deleted is never scanned or run again.
+   */
+  private async deletion(corpus: MidiCorpus, key: string): Promise<ReconcileResult | undefined> {
+    const uid = corpus.metadata.uid;
+    const jobs = this.expectations
+      .merge(this.o.caches.jobs())
+      .filter((j) => j.metadata?.ownerReferences?.some((o) => o.uid === uid && o.controller));
+    const owned = ownedBy(corpus, key, jobs, this.o.caches.pods());
+    const now = new Date(this.o.clock.now());
+    const step = planDeletion({ corpus, jobs, livePods: owned.pods.filter(podHoldsConnections), now });
+    const log = this.o.log.child({ corpus: key });
+    const event = (type: 'Normal' | 'Warning', reason: Reason, message: string) =>
+      this.o.writer
+        .emitEvent(corpus, { type, reason, message })
+        .catch((err: unknown) => log.warn({ err: String(err), reason }, 'could not record an Event'));
+    const finalizers = (corpus.metadata.finalizers ?? []).filter((f) => f !== FINALIZER);
+    switch (step.kind) {
+      case 'none':
+        return isBeingDeleted(corpus) ? {} : undefined;
+      case 'addFinalizer':
+        await this.o.writer.setFinalizers(corpus, [...finalizers, FINALIZER]);
+        return {};
+      case 'removeFinalizer':
+        if (step.why === 'gaveUp') {
+          const message = `The rows of corpus key ${corpusKey(corpus.metadata.namespace, corpus.metadata.name)} could not be deleted within ${GIVE_UP_MS / 60_000} minutes: the MidiCorpus is let go and its rows are kept (delete them with SQL, or create the corpus again and delete it once the database is back).`;
+          log.warn({}, message);
+          await event('Warning', Reason.RowsNotDeleted, message);
+        }
+        await this.o.writer.setFinalizers(corpus, finalizers);
+        return {};
+      case 'stopJob': {
+        const { namespace, name } = step.job.metadata!;
+        await this.o.writer.deleteJob(namespace!, name!);
+        if (step.job.metadata?.uid) this.expectations.forget(step.job.metadata.uid);
+        log.info({ job: name }, "deleting the corpus's Job before deleting its rows");
+        return { requeueAfterMs: RERUN_WAIT_MS };
+      }
+      case 'wait':
+        return { requeueAfterMs: RERUN_WAIT_MS };
+      case 'deleteRows':
+        return this.deleteRows(corpus, key, finalizers, log, event);
+    }
+  }
+
+  /** The Delete policy's last step: the rows, then the finalizer; or, when the database says no, status and an Event. */
+  private async deleteRows(
+    corpus: MidiCorpus,
+    key: string,
+    finalizers: string[],
+    log: Logger,
+    event: (type: 'Normal' | 'Warning', reason: Reason, message: string) => Promise<void>,
+  ): Promise<ReconcileResult> {
+    const corpusKeyText = corpusKey(corpus.metadata.namespace, corpus.metadata.name);
+    let failure: string;
+    const resolution = await this.o.database.resolve(corpus);
+    if (resolution.ok) {
+      try {
+        const files = await this.o.database.deleteCorpusRows(resolution.budgetKey, resolution.url, corpusKeyText);
+        log.info({ files }, "deleted the corpus's rows (spec.deletionPolicy Delete)");
+        await event('Normal', Reason.RowsDeleted, `Deleted the rows of corpus key ${corpusKeyText} (${files} files).`);
+        await this.o.writer.setFinalizers(corpus, finalizers);
+        for (const peer of this.peersOf(key)) this.o.enqueue(peer);
+        return {};
+      } catch (err) {
+        failure = describeError(err);
+      }
+    } else {
+      failure = resolution.message;
+    }
+    const message =
+      `spec.deletionPolicy is Delete but the rows of corpus key ${corpusKeyText} could not be deleted (${failure}). ` +
+      `Trying again every ${ROWS_RETRY_MS / 1000} s; after ${GIVE_UP_MS / 60_000} minutes the MidiCorpus is let go with its rows kept. ` +
+      'To let it go now and keep the rows: set spec.deletionPolicy to Keep.';
+    log.warn({ err: failure }, "could not delete the corpus's rows");
+    const now = new Date(this.o.clock.now());
+    const status = {
+      ...corpus.status,
+      conditions: setCondition(
+        corpus.status?.conditions ?? [],
+        {
+          type: ConditionType.Progressing,
+          status: 'True',
+          reason: Reason.RowsNotDeleted,
+          message,
+          observedGeneration: corpus.metadata.generation ?? 0,
+        },
+        now,
+      ),
+    };
+    if (!sameStatus(corpus.status, status)) {
+      await this.o.writer.replaceStatus({ ...corpus, status });
+      for (const e of transitionEvents(corpus.status, status)) await event('Warning', e.reason, e.message);
+    }
+    return { requeueAfterMs: ROWS_RETRY_MS };
+  }
+
   private async sync(corpus: MidiCorpus, key: string): Promise<ReconcileResult> {
+    const again = await this.runAgain(corpus, key);
+    if (again) return again;
     const obs = await this.observe(corpus, key);
     this.recordBudget(obs);
     const log = this.o.log.child({ corpus: key });
@@ -212,7 +329,7 @@ export class Reconciler {
     });
     let status = computeStatus(inputOf(await this.progress(obs)));
     const shards = onDatabase(obs) ? shardsOf(obs.scan) : undefined;
-    if (isFinalPhase(status.phase) && !isFinalPhase(corpus.status?.phase) && shards !== undefined && shards > 0) {
+    if (isFinalPhase(status.phase) && !isFinalPhase(corpus.status?.phase) && shards !== undefined) {
       // The last word on a corpus: its counts are never looked at again, so they must be exact, not the throttled
       // count from up to 30 s ago. A failure throws: the pass is retried (with backoff) rather than finishing wrong.
       status = computeStatus(inputOf(await this.progress(obs, { force: true, strict: true })));
@@ -241,7 +358,12 @@ export class Reconciler {
       return due.length > 0 ? { requeueAfterMs: Math.min(...due) } : {};
     };
     if (status.phase === 'Invalid') return soonest(INVALID_RETRY_MS);
-    if (isFinalPhase(status.phase)) return {};
+    if (isFinalPhase(status.phase)) {
+      // A scheduled rescan (spec.rescanEverySeconds) is looked at when it is due; otherwise a final corpus waits for
+      // a change of its own.
+      const due = rescanDueAt({ ...corpus, status });
+      return due === undefined ? {} : { requeueAfterMs: Math.max(0, due - this.o.clock.now()) };
+    }
     return soonest(RESYNC_MS);
   }
 
@@ -270,6 +392,63 @@ export class Reconciler {
     const rejection = { generation, at: this.o.clock.now(), condition: { reason, message: head + body + tail } };
     this.rejected.set(key, rejection);
     return rejection;
+  }
+
+  /**
+   * A run again (spec.rerun above status.observedRerun), one step a pass: delete the current run's unfinished Job, wait
+   * for the corpus's pods to let go of their connections, then reset the status to the new run's Pending. Undefined
+   * when no run again is asked for: the pass goes on as usual.
+   */
+  private async runAgain(corpus: MidiCorpus, key: string): Promise<ReconcileResult | undefined> {
+    const owned = ownedBy(corpus, key, this.expectations.merge(this.o.caches.jobs()), this.o.caches.pods());
+    const now = new Date(this.o.clock.now());
+    const step = planRerun({
+      corpus,
+      scanJob: owned.scanJob,
+      runJob: owned.runJob,
+      livePods: owned.pods.filter(podHoldsConnections),
+      now,
+    });
+    const log = this.o.log.child({ corpus: key });
+    switch (step.kind) {
+      case 'none':
+        return undefined;
+      case 'stop': {
+        const { namespace, name, uid } = step.job.metadata!;
+        await this.o.writer.deleteJob(namespace!, name!);
+        if (uid) this.expectations.forget(uid);
+        log.info(
+          { job: name, rerun: corpus.spec.rerun },
+          'deleting the Job of the run in flight: spec.rerun asks for a new run',
+        );
+        await this.o.writer
+          .emitEvent(corpus, {
+            type: 'Normal',
+            reason: Reason.RunSuperseded,
+            message: `spec.rerun is ${corpus.spec.rerun}: stopping Job ${name} of the run in flight (what it recorded is kept) before running again.`,
+          })
+          .catch((err: unknown) => log.warn({ err: String(err) }, 'could not record an Event'));
+        // The Job's deletion and its pods' come back as informer events; the look again is for a missed one.
+        return { requeueAfterMs: RERUN_WAIT_MS };
+      }
+      case 'wait':
+        log.debug({ pods: step.pods }, "waiting for the last run's pods to stop before running again");
+        return { requeueAfterMs: RERUN_WAIT_MS };
+      case 'start': {
+        await this.o.writer.replaceStatus({ ...corpus, status: step.status });
+        for (const event of transitionEvents(corpus.status, step.status)) {
+          await this.o.writer
+            .emitEvent(corpus, event)
+            .catch((err: unknown) => log.warn({ err: String(err), reason: event.reason }, 'could not record an Event'));
+        }
+        log.info(
+          { run: step.status.run, rerun: step.status.observedRerun, from: corpus.status?.phase },
+          'running the corpus again',
+        );
+        for (const peer of this.peersOf(key)) this.o.enqueue(peer);
+        return {};
+      }
+    }
   }
 
   /**
@@ -516,8 +695,8 @@ export class Reconciler {
     options: { force?: boolean; strict?: boolean } = {},
   ): Promise<Progress | undefined> {
     if (!onDatabase(obs)) return undefined;
-    const shards = shardsOf(obs.scan);
-    if (shards === undefined || shards === 0) return undefined;
+    // Once scanned, even with no shards: a run again over an unchanged corpus still has its files' counts to show.
+    if (shardsOf(obs.scan) === undefined) return undefined;
     const { corpus, database } = obs;
     try {
       return await this.o.database.progress(

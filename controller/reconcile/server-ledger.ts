@@ -13,6 +13,7 @@
  *   force-deleted pod, a node gone with its kernel) and would hold their slots until the server's keepalives give up;
  *   after a grace (a pod just created may not be in the cache yet) the controller ends them.
  */
+import { currentRun } from '../plan/rerun.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { podTail } from '../../contract/application-name.js';
 import { claimOf, inUseByOthers, type LedgerPicture, type LocatedSessionRow } from '../../contract/ledger.js';
@@ -194,7 +195,7 @@ export function vanishedHolders(
       if (parts.corpus !== undefined && !namesCorpus(parts.corpus, key)) return false;
       const place = sessionPlace(url);
       if (place === undefined || s.datname !== place.database || s.usename !== place.user) return false;
-      const job = childName(corpus.metadata.name, claim.role as 'run' | 'scan');
+      const job = childName(corpus.metadata.name, claim.role as 'run' | 'scan', currentRun(corpus));
       return couldBePodOf(parts.pod!, job, claim.role === 'run', parts.shard);
     });
     if (owner) found.set(name, { applicationName: name, pod: parts.pod, corpus: owner.corpus, pids: [s.pid] });

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { PermanentError } from '../../contract/error-kinds.js';
 import { sql as initial } from './migrations/0001-initial.js';
 import { sql as analysisVersion } from './migrations/0002-analysis-version.js';
+import { sql as rescan } from './migrations/0003-rescan.js';
 import { sql as views } from './migrations/0004-views.js';
 
 /**
@@ -24,7 +25,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'initial', sql: initial },
   { version: 2, name: 'analysis-version', sql: analysisVersion },
-  // 3 is file size and mtime for reruns (issue 10, item 2), written beside this one.
+  { version: 3, name: 'rescan', sql: rescan },
   { version: 4, name: 'views', sql: views },
 ];
 

@@ -3,8 +3,10 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { firstNonFinite } from '../analysis/finite.js';
+import { ANALYSIS_VERSION } from '../analysis/version.js';
 import type { FileAnalysis } from '../analysis/types.js';
 import { describeError } from '../../contract/describe-error.js';
+import { planShards, type ShardPlan, type ShardRequest } from '../../contract/shards.js';
 import { displayPath, rawPath } from './paths.js';
 import { copyField, pgJson, pgText } from './text.js';
 import { inTransaction, isDataError } from './transaction.js';
@@ -16,25 +18,37 @@ import { inTransaction, isDataError } from './transaction.js';
  * Functions take a client rather than a pool, so the caller decides which connection (and so how many) to use.
  */
 
-export type FileStatus = 'pending' | 'ok' | 'failed' | 'skipped';
+/** `missing`: recorded by an earlier scan, absent from the last one; its results are kept. */
+export type FileStatus = 'pending' | 'ok' | 'failed' | 'skipped' | 'missing';
 
-/** One file found by a scan. `path` is relative to the corpus root: raw bytes, or a JS string (stored as UTF-8). */
+/** One entry of a scan's listing. `path` is relative to the corpus root: raw bytes, or a JS string (stored as UTF-8). */
 export interface ScannedFile {
   path: Buffer | string;
   size: number;
-  shard: number;
+  /** Modification time in whole microseconds since the epoch; null or absent when unknown (then the size decides). */
+  modifiedUs?: number | null;
+  /** The scan records this entry itself (not a regular file, outside the root...): no runner is given it. */
+  problem?: boolean;
 }
 
-export interface ScanSummary {
+/**
+ * What a scan found, compared with the scan before it. `added + changed + unchanged = files`; `missing` are recorded
+ * files absent from this listing.
+ */
+export interface ListingSummary {
   /** Distinct paths in this listing. */
   files: number;
   /** Paths recorded for the first time. */
-  inserted: number;
-  /**
-   * Recorded paths sent back to pending: their size changed (the old result is dropped), or they were settled without
-   * a content hash (unreadable, skipped), which a new scan looks at again.
-   */
+  added: number;
+  /** Known paths whose size or modification time differs from the last scan (or that were missing): pending again. */
   changed: number;
+  unchanged: number;
+  /** Recorded files this listing does not have: marked missing, their results kept. */
+  missing: number;
+  /** Files given a shard of this run: added, changed, pending, failed, or made by an older analysis version. */
+  work: number;
+  /** Shards of this run, 0..shards-1, over the `work` files only; the rest are parked on shard number `shards`. */
+  shards: number;
 }
 
 /** A single-track file written by track splitting. */
@@ -80,11 +94,14 @@ export interface ShardFile {
 }
 
 export interface CorpusCounts {
+  /** Files on the volume at the last scan (missing ones apart). */
   total: number;
   ok: number;
   failed: number;
   skipped: number;
   pending: number;
+  /** Recorded once, absent from the last scan. */
+  missing: number;
 }
 
 export interface Failure {
@@ -119,60 +136,124 @@ export async function findCorpus(client: pg.ClientBase, key: string): Promise<nu
 }
 
 /**
- * Records a scan's listing in one transaction, streaming it with COPY into a temporary table and merging from there:
- * new paths become pending; known paths keep their results (a re-scan must not throw work away) unless their size
- * changed, in which case the old result is dropped and the file is pending again. Files settled without a content
- * hash (they could not be read, or were skipped) are pending again too: the cause may be gone, and the scan records
- * the problems it still sees right after. `shardCount` defaults to the highest shard number in the listing plus one.
+ * Records a scan's listing in one transaction and compares it with what the last scan recorded, so that a run again
+ * does only the work that is needed. The listing is streamed with COPY into a temporary table and merged from there:
+ *
+ * - a new path is inserted, pending;
+ * - a known path whose size or modification time differs (either unknown: the size alone), or that was missing, goes
+ *   back to pending with its hash cleared, so the runner analyses it; its old analysis stays until the new result
+ *   replaces it (writeBatch), so a reader never sees a file that was analysed lose its figures in between;
+ * - a file settled without a content hash (it could not be read, or was skipped) that the listing no longer finds a
+ *   problem is pending again: the cause may be gone;
+ * - a recorded path absent from the listing is marked missing; its reason, hash and analysis are kept;
+ * - anything else keeps its result.
+ *
+ * Only the files that need work (pending, failed, or made by an older analysis version) are given the run's shards:
+ * `shards(work)` decides how many (planShards, in path order, so the same listing gives the same shards). Every other
+ * file is parked on shard number `shards`, one past the last index of the run's Indexed Job, so no runner ever lists
+ * it, let alone reads it. Entries the listing marks as problems are parked too: the scan records them itself.
  */
 export async function recordScan(
   client: pg.ClientBase,
   corpusId: number,
   files: Iterable<ScannedFile> | AsyncIterable<ScannedFile>,
-  options: { shardCount?: number } = {},
-): Promise<ScanSummary> {
+  options: { shards: ShardRequest | ((work: number) => ShardRequest) },
+): Promise<ListingSummary> {
   return inTransaction(client, async () => {
     await client.query(
-      `CREATE TEMP TABLE scan_in (raw_path bytea NOT NULL, path text NOT NULL, size_bytes bigint NOT NULL, shard integer NOT NULL)
+      `CREATE TEMP TABLE scan_in (raw_path bytea NOT NULL, path text NOT NULL, size_bytes bigint NOT NULL,
+                                  modified_us bigint, problem boolean NOT NULL)
        ON COMMIT DROP`,
     );
     await pipeline(Readable.from(copyLines(files)), client.query(copyFrom('COPY pg_temp.scan_in FROM STDIN')));
-    const changed = await client.query(
+    // One row per listed path with what the last scan recorded for it, what changed, and whether it needs work.
+    await client.query(
+      `CREATE TEMP TABLE scan_cmp ON COMMIT DROP AS
+       WITH listed AS (
+         SELECT DISTINCT ON (raw_path) raw_path, path, size_bytes, problem,
+                timestamptz 'epoch' + modified_us * interval '1 microsecond' AS modified_at
+           FROM pg_temp.scan_in ORDER BY raw_path),
+       compared AS (
+         SELECT l.*, f.id AS file_id, f.status,
+                CASE WHEN f.id IS NULL THEN 'added'
+                     WHEN f.status = 'missing' OR f.size_bytes <> l.size_bytes OR f.modified_at <> l.modified_at
+                       THEN 'changed'
+                     ELSE 'unchanged' END AS change,
+                f.status IN ('failed', 'skipped') AND f.sha256 IS NULL AS settled_unread,
+                f.status = 'ok' AND f.analysis_version IS DISTINCT FROM $2 AS outdated
+           FROM listed l LEFT JOIN midi.files f ON f.corpus_id = $1 AND f.raw_path = l.raw_path),
+       judged AS (
+         SELECT *, NOT problem AND status <> 'pending' AND (change = 'changed' OR settled_unread) AS reset
+           FROM compared)
+       SELECT *, NOT problem AND (change = 'added' OR reset OR status IN ('pending', 'failed') OR outdated) AS work
+         FROM judged`,
+      [corpusId, ANALYSIS_VERSION],
+    );
+    // Temporary tables are never analysed by autovacuum: without statistics the joins below may be planned badly.
+    await client.query('ANALYZE pg_temp.scan_cmp');
+    const { rows } = await client.query<Record<'files' | 'added' | 'changed' | 'work', string>>(
+      `SELECT count(*) AS files, count(*) FILTER (WHERE change = 'added') AS added,
+              count(*) FILTER (WHERE change = 'changed') AS changed, count(*) FILTER (WHERE work) AS work
+         FROM pg_temp.scan_cmp`,
+    );
+    const counts = rows[0]!;
+    const work = Number(counts.work);
+    const plan = planShards(work, typeof options.shards === 'function' ? options.shards(work) : options.shards);
+    await client.query(
       `UPDATE midi.files f
-          SET status = 'pending', reason = NULL, warnings = '{}', sha256 = NULL, analysis_version = NULL, analysed_at = NULL,
-              updated_at = now()
-         FROM pg_temp.scan_in s
-        WHERE f.corpus_id = $1 AND f.raw_path = s.raw_path AND f.status <> 'pending'
-          AND (f.size_bytes <> s.size_bytes OR f.sha256 IS NULL)`,
+          SET status = 'pending', reason = NULL, warnings = '{}', sha256 = NULL, analysis_version = NULL,
+              analysed_at = NULL, updated_at = now()
+         FROM pg_temp.scan_cmp s
+        WHERE f.id = s.file_id AND s.reset`,
+    );
+    // The i-th file needing work (in path order) goes to shard planShards(...).shardOf(i): width_bucket finds it by
+    // binary search in the shards' first indexes, so the SQL follows the plan instead of repeating its arithmetic.
+    await client.query(
+      `INSERT INTO midi.files AS f (corpus_id, raw_path, path, size_bytes, modified_at, shard)
+       SELECT $1, raw_path, path, size_bytes, modified_at,
+              CASE WHEN work THEN width_bucket(rank, $2::bigint[]) - 1 ELSE $3 END
+         FROM (SELECT *, row_number() OVER (PARTITION BY work ORDER BY raw_path) - 1 AS rank FROM pg_temp.scan_cmp) s
+       ON CONFLICT (corpus_id, raw_path) DO UPDATE
+         SET path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, modified_at = EXCLUDED.modified_at,
+             shard = EXCLUDED.shard, scanned_at = now(), updated_at = now()
+         WHERE (f.path, f.size_bytes, f.modified_at, f.shard)
+               IS DISTINCT FROM (EXCLUDED.path, EXCLUDED.size_bytes, EXCLUDED.modified_at, EXCLUDED.shard)`,
+      [corpusId, shardStarts(plan, work), plan.shards],
+    );
+    await client.query(
+      `UPDATE midi.files f SET status = 'missing', shard = $2, updated_at = now()
+        WHERE f.corpus_id = $1 AND (f.status <> 'missing' OR f.shard <> $2)
+          AND NOT EXISTS (SELECT 1 FROM pg_temp.scan_cmp s WHERE s.raw_path = f.raw_path)`,
+      [corpusId, plan.shards],
+    );
+    const missing = await client.query<{ n: string }>(
+      `SELECT count(*) AS n FROM midi.files WHERE corpus_id = $1 AND status = 'missing'`,
       [corpusId],
     );
-    if ((changed.rowCount ?? 0) > 0) {
-      await client.query(
-        `DELETE FROM midi.file_analysis a USING midi.files f
-          WHERE a.file_id = f.id AND f.corpus_id = $1 AND f.status = 'pending'`,
-        [corpusId],
-      );
-    }
-    const { rows } = await client.query<{ files: string; inserted: string; next_shard: number | null }>(
-      `WITH merged AS (
-         INSERT INTO midi.files AS f (corpus_id, raw_path, path, size_bytes, shard)
-         SELECT DISTINCT ON (raw_path) $1, raw_path, path, size_bytes, shard FROM pg_temp.scan_in ORDER BY raw_path
-         ON CONFLICT (corpus_id, raw_path) DO UPDATE
-           SET path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, shard = EXCLUDED.shard, scanned_at = now(), updated_at = now()
-           WHERE (f.path, f.size_bytes, f.shard) IS DISTINCT FROM (EXCLUDED.path, EXCLUDED.size_bytes, EXCLUDED.shard)
-         RETURNING (xmax = 0) AS inserted)
-       SELECT (SELECT count(DISTINCT raw_path) FROM pg_temp.scan_in) AS files,
-              (SELECT count(*) FROM merged WHERE inserted) AS inserted,
-              (SELECT max(shard) + 1 FROM pg_temp.scan_in) AS next_shard`,
-      [corpusId],
-    );
-    const summary = rows[0]!;
     await client.query('UPDATE midi.corpora SET shard_count = $2, updated_at = now() WHERE id = $1', [
       corpusId,
-      options.shardCount ?? summary.next_shard ?? 0,
+      plan.shards,
     ]);
-    return { files: Number(summary.files), inserted: Number(summary.inserted), changed: changed.rowCount ?? 0 };
+    const listed = Number(counts.files);
+    const added = Number(counts.added);
+    const changed = Number(counts.changed);
+    return {
+      files: listed,
+      added,
+      changed,
+      unchanged: listed - added - changed,
+      missing: Number(missing.rows[0]!.n),
+      work,
+      shards: plan.shards,
+    };
   });
+}
+
+/** The first index of each shard of a plan over `files` files, ascending (width_bucket's thresholds). */
+function shardStarts(plan: ShardPlan, files: number): number[] {
+  const starts: number[] = [];
+  for (let i = 0; i < files; i++) if (plan.shardOf(i) === starts.length) starts.push(i);
+  return starts;
 }
 
 /** COPY text-format lines, a thousand per chunk: one write per line would cost more than the COPY itself. */
@@ -181,7 +262,8 @@ async function* copyLines(files: Iterable<ScannedFile> | AsyncIterable<ScannedFi
   let n = 0;
   for await (const f of files) {
     const raw = rawPath(f.path);
-    chunk += `\\\\x${raw.toString('hex')}\t${copyField(displayPath(raw))}\t${f.size}\t${f.shard}\n`;
+    const modified = f.modifiedUs === undefined || f.modifiedUs === null ? '\\N' : String(f.modifiedUs);
+    chunk += `\\\\x${raw.toString('hex')}\t${copyField(displayPath(raw))}\t${f.size}\t${modified}\t${f.problem ? 't' : 'f'}\n`;
     if (++n === 1000) {
       yield chunk;
       chunk = '';
@@ -218,11 +300,12 @@ export async function shardFiles(client: pg.ClientBase, corpusId: number, shard:
 /** Status counts for a corpus, or for one shard of it. */
 export async function corpusCounts(client: pg.ClientBase, corpusId: number, shard?: number): Promise<CorpusCounts> {
   const { rows } = await client.query<Record<keyof CorpusCounts, string>>(
-    `SELECT count(*) AS total,
+    `SELECT count(*) FILTER (WHERE status <> 'missing') AS total,
             count(*) FILTER (WHERE status = 'ok') AS ok,
             count(*) FILTER (WHERE status = 'failed') AS failed,
             count(*) FILTER (WHERE status = 'skipped') AS skipped,
-            count(*) FILTER (WHERE status = 'pending') AS pending
+            count(*) FILTER (WHERE status = 'pending') AS pending,
+            count(*) FILTER (WHERE status = 'missing') AS missing
        FROM midi.files WHERE corpus_id = $1 AND ($2::integer IS NULL OR shard = $2)`,
     [corpusId, shard ?? null],
   );
@@ -233,6 +316,7 @@ export async function corpusCounts(client: pg.ClientBase, corpusId: number, shar
     failed: Number(r.failed),
     skipped: Number(r.skipped),
     pending: Number(r.pending),
+    missing: Number(r.missing),
   };
 }
 
@@ -294,7 +378,7 @@ interface PreparedRow {
     path: string;
     size_bytes: number;
     shard: number;
-    status: Exclude<FileStatus, 'pending'>;
+    status: Exclude<FileStatus, 'pending' | 'missing'>;
     reason: string | null;
     warnings: string[];
     sha256: string | null;

@@ -32,6 +32,11 @@ export interface CorpusEntry {
   path: Buffer;
   /** Size in bytes of the file it names (following an allowed symlink); 0 for problems. */
   size: number;
+  /**
+   * Its modification time in whole microseconds since the epoch (what timestamptz keeps), null for problems: with the
+   * size, what a rescan compares to tell a changed file without reading it.
+   */
+  modifiedUs: number | null;
   /** null for a regular file a runner will read. */
   problem: EntryProblem | null;
 }
@@ -64,6 +69,7 @@ export async function listCorpus(options: ListOptions): Promise<Listing> {
       entries.push({
         path: relDir ?? Buffer.from('.'),
         size: 0,
+        modifiedUs: null,
         problem: { status: 'failed', reason: `directory could not be read (${errorCode(e)})` },
       });
       return;
@@ -81,20 +87,22 @@ export async function listCorpus(options: ListOptions): Promise<Listing> {
         } else if (d.isSymbolicLink()) {
           const target = await followSymlink(abs, rootBytes);
           if ('problem' in target) {
-            if (wanted || target.isDirectory) entries.push({ path: rel, size: 0, problem: target.problem });
+            if (wanted || target.isDirectory)
+              entries.push({ path: rel, size: 0, modifiedUs: null, problem: target.problem });
           } else if (target.stats.isDirectory()) {
             if (!visited.has(inodeKey(target.stats))) subdirs.push(rel);
           } else if (wanted) {
             entries.push(
               target.stats.isFile()
-                ? { path: rel, size: target.stats.size, problem: null }
-                : { path: rel, size: 0, problem: notRegular(target.stats) },
+                ? { path: rel, size: target.stats.size, modifiedUs: micros(target.stats), problem: null }
+                : { path: rel, size: 0, modifiedUs: null, problem: notRegular(target.stats) },
             );
           }
         } else if (wanted) {
           entries.push({
             path: rel,
             size: 0,
+            modifiedUs: null,
             problem: { status: 'failed', reason: `not a regular file (${direntKind(d)})` },
           });
         }
@@ -120,10 +128,21 @@ export async function listCorpus(options: ListOptions): Promise<Listing> {
 
 async function regularFile(rel: Buffer, abs: Buffer): Promise<CorpusEntry> {
   try {
-    return { path: rel, size: (await stat(abs)).size, problem: null };
+    const stats = await stat(abs);
+    return { path: rel, size: stats.size, modifiedUs: micros(stats), problem: null };
   } catch (e) {
-    return { path: rel, size: 0, problem: { status: 'failed', reason: `file could not be read (${errorCode(e)})` } };
+    return {
+      path: rel,
+      size: 0,
+      modifiedUs: null,
+      problem: { status: 'failed', reason: `file could not be read (${errorCode(e)})` },
+    };
   }
+}
+
+/** mtime in whole microseconds: a float of milliseconds carries them exactly enough, and the same stat rounds the same. */
+function micros(stats: Stats): number {
+  return Math.round(stats.mtimeMs * 1000);
 }
 
 type SymlinkTarget = { stats: Stats } | { problem: EntryProblem; isDirectory: boolean };

@@ -181,6 +181,7 @@ export function needsParsing(f: Pick<ShardFile, 'status' | 'sha256'>, retryFaile
     case 'failed':
       return retryFailed || f.sha256 !== null;
     case 'skipped':
+    case 'missing':
       return false;
   }
 }

@@ -2,12 +2,13 @@ import type pg from 'pg';
 import { ensureCorpus, recordScan, writeBatch, type FileResult } from '../db/store.js';
 import { describeError } from '../../contract/describe-error.js';
 import type { ScanSummary } from '../../contract/scan-summary.js';
-import { planShards, type ShardRequest } from '../../contract/shards.js';
+import type { ShardRequest } from '../../contract/shards.js';
 import { UsageError } from './errors.js';
 import { listCorpus, type CorpusEntry } from './list.js';
 
 /**
- * The scan: list the corpus, give every file its shard, and record the listing in Postgres (COPY, one transaction).
+ * The scan: list the corpus, record the listing in Postgres (COPY, one transaction), compare it with the last scan of
+ * the same corpus key, and give shards to the files that need work (recordScan says which).
  * Entries the listing already knows will not be read (symlinks out of the root, FIFOs, dangling links, directories
  * it could not open) are then recorded with their status and reason, so they show up among the results at once and
  * no runner ever opens them.
@@ -19,7 +20,7 @@ export interface ScanOptions {
   corpus: string;
   root: string;
   include?: string[];
-  /** Fixed, or decided from the number of entries the listing found. */
+  /** Fixed, or decided from the number of files that need work (all of them on a corpus's first scan). */
   shards: ShardRequest | ((entries: number) => ShardRequest);
   /** Stored with the corpus (what it was scanned with), for people looking at the database later. */
   settings?: Record<string, unknown>;
@@ -32,43 +33,47 @@ export async function scanCorpus(client: pg.ClientBase, options: ScanOptions): P
   const listing = await listCorpus({ root: options.root, include: options.include }).catch((e: unknown) => {
     throw new UsageError(`cannot list corpus root ${options.root}: ${describeError(e)}`);
   });
-  const request = typeof options.shards === 'function' ? options.shards(listing.entries.length) : options.shards;
-  const plan = planShards(listing.entries.length, request);
   const corpusId = await ensureCorpus(client, options.corpus, {
     root: listing.root,
     include: options.include ?? null,
     ...options.settings,
   });
-  const shardOf = (i: number) => plan.shardOf(i);
-  await recordScan(
+  // Shards are planned over the files that need work, which only the comparison with the last scan knows.
+  const recorded = await recordScan(
     client,
     corpusId,
-    listing.entries.map((e, i) => ({ path: e.path, size: e.size, shard: shardOf(i) })),
-    { shardCount: plan.shards },
+    listing.entries.map((e) => ({ path: e.path, size: e.size, modifiedUs: e.modifiedUs, problem: e.problem !== null })),
+    { shards: options.shards },
   );
-  const problems = problemRecords(listing.entries, shardOf);
+  // Parked with the files that need no work (recordScan gives them shard number `shards`): the scan records them.
+  const problems = problemRecords(listing.entries, recorded.shards);
   for (let i = 0; i < problems.length; i += PROBLEM_BATCH)
     await writeBatch(client, corpusId, problems.slice(i, i + PROBLEM_BATCH));
   return {
     corpus: options.corpus,
     files: listing.entries.length,
     bytes: listing.entries.reduce((n, e) => n + e.size, 0),
-    shards: plan.shards,
+    shards: recorded.shards,
     problems: problems.length,
+    added: recorded.added,
+    changed: recorded.changed,
+    unchanged: recorded.unchanged,
+    missing: recorded.missing,
+    work: recorded.work,
   };
 }
 
-function problemRecords(entries: CorpusEntry[], shardOf: (i: number) => number): FileResult[] {
+function problemRecords(entries: CorpusEntry[], parked: number): FileResult[] {
   const out: FileResult[] = [];
-  entries.forEach((e, i) => {
+  for (const e of entries) {
     if (e.problem)
       out.push({
         path: e.path,
         size: e.size,
-        shard: shardOf(i),
+        shard: parked,
         sha256: null,
         outcome: { status: e.problem.status, reason: e.problem.reason, warnings: [] },
       });
-  });
+  }
   return out;
 }

@@ -10,8 +10,8 @@ export const controllerRules: Rule[] = [
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
   { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
-  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'list', 'patch', 'watch'] },
-  { apiGroups: ['midi.corpus.dev'], resources: ['midicorpora'], verbs: ['list', 'watch'] },
+  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'delete', 'list', 'patch', 'watch'] },
+  { apiGroups: ['midi.corpus.dev'], resources: ['midicorpora'], verbs: ['list', 'patch', 'watch'] },
   { apiGroups: ['midi.corpus.dev'], resources: ['midicorpora/finalizers'], verbs: ['update'] },
   { apiGroups: ['midi.corpus.dev'], resources: ['midicorpora/status'], verbs: ['update'] },
 ];

@@ -181,6 +181,32 @@ describeWithCluster('the delivery files on a real API server', () => {
     expect(out).toContain('midicorpus.midi.corpus.dev/lakh created (server dry run)');
   });
 
+  it('lets spec.rerun only grow, spec.deletionPolicy be only Keep or Delete (defaulting to Keep), and rescans be no more often than a minute', async () => {
+    const sample = parse(await readFile(path.join(manifestsDir, 'samples', 'midicorpus.yaml'), 'utf8')) as KubeObject;
+    const name = 'rerun-rules';
+    await kubectl(
+      ['apply', '-n', CORPUS_NS, '-f', '-'],
+      stringify({ ...sample, metadata: { ...sample.metadata, name, namespace: CORPUS_NS } }),
+    );
+    const spec = JSON.parse(await kubectl(['get', 'mco', name, '-n', CORPUS_NS, '-o', 'jsonpath={.spec}'])) as {
+      rerun: number;
+      deletionPolicy: string;
+    };
+    expect([spec.rerun, spec.deletionPolicy]).toEqual([0, 'Keep']);
+    const patch = (p: Record<string, unknown>) =>
+      cluster().kubectl(['patch', 'mco', name, '-n', CORPUS_NS, '--type=merge', '-p', JSON.stringify({ spec: p })]);
+    expect((await patch({ rerun: 2 })).code).toBe(0);
+    const lower = await patch({ rerun: 1 });
+    expect(lower.code).not.toBe(0);
+    expect(lower.stderr).toContain('rerun may only grow: bump it to run again');
+    expect((await patch({ rerun: 3, deletionPolicy: 'Delete' })).code).toBe(0);
+    const odd = await patch({ deletionPolicy: 'Maybe' });
+    expect(odd.stderr).toContain('Unsupported value: "Maybe"');
+    expect((await patch({ rescanEverySeconds: 10 })).stderr).toContain('should be greater than or equal to 60');
+    expect((await patch({ rescanEverySeconds: 86_400 })).code).toBe(0);
+    await kubectl(['delete', 'mco', name, '-n', CORPUS_NS]);
+  });
+
   it("refuses, through the manifests' pod policy, the sample on a hostPath or with a foreign image, saying why", async () => {
     const sample = parse(
       await readFile(path.join(manifestsDir, 'samples', 'midicorpus.yaml'), 'utf8'),
@@ -311,7 +337,6 @@ describeWithCluster('the delivery files on a real API server', () => {
     ['update', 'midi.corpus.dev', 'midicorpora', CORPUS_NS],
     ['delete', 'midi.corpus.dev', 'midicorpora', CORPUS_NS],
     ['update', 'batch', 'jobs', CORPUS_NS],
-    ['delete', 'batch', 'jobs', CORPUS_NS],
     ['patch', 'midi.corpus.dev', 'midicorpora/status', CORPUS_NS],
     ['create', 'coordination.k8s.io', 'leases', CORPUS_NS],
     ['list', '', 'nodes', ''],

@@ -101,15 +101,16 @@ table is in the README. Keep in step with manifests/rbac/cluster-role.yaml (a te
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
-# One scan Job and one Indexed run Job per corpus. Informer: list + watch; create: start them; patch: parallelism and
-# suspend as the budget's shares move. No delete: finished Jobs go by their TTL or with their MidiCorpus.
+# One scan Job and one Indexed run Job per corpus and run. Informer: list + watch; create: start them; patch:
+# parallelism and suspend as the budget's shares move; delete: the unfinished Job of a run superseded by spec.rerun,
+# or of a corpus whose rows are about to be deleted. Finished Jobs go by their TTL or with their MidiCorpus.
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["create", "list", "patch", "watch"]
-# The MidiCorpora. Informer only.
+  verbs: ["create", "delete", "list", "patch", "watch"]
+# The MidiCorpora. Informer: list + watch; patch: metadata.finalizers only (spec.deletionPolicy Delete).
 - apiGroups: ["midi.corpus.dev"]
   resources: ["midicorpora"]
-  verbs: ["list", "watch"]
+  verbs: ["list", "patch", "watch"]
 # Status is the controller's only write to a MidiCorpus (a PUT with the resourceVersion read).
 - apiGroups: ["midi.corpus.dev"]
   resources: ["midicorpora/status"]

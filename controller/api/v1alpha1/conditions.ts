@@ -8,7 +8,8 @@ export type Phase = (typeof PHASES)[number];
 
 /**
  * Succeeded and Failed are final: the phase never changes again and nothing is started again (the corpus's Jobs are
- * deleted after ttlSecondsAfterFinished, so what they said must already be in the status).
+ * deleted after ttlSecondsAfterFinished, so what they said must already be in the status), until spec.rerun is bumped
+ * to run the corpus again (plan/rerun.ts).
  */
 export function isFinalPhase(phase: Phase | undefined): phase is 'Succeeded' | 'Failed' {
   return phase === 'Succeeded' || phase === 'Failed';
@@ -103,5 +104,12 @@ export const Reason = {
   InvalidScanResult: 'InvalidScanResult',
   TooManyShards: 'TooManyShards',
   NoRunnerImage: 'NoRunnerImage',
+  // Run again (spec.rerun) and deletion (spec.deletionPolicy)
+  RerunStarted: 'RerunStarted',
+  /** Event: the run in flight was stopped because spec.rerun asked for a new one. */
+  RunSuperseded: 'RunSuperseded',
+  RowsDeleted: 'RowsDeleted',
+  /** The corpus's rows could not be deleted yet (database unreachable...): the finalizer stays and it is tried again. */
+  RowsNotDeleted: 'RowsNotDeleted',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];

@@ -39,6 +39,9 @@ export const DATABASE_SECRET_LABEL_VALUE = 'true';
 /** Indexed Jobs refuse more completions than this when backoffLimitPerIndex is set (Kubernetes' own limit). */
 export const MAX_SHARDS = 100_000;
 
+/** spec.rescanEverySeconds at most: the reconcile's look-again timer is a setTimeout, which stops at 2^31 − 1 ms. */
+export const MAX_RESCAN_SECONDS = 2_000_000;
+
 /**
  * The most connections the CRD lets one runner pod's pool hold (spec.runner.pool.maxPerPod). The budget counts a pod
  * it cannot size (an object without its connections annotation) as this large: never too small.
@@ -337,9 +340,29 @@ export const midiCorpusSpecSchema = object(
     suspend: boolean({
       default: false,
       description:
-        "Stop starting runner pods; running ones finish their shard. Frees the corpus's budget share once they are gone.",
+        "Stop the runner pods: the run Job is suspended, so its running pods are deleted (each gets its grace period to roll back its batch in flight; what it recorded stays) and none is started. Frees the corpus's budget share once they are gone. false: the shards resume where they stopped, recorded files skipped. A scan already running finishes; none starts while suspended.",
+    }),
+    rerun: integer({
+      default: 0,
+      minimum: 0,
+      format: 'int64',
+      description:
+        'Bump to run the corpus again, under the same corpus key and rows: a new scan compares the volume with the last scan (a file is changed when its size or modification time differs; gone files are marked missing, their results kept), then a new run Job analyses only what needs it (added, changed, failed or pending files). Unchanged results are never analysed again. On a running corpus, the run in flight is stopped first (its pods deleted, what they recorded kept). May only grow.',
+      validations: [{ rule: 'self >= oldSelf', message: 'rerun may only grow: bump it to run again' }],
+    }),
+    rescanEverySeconds: integer({
+      minimum: 60,
+      maximum: MAX_RESCAN_SECONDS,
+      description:
+        'Optional: run again by itself this many seconds after a run finished (Succeeded or Failed), as a bump of spec.rerun would: a rescan that analyses only what changed on the volume. Absent: only a bump of spec.rerun runs again.',
     }),
     retention: retentionSchema,
+    deletionPolicy: string({
+      enum: ['Keep', 'Delete'],
+      default: 'Keep',
+      description:
+        "What deleting this MidiCorpus does to its rows in Postgres. Keep: they stay (a new MidiCorpus of the same namespace and name finds them again). Delete: a finalizer holds the deletion until the controller has stopped the corpus's pods and deleted its rows; if the database cannot be reached it says so (condition Progressing, reason RowsNotDeleted, and an Event), tries again, and lets the object go with its rows kept after 10 minutes. Setting Keep on a corpus being deleted lets it go at once.",
+    }),
   },
   { description: 'A MIDI corpus to ingest into PostgreSQL.' },
 );
@@ -363,6 +386,17 @@ export const midiCorpusStatusSchema = object({
       'What needs a person, in one word: the reason of the first of the InvalidSpec, WriteRejected, PodsFailing and Degraded conditions that is True (e.g. Invalid, ImagePullFailed, OOMKilled). Absent when none is.',
   }),
   observedGeneration: integer({ format: 'int64' }),
+  observedRerun: count('The spec.rerun this status is about: the run the phase, counts and Jobs belong to.'),
+  run: count(
+    'Which run this is: 0 the first, one more for each run again (a spec.rerun bump or a scheduled rescan). The Jobs are named after it.',
+  ),
+  lastScan: object({
+    added: count("Files recorded for the first time by this run's scan."),
+    changed: count('Files whose size or modification time differed from the last scan: analysed again.'),
+    unchanged: count('Files as the last scan saw them: their results are kept.'),
+    missing: count('Files recorded by an earlier scan and gone from the volume: marked missing, results kept.'),
+    work: count("Files given to this run's shards: added, changed, failed or pending ones."),
+  }),
   conditions: arrayOf(conditionSchema, { listType: 'map', listMapKeys: ['type'], maxItems: 16 }),
   files: object({
     total: count('Files found by the scan.'),

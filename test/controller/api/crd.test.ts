@@ -154,6 +154,8 @@ describe('defaults', () => {
         backoffLimitPerIndex: 6,
       },
       suspend: false,
+      rerun: 0,
+      deletionPolicy: 'Keep',
       retention: { ttlSecondsAfterFinished: 86_400 },
     });
     expect(violations(midiCorpusSpecSchema.openapi, spec)).toEqual([]);

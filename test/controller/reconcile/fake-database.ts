@@ -66,6 +66,15 @@ export class FakeDatabase implements DatabaseAccess {
     return { picture: pictureOf(sessions), sessions };
   }
 
+  /** Corpus keys whose rows were deleted; `deleteError`: the database cannot be reached. */
+  readonly deletedCorpora: string[] = [];
+  deleteError?: Error;
+  async deleteCorpusRows(_key: string, _url: string, corpusKey: string): Promise<number> {
+    if (this.deleteError) throw this.deleteError;
+    this.deletedCorpora.push(corpusKey);
+    return 0;
+  }
+
   async endBackends(
     _key: string,
     _url: string,

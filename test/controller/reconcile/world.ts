@@ -98,6 +98,32 @@ export class World implements Caches, ClusterWriter, ClusterReader {
     return structuredClone(job);
   }
 
+  async deleteJob(namespace: string, name: string): Promise<void> {
+    const job = this.job(name);
+    if (!job) return;
+    this.jobList = this.jobList.filter((j) => j !== job);
+    // The garbage collector's part, in the background: the Job's pods turn Terminating (removeTerminating ends them).
+    for (const p of this.livePods(name)) p.metadata!.deletionTimestamp = new Date();
+    this.writes.push(`delete ${name}`);
+  }
+
+  async setFinalizers(corpus: MidiCorpus, finalizers: string[]): Promise<void> {
+    const key = `${corpus.metadata.namespace}/${corpus.metadata.name}`;
+    const current = this.corpusMap.get(key)!;
+    if (current.metadata.resourceVersion !== corpus.metadata.resourceVersion)
+      throw conflict(`midicorpus ${key} changed`);
+    this.writes.push(`finalizers ${key} [${finalizers.join(',')}]`);
+    // The API server deletes an object being deleted once its last finalizer is gone.
+    if (current.metadata.deletionTimestamp && finalizers.length === 0) {
+      this.corpusMap.delete(key);
+      return;
+    }
+    this.corpusMap.set(key, {
+      ...current,
+      metadata: { ...current.metadata, finalizers, resourceVersion: String(++this.serial) },
+    });
+  }
+
   async replaceStatus(corpus: MidiCorpus): Promise<MidiCorpus> {
     const key = `${corpus.metadata.namespace}/${corpus.metadata.name}`;
     const current = this.corpusMap.get(key)!;

@@ -10,7 +10,6 @@ import {
   shardFiles,
   writeBatch,
   type FileResult,
-  type ScannedFile,
 } from '../../../job-runner/db/store.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
 import { okResult, sampleAnalysis, sha256 } from './analysis-fixture.js';
@@ -98,7 +97,14 @@ describe('the store', () => {
     const first = await snapshot();
     expect(await writeBatch(client, corpus, batch)).toEqual({ ok: 2, failed: 1, skipped: 1 });
     expect(await snapshot()).toEqual(first);
-    expect(await corpusCounts(client, corpus)).toEqual({ total: 4, ok: 2, failed: 1, skipped: 1, pending: 0 });
+    expect(await corpusCounts(client, corpus)).toEqual({
+      total: 4,
+      ok: 2,
+      failed: 1,
+      skipped: 1,
+      pending: 0,
+      missing: 0,
+    });
     const { rows } = await client.query('SELECT attempts FROM midi.files WHERE corpus_id = $1 AND path = $2', [
       corpus,
       'a.mid',
@@ -131,59 +137,18 @@ describe('the store', () => {
     expect(s.analysis).toHaveLength(1);
   });
 
-  it('a re-scan keeps recorded results and moves shards; a changed size or a settlement without hash sends the file back to pending', async () => {
-    const listing: ScannedFile[] = [
-      { path: 'a.mid', size: 1234, shard: 0 },
-      { path: 'b.mid', size: 1234, shard: 0 },
-      { path: 'c.mid', size: 10, shard: 1 },
-      { path: 'e.mid', size: 10, shard: 1 },
-    ];
-    expect(await recordScan(client, corpus, listing)).toEqual({ files: 4, inserted: 4, changed: 0 });
-    await writeBatch(client, corpus, [
-      okResult('a.mid'),
-      okResult('b.mid'),
-      failed('c.mid', 'bad'),
-      skipped('e.mid', 'unreadable'),
-    ]);
-
-    const again = await recordScan(client, corpus, [
-      { path: 'a.mid', size: 1234, shard: 1 },
-      { path: 'b.mid', size: 4321, shard: 0 },
-      { path: 'c.mid', size: 10, shard: 1 },
-      { path: 'd.mid', size: 1, shard: 1 },
-      { path: 'e.mid', size: 10, shard: 1 },
-    ]);
-    expect(again).toEqual({ files: 5, inserted: 1, changed: 2 });
-    const byPath = Object.fromEntries(
-      [...(await shardFiles(client, corpus, 0)), ...(await shardFiles(client, corpus, 1))].map((f) => [
-        f.displayPath,
-        f,
-      ]),
-    );
-    expect(byPath['a.mid']).toMatchObject({ status: 'ok', size: 1234, sha256: sha256('a.mid') });
-    expect(byPath['b.mid']).toMatchObject({ status: 'pending', size: 4321, sha256: null });
-    expect(byPath['c.mid']).toMatchObject({ status: 'failed' });
-    expect(byPath['d.mid']).toMatchObject({ status: 'pending' });
-    expect(byPath['e.mid']).toMatchObject({ status: 'pending' });
-    expect((await shardFiles(client, corpus, 1)).map((f) => f.displayPath)).toEqual([
-      'a.mid',
-      'c.mid',
-      'd.mid',
-      'e.mid',
-    ]);
-    const s = (await snapshot()) as { analysis: unknown[] };
-    expect(s.analysis).toHaveLength(1);
-    const { rows } = await client.query('SELECT shard_count FROM midi.corpora WHERE id = $1', [corpus]);
-    expect(rows).toEqual([{ shard_count: 2 }]);
-  });
-
   it('keeps file names that are not UTF-8 byte for byte, through COPY, shardFiles and writeBatch', async () => {
     const latin1 = Buffer.from([0x63, 0x68, 0x6f, 0x72, 0xe4, 0x6c, 0x2e, 0x6d, 0x69, 0x64]); // "choräl.mid" in Latin-1
     const awkward = Buffer.from('tab\there\nnewline\\backslash.mid');
-    await recordScan(client, corpus, [
-      { path: latin1, size: 10, shard: 0 },
-      { path: awkward, size: 10, shard: 0 },
-    ]);
+    await recordScan(
+      client,
+      corpus,
+      [
+        { path: latin1, size: 10 },
+        { path: awkward, size: 10 },
+      ],
+      { shards: { shards: 1 } },
+    );
     const files = await shardFiles(client, corpus, 0);
     expect(files.map((f) => f.path)).toEqual([latin1, awkward].sort(Buffer.compare));
     expect(files.map((f) => f.displayPath).sort()).toEqual([
@@ -191,21 +156,37 @@ describe('the store', () => {
       'tab\\x09here\\x0anewline\\backslash.mid',
     ]);
     await writeBatch(client, corpus, [okResult(latin1), okResult(awkward)]);
-    expect(await corpusCounts(client, corpus)).toEqual({ total: 2, ok: 2, failed: 0, skipped: 0, pending: 0 });
+    expect(await corpusCounts(client, corpus)).toEqual({
+      total: 2,
+      ok: 2,
+      failed: 0,
+      skipped: 0,
+      pending: 0,
+      missing: 0,
+    });
   });
 
   it('records ten thousand files with one COPY', async () => {
     async function* listing() {
       for (let i = 0; i < 10_000; i++)
-        yield { path: `dir${i % 37}/file-${i}.mid`, size: i, shard: Math.floor(i / 1000) };
+        yield { path: `dir${String(i).padStart(5, '0')}/file.mid`, size: i, modifiedUs: 1_700_000_000_000_000 + i };
     }
-    expect(await recordScan(client, corpus, listing())).toEqual({ files: 10_000, inserted: 10_000, changed: 0 });
+    expect(await recordScan(client, corpus, listing(), { shards: { filesPerShard: 1000 } })).toEqual({
+      files: 10_000,
+      added: 10_000,
+      changed: 0,
+      unchanged: 0,
+      missing: 0,
+      work: 10_000,
+      shards: 10,
+    });
     expect(await corpusCounts(client, corpus)).toEqual({
       total: 10_000,
       ok: 0,
       failed: 0,
       skipped: 0,
       pending: 10_000,
+      missing: 0,
     });
     expect(await corpusCounts(client, corpus, 7)).toMatchObject({ total: 1000 });
     const shard7 = await shardFiles(client, corpus, 7);
@@ -259,6 +240,13 @@ describe('the store', () => {
       { path: 'a.mid', reason: 'one' },
       { path: 'b.mid', reason: 'two' },
     ]);
-    expect(await corpusCounts(client, corpus, 1)).toEqual({ total: 1, ok: 0, failed: 0, skipped: 1, pending: 0 });
+    expect(await corpusCounts(client, corpus, 1)).toEqual({
+      total: 1,
+      ok: 0,
+      failed: 0,
+      skipped: 1,
+      pending: 0,
+      missing: 0,
+    });
   });
 });

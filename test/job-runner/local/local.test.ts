@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -128,6 +128,7 @@ describe('midi-corpus local', () => {
           failed: badFailing.length + 2, // + the dangling symlink and the FIFO
           skipped: 1, // the symlink out of the root
           pending: 0,
+          missing: 0,
         },
       });
     });
@@ -154,8 +155,9 @@ describe('midi-corpus local', () => {
       expect(second.files).toEqual(first.files);
       expect(second.failures).toEqual(first.failures);
       expect(second.thisRun.recorded).toEqual({ ok: 0, failed: 0, skipped: 0 });
-      // Every file with a recorded hash was read again and found unchanged; the rest were left alone.
-      expect(second.thisRun.unchanged).toBe(first.files.ok + badFailing.length);
+      // Only the failures with a recorded hash were given to a runner (failed files are work), read again and found
+      // unchanged; the analysed files, unchanged since the last scan, were not even read.
+      expect(second.thisRun.unchanged).toBe(badFailing.length);
     });
 
     it('tells how to look at the results without printing the password', async () => {
@@ -317,6 +319,66 @@ describe('midi-corpus local', () => {
         expect(lines.find((l) => l.msg === 'shard not finished')?.exitCode).toBe(75);
       }
       expect(await settled(url)).toBeLessThan(2000);
+    });
+
+    it('run again after files were added, changed and deleted, analyses exactly those, on the same rows', async () => {
+      const url = await db.createDatabase('again');
+      const dir = path.join(tmp, 'again-corpus');
+      const songs = await writeCorpus(dir, { files: 30, seed: 11, size: 'small' });
+      const first = await runCli(['local', dir, '--database-url', url, '--files-per-shard', '7', '--json']);
+      expect(first.code, first.stderr.slice(-3000)).toBe(0);
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        const files = async () =>
+          new Map(
+            (
+              await c.query<{ path: string; status: string; attempts: number; analysed_at: Date | null; id: string }>(
+                'SELECT id, path, status, attempts, analysed_at FROM midi.files',
+              )
+            ).rows.map((r) => [r.path, r]),
+          );
+        const before = await files();
+        expect([...before.values()].every((f) => f.status === 'ok' && f.attempts === 1)).toBe(true);
+
+        const [changed, touched, deleted] = [songs[3]!, songs[10]!, songs[20]!];
+        const extra = generateCorpus({ files: 2, seed: 12, song: { size: 'small' } });
+        for (const f of extra) {
+          await mkdir(path.dirname(path.join(dir, 'added', f.path)), { recursive: true });
+          await writeFile(path.join(dir, 'added', f.path), f.bytes);
+        }
+        // Changed content and size; the same bytes under a new modification time; a file gone.
+        await writeFile(
+          path.join(dir, changed),
+          Buffer.concat([await readFile(path.join(dir, changed)), Buffer.alloc(1)]),
+        );
+        await utimes(path.join(dir, touched), new Date(), new Date(Date.now() - 3_600_000));
+        await unlink(path.join(dir, deleted));
+
+        const again = await runCli(['local', dir, '--database-url', url, '--files-per-shard', '7', '--json']);
+        expect(again.code, again.stderr.slice(-3000)).toBe(0);
+        const report = lastJson<LocalRunReport>(again);
+        // added 2 + changed 1 + touched 1 = 4 files of work: one shard of 7.
+        expect(report.thisRun.shards).toBe(1);
+        // No runner read a file only to find it unchanged: the unchanged ones were never given to one.
+        expect(report.thisRun.unchanged).toBe(0);
+        expect(report.files).toMatchObject({ total: 31, pending: 0, missing: 1 });
+        const after = await files();
+        const analysedAgain = [...after.values()]
+          .filter((f) => f.attempts > 1)
+          .map((f) => f.path)
+          .sort();
+        expect(analysedAgain).toEqual([changed, touched].sort());
+        for (const f of extra) expect(after.get(`added/${f.path}`)).toMatchObject({ status: 'ok', attempts: 1 });
+        expect(after.get(deleted)).toMatchObject({ status: 'missing', attempts: 1, id: before.get(deleted)!.id });
+        for (const [p, old] of before) {
+          if (p === changed || p === touched) continue;
+          // Same row, never written again: neither its attempts nor its analysis time moved.
+          expect(after.get(p)).toMatchObject({ id: old.id, attempts: 1, analysed_at: old.analysed_at });
+        }
+      } finally {
+        await c.end();
+      }
     });
 
     it('rides out a Postgres restart in mid-run and ends with every file recorded', async () => {

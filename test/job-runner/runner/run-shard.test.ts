@@ -178,11 +178,14 @@ describe('run-shard', () => {
       const recorded = summaries.reduce((n, s) => n + s.recorded.ok + s.recorded.failed + s.recorded.skipped, 0);
       const unchanged = summaries.reduce((n, s) => n + s.unchanged, 0);
       const settled = summaries.reduce((n, s) => n + s.settled, 0);
+      // The scan's own problem entries (the oddities, never hashed) are parked past the last shard: no runner lists
+      // them, so none is counted as settled; every other file was read and found unchanged.
       expect({ recorded, unchanged, settled }).toEqual({
         recorded: 0,
         unchanged: before.filter((r) => r.sha256 !== null).length,
-        settled: before.filter((r) => r.sha256 === null).length,
+        settled: 0,
       });
+      expect(before.filter((r) => r.sha256 === null).length).toBe(3);
     });
 
     it('on a rerun, analyses again only the files whose results an older analysis version made', async () => {
