@@ -14,7 +14,7 @@ export type Tonic = (typeof TONICS)[number];
 export type Mode = 'major' | 'minor';
 
 /** Statuses this release writes; --status accepts any lower-case word, so a status a later release adds works too. */
-export const KNOWN_STATUSES = ['ok', 'failed', 'skipped', 'pending'] as const;
+export const KNOWN_STATUSES = ['ok', 'failed', 'skipped', 'pending', 'missing'] as const;
 
 export type InstrumentMatch =
   { kind: 'program'; program: number } | { kind: 'family'; family: string } | { kind: 'name'; name: string };

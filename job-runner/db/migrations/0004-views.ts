@@ -5,11 +5,11 @@
  * Expand-only: CREATE OR REPLACE VIEW and comments, no table touched, so a release that does not know the views
  * still works on a database that has them. (CREATE OR REPLACE VIEW can only add columns at the end: a later migration
  * that extends a view appends its columns.) Every view is per corpus (`corpus` = midi.corpora.key) and reads
- * statuses as they are: a status a later release adds (say 'missing') shows as itself in v_files and v_corpus_status
- * and counts as `other` in v_corpora, never as an error.
- *
- * Numbered 4: migration 3 (file size and mtime for reruns) is written beside this one; the two touch different
- * objects, so either order of application leaves the same schema.
+ * statuses as they are: missing (migration 3: gone from the volume at the last scan, its results kept) has its own
+ * column in v_corpora, and a status a later release adds shows as itself in v_files and v_corpus_status and counts as
+ * `other` in v_corpora, never as an error. Figures are those of the files analysed ok (and of missing ones in
+ * v_files): a changed file back at pending keeps its old analysis row until the new one replaces it, and the views do
+ * not show it.
  */
 export const sql = String.raw`
 CREATE OR REPLACE VIEW midi.v_files AS
@@ -53,7 +53,8 @@ SELECT c.key                                     AS corpus,
        a.pitch_bend_count
   FROM midi.files f
   JOIN midi.corpora c ON c.id = f.corpus_id
-  LEFT JOIN midi.file_analysis a ON a.file_id = f.id
+  -- A changed file back at pending keeps its old analysis row until the new one replaces it: not its figures.
+  LEFT JOIN midi.file_analysis a ON a.file_id = f.id AND f.status IN ('ok', 'missing')
   LEFT JOIN LATERAL (
     SELECT array_agg(DISTINCT ci.program ORDER BY ci.program) FILTER (WHERE NOT ci.is_drum)           AS programs,
            array_agg(DISTINCT ci.program_name ORDER BY ci.program_name) FILTER (WHERE NOT ci.is_drum) AS instruments,
@@ -63,10 +64,10 @@ SELECT c.key                                     AS corpus,
   ) i ON true;
 
 COMMENT ON VIEW midi.v_files IS
-  'One row per file found by a scan, with its status and, when it was analysed (status ok), its figures. Files that were not analysed have NULL figures.';
+  'One row per file found by a scan, with its status and, when it was analysed (status ok), its figures; a file gone from the volume (status missing) keeps its last figures. Other files, a changed one waiting for its new analysis among them, have NULL figures.';
 COMMENT ON COLUMN midi.v_files.corpus IS 'midi.corpora.key: <namespace>/<name> of a MidiCorpus, or local mode''s corpus key';
 COMMENT ON COLUMN midi.v_files.path IS 'Path under the corpus root, for people (bytes that are not UTF-8 written as \xNN)';
-COMMENT ON COLUMN midi.v_files.status IS 'pending, ok, failed, skipped (later releases may add more)';
+COMMENT ON COLUMN midi.v_files.status IS 'pending, ok, failed, skipped, missing (gone from the volume at the last scan; later releases may add more)';
 COMMENT ON COLUMN midi.v_files.reason IS 'Why the file failed or was skipped; NULL otherwise';
 COMMENT ON COLUMN midi.v_files.sha256 IS 'SHA-256 of the file''s bytes, lower-case hex';
 COMMENT ON COLUMN midi.v_files.bpm IS 'The tempo that lasts longest in the file, in quarter notes per minute';
@@ -86,16 +87,17 @@ SELECT c.key AS corpus,
        count(*) FILTER (WHERE f.status = 'failed')                   AS failed,
        count(*) FILTER (WHERE f.status = 'skipped')                  AS skipped,
        count(*) FILTER (WHERE f.status = 'pending')                  AS pending,
-       count(*) FILTER (WHERE f.status NOT IN ('ok', 'failed', 'skipped', 'pending')) AS other,
+       count(*) FILTER (WHERE f.status = 'missing')                  AS missing,
+       count(*) FILTER (WHERE f.status NOT IN ('ok', 'failed', 'skipped', 'pending', 'missing')) AS other,
        coalesce(sum(a.duration_seconds), 0)::double precision / 3600 AS hours,
        coalesce(sum(a.note_count), 0)                                AS notes,
        max(f.analysed_at)                                            AS last_analysed_at
   FROM midi.corpora c
   LEFT JOIN midi.files f ON f.corpus_id = c.id
-  LEFT JOIN midi.file_analysis a ON a.file_id = f.id
+  LEFT JOIN midi.file_analysis a ON a.file_id = f.id AND f.status = 'ok'
  GROUP BY c.key;
 COMMENT ON VIEW midi.v_corpora IS
-  'One row per corpus: files by status (other = a status this release does not know), hours of music and notes analysed';
+  'One row per corpus: files by status (other = a status this release does not know), hours of music and notes of the files analysed ok';
 
 CREATE OR REPLACE VIEW midi.v_corpus_status AS
 SELECT corpus, status, count(*) AS files FROM midi.v_files GROUP BY corpus, status;

@@ -1,5 +1,5 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -7,8 +7,6 @@ import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres } from '../../../job-runner/db/embedded.js';
-import { migrate } from '../../../job-runner/db/migrations.js';
-import { ensureCorpus } from '../../../job-runner/db/store.js';
 import { EXPORT_COLUMNS, exportFiles, type ExportRow, type RowSink } from '../../../job-runner/results/export.js';
 import { parseExportFilter, type ExportFilterInput } from '../../../job-runner/results/filters.js';
 import { sinkFor } from '../../../job-runner/results/formats.js';
@@ -343,26 +341,43 @@ describe('midi-corpus export and query, on a corpus ingested by the real runner'
     });
   });
 
-  it('takes a status a later release adds (a rerun\'s "missing") as it is: counted as other, exported on request', async () => {
-    const other = new pg.Client({ connectionString: await db.createDatabase() });
+  it('shows a rescan as it is: a file gone from the volume is missing with its last figures, a changed one pending without its old ones', async () => {
+    const rescanned = await db.createDatabase();
+    const dir = path.join(tmp, 'rescanned');
+    const songs = (await writeCorpus(dir, { files: 6, seed: 5 })).sort();
+    const ingest = await runCli(['local', dir, '--database-url', rescanned, '--corpus', 'r', '--json']);
+    expect(ingest.code, ingest.stderr.slice(-2000)).toBe(0);
+    const [gone, changed] = songs as [string, string];
+    const sizeOf = (f: string) => statSync(path.join(dir, f)).size;
+    const donor = songs.slice(2).find((f) => sizeOf(f) !== sizeOf(changed))!;
+    await rm(path.join(dir, gone));
+    // Another song's bytes under the name: another size and mtime, so the rescan sends it back to pending.
+    await writeFile(path.join(dir, changed), await readFile(path.join(dir, donor)));
+    const scan = await runCli(['scan', '--corpus', 'r', '--root', dir, '--database-url', rescanned, '--shards', '1']);
+    expect(scan.code, scan.stderr.slice(-2000)).toBe(0);
+
+    const other = new pg.Client({ connectionString: rescanned });
     await other.connect();
     try {
-      await migrate(other);
-      // What a migration that adds a status would do to the CHECK.
-      await other.query('ALTER TABLE midi.files DROP CONSTRAINT files_status_check');
-      await other.query('ALTER TABLE midi.files DROP CONSTRAINT files_analysed_unless_pending');
-      const corpus = await ensureCorpus(other, 'later', { filesPerShard: 10 });
-      await other.query(
-        `INSERT INTO midi.files (corpus_id, raw_path, path, size_bytes, shard, status)
-         VALUES ($1, 'gone.mid', 'gone.mid', 10, 0, 'missing'), ($1, 'new.mid', 'new.mid', 10, 0, 'pending')`,
-        [corpus],
+      const files = await other.query<{ path: string; status: string; bpm: number | null; analysis: boolean }>(
+        `SELECT v.path, v.status, v.bpm,
+                EXISTS (SELECT 1 FROM midi.file_analysis a WHERE a.file_id = v.file_id) AS analysis
+           FROM midi.v_files v WHERE v.path IN ($1, $2)`,
+        [gone, changed],
       );
-      const { rows } = await other.query('SELECT files, pending, other FROM midi.v_corpora');
-      expect(rows).toEqual([{ files: '2', pending: '1', other: '1' }]);
+      const byPath = Object.fromEntries(files.rows.map((r) => [r.path, r]));
+      expect(byPath[gone]).toMatchObject({ status: 'missing', analysis: true });
+      expect(byPath[gone]!.bpm).toBeGreaterThan(0);
+      // The old analysis row is still in the table until the file is analysed again; the view does not show it.
+      expect(byPath[changed]).toEqual({ path: changed, status: 'pending', bpm: null, analysis: true });
+      const { rows } = await other.query('SELECT files, ok, pending, missing, other FROM midi.v_corpora');
+      expect(rows).toEqual([
+        { files: String(songs.length), ok: String(songs.length - 2), pending: '1', missing: '1', other: '0' },
+      ]);
       const got: ExportRow[] = [];
       const sink: RowSink = { write: async (batch) => void got.push(...batch), end: async () => {} };
       await exportFiles(other, { filter: parseExportFilter({ status: ['missing'] }), sink });
-      expect(got.map((r) => [r[1], r[2]])).toEqual([['gone.mid', 'missing']]);
+      expect(got.map((r) => [r[1], r[2]])).toEqual([[gone, 'missing']]);
     } finally {
       await other.end();
     }
