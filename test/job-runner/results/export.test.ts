@@ -550,7 +550,7 @@ describe('midi-corpus export and query, on a corpus ingested by the real runner'
       const exit = await runCli(['export', '--database-url', 'not-a-url:s3cret']);
       expect(exit.code).toBe(64);
       expect(exit.stderr.trim()).toBe(
-        'midi-corpus export: --database-url is not a URL (its value is not shown: it may hold a password); ' +
+        'midi-corpus export: --database-url has the scheme not-a-url: where postgres: or postgresql: belongs; ' +
           'give postgres://USER:PASSWORD@HOST:5432/DATABASE',
       );
     });
