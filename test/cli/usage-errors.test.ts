@@ -496,15 +496,23 @@ const LOCAL_CASES: Case[] = [
   ['an unknown option', () => ['local', tmp, '--bogus'], /unknown option --bogus: `midi-corpus local --help`/],
 ];
 
-describe('local: every check before a database is started or contacted', () => {
-  // Each case twice: with the embedded Postgres (no data directory may appear, no postgres may run on it), and with
-  // a database URL (the socket behind it must see no connection).
+/**
+ * Each case twice: with the embedded Postgres (no data directory may appear, no postgres may run on it), and with a
+ * database URL (the socket behind it must see no connection). `withDataDir` adds the case's own data directory to a
+ * command line that names none; the cases whose names match `needsNoUrl` are about the database URL or the data
+ * directory themselves and run only the first way.
+ */
+function nothingStartedOrContacted(
+  cases: Case[],
+  needsNoUrl: RegExp,
+  withDataDir: (given: string[], dataDir: string) => string[],
+): void {
   describe.concurrent('embedded', () => {
-    it.each(LOCAL_CASES)('%s', async (name, args, line, env) => {
-      const dataDir = path.join(tmp, `data-${name.replaceAll(' ', '-')}`);
-      const given = args();
-      const withDataDir = given.includes('--data-dir') || given.length < 2 ? given : [...given, '--data-dir', dataDir];
-      const exit = await cli(withDataDir, env?.());
+    it.each(cases)('%s', async (name, args, line, env) => {
+      const own = path.join(tmp, `data-${name.replace(/\W+/g, '-')}`);
+      const given = withDataDir(args(), own);
+      const dataDir = given.includes('--data-dir') ? given[given.indexOf('--data-dir') + 1]! : own;
+      const exit = await cli(given, env?.());
       expectUsageError(exit, line);
       expect(existsSync(dataDir), 'no data directory created').toBe(false);
       expect(existsSync(path.join(tmp, '.data')), 'nor the default one').toBe(false);
@@ -513,7 +521,7 @@ describe('local: every check before a database is started or contacted', () => {
   });
 
   describe('with a database URL', () => {
-    it.each(LOCAL_CASES.filter(([name]) => !/URL/.test(name)))('%s', async (_name, args, line) => {
+    it.each(cases.filter(([name]) => !needsNoUrl.test(name)))('%s', async (_name, args, line) => {
       const before = trapConnections;
       const exit = await cli(args(), { DATABASE_URL: trapUrl });
       expectUsageError(exit, line);
@@ -522,6 +530,12 @@ describe('local: every check before a database is started or contacted', () => {
       expect(trapConnections - before, 'no connection to the database').toBe(0);
     });
   });
+}
+
+describe('local: every check before a database is started or contacted', () => {
+  nothingStartedOrContacted(LOCAL_CASES, /URL/, (given, dataDir) =>
+    given.includes('--data-dir') || given.length < 2 ? given : [...given, '--data-dir', dataDir],
+  );
 
   it('the trap does count a connection: local mode with good flags reaches it', async () => {
     // Without this the "no connection" checks above could pass on a listener that never counts. Local mode keeps
@@ -543,29 +557,9 @@ describe('local: every check before a database is started or contacted', () => {
 });
 
 describe('report, export, query: every check before a database is started or contacted', () => {
-  describe.concurrent('embedded', () => {
-    it.each(RESULT_CASES)('%s', async (name, args, line, env) => {
-      const dataDir = path.join(tmp, `data-${name.replace(/\W+/g, '-')}`);
-      const given = args();
-      const withDataDir = given.includes('--data-dir') ? given : [...given, '--data-dir', dataDir];
-      const exit = await cli(withDataDir, env?.());
-      expectUsageError(exit, line);
-      const used = withDataDir[withDataDir.indexOf('--data-dir') + 1]!;
-      expect(existsSync(used), 'no data directory created').toBe(false);
-      expect(existsSync(path.join(tmp, '.data')), 'nor the default one').toBe(false);
-      expect(processesMentioning(used), 'no postgres on it').toEqual([]);
-    });
-  });
-
-  describe('with a database URL', () => {
-    it.each(RESULT_CASES.filter(([name]) => !/URL|url|data directory/.test(name)))('%s', async (_name, args, line) => {
-      const before = trapConnections;
-      const exit = await cli(args(), { DATABASE_URL: trapUrl });
-      expectUsageError(exit, line);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(trapConnections - before, 'no connection to the database').toBe(0);
-    });
-  });
+  nothingStartedOrContacted(RESULT_CASES, /URL|url|data directory/, (given, dataDir) =>
+    given.includes('--data-dir') ? given : [...given, '--data-dir', dataDir],
+  );
 
   it('the trap does count a connection: query with good flags reaches it', async () => {
     // The control for the cases above: the same command line, minus the mistake, connects.
