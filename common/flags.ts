@@ -88,6 +88,20 @@ export function oneOf<const C extends readonly string[]>(label: string, choices:
   };
 }
 
+/**
+ * A flag that may be repeated (`--status ok --status failed`), each value through `each`; the values of every
+ * repetition are split at commas too (`--status ok,failed`). yargs hands an array option a list, which the single-value
+ * coercers refuse.
+ */
+export function listOf<T>(label: string, each: Coercer<T>, options: { commas?: boolean } = {}): Coercer<T[]> {
+  return (value) => {
+    const given = (Array.isArray(value) ? value : [value]) as unknown[];
+    if (given.length === 0) throw new FlagError(`${label} needs a value`);
+    const values = options.commas ? given.flatMap((v) => (typeof v === 'string' ? v.split(',') : [v])) : given;
+    return values.map((v) => each(typeof v === 'string' ? v.trim() : v));
+  };
+}
+
 /** A string that is not empty (a corpus key, a database name, an image). */
 export function nonEmpty(label: string): Coercer<string> {
   return (value) => {
@@ -157,6 +171,38 @@ export function writableDirectory(label: string): Coercer<string> {
     if (problem) throw new FlagError(`${label} must be a directory this user may write, got ${v} (${problem})`);
     return v;
   };
+}
+
+/**
+ * A file to create or replace: its directory must exist and be writable, and the name must not be a directory's. A
+ * result is written where the user said, not in a tree made up from a typo. With `stdout`, `-` means standard output.
+ * Returned as given.
+ */
+export function outputFile(label: string, options: { stdout?: boolean } = {}): Coercer<string> {
+  return (value) => {
+    const v = String(single(label, value));
+    if (options.stdout && v === '-') return v;
+    const file = path.resolve(v);
+    let problem: string | null = null;
+    try {
+      if (statSync(file).isDirectory()) problem = 'is a directory; name the file to write';
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'ENOENT') problem = fsProblem(err);
+    }
+    problem ??= existingWritableDirectoryProblem(path.dirname(file));
+    if (problem) throw new FlagError(`${label} must be a file this user may write, got ${v} (${problem})`);
+    return v;
+  };
+}
+
+function existingWritableDirectoryProblem(dir: string): string | null {
+  try {
+    if (!statSync(dir).isDirectory()) return `${dir} is not a directory`;
+    accessSync(dir, constants.W_OK | constants.X_OK);
+    return null;
+  } catch (err) {
+    return `${dir}: ${fsProblem(err)}`;
+  }
 }
 
 function writableDirectoryProblem(dir: string): string | null {

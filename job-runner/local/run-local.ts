@@ -386,23 +386,17 @@ function judgeRun(
 }
 
 function lookAtLines(db: LocalDatabase, corpus: string): string[] {
-  const query = 'SELECT path, status, reason FROM midi.files ORDER BY path LIMIT 20;';
-  // The last line points at the report: a page with every figure and failure is where most people want to go next.
-  const report = 'a report with charts of statuses, failures, keys, tempi, meters and instruments, as one HTML file:';
+  // `query` needs no psql (the project does not install it) and starts the embedded server for the query itself.
+  const sql = '"SELECT * FROM midi.v_corpora"';
   const corpusFlag = `--corpus ${shellWord(corpus)}`;
-  if (!db.embedded)
-    return [
-      `psql "$DATABASE_URL" -c "${query}"   (the database given with --database-url)`,
-      `${report} npx midi-corpus report --database-url "$DATABASE_URL" ${corpusFlag}`,
-    ];
-  const dataDir = path.relative(process.cwd(), db.embedded.dataDir) || '.';
+  const where = db.embedded
+    ? `--data-dir ${path.relative(process.cwd(), db.embedded.dataDir) || '.'}`
+    : '--database-url "$DATABASE_URL"';
+  // The last line points at the report: a page with every figure and failure is where most people want to go next.
   return [
-    `The embedded Postgres has stopped; its data stays in ${dataDir}. Start it again, with a psql command to reach it:`,
-    `  npx midi-corpus db --data-dir ${dataDir}`,
-    `then, for example: ${query}`,
-    `(The password is in ${db.passFile ? path.relative(process.cwd(), db.passFile) : path.join(dataDir, 'pgpass')}, a libpq password file that psql reads through PGPASSFILE.)`,
-    `Or ${report}`,
-    `  npx midi-corpus report --data-dir ${dataDir} ${corpusFlag}`,
+    `npx midi-corpus query ${where} ${sql}`,
+    `a report with charts (statuses, failures, keys, tempi, meters, instruments) as one HTML file:`,
+    `  npx midi-corpus report ${where} ${corpusFlag}`,
   ];
 }
 

@@ -2,12 +2,12 @@ import pg from 'pg';
 import { applicationNameFor } from '../../contract/application-name.js';
 import { TransientError } from '../../contract/error-kinds.js';
 import { openLocalDatabase } from '../local/database.js';
-import { UsageError } from '../runner/errors.js';
 
 /**
- * The one connection `query` and `export` read results through: to --database-url (or DATABASE_URL), or else to local
- * mode's embedded Postgres, started again from its data directory for the command and stopped after it. A data
- * directory without a cluster is refused before anything is created (NoLocalDatabaseError, exit 64).
+ * The one connection `query`, `export` and `report` read results through: to --database-url (or DATABASE_URL), or else
+ * to local mode's embedded Postgres, started again from its data directory for the command and stopped after it. A
+ * data directory without a cluster is refused before anything is created (NoLocalDatabaseError, exit 64). The URL is
+ * the command's to check, at parse time (common/flags.ts databaseUrl, checkDatabaseUrl), with its other flags.
  *
  * One connection, not admitted by the server ledger, as `migrate` and `db` are not: it is a person's command run
  * beside the corpus, and `--headroom` keeps room for such.
@@ -18,27 +18,14 @@ export interface ResultsDatabaseOptions {
   databaseUrl?: string;
   dataDir: string;
   port?: number;
-  /** For application_name: 'query', 'export'. */
+  /** For application_name: 'query', 'export', 'report'. */
   role: string;
+  /** For application_name, when the command is about one corpus. */
+  corpus?: string;
+  /** How long to wait for the server to answer the connection (default: pg's, no limit). */
+  connectTimeoutMs?: number;
   /** Sets default_transaction_read_only on the connection, so nothing it runs can write. */
   readOnly?: boolean;
-}
-
-/** A URL the pg driver can use; checked before any connection so a typo is a usage error (64), not an outage (75). */
-export function checkDatabaseUrl(url: string): void {
-  let parsed: URL | null = null;
-  try {
-    parsed = new URL(url);
-  } catch {
-    // Reported below without the value: a malformed URL may still hold a password.
-  }
-  // A Unix socket has no host in the authority but a host parameter: postgres:///midi?host=/run/postgresql.
-  const hasHost = parsed !== null && (parsed.hostname !== '' || parsed.searchParams.has('host'));
-  if (!parsed || !['postgres:', 'postgresql:'].includes(parsed.protocol) || !hasHost)
-    // Said without "postgres://" in it: describeError would take that for a URL and scrub the rest of the line.
-    throw new UsageError(
-      '--database-url (or DATABASE_URL): not a database URL: scheme postgres or postgresql, then //USER:PASSWORD@HOST:PORT/DATABASE',
-    );
 }
 
 /** SIGINT or SIGTERM arrived: the command stopped, its server too; run it again. */
@@ -60,8 +47,7 @@ export async function withResultsDatabase<T>(
   options: ResultsDatabaseOptions,
   work: (client: pg.Client, database: string) => Promise<T>,
 ): Promise<T> {
-  const databaseUrl = options.databaseUrl ?? process.env.DATABASE_URL;
-  if (databaseUrl !== undefined) checkDatabaseUrl(databaseUrl);
+  const databaseUrl = options.databaseUrl ?? (process.env.DATABASE_URL || undefined);
   let interrupted: NodeJS.Signals | null = null;
   let client: pg.Client | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -81,7 +67,8 @@ export async function withResultsDatabase<T>(
       if (interrupted) throw new ResultsInterruptedError(interrupted);
       client = new pg.Client({
         connectionString: db.url,
-        application_name: applicationNameFor({ role: options.role }),
+        application_name: applicationNameFor({ role: options.role, corpus: options.corpus }),
+        ...(options.connectTimeoutMs !== undefined ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
         ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
       });
       // An idle connection the server drops (a restart) must not crash the process with an unhandled 'error'.

@@ -255,6 +255,114 @@ const cases: Record<string, Case[]> = {
   ],
 };
 
+/**
+ * The result commands (report, export, query) read a database: local mode's, from --data-dir, unless a URL is given.
+ * Each case runs twice below, as local's do: once for the embedded database (nothing may appear in the data directory,
+ * no postgres may run on it) and once with DATABASE_URL naming the trap (which must see no connection).
+ */
+const RESULT_CASES: Case[] = [
+  [
+    'report: a port that is not a number',
+    () => ['report', '--port', 'abc'],
+    /--port must be a whole number from 1 to 65535, got abc/,
+  ],
+  [
+    'report: a malformed --database-url',
+    () => ['report', '--database-url', 'not-a-url'],
+    /--database-url is not a URL/,
+  ],
+  [
+    'report: a malformed DATABASE_URL',
+    () => ['report'],
+    /DATABASE_URL has the scheme junk: where postgres: or postgresql: belongs/,
+    () => ({ DATABASE_URL: 'junk:s3cret' }),
+  ],
+  ['report: an empty corpus key', () => ['report', '--corpus', ''], /--corpus needs a value/],
+  [
+    'report: an output that is a directory',
+    () => ['report', '-o', tmp],
+    /--output must be a file this user may write, got .* \(is a directory; name the file to write\)/,
+  ],
+  [
+    'report: an output in a directory that does not exist',
+    () => ['report', '-o', path.join(tmp, 'gone', 'r.html')],
+    /--output must be a file this user may write, got .*gone\/r\.html \(.*gone: not found\)/,
+  ],
+  [
+    'report: a data directory that holds no database',
+    () => ['report', '--data-dir', path.join(tmp, 'no-cluster')],
+    /^midi-corpus report: no local-mode database in .*no-cluster .*give --data-dir the directory a `midi-corpus local` run used$/,
+  ],
+  ['report: an unknown option', () => ['report', '--bogus'], /unknown option --bogus: `midi-corpus report --help`/],
+  ['export: a status with no value', () => ['export', '--status'], /--status needs a value/],
+  ['export: a status that is no word', () => ['export', '--status', 'ok;drop'], /--status: "ok;drop" is not a status/],
+  [
+    'export: a tempo that is not a number',
+    () => ['export', '--tempo-min', 'fast'],
+    /--tempo-min must be a number above 0, got fast/,
+  ],
+  ['export: a tempo of zero', () => ['export', '--tempo-max', '0'], /--tempo-max must be a number above 0, got 0/],
+  [
+    'export: a tempo range upside down',
+    () => ['export', '--tempo-min', '140', '--tempo-max', '90'],
+    /--tempo-min: 140 is above --tempo-max 90/,
+  ],
+  ['export: a key that is not one', () => ['export', '--key', 'H minor'], /--key: "H minor" is not a key/],
+  ['export: a meter that is not one', () => ['export', '--meter', '4/3'], /--meter: "4\/3" is not a meter/],
+  [
+    'export: an instrument that is not one',
+    () => ['export', '--instrument', 'kazoo'],
+    /--instrument: "kazoo" is neither/,
+  ],
+  ['export: an instrument with no value', () => ['export', '--instrument'], /--instrument needs a value/],
+  [
+    'export: a format that is not one',
+    () => ['export', '--format', 'xml'],
+    /--format must be one of csv, jsonl, parquet, got xml/,
+  ],
+  [
+    'export: zero rows per fetch',
+    () => ['export', '--fetch-size', '0'],
+    /--fetch-size must be a whole number ≥ 1, got 0/,
+  ],
+  [
+    'export: a row group size that is not a number',
+    () => ['export', '--row-group-size', 'abc'],
+    /--row-group-size must be a whole number ≥ 1, got abc/,
+  ],
+  ['export: a port out of range', () => ['export', '--port', '70000'], /--port must be a whole number from 1 to 65535/],
+  ['export: a malformed --database-url', () => ['export', '--database-url', 'nope'], /--database-url is not a URL/],
+  [
+    'export: an output in a directory that does not exist',
+    () => ['export', '-o', path.join(tmp, 'gone', 'files.csv')],
+    /--output must be a file this user may write, got .*gone\/files\.csv \(.*gone: not found\)/,
+  ],
+  [
+    'export: a data directory that holds no database',
+    () => ['export', '--data-dir', path.join(tmp, 'no-cluster')],
+    /^midi-corpus export: no local-mode database in .*no-cluster /,
+  ],
+  ['query: no statement', () => ['query'], /missing <sql>: usage midi-corpus query <sql>/],
+  ['query: an empty statement', () => ['query', ''], /<sql> needs a value/],
+  ['query: a blank statement', () => ['query', '  '], /<sql> needs a statement/],
+  ['query: both formats', () => ['query', 'SELECT 1', '--csv', '--json'], /--csv and --json exclude each other/],
+  [
+    'query: a port of zero',
+    () => ['query', 'SELECT 1', '--port', '0'],
+    /--port must be a whole number from 1 to 65535, got 0/,
+  ],
+  [
+    'query: a URL of another scheme',
+    () => ['query', 'SELECT 1', '--database-url', 'mysql://u:s3cret@db/x'],
+    /--database-url has the scheme mysql: where postgres: or postgresql: belongs/,
+  ],
+  [
+    'query: a data directory that holds no database',
+    () => ['query', 'SELECT 1', '--data-dir', path.join(tmp, 'no-cluster')],
+    /^midi-corpus query: no local-mode database in .*no-cluster /,
+  ],
+];
+
 describe('usage and configuration errors: one line, exit 64', () => {
   for (const [command, table] of Object.entries(cases)) {
     describe.concurrent(command, () => {
@@ -284,6 +392,16 @@ describe('usage and configuration errors: one line, exit 64', () => {
       'local with a data directory it may not write',
       () => ['local', tmp, '--data-dir', path.join(locked, 'data')],
       /--data-dir must be a directory this user may write, got .*locked\/data \(permission denied\)/,
+    ],
+    [
+      'report to a directory it may not write',
+      () => ['report', '-o', path.join(locked, 'r.html')],
+      /--output must be a file this user may write, got .*locked\/r\.html \(permission denied\)/,
+    ],
+    [
+      'export to a directory it may not write',
+      () => ['export', '-o', path.join(locked, 'files.csv')],
+      /--output must be a file this user may write, got .*locked\/files\.csv \(permission denied\)/,
     ],
     [
       'generate-sample into a directory it may not write',
@@ -378,15 +496,23 @@ const LOCAL_CASES: Case[] = [
   ['an unknown option', () => ['local', tmp, '--bogus'], /unknown option --bogus: `midi-corpus local --help`/],
 ];
 
-describe('local: every check before a database is started or contacted', () => {
-  // Each case twice: with the embedded Postgres (no data directory may appear, no postgres may run on it), and with
-  // a database URL (the socket behind it must see no connection).
+/**
+ * Each case twice: with the embedded Postgres (no data directory may appear, no postgres may run on it), and with a
+ * database URL (the socket behind it must see no connection). `withDataDir` adds the case's own data directory to a
+ * command line that names none; the cases whose names match `needsNoUrl` are about the database URL or the data
+ * directory themselves and run only the first way.
+ */
+function nothingStartedOrContacted(
+  cases: Case[],
+  needsNoUrl: RegExp,
+  withDataDir: (given: string[], dataDir: string) => string[],
+): void {
   describe.concurrent('embedded', () => {
-    it.each(LOCAL_CASES)('%s', async (name, args, line, env) => {
-      const dataDir = path.join(tmp, `data-${name.replaceAll(' ', '-')}`);
-      const given = args();
-      const withDataDir = given.includes('--data-dir') || given.length < 2 ? given : [...given, '--data-dir', dataDir];
-      const exit = await cli(withDataDir, env?.());
+    it.each(cases)('%s', async (name, args, line, env) => {
+      const own = path.join(tmp, `data-${name.replace(/\W+/g, '-')}`);
+      const given = withDataDir(args(), own);
+      const dataDir = given.includes('--data-dir') ? given[given.indexOf('--data-dir') + 1]! : own;
+      const exit = await cli(given, env?.());
       expectUsageError(exit, line);
       expect(existsSync(dataDir), 'no data directory created').toBe(false);
       expect(existsSync(path.join(tmp, '.data')), 'nor the default one').toBe(false);
@@ -395,7 +521,7 @@ describe('local: every check before a database is started or contacted', () => {
   });
 
   describe('with a database URL', () => {
-    it.each(LOCAL_CASES.filter(([name]) => !/URL/.test(name)))('%s', async (_name, args, line) => {
+    it.each(cases.filter(([name]) => !needsNoUrl.test(name)))('%s', async (_name, args, line) => {
       const before = trapConnections;
       const exit = await cli(args(), { DATABASE_URL: trapUrl });
       expectUsageError(exit, line);
@@ -404,6 +530,12 @@ describe('local: every check before a database is started or contacted', () => {
       expect(trapConnections - before, 'no connection to the database').toBe(0);
     });
   });
+}
+
+describe('local: every check before a database is started or contacted', () => {
+  nothingStartedOrContacted(LOCAL_CASES, /URL/, (given, dataDir) =>
+    given.includes('--data-dir') || given.length < 2 ? given : [...given, '--data-dir', dataDir],
+  );
 
   it('the trap does count a connection: local mode with good flags reaches it', async () => {
     // Without this the "no connection" checks above could pass on a listener that never counts. Local mode keeps
@@ -421,5 +553,20 @@ describe('local: every check before a database is started or contacted', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+});
+
+describe('report, export, query: every check before a database is started or contacted', () => {
+  nothingStartedOrContacted(RESULT_CASES, /URL|url|data directory/, (given, dataDir) =>
+    given.includes('--data-dir') ? given : [...given, '--data-dir', dataDir],
+  );
+
+  it('the trap does count a connection: query with good flags reaches it', async () => {
+    // The control for the cases above: the same command line, minus the mistake, connects.
+    const before = trapConnections;
+    const exit = await cli(['query', 'SELECT 1'], { DATABASE_URL: trapUrl });
+    expect(exit.code, exit.stderr).not.toBe(0);
+    expect(exit.stderr).not.toContain('s3cret');
+    expect(trapConnections - before).toBeGreaterThan(0);
   });
 });

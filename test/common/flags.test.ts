@@ -7,9 +7,11 @@ import {
   checkFlagOrEnv,
   databaseUrl,
   FlagError,
+  listOf,
   nonEmpty,
   numberAbove,
   oneOf,
+  outputFile,
   parsedBy,
   port,
   readableDirectory,
@@ -70,6 +72,16 @@ describe('flag coercers', () => {
     ['a name', nonEmpty('--corpus'), 'songs', 'songs'],
     ['a name that yargs read as a number', nonEmpty('--corpus'), 7, '7'],
     ['an empty name', nonEmpty('--corpus'), '', '--corpus needs a value'],
+    ['a repeated flag, each value checked', listOf('--s', oneOf('--s', ['a', 'b'] as const)), ['a', 'b'], ['a', 'b']],
+    ['a repeated flag given once', listOf('--n', wholeNumber('--n', { min: 0 })), 3, [3]],
+    ['values split at commas', listOf('--s', nonEmpty('--s'), { commas: true }), ['a, b', 'c'], ['a', 'b', 'c']],
+    [
+      'one bad value among several',
+      listOf('--s', oneOf('--s', ['a', 'b'] as const), { commas: true }),
+      ['a,x'],
+      '--s must be one of a, b, got x',
+    ],
+    ['a repeated flag with no value', listOf('--s', nonEmpty('--s')), true, '--s needs a value'],
   ])('%s', (_name, coerce, value, want) => {
     expect(outcome(coerce, value)).toEqual(want);
   });
@@ -170,6 +182,22 @@ describe('directories', () => {
     );
     expect(outcome(coerce, path.join(tmp, 'file', 'below'))).toMatch(
       /^--data-dir must be a directory this user may write/,
+    );
+  });
+
+  it('an output file is one to create or replace in an existing, writable directory; - is stdout where allowed', () => {
+    const coerce = outputFile('--output');
+    expect(coerce(path.join(tmp, 'new.html'))).toBe(path.join(tmp, 'new.html'));
+    expect(coerce(path.join(tmp, 'file'))).toBe(path.join(tmp, 'file'));
+    expect(outputFile('--output', { stdout: true })('-')).toBe('-');
+    expect(outcome(coerce, tmp)).toBe(
+      `--output must be a file this user may write, got ${tmp} (is a directory; name the file to write)`,
+    );
+    expect(outcome(coerce, path.join(tmp, 'gone', 'r.html'))).toBe(
+      `--output must be a file this user may write, got ${tmp}/gone/r.html (${tmp}/gone: not found)`,
+    );
+    expect(outcome(coerce, path.join(tmp, 'file', 'r.html'))).toMatch(
+      /^--output must be a file this user may write, got .*\/file\/r\.html \(.*\)$/,
     );
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkWholeNumbers, wholeNumber } from '../../common/whole-number.js';
+import { wholeNumber } from '../../common/whole-number.js';
 
 describe('wholeNumber', () => {
   it.each<[string, unknown, number, number | string]>([
@@ -12,14 +12,5 @@ describe('wholeNumber', () => {
     ['absent', undefined, 0, '--n must be a whole number ≥ 0, got undefined'],
   ])('%s', (_name, value, min, want) => {
     expect(wholeNumber('--n', value, min)).toBe(want);
-  });
-});
-
-describe('checkWholeNumbers', () => {
-  it('passes flags that are absent or whole, and throws for the first that is not', () => {
-    expect(checkWholeNumbers({ headroom: 0, shards: undefined }, { headroom: 0, shards: 1 })).toBe(true);
-    expect(() => checkWholeNumbers({ headroom: -1, shards: 0 }, { headroom: 0, shards: 1 })).toThrow(
-      '--headroom must be a whole number ≥ 0, got -1',
-    );
   });
 });

@@ -162,7 +162,10 @@ describe('midi-corpus local', () => {
 
     it('tells how to look at the results without printing the password', async () => {
       const exit = await runCli(['local', root, '--data-dir', dataDir], { DATABASE_URL: undefined });
-      expect(exit.stderr).toContain(`npx midi-corpus db --data-dir ${path.relative(process.cwd(), dataDir)}`);
+      expect(exit.stderr).toContain(
+        `npx midi-corpus query --data-dir ${path.relative(process.cwd(), dataDir)} "SELECT`,
+      );
+      expect(exit.stderr).not.toMatch(/psql|midi-corpus db/);
       const password = readFileSync(path.join(dataDir, 'password'), 'utf8').trim();
       expect(exit.stderr).not.toContain(password);
       expect(exit.stdout).not.toContain(password);

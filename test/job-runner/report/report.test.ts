@@ -315,17 +315,17 @@ describe('midi-corpus report on a database given by URL, holding several corpora
     {
       name: 'another scheme (its password not repeated)',
       args: () => ['--database-url', 'mysql://u:hunter2@db/x'],
-      says: /--database-url .*scheme mysql: is not postgres:/,
+      says: /--database-url has the scheme mysql: where postgres: or postgresql: belongs/,
     },
     {
       name: 'an output directory that does not exist',
       args: (t, u) => ['--database-url', u, '-o', path.join(t, 'no/such/r.html')],
-      says: /--output .*does not exist/,
+      says: /--output must be a file this user may write, got .*no\/such\/r\.html \(.*not found\)/,
     },
     {
       name: 'a data directory with no database',
       args: (t) => ['--data-dir', path.join(t, 'empty')],
-      says: /--data-dir .*holds no local-mode database/,
+      says: /no local-mode database in .*: give --data-dir the directory a `midi-corpus local` run used/,
     },
   ])('refuses $name with exit 64 and one line', async ({ args, says }) => {
     const exit = await runCli(['report', ...args(tmp, url)], { DATABASE_URL: undefined, LOG_LEVEL: 'warn' });

@@ -529,10 +529,10 @@ describe('midi-corpus export and query, on a corpus ingested by the real runner'
     it.each([
       [['export', '--key', 'H minor'], /^midi-corpus export: --key: "H minor" is not a key/],
       [['export', '--meter', '4/3'], /^midi-corpus export: --meter: "4\/3" is not a meter/],
-      [['export', '--tempo-min', 'fast'], /^midi-corpus export: --tempo-min: must be a number of BPM/],
+      [['export', '--tempo-min', 'fast'], /^midi-corpus export: --tempo-min must be a number above 0, got fast$/],
       [['export', '--instrument', 'kazoo'], /^midi-corpus export: --instrument: "kazoo" is neither/],
-      [['export', '--format', 'xml'], /^midi-corpus export: --format: "xml" is not a format: use csv, jsonl, parquet/],
-      [['export', '--fetch-size', '0'], /^midi-corpus export: --fetch-size: must be a whole number/],
+      [['export', '--format', 'xml'], /^midi-corpus export: --format must be one of csv, jsonl, parquet, got xml$/],
+      [['export', '--fetch-size', '0'], /^midi-corpus export: --fetch-size must be a whole number ≥ 1, got 0$/],
       [
         ['export', '--corpus', 'nope'],
         /^midi-corpus export: --corpus: no corpus "nope" in database 127\.0\.0\.1:\d+\/\w+; it has "other", "sample"$/,
@@ -565,7 +565,8 @@ describe('midi-corpus export and query, on a corpus ingested by the real runner'
       const exit = await runCli(['export', '--database-url', 'not-a-url:s3cret']);
       expect(exit.code).toBe(64);
       expect(exit.stderr.trim()).toBe(
-        'midi-corpus export: --database-url (or DATABASE_URL): not a database URL: scheme postgres or postgresql, then //USER:PASSWORD@HOST:PORT/DATABASE',
+        'midi-corpus export: --database-url has the scheme not-a-url: where postgres: or postgresql: belongs; ' +
+          'give postgres://USER:PASSWORD@HOST:5432/DATABASE',
       );
     });
 
