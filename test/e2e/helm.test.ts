@@ -42,13 +42,18 @@ describeWithCluster('end to end with the Helm chart', () => {
   const { cluster, scenario, keepReport } = useOperatorSuite(installWithHelm);
   const core = () => cluster().kc.makeApiClient(CoreV1Api);
 
-  const corpusEvents = async (namespace: string, name: string): Promise<CoreV1Event[]> =>
-    (
-      await core().listNamespacedEvent({
+  /**
+   * The corpus's Events, once one with `reason` is among them: the controller records an Event just after the status
+   * write a test has seen, so a single look can come a moment too early.
+   */
+  const corpusEvents = (namespace: string, name: string, reason: string): Promise<CoreV1Event[]> =>
+    eventually(`${namespace}/${name}: an Event ${reason}`, async () => {
+      const { items } = await core().listNamespacedEvent({
         namespace,
         fieldSelector: `involvedObject.kind=MidiCorpus,involvedObject.name=${name}`,
-      })
-    ).items;
+      });
+      return items.some((e) => e.reason === reason) ? items : undefined;
+    });
 
   it(
     "ingests a generated corpus: every file recorded once, status Succeeded with the right counts, acted on by the leader under the chart's ServiceAccount",
@@ -89,7 +94,7 @@ describeWithCluster('end to end with the Helm chart', () => {
       for (const pod of pods) expect(pod.spec?.serviceAccountName).toBe(OPERATOR_NAME);
       const { holder } = await leaseHolder(cluster());
       expect(pods.map((p) => p.metadata?.name)).toContain(holder);
-      const events = await corpusEvents(s.namespace, 'songs');
+      const events = await corpusEvents(s.namespace, 'songs', 'Succeeded');
       expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['ScanStarted', 'Running', 'Succeeded']));
       expect(new Set(events.map((e) => e.reportingInstance))).toEqual(new Set([holder]));
       const sa = { namespace: OPERATOR_NAMESPACE, name: OPERATOR_NAME };
@@ -384,7 +389,7 @@ describeWithCluster('end to end with the Helm chart', () => {
       expect(await leaderLog!.done()).toContain('released leadership');
       expect(newLeader!.holder).not.toBe(oldLeader!.holder);
       expect(newLeader!.transitions).toBeGreaterThan(oldLeader!.transitions);
-      const succeeded = (await corpusEvents(s.namespace, 'songs')).filter((e) => e.reason === 'Succeeded');
+      const succeeded = (await corpusEvents(s.namespace, 'songs', 'Succeeded')).filter((e) => e.reason === 'Succeeded');
       expect(succeeded.map((e) => e.reportingInstance)).toContain(newLeader!.holder);
 
       const report = budgetOf('helm: kill, evict, leader deleted', 30, history.budget, figures, history.peakLivePods);
@@ -529,7 +534,7 @@ describeWithCluster('end to end with the Helm chart', () => {
         status: 'True',
         reason: 'SecretNotLabelled',
       });
-      const notLabelledEvents = await corpusEvents(ns, 'not-labelled');
+      const notLabelledEvents = await corpusEvents(ns, 'not-labelled', 'SecretNotLabelled');
       expect(notLabelledEvents.map((e) => [e.type, e.reason])).toContainEqual(['Warning', 'SecretNotLabelled']);
       expect(JSON.stringify([notLabelled, notLabelledEvents])).not.toContain('hunter2');
       const badUrl = await waitForPhase(cluster(), ns, 'bad-url', ['Invalid']);
@@ -537,7 +542,7 @@ describeWithCluster('end to end with the Helm chart', () => {
         status: 'True',
         reason: 'InvalidDatabaseUrl',
       });
-      const events = await corpusEvents(ns, 'bad-url');
+      const events = await corpusEvents(ns, 'bad-url', 'InvalidDatabaseUrl');
       expect(events.map((e) => [e.type, e.reason])).toContainEqual(['Warning', 'InvalidDatabaseUrl']);
       expect(JSON.stringify([badUrl, events])).not.toContain('hunter2');
       expect((await cluster().kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: ns })).items).toEqual([]);

@@ -200,11 +200,17 @@ describeWithCluster('what the status shows when the API server or the pods say n
     return c;
   };
 
-  /** The corpus's Events with that reason (core/v1, as the controller writes them). */
-  const events = async (namespace: string, name: string, reason: string) =>
-    (await cluster().kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace })).items.filter(
-      (e) => e.involvedObject.kind === 'MidiCorpus' && e.involvedObject.name === name && e.reason === reason,
-    );
+  /**
+   * The corpus's Events with that reason (core/v1, as the controller writes them), once there is one: the controller
+   * records an Event just after the status write the caller has seen, so a single look can come a moment too early.
+   */
+  const events = (namespace: string, name: string, reason: string) =>
+    eventually(`${namespace}/${name}: an Event ${reason}`, async () => {
+      const found = (await cluster().kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace })).items.filter(
+        (e) => e.involvedObject.kind === 'MidiCorpus' && e.involvedObject.name === name && e.reason === reason,
+      );
+      return found.length > 0 ? found : undefined;
+    });
 
   /** Job creates the API server answered, by Job name, from its audit log. */
   const createAttempts = async (name: string) =>
