@@ -8,6 +8,7 @@
  *   (d) validation overhead: bypass window vs ping on every checkout  bench/pool.ts       target ≤ 2 %
  *   (e) runner vs naive (a connection per file, an INSERT per row)    bench/runner.ts     target ≥ 10x
  *   (f) export: live heap of a 100x larger corpus over a small one's   bench/export.ts     about 1 when it streams
+ *   (g) analysis MB/s per core over a native parser's (portSMF, C++)    bench/native.ts     the gap to native speed
  *
  * Sizes can be changed through the environment: BENCH_FILES (corpus size, default 1500), BENCH_WORKERS (parse
  * workers for (b) and (e), default 1), BENCH_ROUNDS (default 5), and the evenly spread subsets that the slow sides
@@ -19,9 +20,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres } from '../job-runner/db/embedded.js';
+import { analyzeMidi } from '../job-runner/analysis/analyze.js';
 import { generateCorpus } from '../job-runner/synth/corpus.js';
 import { benchAnalysis } from './analysis.js';
 import { benchExport } from './export.js';
+import { benchNative } from './native.js';
 import { benchPool } from './pool.js';
 import { benchRunner } from './runner.js';
 
@@ -60,12 +63,18 @@ async function main(): Promise<void> {
   done();
   const db = await startEmbeddedPostgres({ dataDir: path.join(tmp, 'pg') });
   try {
-    const analysisSet = spread(
-      corpus.map((f) => f.bytes),
-      analysisFiles,
-    );
+    const analysisCorpus = spread(corpus, analysisFiles);
+    const analysisSet = analysisCorpus.map((f) => f.bytes);
     done = step(`(a) analysis vs @tonejs/midi over ${analysisSet.length} files`);
     const analysis = await benchAnalysis(analysisSet, { minSeconds: 3 });
+    done();
+    const nativeSet = analysisCorpus.filter((f) => analyzeMidi(f.bytes).ok);
+    done = step(`(g) analysis vs a native parser (portSMF) over ${nativeSet.length} files`);
+    const native = await benchNative(
+      nativeSet.map((f) => path.join(root, f.path)),
+      nativeSet.map((f) => f.bytes),
+      { minSeconds: 4, scratch: tmp },
+    );
     done();
     const naivePaths = spread(paths, naiveFiles);
     done = step(
@@ -89,6 +98,7 @@ async function main(): Promise<void> {
       validationOverheadPingEvery: pool.validationOverheadPingEvery,
       speedupOverNaive: runner.speedupOverNaive,
       exportLiveHeapLargeOverSmall: exported.liveHeapLargeOverSmall,
+      analysisOverNative: native.analysisOverNative,
       targets: {
         analysisSpeedupVsTonejs: '>= 10',
         endToEndOverAnalysis: '>= 0.8',
@@ -107,6 +117,7 @@ async function main(): Promise<void> {
         runner,
         pool: pool.raw,
         export: exported,
+        native,
       },
       measuredAt: new Date().toISOString(),
       totalSeconds: (Date.now() - started) / 1000,
@@ -139,6 +150,7 @@ interface Printable {
     runner: Awaited<ReturnType<typeof benchRunner>>;
     pool: Awaited<ReturnType<typeof benchPool>>['raw'];
     export: Awaited<ReturnType<typeof benchExport>>;
+    native: Awaited<ReturnType<typeof benchNative>>;
   };
 }
 
@@ -150,6 +162,7 @@ function table(r: Printable): string {
   const a = r.raw.analysis;
   const e = r.raw.runner;
   const s = r.raw.pool.start;
+  const n = r.raw.native;
   const rows: [string, string, string, string][] = [
     [
       '(a) analysis vs new Midi(bytes), 1 core',
@@ -180,6 +193,12 @@ function table(r: Printable): string {
       x(r.speedupOverNaive),
       `${fps(e.endToEnd.filesPerSecond)} vs ${fps(e.naive.filesPerSecond)}`,
       `≥ 10x ${verdict(r.speedupOverNaive >= 10)}`,
+    ],
+    [
+      '(g) analysis over a native parser (portSMF), 1 core',
+      x(n.analysisOverNative),
+      `${n.analysis.mbPerSecond.toFixed(1)} MB/s vs ${n.native.mbPerSecond.toFixed(1)} MB/s over ${n.files} files`,
+      '',
     ],
     ...r.raw.export.liveHeapMb
       .filter((h) => h.corpus.endsWith('large'))
