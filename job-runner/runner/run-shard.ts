@@ -68,16 +68,6 @@ export interface RunShardConfig {
   memoryLimitBytes?: number | null;
 }
 
-export const RUN_SHARD_DEFAULTS = {
-  cpuMillis: 1000,
-  maxFileBytes: 64 * 1024 * 1024,
-  fileTimeoutMs: 30_000,
-  batchFiles: 50,
-  batchDelayMs: 200,
-  writeDeadlineMs: 120_000,
-  progressIntervalMs: 5_000,
-} as const;
-
 /** Files handed to the parse pool per worker before waiting for one to finish (the benchmark feeds the same way). */
 export const FILES_QUEUED_PER_WORKER = 8;
 
