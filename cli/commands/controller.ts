@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { nonEmpty, wholeNumber } from '../../common/flags.js';
-import { UNSCHEDULABLE_GRACE_MS } from '../../controller/plan/pod-problems.js';
-import { REJECTED_RETRY_MS } from '../../controller/reconcile/reconciler.js';
+import { REJECTED_RETRY_MS, UNSCHEDULABLE_GRACE_MS } from '../../controller/defaults.js';
 
 interface ControllerArgs {
   namespace: string;
