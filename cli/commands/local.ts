@@ -78,7 +78,7 @@ export const localCommand: CommandModule<object, LocalArgs> = {
         describe: `Globs of files to include (default ${DEFAULT_INCLUDE.join(' ')})`,
       })
       .option('files-per-shard', {
-        describe: 'Files per shard (default: about four shards per runner, 50 to 2000 files each)',
+        describe: 'Files per shard (default: at most one shard per runner, 2000 to 4000 files each)',
         coerce: wholeNumber('--files-per-shard', { min: 1 }),
       })
       .option('shards', {
