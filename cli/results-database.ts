@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { checkDatabaseUrl, databaseUrl, port } from '../common/flags.js';
-import { DEFAULT_DATA_DIR } from '../job-runner/local/database.js';
+import { DEFAULT_DATA_DIR } from '../job-runner/local/data-dir.js';
 
 /** The flags that say which results database a command reads: local mode's embedded one, or any by URL. */
 export interface ResultsDatabaseArgs {

@@ -8,15 +8,13 @@ import { listOf, nonEmpty, numberAbove, oneOf, outputFile, wholeNumber } from '.
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import { PermanentError } from '../../contract/error-kinds.js';
-import { withResultsDatabase } from '../../job-runner/results/database.js';
-import { DEFAULT_FETCH_SIZE, exportFiles, prepareForExport } from '../../job-runner/results/export.js';
-import { FilterError, KNOWN_STATUSES, parseExportFilter } from '../../job-runner/results/filters.js';
 import {
+  DEFAULT_FETCH_SIZE,
   DEFAULT_ROW_GROUP_SIZE,
   EXPORT_FORMATS,
-  sinkFor,
   type ExportFormat,
-} from '../../job-runner/results/formats.js';
+} from '../../job-runner/results/export-options.js';
+import { FilterError, KNOWN_STATUSES, parseExportFilter } from '../../job-runner/results/filters.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 
 interface ExportArgs extends ResultsDatabaseArgs {
@@ -133,6 +131,12 @@ async function runExport(args: ExportArgs): Promise<number> {
     if (toStdout && format === 'parquet' && process.stdout.isTTY)
       throw new FilterError('output', 'Parquet is binary: give a file (-o files.parquet) or redirect stdout');
 
+    // Loaded once the flags are known good: pg, the embedded server and the Parquet writer are most of the start-up.
+    const [{ withResultsDatabase }, { exportFiles, prepareForExport }, { sinkFor }] = await Promise.all([
+      import('../../job-runner/results/database.js'),
+      import('../../job-runner/results/export.js'),
+      import('../../job-runner/results/formats.js'),
+    ]);
     const rows = await withResultsDatabase(
       { databaseUrl: args['database-url'], dataDir: args['data-dir'], port: args.port, role: 'export' },
       async (client, database) => {

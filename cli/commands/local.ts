@@ -1,8 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { DEFAULT_DATA_DIR } from '../../job-runner/local/database.js';
-import { humanSummary } from '../../job-runner/local/report.js';
-import { runLocal } from '../../job-runner/local/run-local.js';
-import { createLogger } from '../../common/log.js';
+import { DEFAULT_DATA_DIR } from '../../job-runner/local/data-dir.js';
 import {
   checkDatabaseUrl,
   databaseUrl,
@@ -19,7 +16,7 @@ import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
 import { installShutdownHandlers } from '../../job-runner/runner/shutdown.js';
-import { RUN_SHARD_DEFAULTS } from '../../job-runner/runner/run-shard.js';
+import { RUN_SHARD_DEFAULTS } from '../../job-runner/runner/defaults.js';
 
 interface LocalArgs extends PoolArgs {
   dir: string;
@@ -81,7 +78,7 @@ export const localCommand: CommandModule<object, LocalArgs> = {
         describe: `Globs of files to include (default ${DEFAULT_INCLUDE.join(' ')})`,
       })
       .option('files-per-shard', {
-        describe: 'Files per shard (default: about four shards per runner, 50 to 2000 files each)',
+        describe: 'Files per shard (default: at most one shard per runner, 2000 to 4000 files each)',
         coerce: wholeNumber('--files-per-shard', { min: 1 }),
       })
       .option('shards', {
@@ -136,6 +133,12 @@ export const localCommand: CommandModule<object, LocalArgs> = {
 };
 
 async function localCli(args: LocalArgs): Promise<number> {
+  // Loaded once the flags are known good: pg, pino, the embedded server and the progress bar are most of the start-up.
+  const [{ createLogger }, { runLocal }, { humanSummary }] = await Promise.all([
+    import('../../common/log.js'),
+    import('../../job-runner/local/run-local.js'),
+    import('../../job-runner/local/report.js'),
+  ]);
   // On a terminal the progress bar and the summary say what matters; info lines would scroll the bar away.
   const tty = process.stderr.isTTY === true;
   const log = createLogger({ base: { component: 'local' }, level: process.env.LOG_LEVEL ?? (tty ? 'warn' : 'info') });

@@ -1,7 +1,5 @@
 import type { CommandModule } from 'yargs';
 import { checkDatabaseUrl, databaseUrl, wholeNumber } from '../../common/flags.js';
-import { migrate } from '../../job-runner/db/migrations.js';
-import { runWithOneConnection } from '../one-connection.js';
 
 interface MigrateArgs {
   'database-url'?: string;
@@ -33,7 +31,11 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
   },
 };
 
-function runMigrate(args: MigrateArgs): Promise<number> {
+async function runMigrate(args: MigrateArgs): Promise<number> {
+  const [{ migrate }, { runWithOneConnection }] = await Promise.all([
+    import('../../job-runner/db/migrations.js'),
+    import('../one-connection.js'),
+  ]);
   const command = { role: 'migrate', databaseUrl: args['database-url'], openTimeoutMs: args['wait-seconds'] * 1000 };
   return runWithOneConnection(command, async (pool, log, database) => {
     const result = await pool.use(migrate);

@@ -1,6 +1,5 @@
 import os from 'node:os';
 import type { CommandModule } from 'yargs';
-import { createLogger } from '../../common/log.js';
 import {
   checkDatabaseUrl,
   checkFlagOrEnv,
@@ -15,7 +14,7 @@ import { CAP_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-o
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { ADMITTED_MESSAGE } from '../../contract/run-shard-command.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
-import { RUN_SHARD_DEFAULTS, runShard } from '../../job-runner/runner/run-shard.js';
+import { RUN_SHARD_DEFAULTS } from '../../job-runner/runner/defaults.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, installShutdownHandlers } from '../../job-runner/runner/shutdown.js';
 import { podMemoryLimit } from '../../job-runner/runner/memory.js';
 
@@ -126,6 +125,11 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
 };
 
 async function runShardCli(args: RunShardArgs): Promise<number> {
+  // Loaded once the flags are known good: a runner given a wrong flag answers at once, without loading pg and pino.
+  const [{ createLogger }, { runShard }] = await Promise.all([
+    import('../../common/log.js'),
+    import('../../job-runner/runner/run-shard.js'),
+  ]);
   // Valid by now: the builder's coercers and check() looked at the flags and the variables that stand in for them.
   const shard = args.shard ?? Number(process.env.JOB_COMPLETION_INDEX);
   const cpuMillis = args['cpu-millis'] ?? Number(process.env.CPU_REQUEST_MILLIS || RUN_SHARD_DEFAULTS.cpuMillis);

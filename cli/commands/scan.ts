@@ -2,11 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { checkDatabaseUrl, databaseUrl, nonEmpty, readableDirectory, wholeNumber } from '../../common/flags.js';
-import { migrate } from '../../job-runner/db/migrations.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
-import { scanCorpus } from '../../job-runner/runner/scan.js';
 import { CAP_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
-import { runWithOneConnection } from '../one-connection.js';
 
 interface ScanArgs extends CapArgs {
   corpus: string;
@@ -70,7 +67,12 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
   },
 };
 
-function runScan(args: ScanArgs): Promise<number> {
+async function runScan(args: ScanArgs): Promise<number> {
+  const [{ migrate }, { scanCorpus }, { runWithOneConnection }] = await Promise.all([
+    import('../../job-runner/db/migrations.js'),
+    import('../../job-runner/runner/scan.js'),
+    import('../one-connection.js'),
+  ]);
   return runWithOneConnection(
     { role: 'scan', corpus: args.corpus, databaseUrl: args['database-url'], cap: capSettingsFrom(args) },
     async (pool, log, database) => {

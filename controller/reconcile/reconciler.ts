@@ -34,6 +34,7 @@ import { describeError } from '../../contract/describe-error.js';
 import { ConditionType, isFinalPhase, Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
+import { REJECTED_RETRY_MS } from '../defaults.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
 import { planRerun, rescanDueAt } from '../plan/rerun.js';
@@ -83,12 +84,6 @@ import {
 export const RESYNC_MS = 30_000;
 /** How soon a corpus with an unusable spec is looked at again (the Secret may appear). */
 export const INVALID_RETRY_MS = 60_000;
-/**
- * How soon a write the API server refused for good is tried again with the same spec: slowly, since the same request
- * gets the same answer, yet not never, since what it refers to may be fixed without the spec changing (a Role granted,
- * a ServiceAccount created, an admission policy relaxed).
- */
-export const REJECTED_RETRY_MS = 300_000;
 /** Longest message of the WriteRejected condition (Events are cut at 1024 characters). */
 const MAX_REJECTION_MESSAGE = 1000;
 /** How soon a corpus waiting for its last run's pods to stop (before running again) is looked at without events. */

@@ -12,9 +12,6 @@ import { UsageError } from '../runner/errors.js';
  * directory (so the next run, and `midi-corpus db`, find the results again).
  */
 
-/** Where local mode keeps its embedded Postgres and its runner logs when --data-dir is not given (relative to cwd). */
-export const DEFAULT_DATA_DIR = path.join('.data', 'midi-corpus');
-
 /** The database local mode creates on its embedded server (the server's own `postgres` database stays untouched). */
 export const EMBEDDED_DATABASE = 'midi_corpus';
 
