@@ -215,4 +215,24 @@ describe('midi-corpus local over TLS', () => {
     );
     expect(rows.rows[0]).toEqual({ ok: FILES, analysed: FILES });
   });
+
+  it('stops at once on a CA that did not sign the server certificate, saying so in one line', async () => {
+    const root = path.join(tmp, 'refused');
+    await writeCorpus(root, { files: 2 });
+    const url = new URL(database);
+    url.searchParams.set('sslmode', 'verify-full');
+    const exit = await runCli(
+      ['local', root, '--ssl-root-cert', certs.otherCaFile, '--data-dir', path.join(tmp, 'data-refused')],
+      { DATABASE_URL: url.toString() },
+    );
+    expect(exit.code).toBe(64);
+    // Info lines come first off a terminal (LOG_LEVEL info); the person's line is the last, and names the cause.
+    expect(exit.stderr.trim().split('\n').at(-1)).toMatch(
+      new RegExp(
+        `^midi-corpus local: the server's certificate is not signed by the CA in ${certs.otherCaFile} ` +
+          '\\([A-Z_]+\\); sslmode=verify-full$',
+      ),
+    );
+    expect(exit.stderr).not.toContain(new URL(database).password);
+  });
 });
