@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TlsRefusedError } from '../../../contract/database-tls.js';
 import { databaseErrorKind } from '../../../job-runner/pool/errors.js';
@@ -180,19 +181,39 @@ describe('midi-corpus local over TLS', () => {
     await rm(tmp, { recursive: true, force: true });
   });
 
-  it('ingests a corpus with --ssl-root-cert and sslmode=verify-full: every file recorded once', async () => {
+  it('ingests a corpus with --ssl-root-cert and sslmode=verify-full: every file once, the cap held', async () => {
     const FILES = 12;
     const root = path.join(tmp, 'corpus');
-    await writeCorpus(root, { files: FILES });
+    await writeCorpus(root, { files: FILES, size: 'small' });
     const url = new URL(database);
     url.hostname = 'localhost';
     url.searchParams.set('sslmode', 'verify-full');
+    // An observer of its own, through pg alone (node-postgres' no-verify: encrypted, unverified, as pg_hba now
+    // demands), counting every client backend of the server.
+    const observer = new pg.Client({ connectionString: `${db.url}?sslmode=no-verify`, application_name: 'observer' });
+    await observer.connect();
+    let peak = 0;
+    let samples = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const { rows } = await observer.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend'",
+        );
+        peak = Math.max(peak, rows[0]!.n);
+        samples++;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    // 12 − 3 reserved − 2 headroom = 7 for everyone: the observer (another application), local mode's 1, runners of 2.
     const exit = await runCli(
       [
         'local',
         root,
         '--files-per-shard',
         '4',
+        '--max-connections',
+        '12',
         '--ssl-root-cert',
         certs.caFile,
         '--data-dir',
@@ -201,6 +222,9 @@ describe('midi-corpus local over TLS', () => {
       ],
       { DATABASE_URL: url.toString() },
     );
+    sampling = false;
+    await sampler;
+    await observer.end();
     expect(exit.code, exit.stderr.slice(-3000)).toBe(0);
     const report = lastJson<LocalRunReport>(exit);
     expect({ outcome: report.outcome, files: report.files.ok, recorded: report.thisRun.recorded.ok }).toEqual({
@@ -214,6 +238,9 @@ describe('midi-corpus local over TLS', () => {
       'tls_local',
     );
     expect(rows.rows[0]).toEqual({ ok: FILES, analysed: FILES });
+    expect(samples).toBeGreaterThan(1);
+    expect(peak).toBeGreaterThan(2);
+    expect(peak).toBeLessThanOrEqual(7);
   });
 
   it('stops at once on a CA that did not sign the server certificate, saying so in one line', async () => {
