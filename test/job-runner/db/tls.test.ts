@@ -7,6 +7,10 @@ import { TlsRefusedError } from '../../../contract/database-tls.js';
 import { databaseErrorKind } from '../../../job-runner/pool/errors.js';
 import { RunnerPool } from '../../../job-runner/pool/pool.js';
 import type { LocalRunReport } from '../../../job-runner/local/report.js';
+import { DEFAULT_LEDGER_DATABASE } from '../../../contract/ledger.js';
+import { DEFAULT_POOL_TUNING } from '../../../contract/pool-sizing.js';
+import { runShardArgs } from '../../../contract/run-shard-command.js';
+import { tlsFlags } from '../../../contract/tls-options.js';
 import {
   makeTestCertificates,
   startTlsPostgres,
@@ -166,6 +170,8 @@ describe('sslmode against a server with TLS', () => {
   });
 });
 
+const CAP = { maxConnections: 12, headroom: 2, ledgerDatabase: DEFAULT_LEDGER_DATABASE };
+
 /** The real commands, as a user runs them: every connection of local mode and its runners over verified TLS. */
 describe('midi-corpus local over TLS', () => {
   let tmp: string;
@@ -241,6 +247,26 @@ describe('midi-corpus local over TLS', () => {
     expect(samples).toBeGreaterThan(1);
     expect(peak).toBeGreaterThan(2);
     expect(peak).toBeLessThanOrEqual(7);
+  });
+
+  it("runs scan and run-shard as the operator's pods do: the URL from the environment, the CA by flag", async () => {
+    const root = path.join(tmp, 'pod-corpus');
+    await writeCorpus(root, { files: 3, size: 'small' });
+    const url = new URL(database);
+    url.hostname = 'localhost';
+    url.searchParams.set('sslmode', 'verify-full');
+    const env = { DATABASE_URL: url.toString(), JOB_COMPLETION_INDEX: '0' };
+    const tls = { rootCert: certs.caFile };
+    const scan = await runCli(
+      ['scan', '--corpus', 'pods', '--root', root, '--shards', '1', ...tlsFlags(tls), '--json'],
+      env,
+    );
+    expect(scan.code, scan.stderr.slice(-2000)).toBe(0);
+    // The command line the run Job's pod template carries (contract/run-shard-command.ts), with the CA's path.
+    const args = runShardArgs({ corpus: 'pods', root, pool: DEFAULT_POOL_TUNING, cap: CAP, tls });
+    const run = await runCli(args, env);
+    expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    expect(lastJson<{ recorded: { ok: number } }>(run).recorded.ok).toBe(3);
   });
 
   it('stops at once on a CA that did not sign the server certificate, saying so in one line', async () => {
