@@ -3,7 +3,7 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { CommandModule } from 'yargs';
-import { resultsDatabaseOptions, type ResultsDatabaseArgs } from '../results-database.js';
+import { resultsDatabaseOptions, resultsDatabaseUrl, type ResultsDatabaseArgs } from '../results-database.js';
 import { listOf, nonEmpty, numberAbove, oneOf, outputFile, wholeNumber } from '../../common/flags.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
@@ -138,7 +138,7 @@ async function runExport(args: ExportArgs): Promise<number> {
       import('../../job-runner/results/formats.js'),
     ]);
     const rows = await withResultsDatabase(
-      { databaseUrl: args['database-url'], dataDir: args['data-dir'], port: args.port, role: 'export' },
+      { databaseUrl: resultsDatabaseUrl(args), dataDir: args['data-dir'], port: args.port, role: 'export' },
       async (client, database) => {
         await prepareForExport(client, database, filter.corpus);
         let out: Writable = process.stdout;

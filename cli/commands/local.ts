@@ -12,13 +12,15 @@ import {
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_USAGE } from '../../contract/exit-codes.js';
 import { CAP_OPTIONS, capSettingsFrom } from '../../contract/cap-options.js';
+import { withTlsFiles } from '../../contract/database-tls.js';
+import { checkDatabaseTls, TLS_OPTIONS, tlsFilesFrom, type TlsArgs } from '../../contract/tls-options.js';
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
 import { installShutdownHandlers } from '../../job-runner/runner/shutdown.js';
 import { RUN_SHARD_DEFAULTS } from '../../job-runner/runner/defaults.js';
 
-interface LocalArgs extends PoolArgs {
+interface LocalArgs extends PoolArgs, TlsArgs {
   dir: string;
   corpus?: string;
   'database-url'?: string;
@@ -125,12 +127,26 @@ export const localCommand: CommandModule<object, LocalArgs> = {
         default: false,
         describe: 'Print the summary as one JSON object, the last line of stdout',
       })
-      .check((a) => checkDatabaseUrl(a['database-url'], { required: false })),
+      .options(TLS_OPTIONS)
+      .check(
+        (a) =>
+          checkDatabaseUrl(a['database-url'], { required: false }) &&
+          checkDatabaseTls(a['database-url'] ?? process.env.DATABASE_URL, a),
+      ),
   handler: async (args) => {
     process.exitCode = await localCli(args);
     process.exit();
   },
 };
+
+/**
+ * The database a local run uses, with the certificate files given by flag in its URL (its runners get them that way);
+ * undefined for the embedded one, which has no TLS.
+ */
+function databaseUrlWithTls(args: LocalArgs): string | undefined {
+  const url = args['database-url'] ?? (process.env.DATABASE_URL || undefined);
+  return url === undefined ? undefined : withTlsFiles(url, tlsFilesFrom(args));
+}
 
 async function localCli(args: LocalArgs): Promise<number> {
   // Loaded once the flags are known good: pg, pino, the embedded server and the progress bar are most of the start-up.
@@ -151,7 +167,7 @@ async function localCli(args: LocalArgs): Promise<number> {
       {
         dir: args.dir,
         corpus: args.corpus,
-        databaseUrl: args['database-url'] ?? (process.env.DATABASE_URL || undefined),
+        databaseUrl: databaseUrlWithTls(args),
         dataDir: args['data-dir'],
         port: args.port,
         include: args.include,

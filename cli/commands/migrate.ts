@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { checkDatabaseUrl, databaseUrl, wholeNumber } from '../../common/flags.js';
+import { checkDatabaseTls, TLS_OPTIONS, tlsFilesFrom, type TlsArgs } from '../../contract/tls-options.js';
 
-interface MigrateArgs {
+interface MigrateArgs extends TlsArgs {
   'database-url'?: string;
   'wait-seconds': number;
 }
@@ -25,7 +26,12 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
         describe: 'How long to retry while the database is unreachable',
         coerce: wholeNumber('--wait-seconds', { min: 0 }),
       })
-      .check((a) => checkDatabaseUrl(a['database-url'], { required: true })),
+      .options(TLS_OPTIONS)
+      .check(
+        (a) =>
+          checkDatabaseUrl(a['database-url'], { required: true }) &&
+          checkDatabaseTls(a['database-url'] ?? process.env.DATABASE_URL, a),
+      ),
   handler: async (args) => {
     process.exitCode = await runMigrate(args);
   },
@@ -36,7 +42,12 @@ async function runMigrate(args: MigrateArgs): Promise<number> {
     import('../../job-runner/db/migrations.js'),
     import('../one-connection.js'),
   ]);
-  const command = { role: 'migrate', databaseUrl: args['database-url'], openTimeoutMs: args['wait-seconds'] * 1000 };
+  const command = {
+    role: 'migrate',
+    databaseUrl: args['database-url'],
+    tlsFiles: tlsFilesFrom(args),
+    openTimeoutMs: args['wait-seconds'] * 1000,
+  };
   return runWithOneConnection(command, async (pool, log, database) => {
     const result = await pool.use(migrate);
     log.info({ database, ...result }, result.applied.length ? 'migrations applied' : 'schema already current');

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { resultsDatabaseOptions, type ResultsDatabaseArgs } from '../results-database.js';
+import { resultsDatabaseOptions, resultsDatabaseUrl, type ResultsDatabaseArgs } from '../results-database.js';
 import { FlagError, nonEmpty } from '../../common/flags.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
@@ -54,7 +54,7 @@ async function runQuery(args: QueryArgs): Promise<number> {
     ]);
     const result = await withResultsDatabase(
       {
-        databaseUrl: args['database-url'],
+        databaseUrl: resultsDatabaseUrl(args),
         dataDir: args['data-dir'],
         port: args.port,
         role: 'query',

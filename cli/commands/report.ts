@@ -1,7 +1,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { resultsDatabaseOptions, type ResultsDatabaseArgs } from '../results-database.js';
+import { resultsDatabaseOptions, resultsDatabaseUrl, type ResultsDatabaseArgs } from '../results-database.js';
 import { nonEmpty, outputFile } from '../../common/flags.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
@@ -62,7 +62,7 @@ async function report(args: ReportArgs): Promise<number> {
   try {
     const { html, summary } = await withResultsDatabase(
       {
-        databaseUrl: args['database-url'],
+        databaseUrl: resultsDatabaseUrl(args),
         dataDir: args['data-dir'],
         port: args.port,
         role: 'report',

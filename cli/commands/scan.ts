@@ -4,8 +4,9 @@ import type { CommandModule } from 'yargs';
 import { checkDatabaseUrl, databaseUrl, nonEmpty, readableDirectory, wholeNumber } from '../../common/flags.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
 import { CAP_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
+import { checkDatabaseTls, TLS_OPTIONS, tlsFilesFrom, type TlsArgs } from '../../contract/tls-options.js';
 
-interface ScanArgs extends CapArgs {
+interface ScanArgs extends CapArgs, TlsArgs {
   corpus: string;
   root: string;
   include?: string[];
@@ -57,10 +58,14 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
         coerce: databaseUrl('--database-url'),
       })
       .options(CAP_OPTIONS)
+      .options(TLS_OPTIONS)
       .check((a) => {
         if (a['files-per-shard'] === undefined && a.shards === undefined)
           throw new Error('give --files-per-shard or --shards');
-        return checkDatabaseUrl(a['database-url'], { required: true });
+        return (
+          checkDatabaseUrl(a['database-url'], { required: true }) &&
+          checkDatabaseTls(a['database-url'] ?? process.env.DATABASE_URL, a)
+        );
       }),
   handler: async (args) => {
     process.exitCode = await runScan(args);
@@ -74,7 +79,13 @@ async function runScan(args: ScanArgs): Promise<number> {
     import('../one-connection.js'),
   ]);
   return runWithOneConnection(
-    { role: 'scan', corpus: args.corpus, databaseUrl: args['database-url'], cap: capSettingsFrom(args) },
+    {
+      role: 'scan',
+      corpus: args.corpus,
+      databaseUrl: args['database-url'],
+      tlsFiles: tlsFilesFrom(args),
+      cap: capSettingsFrom(args),
+    },
     async (pool, log, database) => {
       await pool.use(migrate);
       const result = await pool.use((c) =>
