@@ -33,7 +33,13 @@ import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
 import { ConditionType, isFinalPhase, Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
-import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
+import {
+  connectionBudget,
+  mergeLimits,
+  poolerDisagreement as poolerDisagreementOf,
+  type BudgetPlan,
+  type DatabaseLimits,
+} from '../budget/connection-budget.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
 import { planRerun, rescanDueAt } from '../plan/rerun.js';
@@ -478,7 +484,18 @@ export class Reconciler {
 
     const claim = claimOf(corpus, owned, scan, spec.cpu);
     const plan = this.planBudget(database, limits.limits, claim, usable, jobs, ledger);
-    return { ...owned, case: 'planned', database, scan, peers, claim, ledger, plan };
+    const { poolerDisagreement } = limits;
+    return {
+      ...owned,
+      case: 'planned',
+      database,
+      scan,
+      peers,
+      claim,
+      ledger,
+      plan,
+      ...(poolerDisagreement !== undefined ? { poolerDisagreement } : {}),
+    };
   }
 
   /** Step 2: the database's URL and budget key, from the Secret the spec names. */
@@ -510,9 +527,11 @@ export class Reconciler {
   /**
    * Step 5: the server's sessions, through the corpus's ledger database. When they cannot be read the budget falls
    * back to counting the operator's own pods only, and status says why; the runners' admission still checks the
-   * server itself.
+   * server itself. Behind a transaction pooler it is not read: what pg_stat_activity shows there are the pooler's
+   * server connections, each under the application_name of whichever client used it last, so its claims mean nothing.
    */
   private async readLedger(corpus: MidiCorpus, database: Database): Promise<LedgerOutcome> {
+    if (corpus.spec.database.pooler) return { ok: false, behindPooler: true };
     try {
       const reading = await this.o.database.ledger(
         database.budgetKey,
@@ -527,16 +546,28 @@ export class Reconciler {
 
   /**
    * Step 6: the limits of the database, the strictest of what the corpora on it say. max_connections is the spec's,
-   * else the server's, asked at most once a pass; unknown when the server cannot be reached.
+   * else the server's, asked at most once a pass; unknown when the server cannot be reached. Behind a pooler the
+   * limit is the pooler's client limit from the spec, and the server is not asked: SHOW max_connections would answer
+   * for the server behind it, whose slots the pooler's pool size guards, not the operator's pods.
    */
   private async readLimits(
     database: Database,
     corpora: readonly MidiCorpus[],
-  ): Promise<{ ok: true; limits: DatabaseLimits } | { ok: false; reason: string }> {
+  ): Promise<{ ok: true; limits: DatabaseLimits; poolerDisagreement?: string } | { ok: false; reason: string }> {
     const all: DatabaseLimits[] = [];
     let detected: number | undefined;
     try {
       for (const c of corpora) {
+        const { pooler } = c.spec.database;
+        if (pooler) {
+          all.push({
+            maxConnections: pooler.maxClientConnections,
+            reservedConnections: 0,
+            headroom: c.spec.database.headroom,
+            pooler: { poolSize: pooler.poolSize },
+          });
+          continue;
+        }
         let max = c.spec.database.maxConnections;
         if (max === undefined) {
           detected ??= await this.o.database.maxConnections(database.budgetKey, database.url);
@@ -554,7 +585,8 @@ export class Reconciler {
         reason: `max_connections of the database is unknown (${describeError(err)}); set spec.database.maxConnections or make the database reachable. Nothing new is started meanwhile.`,
       };
     }
-    return { ok: true, limits: mergeLimits(all) };
+    const poolerDisagreement = poolerDisagreementOf(all);
+    return { ok: true, limits: mergeLimits(all), ...(poolerDisagreement !== undefined ? { poolerDisagreement } : {}) };
   }
 
   /**
