@@ -59,7 +59,9 @@ export async function runWithOneConnection(
     connectionString: url,
     size: { max: SCAN_CONNECTIONS, warm: SCAN_CONNECTIONS },
     applicationName,
-    ...(command.cap
+    ...(command.cap?.poolMode ? { poolMode: command.cap.poolMode } : {}),
+    // Behind a transaction pooler there is no ledger to be admitted by (cap-options.ts POOL_MODES).
+    ...(command.cap && (command.cap.poolMode ?? 'direct') === 'direct'
       ? {
           admission: new Admission({
             connectionString: url,

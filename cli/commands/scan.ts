@@ -5,7 +5,7 @@ import { checkDatabaseUrl, databaseUrl, nonEmpty, readableDirectory, wholeNumber
 import { migrate } from '../../job-runner/db/migrations.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
 import { scanCorpus } from '../../job-runner/runner/scan.js';
-import { CAP_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
+import { CAP_OPTIONS, POOL_MODE_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
 import { runWithOneConnection } from '../one-connection.js';
 
 interface ScanArgs extends CapArgs {
@@ -60,6 +60,7 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
         coerce: databaseUrl('--database-url'),
       })
       .options(CAP_OPTIONS)
+      .options(POOL_MODE_OPTIONS)
       .check((a) => {
         if (a['files-per-shard'] === undefined && a.shards === undefined)
           throw new Error('give --files-per-shard or --shards');
@@ -81,6 +82,7 @@ function runScan(args: ScanArgs): Promise<number> {
           root: args.root,
           include: args.include,
           shards: args.shards !== undefined ? { shards: args.shards } : { filesPerShard: args['files-per-shard']! },
+          namedStatements: pool.namedStatements,
         }),
       );
       log.info({ database, ...result }, 'scan recorded');
