@@ -251,7 +251,9 @@ export class Reconciler {
     const resolution = await this.o.database.resolve(corpus);
     if (resolution.ok) {
       try {
-        const files = await this.o.database.deleteCorpusRows(resolution.budgetKey, resolution.url, corpusKeyText);
+        const files = await this.o.database.deleteCorpusRows(resolution.budgetKey, resolution.url, corpusKeyText, {
+          behindPooler: corpus.spec.database.pooler !== undefined,
+        });
         log.info({ files }, "deleted the corpus's rows (spec.deletionPolicy Delete)");
         await event('Normal', Reason.RowsDeleted, `Deleted the rows of corpus key ${corpusKeyText} (${files} files).`);
         await this.o.writer.setFinalizers(corpus, finalizers);
@@ -735,7 +737,7 @@ export class Reconciler {
         database.budgetKey,
         database.url,
         corpusKey(corpus.metadata.namespace, corpus.metadata.name),
-        { force: options.force },
+        { force: options.force, behindPooler: corpus.spec.database.pooler !== undefined },
       );
     } catch (err) {
       if (options.strict) throw err;

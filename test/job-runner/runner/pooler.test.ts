@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionBudget, type DatabaseLimits } from '../../../controller/budget/connection-budget.js';
+import { PostgresDatabaseAccess } from '../../../controller/reconcile/database.js';
 import { runShardArgs } from '../../../contract/run-shard-command.js';
 import { poolSizeFor } from '../../../contract/pool-sizing.js';
 import { migrate } from '../../../job-runner/db/migrations.js';
@@ -192,6 +193,15 @@ describe.skipIf(unavailable !== null)('behind PgBouncer in transaction mode', ()
       expect(poolerPeaks.peak.clients).toBeGreaterThan(POOL_SIZE);
     }
     await expectEveryFileRecordedOnce(serverUrl, 'c', files, { allGood: true });
+
+    // The controller's own progress count through the pooler: refused with the startup statement_timeout it sends to a
+    // server, answered once it knows the corpus is behind a pooler.
+    const access = new PostgresDatabaseAccess({ readSecret: async () => undefined, progressIntervalMs: 0 });
+    await expect(access.progress('k', url, 'c', { force: true })).rejects.toThrow(/unsupported startup parameter/);
+    await expect(access.progress('k', url, 'c', { force: true, behindPooler: true })).resolves.toEqual({
+      processed: files.length,
+      failed: 0,
+    });
   });
 });
 
