@@ -472,7 +472,8 @@ export function transitionEvents(before: MidiCorpusStatus | undefined, after: Mi
         c.type === ConditionType.WriteRejected ||
         c.type === ConditionType.PodsFailing ||
         c.reason === Reason.BudgetExhausted ||
-        c.reason === Reason.LedgerUnreadable);
+        c.reason === Reason.LedgerUnreadable ||
+        c.reason === Reason.PoolerLimitsDiffer);
     // Two conditions may tell one transition (Ready and Progressing both say Succeeded): one Event is enough.
     if (events.some((e) => e.reason === c.reason && e.message === c.message)) continue;
     events.push({ type: warning ? 'Warning' : 'Normal', reason: c.reason as Reason, message: c.message });
