@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionBudget, type DatabaseLimits } from '../../../controller/budget/connection-budget.js';
 import { PostgresDatabaseAccess } from '../../../controller/reconcile/database.js';
@@ -107,6 +108,41 @@ describe.skipIf(unavailable !== null)('behind PgBouncer in transaction mode', ()
         writer.release(true);
         await pool.close();
       }
+    });
+
+    it("leaves a direct-mode pool's session settings on the server connection for the pooler's next client", async () => {
+      const url = bouncer.urlFor(await db.createDatabase());
+      const keepaliveSeenByNextClient = async (poolMode: 'direct' | 'transaction') => {
+        // Only the startup timeouts left out in direct mode (PgBouncer refuses them): what is left is session state.
+        const pool = new RunnerPool({
+          connectionString: url,
+          size: { max: 1, warm: 1 },
+          applicationName: `mco test ${poolMode}`,
+          poolMode,
+          statementTimeoutMs: 0,
+          idleInTransactionTimeoutMs: 0,
+          statsIntervalMs: 0,
+        });
+        await pool.open();
+        await pool.use((c) => c.query('SELECT 1'));
+        await pool.close();
+        // The pooler hands the server connection the pool used last to whoever comes next.
+        const next = new pg.Client({ connectionString: url });
+        await next.connect();
+        try {
+          return (await next.query<{ v: string }>("SELECT current_setting('tcp_keepalives_idle') AS v")).rows[0]!.v;
+        } finally {
+          await next.end();
+        }
+      };
+      // What a fresh TCP connection to the server has: what the pooler's next client must see when nothing leaked.
+      const serverDefault = (await db.query<{ v: string }>("SELECT current_setting('tcp_keepalives_idle') AS v"))
+        .rows[0]!.v;
+      expect(serverDefault).not.toBe('10');
+      expect(await keepaliveSeenByNextClient('direct')).toBe('10');
+      // Fresh server connections for the next part: the one the direct-mode pool left its setting on is closed.
+      await bouncer.admin('RECONNECT');
+      expect(await keepaliveSeenByNextClient('transaction')).toBe(serverDefault);
     });
   });
 
