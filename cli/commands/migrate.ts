@@ -1,11 +1,14 @@
 import type { CommandModule } from 'yargs';
 import { checkDatabaseUrl, databaseUrl, wholeNumber } from '../../common/flags.js';
+import { POOL_MODE_OPTIONS, type PoolMode } from '../../contract/cap-options.js';
 import { migrate } from '../../job-runner/db/migrations.js';
 import { runWithOneConnection } from '../one-connection.js';
 
 interface MigrateArgs {
   'database-url'?: string;
   'wait-seconds': number;
+  /** Absent when the handler is called without the builder's defaults (tests): direct. */
+  'pool-mode'?: PoolMode;
 }
 
 /**
@@ -27,6 +30,7 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
         describe: 'How long to retry while the database is unreachable',
         coerce: wholeNumber('--wait-seconds', { min: 0 }),
       })
+      .options(POOL_MODE_OPTIONS)
       .check((a) => checkDatabaseUrl(a['database-url'], { required: true })),
   handler: async (args) => {
     process.exitCode = await runMigrate(args);
@@ -34,7 +38,12 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
 };
 
 function runMigrate(args: MigrateArgs): Promise<number> {
-  const command = { role: 'migrate', databaseUrl: args['database-url'], openTimeoutMs: args['wait-seconds'] * 1000 };
+  const command = {
+    role: 'migrate',
+    databaseUrl: args['database-url'],
+    openTimeoutMs: args['wait-seconds'] * 1000,
+    poolMode: args['pool-mode'],
+  };
   return runWithOneConnection(command, async (pool, log, database) => {
     const result = await pool.use(migrate);
     log.info({ database, ...result }, result.applied.length ? 'migrations applied' : 'schema already current');

@@ -73,7 +73,13 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
 
 function runScan(args: ScanArgs): Promise<number> {
   return runWithOneConnection(
-    { role: 'scan', corpus: args.corpus, databaseUrl: args['database-url'], cap: capSettingsFrom(args) },
+    {
+      role: 'scan',
+      corpus: args.corpus,
+      databaseUrl: args['database-url'],
+      cap: capSettingsFrom(args),
+      poolMode: args['pool-mode'],
+    },
     async (pool, log, database) => {
       await pool.use(migrate);
       const result = await pool.use((c) =>

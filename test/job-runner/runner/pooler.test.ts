@@ -110,6 +110,16 @@ describe.skipIf(unavailable !== null)('behind PgBouncer in transaction mode', ()
       }
     });
 
+    it('migrates through it with migrate --pool-mode transaction, and not without', async () => {
+      const url = bouncer.urlFor(await db.createDatabase());
+      const direct = await runCli(['migrate', '--wait-seconds', '1'], { DATABASE_URL: url });
+      expect(direct.code).not.toBe(0);
+      expect(direct.stderr).toContain('unsupported startup parameter: statement_timeout');
+      const pooled = await runCli(['migrate', '--pool-mode', 'transaction'], { DATABASE_URL: url });
+      expect(pooled.code, pooled.stderr.slice(-2000)).toBe(0);
+      expect(pooled.stderr).toContain('migrations applied');
+    });
+
     it("leaves a direct-mode pool's session settings on the server connection for the pooler's next client", async () => {
       const url = bouncer.urlFor(await db.createDatabase());
       const keepaliveSeenByNextClient = async (poolMode: 'direct' | 'transaction') => {
