@@ -185,7 +185,12 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
     return value;
   }
 
-  async progress(key: string, url: string, corpusKey: string, options: QueryOptions = {}): Promise<Progress | undefined> {
+  async progress(
+    key: string,
+    url: string,
+    corpusKey: string,
+    options: QueryOptions = {},
+  ): Promise<Progress | undefined> {
     const last = this.progressAt.get(corpusKey);
     if (!options.force && last !== undefined && this.clock.now() - last < (this.o.progressIntervalMs ?? 30_000))
       return undefined;
