@@ -6,7 +6,7 @@ import { checkDatabaseTls } from '../contract/tls-options.js';
 import { EXIT_OK, EXIT_USAGE } from '../contract/exit-codes.js';
 import { SCAN_CONNECTIONS } from '../contract/pool-sizing.js';
 import { applicationNameFor, processName } from '../contract/application-name.js';
-import type { CapSettings } from '../contract/cap-options.js';
+import type { CapSettings, PoolMode } from '../contract/cap-options.js';
 import { Admission } from '../job-runner/pool/admission.js';
 import { RunnerPool } from '../job-runner/pool/pool.js';
 import { exitCodeFor } from '../job-runner/runner/errors.js';
@@ -24,6 +24,8 @@ export interface OneConnectionCommand {
   openTimeoutMs?: number;
   /** The cap the server ledger admits this connection against; without it the connection claims nothing (migrate). */
   cap?: CapSettings;
+  /** --pool-mode: behind a transaction pooler no ledger admits the connection, whatever the cap. Default direct. */
+  poolMode?: PoolMode;
 }
 
 /**
@@ -60,6 +62,7 @@ export async function runWithOneConnection(
     return EXIT_USAGE;
   }
   const database = describeDatabaseUrl(url);
+  const poolMode = command.poolMode ?? 'direct';
   const claim = command.cap ? SCAN_CONNECTIONS : undefined;
   const applicationName = applicationNameFor({
     role: command.role,
@@ -71,7 +74,9 @@ export async function runWithOneConnection(
     connectionString: url,
     size: { max: SCAN_CONNECTIONS, warm: SCAN_CONNECTIONS },
     applicationName,
-    ...(command.cap
+    poolMode,
+    // Behind a transaction pooler there is no ledger to be admitted by (cap-options.ts POOL_MODES).
+    ...(command.cap && poolMode === 'direct'
       ? {
           admission: new Admission({
             connectionString: url,

@@ -1,10 +1,13 @@
 import type { CommandModule } from 'yargs';
 import { checkDatabaseUrl, databaseUrl, wholeNumber } from '../../common/flags.js';
+import { POOL_MODE_OPTIONS, type PoolMode } from '../../contract/cap-options.js';
 import { checkDatabaseTls, TLS_OPTIONS, tlsFilesFrom, type TlsArgs } from '../../contract/tls-options.js';
 
 interface MigrateArgs extends TlsArgs {
   'database-url'?: string;
   'wait-seconds': number;
+  /** Absent when the handler is called without the builder's defaults (tests): direct. */
+  'pool-mode'?: PoolMode;
 }
 
 /**
@@ -27,6 +30,7 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
         coerce: wholeNumber('--wait-seconds', { min: 0 }),
       })
       .options(TLS_OPTIONS)
+      .options(POOL_MODE_OPTIONS)
       .check(
         (a) =>
           checkDatabaseUrl(a['database-url'], { required: true }) &&
@@ -47,6 +51,7 @@ async function runMigrate(args: MigrateArgs): Promise<number> {
     databaseUrl: args['database-url'],
     tlsFiles: tlsFilesFrom(args),
     openTimeoutMs: args['wait-seconds'] * 1000,
+    poolMode: args['pool-mode'],
   };
   return runWithOneConnection(command, async (pool, log, database) => {
     const result = await pool.use(migrate);

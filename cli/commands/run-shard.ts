@@ -10,7 +10,7 @@ import {
 } from '../../common/flags.js';
 import { describeDatabaseUrl, describeError } from '../../contract/describe-error.js';
 import { EXIT_OK } from '../../contract/exit-codes.js';
-import { CAP_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
+import { CAP_OPTIONS, POOL_MODE_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { ADMITTED_MESSAGE } from '../../contract/run-shard-command.js';
 import { withTlsFiles } from '../../contract/database-tls.js';
@@ -70,6 +70,7 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
       })
       .options(POOL_OPTIONS)
       .options(CAP_OPTIONS)
+      .options(POOL_MODE_OPTIONS)
       .option('max-file-bytes', {
         default: RUN_SHARD_DEFAULTS.maxFileBytes,
         describe: 'Larger files are recorded as failed, unread',

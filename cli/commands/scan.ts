@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { checkDatabaseUrl, databaseUrl, nonEmpty, readableDirectory, wholeNumber } from '../../common/flags.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
-import { CAP_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
+import { CAP_OPTIONS, POOL_MODE_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
 import { checkDatabaseTls, TLS_OPTIONS, tlsFilesFrom, type TlsArgs } from '../../contract/tls-options.js';
 
 interface ScanArgs extends CapArgs, TlsArgs {
@@ -59,6 +59,7 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
       })
       .options(CAP_OPTIONS)
       .options(TLS_OPTIONS)
+      .options(POOL_MODE_OPTIONS)
       .check((a) => {
         if (a['files-per-shard'] === undefined && a.shards === undefined)
           throw new Error('give --files-per-shard or --shards');
@@ -85,6 +86,7 @@ async function runScan(args: ScanArgs): Promise<number> {
       databaseUrl: args['database-url'],
       tlsFiles: tlsFilesFrom(args),
       cap: capSettingsFrom(args),
+      poolMode: args['pool-mode'],
     },
     async (pool, log, database) => {
       await pool.use(migrate);
@@ -94,6 +96,7 @@ async function runScan(args: ScanArgs): Promise<number> {
           root: args.root,
           include: args.include,
           shards: args.shards !== undefined ? { shards: args.shards } : { filesPerShard: args['files-per-shard']! },
+          namedStatements: pool.namedStatements,
         }),
       );
       log.info({ database, ...result }, 'scan recorded');

@@ -2,6 +2,7 @@
  * The connection budget of one database (one budget key), and what each corpus on it may run now. Pure.
  *
  *   ceiling   = max_connections − reserved − headroom − the operator's own connection
+ *               (behind a transaction pooler: maxClientConnections − headroom − the operator's own connection)
  *   free      = ceiling − foreign (what the server's other consumers hold now, as the server's ledger shows them)
  *   allowance = free − one connection per corpus that is scanning or about to scan
  *   planned   = fairShares(allowance, corpora)          (whole pods; see fair-share.ts)
@@ -22,14 +23,26 @@
  * objects are gone but whose backends are not. It is a reading, not a promise: it shrinks the budget while another
  * consumer holds connections and gives them back once it has left. What it cannot see coming (a consumer that opens
  * connections between two readings) the runners' admission in the ledger still stops at the server.
+ *
+ * Behind a transaction pooler there is no ledger: the pooler's server connections carry whichever client's
+ * application_name ran last, and a session-level advisory lock does not outlive one transaction. `foreign` is 0 there
+ * and the ceiling is the pooler's client limit from the spec; the controller's pod cap is then the only guard of it,
+ * and the pooler's pool size the guard of the server (docs/databases/pgbouncer.md).
  */
 import { connectionAllowance } from '../../contract/pool-sizing.js';
 import { fairShares } from './fair-share.js';
 
 export interface DatabaseLimits {
+  /** The limit planned against: the server's max_connections, or behind a pooler its maxClientConnections. */
   maxConnections: number;
+  /** 0 behind a pooler: the pooler keeps no client slots for superusers. */
   reservedConnections: number;
   headroom: number;
+  /**
+   * Behind a transaction pooler (spec.database.pooler): maxConnections is then the pooler's client limit, and poolSize
+   * the server connections it may open, which the pooler itself enforces (clients beyond it wait inside the pooler).
+   */
+  pooler?: { poolSize: number };
 }
 
 export interface CorpusBudgetInput {
@@ -137,13 +150,36 @@ export function connectionBudget(
 
 /**
  * Several corpora on one budget may give different figures (or none: detected). The budget takes the most cautious:
- * the smallest max_connections, the largest reserved and headroom.
+ * the smallest max_connections (behind a pooler: maxClientConnections), the largest reserved and headroom, the
+ * smallest pool size. A budget that any corpus puts behind a pooler is planned as one: its ledger cannot be read.
  */
 export function mergeLimits(all: readonly DatabaseLimits[]): DatabaseLimits {
   if (all.length === 0) throw new RangeError('no limits to merge');
+  const poolSizes = all.flatMap((l) => (l.pooler ? [l.pooler.poolSize] : []));
   return {
     maxConnections: Math.min(...all.map((l) => l.maxConnections)),
     reservedConnections: Math.max(...all.map((l) => l.reservedConnections)),
     headroom: Math.max(...all.map((l) => l.headroom)),
+    ...(poolSizes.length > 0 ? { pooler: { poolSize: Math.min(...poolSizes) } } : {}),
   };
+}
+
+/**
+ * Why the corpora of one budget disagree about its pooler, or undefined when they agree: some put it behind a pooler
+ * and some not (one poolKey for a pooler and a server), or they give it different limits. mergeLimits plans with the
+ * most cautious figures either way; this is what status says about it, since only the user can tell which is right.
+ */
+export function poolerDisagreement(all: readonly DatabaseLimits[]): string | undefined {
+  const behind = all.filter((l) => l.pooler);
+  if (behind.length === 0) return undefined;
+  if (behind.length < all.length)
+    return `${behind.length} of the ${all.length} corpora on this budget are behind a pooler and the others are not: it is planned as a pooler, with the smallest limit of all`;
+  const clients = new Set(behind.map((l) => l.maxConnections));
+  const sizes = new Set(behind.map((l) => l.pooler!.poolSize));
+  if (clients.size === 1 && sizes.size === 1) return undefined;
+  const differ = [
+    ...(clients.size > 1 ? [`maxClientConnections (${[...clients].sort((a, b) => a - b).join(', ')})`] : []),
+    ...(sizes.size > 1 ? [`poolSize (${[...sizes].sort((a, b) => a - b).join(', ')})`] : []),
+  ];
+  return `the corpora on this pooler give different ${differ.join(' and ')}: the smallest is used`;
 }

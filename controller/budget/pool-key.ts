@@ -7,9 +7,12 @@
  * hashed, so that status and metrics can show it without revealing anything of the URL. User name, password, database
  * name and options never enter the key.
  *
- * Limits (documented in the README): two URLs reaching one server under different names (an IP and a DNS name, two
- * Service names) look like two servers; a pooler such as PgBouncer in front of the server changes what a "connection"
- * costs. Both cases are what spec.database.poolKey is for.
+ * Behind a transaction pooler (spec.database.pooler) the URL's host:port is the pooler's, and its client limit is what
+ * the corpora on it share, whatever database or user each one reaches through it: the key is the same hash, as
+ * `pooler-`, so a pooler's budget is never merged with the budget of a server reached directly at the same address.
+ *
+ * Limits (documented in the README): two URLs reaching one server (or one pooler) under different names (an IP and a
+ * DNS name, two Service names) look like two; that is what spec.database.poolKey is for.
  */
 import { createHash } from 'node:crypto';
 
@@ -37,8 +40,12 @@ export function serverAddress(url: string): string {
   return `${host}:${port}`;
 }
 
-/** The budget key: spec.database.poolKey when given, else `server-` and 16 hex digits of sha256(host:port). */
-export function budgetKey(database: { poolKey?: string }, url: string): string {
+/**
+ * The budget key: spec.database.poolKey when given, else `server-` (`pooler-` behind a pooler) and 16 hex digits of
+ * sha256(host:port).
+ */
+export function budgetKey(database: { poolKey?: string; pooler?: object }, url: string): string {
   if (database.poolKey !== undefined) return `key-${database.poolKey}`;
-  return `server-${createHash('sha256').update(serverAddress(url)).digest('hex').slice(0, 16)}`;
+  const hash = createHash('sha256').update(serverAddress(url)).digest('hex').slice(0, 16);
+  return `${database.pooler ? 'pooler' : 'server'}-${hash}`;
 }

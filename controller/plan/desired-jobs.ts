@@ -91,6 +91,7 @@ export function ownerReference(corpus: MidiCorpus): V1OwnerReference {
 function capOf(corpus: MidiCorpus): CapSettings {
   const { database } = corpus.spec;
   return {
+    ...(database.pooler ? { poolMode: database.pooler.mode } : {}),
     ...(database.maxConnections !== undefined ? { maxConnections: database.maxConnections } : {}),
     reserved: database.reservedConnections,
     headroom: database.headroom,

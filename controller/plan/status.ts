@@ -15,7 +15,9 @@ export type LedgerObservation =
   /** From the server's pg_stat_activity; `exact`: every session's details were visible (else an upper bound). */
   | { read: true; exact: boolean }
   /** The server's sessions could not be read: only the operator's own pods are counted. `reason` names no URL. */
-  | { read: false; reason: string };
+  | { read: false; reason: string }
+  /** Behind a transaction pooler: not read, the server's sessions are the pooler's (only the operator's pods count). */
+  | { read: false; behindPooler: true };
 
 export interface BudgetObservation {
   figures: BudgetStatus;
@@ -30,6 +32,8 @@ export interface BudgetObservation {
   corpora: number;
   /** The scan is waiting for a free connection. */
   scanWaiting: boolean;
+  /** Present when the budget is behind a pooler (or its corpora disagree about that): whether they agree on it. */
+  pooler?: { agree: true } | { agree: false; why: string };
 }
 
 export interface StatusInput {
@@ -218,7 +222,23 @@ function desiredConditions(input: StatusInput, phase: Phase, status: MidiCorpusS
   out.push(budgetCondition(input, phase));
   const foreign = foreignCondition(input.budget);
   if (foreign) out.push(foreign);
+  const pooler = input.budget?.pooler;
+  if (pooler)
+    out.push(
+      pooler.agree
+        ? c(
+            ConditionType.PoolerLimitsConflict,
+            false,
+            Reason.PoolerLimitsAgree,
+            'Every corpus on this pooler gives the same limits.',
+          )
+        : c(ConditionType.PoolerLimitsConflict, true, Reason.PoolerLimitsDiffer, `${capitalised(pooler.why)}.`),
+    );
   return out;
+}
+
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /**
@@ -229,6 +249,16 @@ function foreignCondition(b: BudgetObservation | undefined): NewCondition | unde
   if (!b?.ledger) return undefined;
   const type = ConditionType.ForeignConnectionsUncertain;
   const n = b.figures.foreignConnections ?? 0;
+  if (!b.ledger.read && 'behindPooler' in b.ledger)
+    return {
+      type,
+      status: 'True',
+      reason: Reason.BehindPooler,
+      message:
+        "Behind a transaction pooler the server's sessions are the pooler's, not its clients': they are not read. The " +
+        `budget counts this operator's pods against the pooler's maxClientConnections (${b.figures.limit}), and the ` +
+        `pooler's poolSize (${b.figures.poolerPoolSize ?? 'unknown'}) bounds the connections on the server; other clients of the pooler are not seen.`,
+    };
   if (!b.ledger.read)
     return {
       type,
@@ -297,14 +327,21 @@ function budgetCondition(input: StatusInput, phase: Phase): NewCondition {
 export function budgetMessage(b: BudgetObservation): string {
   const f = b.figures;
   const foreign = f.foreignConnections ?? 0;
+  const limit =
+    f.limitSource === 'pooler'
+      ? `pooler maxClientConnections ${f.limit}`
+      : `max_connections ${f.limit} − reserved ${f.reserved}`;
   const sum =
-    `max_connections ${f.limit} − reserved ${f.reserved} − headroom ${f.headroom} − operator and scans ${f.operator}` +
+    `${limit} − headroom ${f.headroom} − operator and scans ${f.operator}` +
     (f.foreignConnections !== undefined ? ` − other connections on the server ${foreign}` : '');
   switch (b.limitedBy) {
     case 'nothingFits':
       return (
         `No runner pod fits: one pod holds up to ${f.perPod} connections, the allowance is ${f.allowance} (${sum}). ` +
-        'Raise max_connections, lower reservedConnections or headroom, or make pods smaller (runner.pool.maxPerPod, or a smaller CPU request)' +
+        (f.limitSource === 'pooler'
+          ? "Raise the pooler's max_client_conn and spec.database.pooler.maxClientConnections, lower headroom, "
+          : 'Raise max_connections, lower reservedConnections or headroom, ') +
+        'or make pods smaller (runner.pool.maxPerPod, or a smaller CPU request)' +
         (foreign > 0 ? "; or wait for the server's other connections to end." : '.')
       );
     case 'draining':
@@ -442,7 +479,8 @@ export function transitionEvents(before: MidiCorpusStatus | undefined, after: Mi
         c.type === ConditionType.WriteRejected ||
         c.type === ConditionType.PodsFailing ||
         c.reason === Reason.BudgetExhausted ||
-        c.reason === Reason.LedgerUnreadable);
+        c.reason === Reason.LedgerUnreadable ||
+        c.reason === Reason.PoolerLimitsDiffer);
     // Two conditions may tell one transition (Ready and Progressing both say Succeeded): one Event is enough.
     if (events.some((e) => e.reason === c.reason && e.message === c.message)) continue;
     events.push({ type: warning ? 'Warning' : 'Normal', reason: c.reason as Reason, message: c.message });

@@ -78,6 +78,16 @@ export interface Progress {
   failed: number;
 }
 
+export interface QueryOptions {
+  /** Not throttled: the final count of a finished corpus must be exact (progress only). */
+  force?: boolean;
+  /**
+   * The URL reaches a transaction pooler (spec.database.pooler): the operator's connection sends no statement_timeout
+   * at startup, which PgBouncer refuses, and bounds its queries on the client side instead.
+   */
+  behindPooler?: boolean;
+}
+
 /** What the reconcile asks of the corpora's databases: the seam where tests put a fake (no database needed). */
 export interface DatabaseAccess {
   /** The URL and budget key of a corpus, or why there is none (an InvalidSpec reason and message). */
@@ -92,12 +102,7 @@ export interface DatabaseAccess {
    * unless `force`: the final count of a finished corpus must be exact), or when the schema is not there yet (the
    * runners create it).
    */
-  progress(
-    budgetKey: string,
-    db: DatabaseTarget,
-    corpusKey: string,
-    options?: { force?: boolean },
-  ): Promise<Progress | undefined>;
+  progress(budgetKey: string, db: DatabaseTarget, corpusKey: string, options?: QueryOptions): Promise<Progress | undefined>;
   /**
    * The server's ledger: every session but the reader's own, read through `ledgerDatabase` with the URL's
    * credentials. At most one read per budget key every few seconds; throws (with a scrubbed message) when the
@@ -119,7 +124,7 @@ export interface DatabaseAccess {
    * batches so that no statement runs long; the number of files deleted. Nothing to delete (never scanned, or no
    * schema yet) is 0. Throws with a scrubbed message when the database cannot be reached.
    */
-  deleteCorpusRows(budgetKey: string, db: DatabaseTarget, corpusKey: string): Promise<number>;
+  deleteCorpusRows(budgetKey: string, db: DatabaseTarget, corpusKey: string, options?: QueryOptions): Promise<number>;
 }
 
 /**
@@ -245,7 +250,7 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
     const cached = this.limits.get(key);
     if (cached && this.clock.now() - cached.at <= (this.o.limitTtlMs ?? 600_000)) return cached.value;
     const value = await this.serial(key, () =>
-      this.query(db, async (c) => {
+      this.query(db, {}, async (c) => {
         const r = await c.query<{ max_connections: string }>('SHOW max_connections');
         const n = Number(r.rows[0]?.max_connections);
         if (!Number.isInteger(n) || n < 1) throw new Error('SHOW max_connections gave no whole number');
@@ -260,14 +265,14 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
     key: string,
     db: DatabaseTarget,
     corpusKey: string,
-    options: { force?: boolean } = {},
+    options: QueryOptions = {},
   ): Promise<Progress | undefined> {
     const last = this.progressAt.get(corpusKey);
     if (!options.force && last !== undefined && this.clock.now() - last < (this.o.progressIntervalMs ?? 30_000))
       return undefined;
     this.progressAt.set(corpusKey, this.clock.now());
     return this.serial(key, () =>
-      this.query(db, async (c) => {
+      this.query(db, options, async (c) => {
         const exists = await c.query<{ t: string | null }>("SELECT to_regclass('midi.files') AS t");
         if (!exists.rows[0]?.t) return undefined;
         const r = await c.query<{ processed: string; failed: string }>(
@@ -294,7 +299,7 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
         if (again) return again;
         let entry: { at: number; reading?: LedgerReading; error?: Error };
         try {
-          entry = await this.query({ ...db, url: ledgerDatabaseUrl(db.url, ledgerDatabase) }, async (c) => {
+          entry = await this.query({ ...db, url: ledgerDatabaseUrl(db.url, ledgerDatabase) }, {}, async (c) => {
             const reading = await readLedgerSessions(c);
             const max = await c.query<{ max_connections: string }>('SHOW max_connections');
             const n = Number(max.rows[0]?.max_connections);
@@ -326,7 +331,7 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
     pids: readonly number[],
   ): Promise<EndedBackends> {
     const result = await this.serial(key, () =>
-      this.query(db, async (c) => {
+      this.query(db, {}, async (c) => {
         try {
           // One statement: a pid is ended only if it still carries the name, i.e. is still the backend the reading saw.
           const r = await c.query<{ ended: boolean }>(
@@ -347,9 +352,9 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
   }
 
   /** Runs `fn` after every earlier call for the same budget key has finished: one connection per database at most. */
-  async deleteCorpusRows(key: string, db: DatabaseTarget, corpusKey: string): Promise<number> {
+  async deleteCorpusRows(key: string, db: DatabaseTarget, corpusKey: string, options: QueryOptions = {}): Promise<number> {
     return this.serial(key, () =>
-      this.query(db, async (c) => {
+      this.query(db, options, async (c) => {
         const exists = await c.query<{ t: string | null }>("SELECT to_regclass('midi.corpora') AS t");
         if (!exists.rows[0]?.t) return 0;
         const found = await c.query<{ id: string }>('SELECT id FROM midi.corpora WHERE key = $1', [corpusKey]);
@@ -382,7 +387,7 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
     return next;
   }
 
-  private async query<T>(db: DatabaseTarget, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  private async query<T>(db: DatabaseTarget, options: QueryOptions, fn: (c: pg.Client) => Promise<T>): Promise<T> {
     const timeout = this.o.queryTimeoutMs ?? 5000;
     // The certificates in memory, as read from the Secret: nothing is read from or written to the operator's disk.
     const connection = pgTlsOptions(db.url, db.tls);
@@ -391,7 +396,8 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
       ssl: connection.ssl,
       application_name: 'mco operator',
       connectionTimeoutMillis: timeout,
-      statement_timeout: timeout,
+      // Behind a pooler the query is bounded here: the connection is ended (finally below) when it times out.
+      ...(options.behindPooler ? { query_timeout: timeout } : { statement_timeout: timeout }),
     });
     client.on('error', () => {}); // a dying connection must not crash the operator; the query fails instead
     try {

@@ -52,10 +52,14 @@ export interface Peer {
   cpu: number | undefined;
 }
 
-/** The server's ledger as this pass read it, or why it could not (a scrubbed message, no URL). */
+/**
+ * The server's ledger as this pass read it, or why it could not (a scrubbed message, no URL), or that it was not read
+ * because the corpus is behind a transaction pooler, where pg_stat_activity shows the pooler's sessions, not its clients'.
+ */
 export type LedgerOutcome =
   | { ok: true; reading: LedgerReading }
-  | { ok: false; reason: string; /** The server refused the TLS handshake. */ tlsRefused?: boolean };
+  | { ok: false; reason: string; /** The server refused the TLS handshake. */ tlsRefused?: boolean }
+  | { ok: false; behindPooler: true };
 
 /** The cases of a pass. Each carries what is known in it; the decisions switch on `case`. */
 export type Observation =
@@ -83,6 +87,8 @@ export type Observation =
       /** What the plan's `foreign` was read from. */
       ledger: LedgerOutcome;
       plan: BudgetPlan;
+      /** How the corpora of the budget disagree about its pooler (poolerDisagreement); absent when they agree. */
+      poolerDisagreement?: string;
     });
 
 /** The cases in which the corpus's database is known. */
@@ -245,6 +251,8 @@ function budgetObservation(obs: Extract<Observation, { case: 'planned' }>): Budg
       limit: l.maxConnections,
       reserved: l.reservedConnections,
       headroom: l.headroom,
+      limitSource: l.pooler ? 'pooler' : 'server',
+      ...(l.pooler ? { poolerPoolSize: l.pooler.poolSize } : {}),
       operator: obs.plan.operator,
       foreignConnections: obs.plan.foreign,
       allowance: obs.plan.allowance,
@@ -255,13 +263,18 @@ function budgetObservation(obs: Extract<Observation, { case: 'planned' }>): Budg
     },
     ledger: obs.ledger.ok
       ? { read: true, exact: obs.ledger.reading.picture.exact }
-      : { read: false, reason: obs.ledger.reason },
+      : 'behindPooler' in obs.ledger
+        ? { read: false, behindPooler: true }
+        : { read: false, reason: obs.ledger.reason },
     demand: obs.claim.demand,
     planned: mine.planned,
     corpora: 1 + obs.peers.length,
     scanWaiting: shards === undefined && !obs.scanJob && !mine.scanFits && !obs.corpus.spec.suspend,
   };
   if (mine.limitedBy && shards !== undefined) budget.limitedBy = mine.limitedBy;
+  if (l.pooler || obs.poolerDisagreement !== undefined)
+    budget.pooler =
+      obs.poolerDisagreement === undefined ? { agree: true } : { agree: false, why: obs.poolerDisagreement };
   return budget;
 }
 

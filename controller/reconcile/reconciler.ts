@@ -34,7 +34,13 @@ import { describeError } from '../../contract/describe-error.js';
 import { TlsRefusedError } from '../../contract/database-tls.js';
 import { ConditionType, isFinalPhase, Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
-import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
+import {
+  connectionBudget,
+  mergeLimits,
+  poolerDisagreement as poolerDisagreementOf,
+  type BudgetPlan,
+  type DatabaseLimits,
+} from '../budget/connection-budget.js';
 import { REJECTED_RETRY_MS } from '../defaults.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
@@ -241,7 +247,9 @@ export class Reconciler {
     const resolution = await this.o.database.resolve(corpus);
     if (resolution.ok) {
       try {
-        const files = await this.o.database.deleteCorpusRows(resolution.budgetKey, resolution, corpusKeyText);
+        const files = await this.o.database.deleteCorpusRows(resolution.budgetKey, resolution, corpusKeyText, {
+          behindPooler: corpus.spec.database.pooler !== undefined,
+        });
         log.info({ files }, "deleted the corpus's rows (spec.deletionPolicy Delete)");
         await event('Normal', Reason.RowsDeleted, `Deleted the rows of corpus key ${corpusKeyText} (${files} files).`);
         await this.o.writer.setFinalizers(corpus, finalizers);
@@ -470,7 +478,7 @@ export class Reconciler {
     // Before the limits: the same connection refreshes max_connections, so the limits seldom need one of their own.
     const ledger = await this.readLedger(corpus, database);
     // A refused handshake is the runners' fate too (they would fail their shards at once): start none.
-    if (!ledger.ok && ledger.tlsRefused)
+    if (!ledger.ok && 'tlsRefused' in ledger && ledger.tlsRefused)
       return {
         ...owned,
         case: 'budgetUnknown',
@@ -494,7 +502,18 @@ export class Reconciler {
 
     const claim = claimOf(corpus, owned, scan, spec.cpu);
     const plan = this.planBudget(database, limits.limits, claim, usable, jobs, ledger);
-    return { ...owned, case: 'planned', database, scan, peers, claim, ledger, plan };
+    const { poolerDisagreement } = limits;
+    return {
+      ...owned,
+      case: 'planned',
+      database,
+      scan,
+      peers,
+      claim,
+      ledger,
+      plan,
+      ...(poolerDisagreement !== undefined ? { poolerDisagreement } : {}),
+    };
   }
 
   /** Step 2: the database's URL and budget key, from the Secret the spec names. */
@@ -526,9 +545,11 @@ export class Reconciler {
   /**
    * Step 5: the server's sessions, through the corpus's ledger database. When they cannot be read the budget falls
    * back to counting the operator's own pods only, and status says why; the runners' admission still checks the
-   * server itself.
+   * server itself. Behind a transaction pooler it is not read: what pg_stat_activity shows there are the pooler's
+   * server connections, each under the application_name of whichever client used it last, so its claims mean nothing.
    */
   private async readLedger(corpus: MidiCorpus, database: Database): Promise<LedgerOutcome> {
+    if (corpus.spec.database.pooler) return { ok: false, behindPooler: true };
     try {
       const reading = await this.o.database.ledger(database.budgetKey, database, corpus.spec.database.ledgerDatabase);
       return { ok: true, reading };
@@ -539,16 +560,30 @@ export class Reconciler {
 
   /**
    * Step 6: the limits of the database, the strictest of what the corpora on it say. max_connections is the spec's,
-   * else the server's, asked at most once a pass; unknown when the server cannot be reached.
+   * else the server's, asked at most once a pass; unknown when the server cannot be reached. Behind a pooler the
+   * limit is the pooler's client limit from the spec, and the server is not asked: SHOW max_connections would answer
+   * for the server behind it, whose slots the pooler's pool size guards, not the operator's pods.
    */
   private async readLimits(
     database: Database,
     corpora: readonly MidiCorpus[],
-  ): Promise<{ ok: true; limits: DatabaseLimits } | { ok: false; reason: string; tlsRefused: boolean }> {
+  ): Promise<
+    { ok: true; limits: DatabaseLimits; poolerDisagreement?: string } | { ok: false; reason: string; tlsRefused: boolean }
+  > {
     const all: DatabaseLimits[] = [];
     let detected: number | undefined;
     try {
       for (const c of corpora) {
+        const { pooler } = c.spec.database;
+        if (pooler) {
+          all.push({
+            maxConnections: pooler.maxClientConnections,
+            reservedConnections: 0,
+            headroom: c.spec.database.headroom,
+            pooler: { poolSize: pooler.poolSize },
+          });
+          continue;
+        }
         let max = c.spec.database.maxConnections;
         if (max === undefined) {
           detected ??= await this.o.database.maxConnections(database.budgetKey, database);
@@ -573,7 +608,8 @@ export class Reconciler {
         tlsRefused: false,
       };
     }
-    return { ok: true, limits: mergeLimits(all) };
+    const poolerDisagreement = poolerDisagreementOf(all);
+    return { ok: true, limits: mergeLimits(all), ...(poolerDisagreement !== undefined ? { poolerDisagreement } : {}) };
   }
 
   /**
@@ -722,7 +758,7 @@ export class Reconciler {
         database.budgetKey,
         database,
         corpusKey(corpus.metadata.namespace, corpus.metadata.name),
-        { force: options.force },
+        { force: options.force, behindPooler: corpus.spec.database.pooler !== undefined },
       );
     } catch (err) {
       if (options.strict) throw err;

@@ -329,6 +329,15 @@ export async function failures(client: pg.ClientBase, corpusId: number, limit = 
   return rows;
 }
 
+export interface WriteOptions {
+  /**
+   * Use named prepared statements, parsed once per connection. Default true; false behind a transaction pooler without
+   * prepared-statement support, where a statement prepared on one server connection is not there for the next
+   * transaction (RunnerPool.namedStatements).
+   */
+  namedStatements?: boolean;
+}
+
 /**
  * Records a batch of results in ONE transaction. Upserts: a file written again gets the same rows (its analysis,
  * tracks, channels and split tracks are replaced, never duplicated); only `attempts` and timestamps move.
@@ -340,11 +349,14 @@ export async function writeBatch(
   client: pg.ClientBase,
   corpusId: number,
   results: readonly FileResult[],
+  options: WriteOptions = {},
 ): Promise<WriteSummary> {
   const rows = prepare(results);
   if (rows.length === 0) return { ok: 0, failed: 0, skipped: 0 };
+  const named = options.namedStatements ?? true;
+  const writeRows = (batch: readonly PreparedRow[]) => writeRowsOf(client, corpusId, batch, named);
   try {
-    await inTransaction(client, () => writeRows(client, corpusId, rows));
+    await inTransaction(client, () => writeRows(rows));
     return summarise(rows);
   } catch (err) {
     if (!isDataError(err)) throw err;
@@ -354,14 +366,14 @@ export async function writeBatch(
     for (const row of rows) {
       await client.query('SAVEPOINT one_file');
       try {
-        await writeRows(client, corpusId, [row]);
+        await writeRows([row]);
         await client.query('RELEASE SAVEPOINT one_file');
         out.push(row);
       } catch (err) {
         if (!isDataError(err)) throw err;
         await client.query('ROLLBACK TO SAVEPOINT one_file');
         const failed = asFailed(row, `the database refused the analysis: ${describeError(err)}`);
-        await writeRows(client, corpusId, [failed]);
+        await writeRows([failed]);
         out.push(failed);
       }
     }
@@ -540,11 +552,18 @@ INSERT INTO midi.split_tracks SELECT * FROM jsonb_populate_recordset(NULL::midi.
 /**
  * The statements of one batch (inside the caller's transaction): two, whatever the batch holds, where there were one
  * per table. Named, so each connection parses them once. Round trips are what a batch costs most on a busy machine:
- * each one waits for the server's backend, and then this thread, to get a core again.
+ * each one waits for the server's backend, and then this thread, to get a core again. Unnamed behind a transaction
+ * pooler (`named` false): pg then sends parse, bind and execute together, in the one round trip a named statement's
+ * first use takes too, so a batch still costs two; only the server's parse is done again each time.
  */
-async function writeRows(client: pg.ClientBase, corpusId: number, rows: readonly PreparedRow[]): Promise<void> {
+async function writeRowsOf(
+  client: pg.ClientBase,
+  corpusId: number,
+  rows: readonly PreparedRow[],
+  named: boolean,
+): Promise<void> {
   const { rows: ids } = await client.query<{ id: string; key: string }>({
-    name: 'mco-write-files',
+    ...(named ? { name: 'mco-write-files' } : {}),
     text: FILE_ROWS_SQL,
     values: [corpusId, pgJson(rows.map((r) => r.file))],
   });
@@ -553,7 +572,7 @@ async function writeRows(client: pg.ClientBase, corpusId: number, rows: readonly
   if (ok.length === 0) return;
   const withId = <T extends object>(r: PreparedRow, x: T) => ({ file_id: idOf.get(r.key), ...x });
   await client.query({
-    name: 'mco-write-children',
+    ...(named ? { name: 'mco-write-children' } : {}),
     text: CHILD_ROWS_SQL,
     values: [
       pgJson(ok.map((r) => withId(r, r.analysis!))),

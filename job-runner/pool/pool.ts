@@ -4,6 +4,7 @@ import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
 import { tlsRefusal, type TlsContext } from '../../contract/database-tls.js';
 import { databaseConnection } from '../db/connection.js';
+import type { PoolMode } from '../../contract/cap-options.js';
 import type { Admission } from './admission.js';
 import { DEFAULT_SERVER_KEEPALIVE, sessionSettings, type ServerKeepalive } from './keepalive.js';
 import { DatabaseUnavailableError, isTransientDatabaseError, PoolAcquireTimeoutError } from './errors.js';
@@ -82,6 +83,15 @@ export interface RunnerPoolOptions {
    * must not exceed it.
    */
   admission?: Admission;
+  /**
+   * transaction: the URL reaches a pooler in transaction mode (PgBouncer pool_mode=transaction), where consecutive
+   * transactions of one client may run on different server connections, and any setting a session makes stays on the
+   * server connection for the pooler's next client. So no startup parameters beyond application_name (PgBouncer
+   * refuses statement_timeout and the like unless told to ignore them: its query_timeout and idle_transaction_timeout
+   * stand in for them), no session settings (keepalives and connection checks are the pooler's, between it and the
+   * server), no admission (the server ledger needs a session of its own), and `namedStatements` false. Default direct.
+   */
+  poolMode?: PoolMode;
   log?: Logger;
   /** Injected for tests: the jitter and backoff source, and the clock (lifetimes, bypass window, retry waits). */
   random?: () => number;
@@ -122,12 +132,18 @@ const QUEUE_TIMEOUT_MESSAGE = 'timeout exceeded when trying to connect';
 export class RunnerPool {
   readonly max: number;
   readonly warm: number;
+  /**
+   * Whether its clients may use named prepared statements: a named statement lives on one server connection, which
+   * behind a transaction pooler the client's next transaction may not get (PgBouncer 1.18 has no prepared-statement
+   * support: its max_prepared_statements came in 1.21).
+   */
+  readonly namedStatements: boolean;
   private readonly pool: pg.Pool;
   private readonly state = new WeakMap<pg.ClientBase, ClientState>();
   private readonly opts: Required<
     Omit<
       RunnerPoolOptions,
-      'log' | 'connectionString' | 'size' | 'applicationName' | 'clock' | 'admission' | 'serverKeepalive'
+      'log' | 'connectionString' | 'size' | 'applicationName' | 'clock' | 'admission' | 'serverKeepalive' | 'poolMode'
     >
   >;
   private readonly log: Logger | undefined;
@@ -161,13 +177,17 @@ export class RunnerPool {
     this.log = options.log;
     this.clock = options.clock ?? realClock;
     this.admission = options.admission;
-    this.keepalive = options.serverKeepalive ?? DEFAULT_SERVER_KEEPALIVE;
+    const direct = (options.poolMode ?? 'direct') === 'direct';
+    if (!direct && this.admission)
+      throw new RangeError('behind a transaction pooler there is no server ledger to admit');
+    this.namedStatements = direct;
+    this.keepalive = direct ? (options.serverKeepalive ?? DEFAULT_SERVER_KEEPALIVE) : false;
     if (this.admission && this.admission.claim < max)
       throw new RangeError(`the pool's max ${max} exceeds its claim in the server ledger (${this.admission.claim})`);
     this.opts = {
-      statementTimeoutMs: options.statementTimeoutMs ?? 600_000,
-      idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? 60_000,
-      connectionCheckIntervalMs: options.connectionCheckIntervalMs ?? 1_000,
+      statementTimeoutMs: direct ? (options.statementTimeoutMs ?? 600_000) : 0,
+      idleInTransactionTimeoutMs: direct ? (options.idleInTransactionTimeoutMs ?? 60_000) : 0,
+      connectionCheckIntervalMs: direct ? (options.connectionCheckIntervalMs ?? 1_000) : 0,
       acquireTimeoutMs: options.acquireTimeoutMs ?? 30_000,
       openTimeoutMs: options.openTimeoutMs ?? 60_000,
       validation: options.validation ?? 'bypass-window',

@@ -101,16 +101,29 @@ export async function runShard(config: RunShardConfig, log: Logger, signal: Abor
     pod: config.pod ?? processName(),
     claim: size.max,
   });
-  const admission = new Admission({
+  const poolMode = config.cap.poolMode ?? 'direct';
+  // Behind a transaction pooler the ledger cannot work (its lock is session-level, its claims are read from the
+  // server's sessions, which are the pooler's): the controller's pod cap against the pooler's limit stands for it.
+  const admission =
+    poolMode === 'direct'
+      ? new Admission({
+          connectionString: config.databaseUrl,
+          ledgerDatabase: config.cap.ledgerDatabase,
+          holder: applicationName,
+          claim: size.max,
+          cap: config.cap,
+          signal,
+          log,
+        })
+      : undefined;
+  const pool = new RunnerPool({
     connectionString: config.databaseUrl,
-    ledgerDatabase: config.cap.ledgerDatabase,
-    holder: applicationName,
-    claim: size.max,
-    cap: config.cap,
-    signal,
+    size,
+    applicationName,
+    poolMode,
+    ...(admission ? { admission } : {}),
     log,
   });
-  const pool = new RunnerPool({ connectionString: config.databaseUrl, size, applicationName, admission, log });
   const memory = memoryPlan(config.memoryLimitBytes ?? null, size.workers, {
     maxEvents: DEFAULT_READER_LIMITS.maxEvents,
     workerHeapMb: DEFAULT_WORKER_HEAP_MB,
@@ -123,7 +136,7 @@ export async function runShard(config: RunShardConfig, log: Logger, signal: Abor
     fileTimeoutMs: config.fileTimeoutMs,
     maxWorkerHeapMb: memory.workerHeapMb,
   });
-  log.info({ workers: size.workers, poolMax: size.max, poolWarm: size.warm }, 'opening the pool');
+  log.info({ workers: size.workers, poolMax: size.max, poolWarm: size.warm, poolMode }, 'opening the pool');
   try {
     await pool.open();
     config.onAdmitted?.();
@@ -143,7 +156,7 @@ export async function runShard(config: RunShardConfig, log: Logger, signal: Abor
       ...counts,
       workers: size.workers,
       pool: pool.stats(),
-      admission: { waits: admission.stats.waits, waitedMs: admission.stats.waitedMs },
+      admission: { waits: admission?.stats.waits ?? 0, waitedMs: admission?.stats.waitedMs ?? 0 },
       durationSeconds: Number(process.hrtime.bigint() - started) / 1e9,
     };
     if (signal.aborted) throw new ShutdownRequestedError(String(signal.reason ?? 'a signal'));
@@ -383,7 +396,7 @@ class ShardRun {
     const started = performance.now();
     return withRetry(
       async () => {
-        await this.pool.use((c) => writeBatch(c, this.corpusId, batch));
+        await this.pool.use((c) => writeBatch(c, this.corpusId, batch, { namedStatements: this.pool.namedStatements }));
         this.log.debug({ files: batch.length, ms: Math.round(performance.now() - started) }, 'batch committed');
       },
       {

@@ -24,6 +24,8 @@ export interface ScanOptions {
   shards: ShardRequest | ((entries: number) => ShardRequest);
   /** Stored with the corpus (what it was scanned with), for people looking at the database later. */
   settings?: Record<string, unknown>;
+  /** WriteOptions.namedStatements of the problem entries' batches: false behind a transaction pooler. Default true. */
+  namedStatements?: boolean;
 }
 
 /** Problem entries go through writeBatch in slices of this many: one transaction each, like a runner's batches. */
@@ -48,7 +50,9 @@ export async function scanCorpus(client: pg.ClientBase, options: ScanOptions): P
   // Parked with the files that need no work (recordScan gives them shard number `shards`): the scan records them.
   const problems = problemRecords(listing.entries, recorded.shards);
   for (let i = 0; i < problems.length; i += PROBLEM_BATCH)
-    await writeBatch(client, corpusId, problems.slice(i, i + PROBLEM_BATCH));
+    await writeBatch(client, corpusId, problems.slice(i, i + PROBLEM_BATCH), {
+      namedStatements: options.namedStatements ?? true,
+    });
   return {
     corpus: options.corpus,
     files: listing.entries.length,

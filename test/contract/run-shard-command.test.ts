@@ -73,6 +73,23 @@ describe('the run-shard command line', () => {
     ]);
   });
 
+  it('tells the runner it is behind a transaction pooler, and says nothing of it when direct', () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'run-shard-root-'));
+    const url = ['--database-url', 'postgres://midi@db.example/midi'];
+    const args = runShardArgs({ corpus: 'c', root, shard: 0, pool: {}, cap: { ...CAP, poolMode: 'transaction' } });
+    expect(args.slice(args.indexOf('--pool-mode'), args.indexOf('--pool-mode') + 2)).toEqual([
+      '--pool-mode',
+      'transaction',
+    ]);
+    expect(parsedByRunShard([...args, ...url])['pool-mode']).toBe('transaction');
+    const direct = runShardArgs({ corpus: 'c', root, shard: 0, pool: {}, cap: CAP });
+    expect(direct).not.toContain('--pool-mode');
+    expect(parsedByRunShard([...direct, ...url])['pool-mode']).toBe('direct');
+    expect(() => parsedByRunShard([...direct, ...url, '--pool-mode', 'session'])).toThrow(
+      '--pool-mode must be one of direct, transaction, got session',
+    );
+  });
+
   it('is what local mode started: its shard and CPU given, only the pool knobs asked for, --retry-failed', () => {
     expect(
       runShardArgs({

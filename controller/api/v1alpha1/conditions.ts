@@ -33,6 +33,11 @@ export const ConditionType = {
    */
   ForeignConnectionsUncertain: 'ForeignConnectionsUncertain',
   /**
+   * Only on a budget behind a pooler: True when its corpora disagree about the pooler (some behind it and some not,
+   * or different maxClientConnections or poolSize). The budget plans with the smallest figures meanwhile.
+   */
+  PoolerLimitsConflict: 'PoolerLimitsConflict',
+  /**
    * True when the API server refuses a write the operator must make (creating or changing a Job) with an answer it
    * will keep giving (400, 403, 404 of a referenced object, 422): the reason is the API's own (Invalid, Forbidden,
    * NotFound, BadRequest), the message its words. The write is tried again on a slow timer, and at once when the spec
@@ -72,6 +77,11 @@ export const Reason = {
   ForeignCountExact: 'ForeignCountExact',
   ForeignCountUpperBound: 'ForeignCountUpperBound',
   LedgerUnreadable: 'LedgerUnreadable',
+  /** Behind a transaction pooler the server's sessions are the pooler's: the ledger is not read. */
+  BehindPooler: 'BehindPooler',
+  // PoolerLimitsConflict
+  PoolerLimitsAgree: 'PoolerLimitsAgree',
+  PoolerLimitsDiffer: 'PoolerLimitsDiffer',
   // WriteRejected: False, then the API's own reasons for the refusals that retrying cannot cure
   WritesAccepted: 'WritesAccepted',
   Invalid: 'Invalid',

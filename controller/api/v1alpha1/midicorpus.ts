@@ -111,6 +111,44 @@ const sourceSchema = object(
   },
 );
 
+/**
+ * How the corpus reaches the server through a connection pooler. Only transaction pooling needs one: a session pooler
+ * gives each client a server connection of its own for the whole session, so named statements, session settings and
+ * the server's ledger (its session-level advisory lock, its claims in application_name) behave as on a direct
+ * connection, and the corpus is configured as direct, with maxConnections at what the pooler lets through.
+ */
+const poolerSchema = object(
+  {
+    mode: required(
+      string({
+        enum: ['transaction'],
+        description:
+          "The pooler's pool_mode. transaction: each transaction may run on another server connection, so the runners use no named prepared statements and no session state, and the server's ledger (a session-level advisory lock, claims read from pg_stat_activity) is not used: the budget is planned against maxClientConnections instead of the server's max_connections.",
+      }),
+    ),
+    maxClientConnections: required(
+      integer({
+        minimum: 1,
+        maximum: 1_000_000,
+        description:
+          "Client connections the pooler accepts from this operator's pods (its max_client_conn, less what its other clients use). The budget's limit: maxClientConnections − headroom − the operator's own connection is what the runner and scan pods of every corpus on this pooler may hold together.",
+      }),
+    ),
+    poolSize: required(
+      integer({
+        minimum: 1,
+        maximum: 262_143,
+        description:
+          "Server connections the pooler may open for this database and user (its default_pool_size or the database's pool_size, bounded by max_db_connections). Not planned with (the pooler enforces it: clients beyond it wait in the pooler for a server connection) but shown in status, and checked against maxConnections when that is given.",
+      }),
+    ),
+  },
+  {
+    description:
+      'Absent: the URL reaches the PostgreSQL server directly. Set when it reaches a pooler in transaction mode (PgBouncer pool_mode=transaction): see docs/databases/pgbouncer.md.',
+  },
+);
+
 const databaseSchema = object(
   {
     secretRef: required(
@@ -216,8 +254,9 @@ const databaseSchema = object(
       minLength: 1,
       maxLength: 253,
       description:
-        "Corpora with the same poolKey share one connection budget. Absent: the key is a hash of the URL's host:port, because max_connections belongs to the server, not to one database (credentials and database name are ignored). Set it when two URLs reach one server by different names, or through a pooler.",
+        "Corpora with the same poolKey share one connection budget. Absent: the key is a hash of the URL's host:port, because max_connections belongs to the server, not to one database (credentials and database name are ignored); behind a pooler, the pooler's host:port (a key of its own, apart from any server's). Set it when two URLs reach one server or one pooler by different names.",
     }),
+    pooler: poolerSchema,
   },
   {
     description: 'The PostgreSQL database the corpus is ingested into, and its connection budget.',
@@ -230,6 +269,15 @@ const databaseSchema = object(
         rule: '!has(self.maxConnections) || self.reservedConnections + self.headroom < self.maxConnections',
         message:
           'reservedConnections + headroom must leave at least one connection below maxConnections for the runners',
+      },
+      {
+        rule: '!has(self.pooler) || self.headroom < self.pooler.maxClientConnections',
+        message: 'headroom must leave at least one connection below pooler.maxClientConnections for the runners',
+      },
+      {
+        rule: '!has(self.pooler) || !has(self.maxConnections) || self.pooler.poolSize + self.reservedConnections <= self.maxConnections',
+        message:
+          "pooler.poolSize + reservedConnections must fit the server's maxConnections: the pooler would open more server connections than the server has",
       },
     ],
   },
@@ -468,8 +516,18 @@ export const midiCorpusStatusSchema = object({
     poolKey: string({
       description: 'The budget this corpus shares (spec.database.poolKey, or a hash of the server host:port).',
     }),
-    limit: count('max_connections of the server.'),
-    reserved: count('reservedConnections.'),
+    limit: count(
+      "What the budget is planned against: the server's max_connections, or behind a pooler its maxClientConnections (limitSource says which).",
+    ),
+    limitSource: string({
+      enum: ['server', 'pooler'],
+      description:
+        "server: limit is the server's max_connections (the spec's, else SHOW max_connections). pooler: limit is spec.database.pooler.maxClientConnections, the smallest of the corpora on this pooler.",
+    }),
+    poolerPoolSize: count(
+      'Behind a pooler: the server connections it may open for this database and user (spec.database.pooler.poolSize, the smallest of the corpora on this pooler).',
+    ),
+    reserved: count('reservedConnections (0 behind a pooler: the pooler keeps no client slots for superusers).'),
     headroom: count('headroom.'),
     operator: count('Connections held by scan pods and the operator itself on this database.'),
     foreignConnections: count(

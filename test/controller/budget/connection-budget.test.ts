@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   connectionBudget,
   mergeLimits,
+  poolerDisagreement,
   type CorpusBudgetInput,
   type DatabaseLimits,
 } from '../../../controller/budget/connection-budget.js';
@@ -229,5 +230,64 @@ describe('mergeLimits', () => {
         { maxConnections: 90, reservedConnections: 10, headroom: 0 },
       ]),
     ).toEqual({ maxConnections: 90, reservedConnections: 10, headroom: 2 });
+  });
+});
+
+describe('connectionBudget behind a transaction pooler', () => {
+  // What the reconciler makes of spec.database.pooler {maxClientConnections: 50, poolSize: 10}, headroom 2.
+  const pooler: DatabaseLimits = { maxConnections: 50, reservedConnections: 0, headroom: 2, pooler: { poolSize: 10 } };
+
+  it("plans against the pooler's client limit less headroom and the operator's own connection, not the server's", () => {
+    const plan = connectionBudget(pooler, [corpus('a'), corpus('b', { demand: 0, scanPending: true })]);
+    // 50 − 2 − 1 = 47, less the scan's 1 = 46: 15 pods of 3. The pool size (10) is the pooler's to enforce.
+    expect([plan.allowance, plan.operator, plan.foreign]).toEqual([46, 2, 0]);
+    expect(plan.corpora.get('a')).toMatchObject({ planned: 15, parallelism: 15, limitedBy: 'allowance' });
+    expect(plan.limits.pooler).toEqual({ poolSize: 10 });
+  });
+
+  it('keeps every pod within the client limit however many corpora share the pooler', () => {
+    const plan = connectionBudget(pooler, [
+      corpus('a', { perPod: 5, potentialPods: 4, livePods: 4 }),
+      corpus('b', { perPod: 2 }),
+      corpus('c', { perPod: 3 }),
+    ]);
+    const held = [...plan.corpora.values()].reduce((n, b) => n + b.parallelism * b.perPod, 0);
+    expect(held).toBeLessThanOrEqual(50 - 2 - 1);
+  });
+});
+
+describe('mergeLimits and poolerDisagreement on a pooler', () => {
+  const behind = (maxConnections: number, poolSize: number, headroom = 2): DatabaseLimits => ({
+    maxConnections,
+    reservedConnections: 0,
+    headroom,
+    pooler: { poolSize },
+  });
+
+  it('agree when every corpus gives the pooler the same limits', () => {
+    expect(poolerDisagreement([behind(50, 10), behind(50, 10, 4)])).toBeUndefined();
+    expect(mergeLimits([behind(50, 10), behind(50, 10, 4)])).toEqual(behind(50, 10, 4));
+  });
+
+  it('take the smallest client limit and pool size when the corpora differ, and say so', () => {
+    expect(mergeLimits([behind(50, 10), behind(40, 12)])).toEqual(behind(40, 10));
+    expect(poolerDisagreement([behind(50, 10), behind(40, 12)])).toBe(
+      'the corpora on this pooler give different maxClientConnections (40, 50) and poolSize (10, 12): the smallest is used',
+    );
+    expect(poolerDisagreement([behind(50, 10), behind(40, 10)])).toMatch(/different maxClientConnections \(40, 50\):/);
+  });
+
+  it('plan a key that names a pooler and a server as a pooler, with the smallest limit of all', () => {
+    const server: DatabaseLimits = { maxConnections: 30, reservedConnections: 3, headroom: 2 };
+    expect(mergeLimits([behind(50, 10), server])).toEqual({
+      maxConnections: 30,
+      reservedConnections: 3,
+      headroom: 2,
+      pooler: { poolSize: 10 },
+    });
+    expect(poolerDisagreement([behind(50, 10), server])).toMatch(
+      /^1 of the 2 corpora on this budget are behind a pooler/,
+    );
+    expect(poolerDisagreement([server, server])).toBeUndefined();
   });
 });

@@ -314,6 +314,70 @@ describe("computeStatus: the server's other consumers", () => {
   });
 });
 
+describe('computeStatus behind a transaction pooler', () => {
+  const pooled = (over: Partial<BudgetObservation> = {}, figures: Partial<BudgetObservation['figures']> = {}) =>
+    computeStatus({
+      corpus: makeCorpus(),
+      now,
+      runPods: noPods,
+      budget: budget({
+        ledger: { read: false, behindPooler: true },
+        pooler: { agree: true },
+        ...over,
+        figures: {
+          ...budget().figures,
+          limit: 50,
+          limitSource: 'pooler',
+          poolerPoolSize: 10,
+          reserved: 0,
+          headroom: 2,
+          foreignConnections: 0,
+          allowance: 47,
+          ...figures,
+        },
+      }),
+    });
+
+  it("says the server's sessions are not read there, and what bounds the connections instead", () => {
+    const s = pooled();
+    expect(s.budget).toMatchObject({ limit: 50, limitSource: 'pooler', poolerPoolSize: 10 });
+    const c = condition(s, 'ForeignConnectionsUncertain');
+    expect(c).toMatchObject({ status: 'True', reason: 'BehindPooler' });
+    expect(c.message).toContain("maxClientConnections (50), and the pooler's poolSize (10) bounds the connections");
+    expect(condition(s, 'PoolerLimitsConflict')).toMatchObject({ status: 'False', reason: 'PoolerLimitsAgree' });
+    // Not a problem to warn about: the corpus is configured so.
+    expect(transitionEvents(undefined, s)).toContainEqual(
+      expect.objectContaining({ type: 'Normal', reason: 'BehindPooler' }),
+    );
+  });
+
+  it('warns when the corpora on one pooler give different limits', () => {
+    const s = pooled({
+      pooler: { agree: false, why: 'the corpora on this pooler give different poolSize (5, 10): the smallest is used' },
+    });
+    expect(condition(s, 'PoolerLimitsConflict')).toMatchObject({
+      status: 'True',
+      reason: 'PoolerLimitsDiffer',
+      message: 'The corpora on this pooler give different poolSize (5, 10): the smallest is used.',
+    });
+    expect(transitionEvents(undefined, s)).toContainEqual(
+      expect.objectContaining({ type: 'Warning', reason: 'PoolerLimitsDiffer' }),
+    );
+  });
+
+  it("names the pooler's client limit in the budget message, and what to raise when nothing fits", () => {
+    const limited = pooled({ limitedBy: 'allowance', demand: 40 }, { parallelism: 15 });
+    expect(condition(limited, 'BudgetLimited').message).toBe(
+      'Running 15 of 40 wanted pods: 3 connections each, 47 allowed on this database ' +
+        '(pooler maxClientConnections 50 − headroom 2 − operator and scans 1 − other connections on the server 0).',
+    );
+    const none = pooled({ limitedBy: 'nothingFits' }, { perPod: 64 });
+    expect(condition(none, 'BudgetLimited').message).toContain(
+      "Raise the pooler's max_client_conn and spec.database.pooler.maxClientConnections, lower headroom,",
+    );
+  });
+});
+
 describe('transitionEvents', () => {
   it("emits one Event per condition that changed, with the condition's reason", () => {
     const pending = computeStatus({ corpus: makeCorpus(), now, runPods: noPods });

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PoolAcquireTimeoutError } from '../../../job-runner/pool/errors.js';
 import { applicationNameFor } from '../../../contract/application-name.js';
+import { Admission } from '../../../job-runner/pool/admission.js';
 import { RunnerPool, type RunnerPoolOptions } from '../../../job-runner/pool/pool.js';
 import { ManualClock } from '../../support/manual-clock.js';
 import { startTestPostgres, type TestPostgres } from '../../support/postgres.js';
@@ -266,5 +267,31 @@ describe('RunnerPool against a real Postgres', () => {
     const after = await Promise.all([1, 2, 3].map(() => pool.use((c) => c.query('SELECT 1'))));
     expect(after).toHaveLength(3);
     expect(pool.stats().total).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('RunnerPool behind a transaction pooler', () => {
+  const behind = (over: Partial<RunnerPoolOptions> = {}) =>
+    new RunnerPool({
+      connectionString: 'postgres://midi@pgbouncer.invalid:6432/midi',
+      size: { max: 2, warm: 1 },
+      applicationName: 'mco test',
+      poolMode: 'transaction',
+      ...over,
+    });
+
+  it('uses no named statements there, and does where it reaches the server itself', () => {
+    expect(behind().namedStatements).toBe(false);
+    expect(behind({ poolMode: 'direct' }).namedStatements).toBe(true);
+  });
+
+  it('refuses an admission: the server ledger needs a session of its own', () => {
+    const admission = new Admission({
+      connectionString: 'postgres://midi@pgbouncer.invalid:6432/midi',
+      holder: applicationNameFor({ role: 'run', corpus: 'c', shard: 0, claim: 2 }),
+      claim: 2,
+      cap: { headroom: 2 },
+    });
+    expect(() => behind({ admission })).toThrow('behind a transaction pooler there is no server ledger to admit');
   });
 });
