@@ -102,7 +102,12 @@ export interface DatabaseAccess {
    * unless `force`: the final count of a finished corpus must be exact), or when the schema is not there yet (the
    * runners create it).
    */
-  progress(budgetKey: string, db: DatabaseTarget, corpusKey: string, options?: QueryOptions): Promise<Progress | undefined>;
+  progress(
+    budgetKey: string,
+    db: DatabaseTarget,
+    corpusKey: string,
+    options?: QueryOptions,
+  ): Promise<Progress | undefined>;
   /**
    * The server's ledger: every session but the reader's own, read through `ledgerDatabase` with the URL's
    * credentials. At most one read per budget key every few seconds; throws (with a scrubbed message) when the
@@ -352,7 +357,12 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
   }
 
   /** Runs `fn` after every earlier call for the same budget key has finished: one connection per database at most. */
-  async deleteCorpusRows(key: string, db: DatabaseTarget, corpusKey: string, options: QueryOptions = {}): Promise<number> {
+  async deleteCorpusRows(
+    key: string,
+    db: DatabaseTarget,
+    corpusKey: string,
+    options: QueryOptions = {},
+  ): Promise<number> {
     return this.serial(key, () =>
       this.query(db, options, async (c) => {
         const exists = await c.query<{ t: string | null }>("SELECT to_regclass('midi.corpora') AS t");

@@ -568,7 +568,8 @@ export class Reconciler {
     database: Database,
     corpora: readonly MidiCorpus[],
   ): Promise<
-    { ok: true; limits: DatabaseLimits; poolerDisagreement?: string } | { ok: false; reason: string; tlsRefused: boolean }
+    | { ok: true; limits: DatabaseLimits; poolerDisagreement?: string }
+    | { ok: false; reason: string; tlsRefused: boolean }
   > {
     const all: DatabaseLimits[] = [];
     let detected: number | undefined;
