@@ -1,16 +1,18 @@
 import type { CommandModule } from 'yargs';
 import { checkDatabaseUrl, databaseUrl, wholeNumber } from '../../common/flags.js';
-import { migrate } from '../../job-runner/db/migrations.js';
+import { MIGRATIONS, migrate } from '../../job-runner/db/migrations.js';
 import { runWithOneConnection } from '../one-connection.js';
 
 interface MigrateArgs {
   'database-url'?: string;
   'wait-seconds': number;
+  contract: boolean;
 }
 
 /**
  * `midi-corpus migrate`: brings the database schema up to date. Runners and local mode migrate by themselves; this
- * command is for operators who want the schema in place (or checked) before anything runs.
+ * command is for operators who want the schema in place (or checked) before anything runs, and the only way contract
+ * steps are applied (--contract), since only a person knows that no runner of an older release will start again.
  */
 export const migrateCommand: CommandModule<object, MigrateArgs> = {
   command: 'migrate',
@@ -27,6 +29,12 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
         describe: 'How long to retry while the database is unreachable',
         coerce: wholeNumber('--wait-seconds', { min: 0 }),
       })
+      .option('contract', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'Also apply contract steps (they stop older releases): only once no runner of an older release is left',
+      })
       .check((a) => checkDatabaseUrl(a['database-url'], { required: true })),
   handler: async (args) => {
     process.exitCode = await runMigrate(args);
@@ -36,7 +44,12 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
 function runMigrate(args: MigrateArgs): Promise<number> {
   const command = { role: 'migrate', databaseUrl: args['database-url'], openTimeoutMs: args['wait-seconds'] * 1000 };
   return runWithOneConnection(command, async (pool, log, database) => {
-    const result = await pool.use(migrate);
+    const result = await pool.use((c) => migrate(c, MIGRATIONS, { contract: args.contract }));
     log.info({ database, ...result }, result.applied.length ? 'migrations applied' : 'schema already current');
+    if (result.deferred.length)
+      log.warn(
+        { deferred: result.deferred },
+        'contract steps left out: run `midi-corpus migrate --contract` once no runner of an older release is left',
+      );
   });
 }
