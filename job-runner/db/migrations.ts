@@ -28,7 +28,7 @@ import { sql as schemaSteps } from './migrations/0005-schema-steps.js';
  */
 
 interface MigrationBase {
-  /** 1, 2, 3...: applied in order, never renumbered. */
+  /** 1, 2, 3...: applied in order (but for a contract step runners left to `migrate --contract`), never renumbered. */
   version: number;
   name: string;
   sql: string;
