@@ -32,7 +32,8 @@ export interface AnalysisBenchOptions {
   minSeconds?: number;
 }
 
-function analysisPass(files: readonly Uint8Array[]): number {
+/** One pass of analyzeMidi over the files; returns how many it refused. */
+export function analysisPass(files: readonly Uint8Array[]): number {
   let failures = 0;
   for (const bytes of files) if (!analyzeMidi(bytes).ok) failures++;
   return failures;

@@ -27,7 +27,8 @@ import { ANALYSIS_VERSION } from '../job-runner/analysis/version.js';
 import { migrate } from '../job-runner/db/migrations.js';
 import { ensureCorpus, writeBatch, type FileResult } from '../job-runner/db/store.js';
 import { exportFiles, type RowSink } from '../job-runner/results/export.js';
-import { sinkFor, type ExportFormat } from '../job-runner/results/formats.js';
+import type { ExportFormat } from '../job-runner/results/export-options.js';
+import { sinkFor } from '../job-runner/results/formats.js';
 import { generateCorpus } from '../job-runner/synth/corpus.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));

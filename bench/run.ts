@@ -8,22 +8,33 @@
  *   (d) validation overhead: bypass window vs ping on every checkout  bench/pool.ts       target ≤ 2 %
  *   (e) runner vs naive (a connection per file, an INSERT per row)    bench/runner.ts     target ≥ 10x
  *   (f) export: live heap of a 100x larger corpus over a small one's   bench/export.ts     about 1 when it streams
+ *   (g) start-up of every command that needs no cluster / node -e 0    bench/startup.ts    target ≤ 4
+ *   (h) a shard's fixed cost (run-shard, one file) / node -e 0          bench/startup.ts    target ≤ 3
+ *   (i) local vs a Python ingester (mido + psycopg2), real-world-like  bench/local-vs-python.ts  target ≥ 20x
+ *   (j) local's shard count: 1, 2, 4, 8 shards on the same corpus      bench/local-vs-python.ts
+ *   (k) analysis MB/s per core over a native parser's (portSMF, C++)    bench/native.ts     the gap to native speed
  *
  * Sizes can be changed through the environment: BENCH_FILES (corpus size, default 1500), BENCH_WORKERS (parse
  * workers for (b) and (e), default 1), BENCH_ROUNDS (default 5), and the evenly spread subsets that the slow sides
  * run over: BENCH_ANALYSIS_FILES for (a) (default 150: one pass of `new Midi(bytes)` over them takes seconds) and
- * BENCH_NAIVE_FILES for (e) (default 150); BENCH_EXPORT_ROWS, the large corpus of (f) (default 200 000).
+ * BENCH_NAIVE_FILES for (e) (default 150); BENCH_EXPORT_ROWS, the large corpus of (f) (default 200 000);
+ * BENCH_STARTUP_ROUNDS for (g) and (h) (default 7); BENCH_REAL_WORLD_FILES, the real-world-like corpus of (i) and (j)
+ * (default 2000); BENCH_SWEEP_ROUNDS, rounds of (j) (default 3).
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres } from '../job-runner/db/embedded.js';
+import { analyzeMidi } from '../job-runner/analysis/analyze.js';
 import { generateCorpus } from '../job-runner/synth/corpus.js';
 import { benchAnalysis } from './analysis.js';
 import { benchExport } from './export.js';
+import { benchNative } from './native.js';
 import { benchPool } from './pool.js';
 import { benchRunner } from './runner.js';
+import { benchLocalVsPython, fastestShards } from './local-vs-python.js';
+import { benchShardStart, benchStartup } from './startup.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url));
 
@@ -60,10 +71,8 @@ async function main(): Promise<void> {
   done();
   const db = await startEmbeddedPostgres({ dataDir: path.join(tmp, 'pg') });
   try {
-    const analysisSet = spread(
-      corpus.map((f) => f.bytes),
-      analysisFiles,
-    );
+    const analysisCorpus = spread(corpus, analysisFiles);
+    const analysisSet = analysisCorpus.map((f) => f.bytes);
     done = step(`(a) analysis vs @tonejs/midi over ${analysisSet.length} files`);
     const analysis = await benchAnalysis(analysisSet, { minSeconds: 3 });
     done();
@@ -80,6 +89,44 @@ async function main(): Promise<void> {
     done = step(`(f) export of ${exportRows} files vs ${exportRows / 100}, CSV and Parquet`);
     const exported = await benchExport(db.url, { largeRows: exportRows });
     done();
+    const startupRounds = envNumber('BENCH_STARTUP_ROUNDS', 7);
+    done = step(`(g) start-up of every command but controller vs node -e 0, ${startupRounds} rounds`);
+    const startup = await benchStartup(startupRounds);
+    done();
+    done = step(`(h) a shard's fixed cost: run-shard on one file and on none, ${startupRounds} rounds`);
+    const shardStart = await benchShardStart(db.url, startupRounds);
+    done();
+    const realWorldFiles = envNumber('BENCH_REAL_WORLD_FILES', 2000);
+    done = step(
+      `(i, j) local vs a Python ingester, and local's shard counts, on ${realWorldFiles} real-world-like files`,
+    );
+    const realWorld = generateCorpus({ files: realWorldFiles, seed: 43, profile: 'real-world' });
+    const realWorldRoot = path.join(tmp, 'real-world');
+    for (const f of realWorld) {
+      await mkdir(path.dirname(path.join(realWorldRoot, f.path)), { recursive: true });
+      await writeFile(path.join(realWorldRoot, f.path), f.bytes);
+    }
+    const vsPython = await benchLocalVsPython({
+      databaseUrl: db.url,
+      root: realWorldRoot,
+      files: realWorld.map((f) => f.bytes),
+      dataDir: path.join(tmp, 'local-data'),
+      sweepRounds: envNumber('BENCH_SWEEP_ROUNDS', 3),
+      step: (line) => process.stderr.write(`bench:   ${line}\n`),
+    });
+    done();
+    // On the real-world-like files (several tracks, drums, tempo maps): the files a native parser's speed matters on.
+    const nativeSet = spread(
+      realWorld.filter((f) => analyzeMidi(f.bytes).ok),
+      analysisFiles,
+    );
+    done = step(`(k) analysis vs a native parser (portSMF) over ${nativeSet.length} real-world-like files`);
+    const native = await benchNative(
+      nativeSet.map((f) => path.join(realWorldRoot, f.path)),
+      nativeSet.map((f) => f.bytes),
+      { minSeconds: 4, scratch: tmp },
+    );
+    done();
 
     const result = {
       analysisSpeedupVsTonejs: analysis.analysisSpeedupVsTonejs,
@@ -89,11 +136,20 @@ async function main(): Promise<void> {
       validationOverheadPingEvery: pool.validationOverheadPingEvery,
       speedupOverNaive: runner.speedupOverNaive,
       exportLiveHeapLargeOverSmall: exported.liveHeapLargeOverSmall,
+      startupOverBareNode: startup.worstOverBareNode,
+      shardFixedCostOverBareNode: shardStart.oneFileOverBareNode,
+      localSpeedupOverPython: vsPython.localOverPython,
+      localRerunSpeedupOverPython: vsPython.localOverPythonRerun,
+      localFastestShards: fastestShards(vsPython.sweep),
+      analysisOverNative: native.analysisOverNative,
       targets: {
         analysisSpeedupVsTonejs: '>= 10',
         endToEndOverAnalysis: '>= 0.8',
         validationOverheadBypass: '<= 0.02',
         speedupOverNaive: '>= 10',
+        startupOverBareNode: '<= 4',
+        shardFixedCostOverBareNode: '<= 3',
+        localSpeedupOverPython: '>= 20 (aim 50)',
       },
       raw: {
         machine: {
@@ -107,6 +163,10 @@ async function main(): Promise<void> {
         runner,
         pool: pool.raw,
         export: exported,
+        startup,
+        shardStart,
+        localVsPython: vsPython,
+        native,
       },
       measuredAt: new Date().toISOString(),
       totalSeconds: (Date.now() - started) / 1000,
@@ -134,11 +194,19 @@ interface Printable {
   validationOverheadBypass: number;
   validationOverheadPingEvery: number;
   speedupOverNaive: number;
+  startupOverBareNode: number;
+  shardFixedCostOverBareNode: number;
+  localSpeedupOverPython: number;
+  localRerunSpeedupOverPython: number;
   raw: {
     analysis: Awaited<ReturnType<typeof benchAnalysis>>;
     runner: Awaited<ReturnType<typeof benchRunner>>;
     pool: Awaited<ReturnType<typeof benchPool>>['raw'];
     export: Awaited<ReturnType<typeof benchExport>>;
+    startup: Awaited<ReturnType<typeof benchStartup>>;
+    shardStart: Awaited<ReturnType<typeof benchShardStart>>;
+    localVsPython: Awaited<ReturnType<typeof benchLocalVsPython>>;
+    native: Awaited<ReturnType<typeof benchNative>>;
   };
 }
 
@@ -150,6 +218,7 @@ function table(r: Printable): string {
   const a = r.raw.analysis;
   const e = r.raw.runner;
   const s = r.raw.pool.start;
+  const n = r.raw.native;
   const rows: [string, string, string, string][] = [
     [
       '(a) analysis vs new Midi(bytes), 1 core',
@@ -181,6 +250,12 @@ function table(r: Printable): string {
       `${fps(e.endToEnd.filesPerSecond)} vs ${fps(e.naive.filesPerSecond)}`,
       `≥ 10x ${verdict(r.speedupOverNaive >= 10)}`,
     ],
+    [
+      '(k) analysis over a native parser (portSMF), 1 core',
+      x(n.analysisOverNative),
+      `${n.analysis.mbPerSecond.toFixed(1)} MB/s vs ${n.native.mbPerSecond.toFixed(1)} MB/s over ${n.files} files`,
+      '',
+    ],
     ...r.raw.export.liveHeapMb
       .filter((h) => h.corpus.endsWith('large'))
       .map((h): [string, string, string, string] => {
@@ -193,6 +268,7 @@ function table(r: Printable): string {
           '',
         ];
       }),
+    ...startupRows(r),
   ];
   const widths = [0, 1, 2, 3].map((i) =>
     Math.max(...rows.map((row) => row[i]!.length), ['benchmark', 'ratio', 'figures', 'target'][i]!.length),
@@ -203,6 +279,49 @@ function table(r: Printable): string {
       .join('  ')
       .trimEnd();
   return `\n${[line(['benchmark', 'ratio', 'figures', 'target']), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')}\n`;
+}
+
+/** (g) to (j): fixed costs, and local against the Python ingester. */
+function startupRows(r: Printable): [string, string, string, string][] {
+  const x = (v: number) => `${v.toFixed(2)}x`;
+  const verdict = (ok: boolean) => (ok ? 'met' : 'SHORT');
+  const st = r.raw.startup;
+  const worst = st.commands.reduce((a, c) => (c.overBareNode > a.overBareNode ? c : a));
+  const sh = r.raw.shardStart;
+  const lp = r.raw.localVsPython;
+  const fps = (v: number) => `${v.toFixed(0)} files/s`;
+  return [
+    [
+      '(g) start-up, slowest command over node -e 0',
+      x(r.startupOverBareNode),
+      `${worst.args.join(' ')}: ${worst.medianMs.toFixed(0)} ms vs ${st.bareNodeMedianMs.toFixed(0)} ms (medians of ${st.rounds})`,
+      `≤ 4x ${verdict(r.startupOverBareNode <= 4)}`,
+    ],
+    [
+      "(h) a shard's fixed cost (one file) over node -e 0",
+      x(r.shardFixedCostOverBareNode),
+      `${sh.oneFile.exitMs.toFixed(0)} ms (admitted at ${sh.oneFile.admittedMs.toFixed(0)} ms); empty shard ${sh.emptyShard.exitMs.toFixed(0)} ms; node -e 0 ${sh.bareNodeMedianMs.toFixed(0)} ms`,
+      `≤ 3x ${verdict(r.shardFixedCostOverBareNode <= 3)}`,
+    ],
+    [
+      `(i) local over a Python ingester, ${lp.files} real-world-like files`,
+      x(r.localSpeedupOverPython),
+      `${fps(lp.local.filesPerSecond)} (${lp.local.shards} shards) vs ${fps(lp.python.filesPerSecond)}`,
+      `≥ 20x ${verdict(r.localSpeedupOverPython >= 20)}, aim 50x: ${(r.localSpeedupOverPython / 50).toFixed(2)} of it`,
+    ],
+    [
+      '(i) the same, again with nothing to write',
+      x(r.localRerunSpeedupOverPython),
+      `${lp.localRerun.seconds.toFixed(2)} s vs ${lp.pythonRerun.seconds.toFixed(2)} s`,
+      '',
+    ],
+    [
+      "(j) local's shard count: seconds for 1, 2, 4, 8",
+      `${fastestShards(lp.sweep)} fastest`,
+      lp.sweep.map((s) => `${s.shards}: ${s.seconds.toFixed(2)} s`).join(', '),
+      '',
+    ],
+  ];
 }
 
 await main();

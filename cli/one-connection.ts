@@ -1,6 +1,8 @@
 import { databaseUrlProblem } from '../common/flags.js';
 import { createLogger, type Logger } from '../common/log.js';
 import { describeDatabaseUrl, describeError } from '../contract/describe-error.js';
+import { withTlsFiles, type TlsFiles } from '../contract/database-tls.js';
+import { checkDatabaseTls } from '../contract/tls-options.js';
 import { EXIT_OK, EXIT_USAGE } from '../contract/exit-codes.js';
 import { SCAN_CONNECTIONS } from '../contract/pool-sizing.js';
 import { applicationNameFor, processName } from '../contract/application-name.js';
@@ -16,6 +18,8 @@ export interface OneConnectionCommand {
   corpus?: string;
   /** --database-url; DATABASE_URL from the environment when absent. */
   databaseUrl: string | undefined;
+  /** --ssl-root-cert and its siblings. */
+  tlsFiles: TlsFiles;
   /** How long to wait for an unreachable database (the pool's default otherwise). */
   openTimeoutMs?: number;
   /** The cap the server ledger admits this connection against; without it the connection claims nothing (migrate). */
@@ -36,15 +40,23 @@ export async function runWithOneConnection(
     base: { component: command.role, ...(command.corpus !== undefined ? { corpus: command.corpus } : {}) },
   });
   exitOnShutdownSignal(log);
-  const url = command.databaseUrl ?? process.env.DATABASE_URL;
-  if (!url) {
+  const given = command.databaseUrl ?? process.env.DATABASE_URL;
+  if (!given) {
     log.error('no database: pass --database-url or set DATABASE_URL');
     return EXIT_USAGE;
   }
   // Checked at parse time too (cli/usage.ts); here for callers of the handler, which pg would read as a host name.
-  const problem = databaseUrlProblem(url);
+  const problem = databaseUrlProblem(given);
   if (problem) {
     log.error(`the database URL ${problem}`);
+    return EXIT_USAGE;
+  }
+  let url: string;
+  try {
+    url = withTlsFiles(given, command.tlsFiles);
+    checkDatabaseTls(url, {});
+  } catch (err) {
+    log.error(describeError(err));
     return EXIT_USAGE;
   }
   const database = describeDatabaseUrl(url);

@@ -1,9 +1,11 @@
 import type { Argv } from 'yargs';
 import { checkDatabaseUrl, databaseUrl, port } from '../common/flags.js';
-import { DEFAULT_DATA_DIR } from '../job-runner/local/database.js';
+import { withTlsFiles } from '../contract/database-tls.js';
+import { checkDatabaseTls, TLS_OPTIONS, tlsFilesFrom, type TlsArgs } from '../contract/tls-options.js';
+import { DEFAULT_DATA_DIR } from '../job-runner/local/data-dir.js';
 
 /** The flags that say which results database a command reads: local mode's embedded one, or any by URL. */
-export interface ResultsDatabaseArgs {
+export interface ResultsDatabaseArgs extends TlsArgs {
   'database-url'?: string;
   'data-dir': string;
   port?: number;
@@ -22,5 +24,19 @@ export function resultsDatabaseOptions<T>(y: Argv<T>): Argv<T & ResultsDatabaseA
     })
     .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'The data directory local mode used' })
     .option('port', { describe: 'Port for the embedded Postgres (default: a free one)', coerce: port('--port') })
-    .check((a) => checkDatabaseUrl(a['database-url'], { required: false })) as Argv<T & ResultsDatabaseArgs>;
+    .options(TLS_OPTIONS)
+    .check(
+      (a) =>
+        checkDatabaseUrl(a['database-url'], { required: false }) &&
+        checkDatabaseTls(a['database-url'] ?? process.env.DATABASE_URL, a),
+    ) as Argv<T & ResultsDatabaseArgs>;
+}
+
+/**
+ * The database URL the flags name, with the certificate files given by flag in it (contract/database-tls.ts), or
+ * undefined for local mode's embedded database (which has no TLS: the flags are then not used).
+ */
+export function resultsDatabaseUrl(args: ResultsDatabaseArgs): string | undefined {
+  const url = args['database-url'] ?? (process.env.DATABASE_URL || undefined);
+  return url === undefined ? undefined : withTlsFiles(url, tlsFilesFrom(args));
 }

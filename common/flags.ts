@@ -161,6 +161,25 @@ export function readableDirectory(label: string): Coercer<string> {
 }
 
 /**
+ * An existing file this process may read (a certificate, a key), returned as an absolute path: it is handed to other
+ * processes (local mode's runners) that may not share the working directory.
+ */
+export function readableFile(label: string): Coercer<string> {
+  return (value) => {
+    const v = String(single(label, value));
+    let problem: string | null = null;
+    try {
+      if (!statSync(v).isFile()) problem = 'is not a file';
+      else accessSync(v, constants.R_OK);
+    } catch (err) {
+      problem = fsProblem(err);
+    }
+    if (problem) throw new FlagError(`${label} must be a file this user may read, got ${v} (${problem})`);
+    return path.resolve(v);
+  };
+}
+
+/**
  * A directory this process may write to, created later if missing: then its nearest existing ancestor must be a
  * writable directory. For data and output directories, checked before anything starts that would fail on them.
  */

@@ -1,6 +1,8 @@
 import { capFlags, type CapSettings } from './cap-options.js';
 import { poolFlags } from './pool-options.js';
 import type { PoolTuning } from './pool-sizing.js';
+import type { TlsFiles } from './database-tls.js';
+import { tlsFlags } from './tls-options.js';
 
 /**
  * The runner's command line, `run-shard …`: the args of a run Job's container (the image's entrypoint is the CLI) and
@@ -22,6 +24,8 @@ export interface RunShardInvocation {
   pool: PoolTuning;
   /** The cap the runner is admitted against by the server ledger. */
   cap: CapSettings;
+  /** The certificate files of the TLS connection to the database (the controller's mounted Secret); paths only. */
+  tls?: TlsFiles;
   maxFileBytes?: number;
   fileTimeoutMs?: number;
   retryFailed?: boolean;
@@ -53,6 +57,7 @@ export function runShardArgs(run: RunShardInvocation): string[] {
     ...flag('split-output', run.splitOutput),
     ...poolFlags(run.pool),
     ...capFlags(run.cap),
+    ...tlsFlags(run.tls ?? {}),
     ...flag('max-file-bytes', run.maxFileBytes),
     ...flag('file-timeout-ms', run.fileTimeoutMs),
     ...(run.retryFailed ? ['--retry-failed'] : []),

@@ -1,11 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { CommandModule } from 'yargs';
 import { nonEmpty, wholeNumber } from '../../common/flags.js';
-import { createLogger } from '../../common/log.js';
-import { UNSCHEDULABLE_GRACE_MS } from '../../controller/plan/pod-problems.js';
-import { REJECTED_RETRY_MS } from '../../controller/reconcile/reconciler.js';
-import { createController } from '../../controller/wiring.js';
+import { REJECTED_RETRY_MS, UNSCHEDULABLE_GRACE_MS } from '../../controller/defaults.js';
 
 interface ControllerArgs {
   namespace: string;
@@ -93,6 +89,12 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
         coerce: wholeNumber('--unschedulable-grace-seconds', { min: 0 }),
       }),
   handler: async (args) => {
+    // The Kubernetes client alone takes most of a second to load: only the controller loads it, once its flags are good.
+    const [{ KubeConfig }, { createLogger }, { createController }] = await Promise.all([
+      import('@kubernetes/client-node'),
+      import('../../common/log.js'),
+      import('../../controller/wiring.js'),
+    ]);
     const log = createLogger({ base: { component: 'controller' } });
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromDefault(); // in-cluster when running in a pod, else $KUBECONFIG or ~/.kube/config

@@ -1,12 +1,6 @@
 import type { CommandModule } from 'yargs';
-import {
-  DEFAULT_DATA_DIR,
-  NoLocalDatabaseError,
-  openLocalDatabase,
-  psqlCommand,
-} from '../../job-runner/local/database.js';
+import { DEFAULT_DATA_DIR } from '../../job-runner/local/data-dir.js';
 import { port } from '../../common/flags.js';
-import { createLogger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_BUG, EXIT_USAGE } from '../../contract/exit-codes.js';
 
@@ -28,6 +22,10 @@ export const dbCommand: CommandModule<object, DbArgs> = {
       .option('data-dir', { type: 'string', default: DEFAULT_DATA_DIR, describe: 'The data directory local mode used' })
       .option('port', { describe: 'Port to listen on (default: a free one)', coerce: port('--port') }),
   handler: async (args) => {
+    const [{ createLogger }, { NoLocalDatabaseError, openLocalDatabase, psqlCommand }] = await Promise.all([
+      import('../../common/log.js'),
+      import('../../job-runner/local/database.js'),
+    ]);
     const log = createLogger({ base: { component: 'db' } });
     try {
       // Only a cluster local mode made: a mistyped --data-dir would otherwise become a new, empty database.

@@ -3,20 +3,18 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { CommandModule } from 'yargs';
-import { resultsDatabaseOptions, type ResultsDatabaseArgs } from '../results-database.js';
+import { resultsDatabaseOptions, resultsDatabaseUrl, type ResultsDatabaseArgs } from '../results-database.js';
 import { listOf, nonEmpty, numberAbove, oneOf, outputFile, wholeNumber } from '../../common/flags.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import { PermanentError } from '../../contract/error-kinds.js';
-import { withResultsDatabase } from '../../job-runner/results/database.js';
-import { DEFAULT_FETCH_SIZE, exportFiles, prepareForExport } from '../../job-runner/results/export.js';
-import { FilterError, KNOWN_STATUSES, parseExportFilter } from '../../job-runner/results/filters.js';
 import {
+  DEFAULT_FETCH_SIZE,
   DEFAULT_ROW_GROUP_SIZE,
   EXPORT_FORMATS,
-  sinkFor,
   type ExportFormat,
-} from '../../job-runner/results/formats.js';
+} from '../../job-runner/results/export-options.js';
+import { FilterError, KNOWN_STATUSES, parseExportFilter } from '../../job-runner/results/filters.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 
 interface ExportArgs extends ResultsDatabaseArgs {
@@ -133,8 +131,14 @@ async function runExport(args: ExportArgs): Promise<number> {
     if (toStdout && format === 'parquet' && process.stdout.isTTY)
       throw new FilterError('output', 'Parquet is binary: give a file (-o files.parquet) or redirect stdout');
 
+    // Loaded once the flags are known good: pg, the embedded server and the Parquet writer are most of the start-up.
+    const [{ withResultsDatabase }, { exportFiles, prepareForExport }, { sinkFor }] = await Promise.all([
+      import('../../job-runner/results/database.js'),
+      import('../../job-runner/results/export.js'),
+      import('../../job-runner/results/formats.js'),
+    ]);
     const rows = await withResultsDatabase(
-      { databaseUrl: args['database-url'], dataDir: args['data-dir'], port: args.port, role: 'export' },
+      { databaseUrl: resultsDatabaseUrl(args), dataDir: args['data-dir'], port: args.port, role: 'export' },
       async (client, database) => {
         await prepareForExport(client, database, filter.corpus);
         let out: Writable = process.stdout;

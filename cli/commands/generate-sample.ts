@@ -1,8 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { wholeNumber, writableDirectory } from '../../common/flags.js';
-import { createLogger } from '../../common/log.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
-import { writeSampleCorpus } from '../../job-runner/synth/sample.js';
 
 interface GenerateSampleArgs {
   dir: string;
@@ -38,6 +36,10 @@ export const generateSampleCommand: CommandModule<object, GenerateSampleArgs> = 
 };
 
 async function runGenerateSample(args: GenerateSampleArgs): Promise<number> {
+  const [{ createLogger }, { writeSampleCorpus }] = await Promise.all([
+    import('../../common/log.js'),
+    import('../../job-runner/synth/sample.js'),
+  ]);
   const log = createLogger({ base: { component: 'generate-sample' } });
   try {
     const summary = await writeSampleCorpus(args.dir, { files: args.files, seed: args.seed, bad: args.bad });

@@ -1,8 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { DEFAULT_DATA_DIR } from '../../job-runner/local/database.js';
-import { humanSummary } from '../../job-runner/local/report.js';
-import { runLocal } from '../../job-runner/local/run-local.js';
-import { createLogger } from '../../common/log.js';
+import { DEFAULT_DATA_DIR } from '../../job-runner/local/data-dir.js';
 import {
   checkDatabaseUrl,
   databaseUrl,
@@ -15,13 +12,15 @@ import {
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_USAGE } from '../../contract/exit-codes.js';
 import { CAP_OPTIONS, capSettingsFrom } from '../../contract/cap-options.js';
+import { withTlsFiles } from '../../contract/database-tls.js';
+import { checkDatabaseTls, TLS_OPTIONS, tlsFilesFrom, type TlsArgs } from '../../contract/tls-options.js';
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
 import { installShutdownHandlers } from '../../job-runner/runner/shutdown.js';
-import { RUN_SHARD_DEFAULTS } from '../../job-runner/runner/run-shard.js';
+import { RUN_SHARD_DEFAULTS } from '../../job-runner/runner/defaults.js';
 
-interface LocalArgs extends PoolArgs {
+interface LocalArgs extends PoolArgs, TlsArgs {
   dir: string;
   corpus?: string;
   'database-url'?: string;
@@ -81,7 +80,7 @@ export const localCommand: CommandModule<object, LocalArgs> = {
         describe: `Globs of files to include (default ${DEFAULT_INCLUDE.join(' ')})`,
       })
       .option('files-per-shard', {
-        describe: 'Files per shard (default: about four shards per runner, 50 to 2000 files each)',
+        describe: 'Files per shard (default: at most one shard per runner, 2000 to 4000 files each)',
         coerce: wholeNumber('--files-per-shard', { min: 1 }),
       })
       .option('shards', {
@@ -128,14 +127,34 @@ export const localCommand: CommandModule<object, LocalArgs> = {
         default: false,
         describe: 'Print the summary as one JSON object, the last line of stdout',
       })
-      .check((a) => checkDatabaseUrl(a['database-url'], { required: false })),
+      .options(TLS_OPTIONS)
+      .check(
+        (a) =>
+          checkDatabaseUrl(a['database-url'], { required: false }) &&
+          checkDatabaseTls(a['database-url'] ?? process.env.DATABASE_URL, a),
+      ),
   handler: async (args) => {
     process.exitCode = await localCli(args);
     process.exit();
   },
 };
 
+/**
+ * The database a local run uses, with the certificate files given by flag in its URL (its runners get them that way);
+ * undefined for the embedded one, which has no TLS.
+ */
+function databaseUrlWithTls(args: LocalArgs): string | undefined {
+  const url = args['database-url'] ?? (process.env.DATABASE_URL || undefined);
+  return url === undefined ? undefined : withTlsFiles(url, tlsFilesFrom(args));
+}
+
 async function localCli(args: LocalArgs): Promise<number> {
+  // Loaded once the flags are known good: pg, pino, the embedded server and the progress bar are most of the start-up.
+  const [{ createLogger }, { runLocal }, { humanSummary }] = await Promise.all([
+    import('../../common/log.js'),
+    import('../../job-runner/local/run-local.js'),
+    import('../../job-runner/local/report.js'),
+  ]);
   // On a terminal the progress bar and the summary say what matters; info lines would scroll the bar away.
   const tty = process.stderr.isTTY === true;
   const log = createLogger({ base: { component: 'local' }, level: process.env.LOG_LEVEL ?? (tty ? 'warn' : 'info') });
@@ -148,7 +167,7 @@ async function localCli(args: LocalArgs): Promise<number> {
       {
         dir: args.dir,
         corpus: args.corpus,
-        databaseUrl: args['database-url'] ?? (process.env.DATABASE_URL || undefined),
+        databaseUrl: databaseUrlWithTls(args),
         dataDir: args['data-dir'],
         port: args.port,
         include: args.include,

@@ -1,9 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { checkDatabaseUrl, databaseUrl, wholeNumber } from '../../common/flags.js';
-import { MIGRATIONS, migrate } from '../../job-runner/db/migrations.js';
-import { runWithOneConnection } from '../one-connection.js';
+import { checkDatabaseTls, TLS_OPTIONS, tlsFilesFrom, type TlsArgs } from '../../contract/tls-options.js';
 
-interface MigrateArgs {
+interface MigrateArgs extends TlsArgs {
   'database-url'?: string;
   'wait-seconds': number;
   contract: boolean;
@@ -35,14 +34,28 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
         describe:
           'Also apply contract steps (they stop older releases): only once no runner of an older release is left',
       })
-      .check((a) => checkDatabaseUrl(a['database-url'], { required: true })),
+      .options(TLS_OPTIONS)
+      .check(
+        (a) =>
+          checkDatabaseUrl(a['database-url'], { required: true }) &&
+          checkDatabaseTls(a['database-url'] ?? process.env.DATABASE_URL, a),
+      ),
   handler: async (args) => {
     process.exitCode = await runMigrate(args);
   },
 };
 
-function runMigrate(args: MigrateArgs): Promise<number> {
-  const command = { role: 'migrate', databaseUrl: args['database-url'], openTimeoutMs: args['wait-seconds'] * 1000 };
+async function runMigrate(args: MigrateArgs): Promise<number> {
+  const [{ MIGRATIONS, migrate }, { runWithOneConnection }] = await Promise.all([
+    import('../../job-runner/db/migrations.js'),
+    import('../one-connection.js'),
+  ]);
+  const command = {
+    role: 'migrate',
+    databaseUrl: args['database-url'],
+    tlsFiles: tlsFilesFrom(args),
+    openTimeoutMs: args['wait-seconds'] * 1000,
+  };
   return runWithOneConnection(command, async (pool, log, database) => {
     const result = await pool.use((c) => migrate(c, MIGRATIONS, { contract: args.contract }));
     log.info({ database, ...result }, result.applied.length ? 'migrations applied' : 'schema already current');

@@ -4,7 +4,7 @@ import { EXIT_USAGE } from '../../contract/exit-codes.js';
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { MAX_SHARDS, midiCorpusSpecSchema } from '../../controller/api/v1alpha1/midicorpus.js';
 import { cpuMillis } from '../../controller/plan/cpu.js';
-import { dryRun, type DryRun } from '../../controller/plan/dry-run.js';
+import type { DryRun } from '../../controller/plan/dry-run.js';
 
 interface PlanArgs extends PoolArgs {
   files: number;
@@ -101,7 +101,9 @@ export const planCommand: CommandModule<object, PlanArgs> = {
         if (a.cpu === undefined && a['cpu-millis'] === undefined) throw new Error('give --cpu or --cpu-millis');
         return true;
       }),
-  handler: (args) => {
+  handler: async (args) => {
+    // The planners (and the status code behind them) only for a plan: every other command imports this module's flags.
+    const { dryRun } = await import('../../controller/plan/dry-run.js');
     const millis = (args['cpu-millis'] ?? args.cpu)!;
     const result = dryRun({
       files: args.files,

@@ -1,11 +1,9 @@
 import type { CommandModule } from 'yargs';
-import { resultsDatabaseOptions, type ResultsDatabaseArgs } from '../results-database.js';
+import { resultsDatabaseOptions, resultsDatabaseUrl, type ResultsDatabaseArgs } from '../results-database.js';
 import { FlagError, nonEmpty } from '../../common/flags.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
 import { PermanentError } from '../../contract/error-kinds.js';
-import { withResultsDatabase } from '../../job-runner/results/database.js';
-import { alignedTable, csvTable, jsonLines, runReadOnlyQuery } from '../../job-runner/results/query.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 
 interface QueryArgs extends ResultsDatabaseArgs {
@@ -49,9 +47,14 @@ export const queryCommand: CommandModule<object, QueryArgs> = {
 
 async function runQuery(args: QueryArgs): Promise<number> {
   try {
+    // Loaded once the flags are known good: pg and the embedded server are most of the start-up.
+    const [{ withResultsDatabase }, { alignedTable, csvTable, jsonLines, runReadOnlyQuery }] = await Promise.all([
+      import('../../job-runner/results/database.js'),
+      import('../../job-runner/results/query.js'),
+    ]);
     const result = await withResultsDatabase(
       {
-        databaseUrl: args['database-url'],
+        databaseUrl: resultsDatabaseUrl(args),
         dataDir: args['data-dir'],
         port: args.port,
         role: 'query',

@@ -1,14 +1,10 @@
 import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
-import { resultsDatabaseOptions, type ResultsDatabaseArgs } from '../results-database.js';
+import { resultsDatabaseOptions, resultsDatabaseUrl, type ResultsDatabaseArgs } from '../results-database.js';
 import { nonEmpty, outputFile } from '../../common/flags.js';
-import { createLogger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
 import { EXIT_OK, EXIT_USAGE } from '../../contract/exit-codes.js';
-import { renderReport } from '../../job-runner/report/html.js';
-import { readReportModel } from '../../job-runner/report/query.js';
-import { withResultsDatabase } from '../../job-runner/results/database.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
 
 interface ReportArgs extends ResultsDatabaseArgs {
@@ -55,11 +51,18 @@ export const reportCommand: CommandModule<object, ReportArgs> = {
 };
 
 async function report(args: ReportArgs): Promise<number> {
+  // Loaded once the flags are known good: pg, pino and the embedded server are most of the start-up.
+  const [{ createLogger }, { renderReport }, { readReportModel }, { withResultsDatabase }] = await Promise.all([
+    import('../../common/log.js'),
+    import('../../job-runner/report/html.js'),
+    import('../../job-runner/report/query.js'),
+    import('../../job-runner/results/database.js'),
+  ]);
   const log = createLogger({ base: { component: 'report' } });
   try {
     const { html, summary } = await withResultsDatabase(
       {
-        databaseUrl: args['database-url'],
+        databaseUrl: resultsDatabaseUrl(args),
         dataDir: args['data-dir'],
         port: args.port,
         role: 'report',

@@ -1,6 +1,5 @@
 import os from 'node:os';
 import type { CommandModule } from 'yargs';
-import { createLogger } from '../../common/log.js';
 import {
   checkDatabaseUrl,
   checkFlagOrEnv,
@@ -14,12 +13,14 @@ import { EXIT_OK } from '../../contract/exit-codes.js';
 import { CAP_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
 import { POOL_OPTIONS, poolTuningFrom, type PoolArgs } from '../../contract/pool-options.js';
 import { ADMITTED_MESSAGE } from '../../contract/run-shard-command.js';
+import { withTlsFiles } from '../../contract/database-tls.js';
+import { checkDatabaseTls, TLS_OPTIONS, tlsFilesFrom, type TlsArgs } from '../../contract/tls-options.js';
 import { exitCodeFor } from '../../job-runner/runner/errors.js';
-import { RUN_SHARD_DEFAULTS, runShard } from '../../job-runner/runner/run-shard.js';
+import { RUN_SHARD_DEFAULTS } from '../../job-runner/runner/defaults.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, installShutdownHandlers } from '../../job-runner/runner/shutdown.js';
 import { podMemoryLimit } from '../../job-runner/runner/memory.js';
 
-interface RunShardArgs extends PoolArgs, CapArgs {
+interface RunShardArgs extends PoolArgs, CapArgs, TlsArgs {
   corpus: string;
   root: string;
   shard?: number;
@@ -110,13 +111,15 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
         describe: 'PostgreSQL URL (default: env DATABASE_URL)',
         coerce: databaseUrl('--database-url'),
       })
+      .options(TLS_OPTIONS)
       // In a pod the shard and the CPU request come from the environment (the Job's completion index, the Downward
       // API): checked here like the flags they stand in for, before anything starts.
       .check(
         (a) =>
           checkFlagOrEnv('--shard', a.shard, 'JOB_COMPLETION_INDEX', { min: 0 }, { required: true }) &&
           checkFlagOrEnv('--cpu-millis', a['cpu-millis'], 'CPU_REQUEST_MILLIS', { min: 1 }, { required: false }) &&
-          checkDatabaseUrl(a['database-url'], { required: true }),
+          checkDatabaseUrl(a['database-url'], { required: true }) &&
+          checkDatabaseTls(a['database-url'] ?? process.env.DATABASE_URL, a),
       ),
   handler: async (args) => {
     process.exitCode = await runShardCli(args);
@@ -126,10 +129,15 @@ export const runShardCommand: CommandModule<object, RunShardArgs> = {
 };
 
 async function runShardCli(args: RunShardArgs): Promise<number> {
+  // Loaded once the flags are known good: a runner given a wrong flag answers at once, without loading pg and pino.
+  const [{ createLogger }, { runShard }] = await Promise.all([
+    import('../../common/log.js'),
+    import('../../job-runner/runner/run-shard.js'),
+  ]);
   // Valid by now: the builder's coercers and check() looked at the flags and the variables that stand in for them.
   const shard = args.shard ?? Number(process.env.JOB_COMPLETION_INDEX);
   const cpuMillis = args['cpu-millis'] ?? Number(process.env.CPU_REQUEST_MILLIS || RUN_SHARD_DEFAULTS.cpuMillis);
-  const url = (args['database-url'] ?? process.env.DATABASE_URL)!;
+  const url = withTlsFiles((args['database-url'] ?? process.env.DATABASE_URL)!, tlsFilesFrom(args));
   const pod = process.env.POD_NAME;
   const log = createLogger({ base: { component: 'runner', corpus: args.corpus, shard, ...(pod ? { pod } : {}) } });
   const signal = installShutdownHandlers(log, { graceMs: args['shutdown-grace-ms'] });

@@ -2,13 +2,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { checkDatabaseUrl, databaseUrl, nonEmpty, readableDirectory, wholeNumber } from '../../common/flags.js';
-import { migrate } from '../../job-runner/db/migrations.js';
 import { DEFAULT_INCLUDE } from '../../job-runner/runner/list.js';
-import { scanCorpus } from '../../job-runner/runner/scan.js';
 import { CAP_OPTIONS, capSettingsFrom, type CapArgs } from '../../contract/cap-options.js';
-import { runWithOneConnection } from '../one-connection.js';
+import { checkDatabaseTls, TLS_OPTIONS, tlsFilesFrom, type TlsArgs } from '../../contract/tls-options.js';
 
-interface ScanArgs extends CapArgs {
+interface ScanArgs extends CapArgs, TlsArgs {
   corpus: string;
   root: string;
   include?: string[];
@@ -60,19 +58,34 @@ export const scanCommand: CommandModule<object, ScanArgs> = {
         coerce: databaseUrl('--database-url'),
       })
       .options(CAP_OPTIONS)
+      .options(TLS_OPTIONS)
       .check((a) => {
         if (a['files-per-shard'] === undefined && a.shards === undefined)
           throw new Error('give --files-per-shard or --shards');
-        return checkDatabaseUrl(a['database-url'], { required: true });
+        return (
+          checkDatabaseUrl(a['database-url'], { required: true }) &&
+          checkDatabaseTls(a['database-url'] ?? process.env.DATABASE_URL, a)
+        );
       }),
   handler: async (args) => {
     process.exitCode = await runScan(args);
   },
 };
 
-function runScan(args: ScanArgs): Promise<number> {
+async function runScan(args: ScanArgs): Promise<number> {
+  const [{ migrate }, { scanCorpus }, { runWithOneConnection }] = await Promise.all([
+    import('../../job-runner/db/migrations.js'),
+    import('../../job-runner/runner/scan.js'),
+    import('../one-connection.js'),
+  ]);
   return runWithOneConnection(
-    { role: 'scan', corpus: args.corpus, databaseUrl: args['database-url'], cap: capSettingsFrom(args) },
+    {
+      role: 'scan',
+      corpus: args.corpus,
+      databaseUrl: args['database-url'],
+      tlsFiles: tlsFilesFrom(args),
+      cap: capSettingsFrom(args),
+    },
     async (pool, log, database) => {
       await pool.use(migrate);
       const result = await pool.use((c) =>

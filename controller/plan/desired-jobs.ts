@@ -19,6 +19,8 @@ import { corpusKey } from '../../contract/corpus-key.js';
 import { EXIT_USAGE } from '../../contract/exit-codes.js';
 import { SCAN_CONNECTIONS } from '../../contract/pool-sizing.js';
 import { runShardArgs } from '../../contract/run-shard-command.js';
+import type { TlsFiles } from '../../contract/database-tls.js';
+import { tlsFlags } from '../../contract/tls-options.js';
 import { API_VERSION, KIND, type MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import {
   ANNOTATION_BUDGET_KEY,
@@ -33,6 +35,13 @@ import { currentRun } from './rerun.js';
 export const CORPUS_MOUNT = '/corpus';
 export const SPLIT_MOUNT = '/split-tracks';
 export const TERMINATION_LOG = '/dev/termination-log';
+/**
+ * Where spec.database.tls's Secret is mounted, read-only, with only the keys the spec names, under fixed file names:
+ * the scan and the runners are told these paths by flag (--ssl-root-cert and its siblings), never the certificates.
+ */
+export const DATABASE_TLS_MOUNT = '/etc/midi-corpus/database-tls';
+export const DATABASE_TLS_VOLUME = 'database-tls';
+const TLS_FILE_NAMES = { rootCert: 'ca.crt', cert: 'tls.crt', key: 'tls.key' } as const;
 export const RUNNER_CONTAINER = 'runner';
 export const SCAN_CONTAINER = 'scan';
 
@@ -89,13 +98,46 @@ function capOf(corpus: MidiCorpus): CapSettings {
   };
 }
 
+/** The paths of spec.database.tls's files in the pods (none without it). */
+function tlsFilesOf(corpus: MidiCorpus): TlsFiles {
+  const tls = corpus.spec.database.tls;
+  if (tls === undefined) return {};
+  const at = (name: string) => `${DATABASE_TLS_MOUNT}/${name}`;
+  return {
+    rootCert: at(TLS_FILE_NAMES.rootCert),
+    ...(tls.certKey !== undefined && tls.keyKey !== undefined
+      ? { cert: at(TLS_FILE_NAMES.cert), key: at(TLS_FILE_NAMES.key) }
+      : {}),
+  };
+}
+
+/**
+ * The volume of spec.database.tls's Secret: only the keys the spec names (a Secret holding more shows no more), each
+ * under its fixed name; read-only to the container's user (the runner runs as a user the Secret's files must not be
+ * kept from: 0444, there is no other container in the pod to hide them from).
+ */
+function tlsVolume(corpus: MidiCorpus): V1Volume | undefined {
+  const tls = corpus.spec.database.tls;
+  if (tls === undefined) return undefined;
+  const items: Array<{ key: string; path: string }> = [{ key: tls.caKey, path: TLS_FILE_NAMES.rootCert }];
+  if (tls.certKey !== undefined && tls.keyKey !== undefined)
+    items.push({ key: tls.certKey, path: TLS_FILE_NAMES.cert }, { key: tls.keyKey, path: TLS_FILE_NAMES.key });
+  return { name: DATABASE_TLS_VOLUME, secret: { secretName: tls.secretRef.name, items, defaultMode: 0o444 } };
+}
+
 export function scanJob(corpus: MidiCorpus, options: DesiredJobOptions): V1Job {
   const { spec } = corpus;
   const args = ['scan', '--corpus', key(corpus), '--root', rootDir(spec.source.path)];
   for (const glob of spec.source.include ?? []) args.push('--include', glob);
   if (spec.sharding.targetShards !== undefined) args.push('--shards', String(spec.sharding.targetShards));
   else args.push('--files-per-shard', String(spec.sharding.filesPerShard));
-  args.push(...capFlags(capOf(corpus)), '--termination-log', TERMINATION_LOG, '--json');
+  args.push(
+    ...capFlags(capOf(corpus)),
+    ...tlsFlags(tlsFilesOf(corpus)),
+    '--termination-log',
+    TERMINATION_LOG,
+    '--json',
+  );
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -131,6 +173,7 @@ export function runJob(corpus: MidiCorpus, options: RunJobOptions): V1Job {
     // Every pool knob explicitly (the CRD defaults them), so the pool the runner opens is the one the budget counted.
     pool: spec.runner.pool,
     cap: capOf(corpus),
+    tls: tlsFilesOf(corpus),
     maxFileBytes: spec.runner.maxFileBytes,
     fileTimeoutMs: spec.runner.fileTimeoutMs,
   });
@@ -206,6 +249,11 @@ function podTemplate(
     { name: 'corpus', mountPath: CORPUS_MOUNT, readOnly: true },
     { name: 'tmp', mountPath: '/tmp' },
   ];
+  const tls = tlsVolume(corpus);
+  if (tls) {
+    volumes.push(tls);
+    mounts.push({ name: DATABASE_TLS_VOLUME, mountPath: DATABASE_TLS_MOUNT, readOnly: true });
+  }
   if (role === 'run' && spec.splitTracks) {
     volumes.push({ name: 'split-tracks', ...spec.splitTracks.volume });
     mounts.push({ name: 'split-tracks', mountPath: SPLIT_MOUNT });

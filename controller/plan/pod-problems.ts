@@ -21,10 +21,9 @@ import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import { scrubSecrets } from '../../contract/describe-error.js';
 import { EXIT_BUG, EXIT_TEMPFAIL, EXIT_USAGE } from '../../contract/exit-codes.js';
 import { Reason } from '../api/v1alpha1/conditions.js';
+import { UNSCHEDULABLE_GRACE_MS } from '../defaults.js';
 import { LABEL_ROLE } from './names.js';
 
-/** How long a pod may stay unschedulable before it is reported (a cluster autoscaler takes a few minutes). */
-export const UNSCHEDULABLE_GRACE_MS = 180_000;
 /** Failed attempts of one shard, with the same reason and exit code, that make "repeated failures". */
 export const REPEATED_FAILURES = 2;
 /** Longest message of the condition: Events are cut at 1024 characters, and a condition should say the same. */

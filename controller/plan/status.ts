@@ -47,6 +47,8 @@ export interface StatusInput {
   budget?: BudgetObservation;
   /** The budget cannot be computed (max_connections unknown: database unreachable). */
   budgetUnknown?: string;
+  /** Why, when it is not DatabaseUnreachable: the server refused the TLS handshake (DatabaseTlsRefused). */
+  budgetUnknownReason?: Reason;
   /** From the database; absent when not queried this time (the stored figures carry forward). */
   files?: { processed: number; failed: number };
   /**
@@ -259,7 +261,12 @@ function budgetCondition(input: StatusInput, phase: Phase): NewCondition {
   const type = ConditionType.BudgetLimited;
   const active = phase === 'Pending' || phase === 'Scanning' || phase === 'Running';
   if (active && input.budgetUnknown !== undefined)
-    return { type, status: 'True', reason: Reason.DatabaseUnreachable, message: input.budgetUnknown };
+    return {
+      type,
+      status: 'True',
+      reason: input.budgetUnknownReason ?? Reason.DatabaseUnreachable,
+      message: input.budgetUnknown,
+    };
   const b = input.budget;
   if (!active || !b)
     return { type, status: 'False', reason: Reason.BudgetAvailable, message: 'Not limited by the connection budget.' };

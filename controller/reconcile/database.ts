@@ -17,6 +17,14 @@
  */
 import pg from 'pg';
 import { describeError } from '../../contract/describe-error.js';
+import {
+  pgTlsOptions,
+  readUrlTls,
+  TlsConfigurationError,
+  tlsRefusal,
+  TlsRefusedError,
+  type TlsMaterial,
+} from '../../contract/database-tls.js';
 import { ledgerDatabaseUrl, readLedgerSessions, type LedgerReading } from '../../contract/ledger.js';
 import { realClock, type Clock } from '../../common/clock.js';
 import { Reason } from '../api/v1alpha1/conditions.js';
@@ -53,7 +61,17 @@ export interface EndedBackends {
   denied: boolean;
 }
 
-export type Resolution = { ok: true; url: string; budgetKey: string } | { ok: false; reason: Reason; message: string };
+/**
+ * A database as the operator connects to it: the URL, and the certificates of spec.database.tls (read from its Secret
+ * through the API, kept in memory: never written to disk or to the environment).
+ */
+export interface DatabaseTarget {
+  url: string;
+  tls?: TlsMaterial;
+}
+
+export type Resolution =
+  { ok: true; url: string; budgetKey: string; tls?: TlsMaterial } | { ok: false; reason: Reason; message: string };
 
 export interface Progress {
   processed: number;
@@ -64,8 +82,11 @@ export interface Progress {
 export interface DatabaseAccess {
   /** The URL and budget key of a corpus, or why there is none (an InvalidSpec reason and message). */
   resolve(corpus: MidiCorpus): Promise<Resolution>;
-  /** max_connections of the server. Throws with a scrubbed message when it cannot be read. */
-  maxConnections(budgetKey: string, url: string): Promise<number>;
+  /**
+   * max_connections of the server. Throws with a scrubbed message when it cannot be read; a TlsRefusedError when the
+   * TLS handshake was refused (contract/database-tls.ts).
+   */
+  maxConnections(budgetKey: string, db: DatabaseTarget): Promise<number>;
   /**
    * Files recorded for the corpus (ok, failed or skipped: neither pending nor missing) and failed ones; undefined when not due yet (throttled,
    * unless `force`: the final count of a finished corpus must be exact), or when the schema is not there yet (the
@@ -73,7 +94,7 @@ export interface DatabaseAccess {
    */
   progress(
     budgetKey: string,
-    url: string,
+    db: DatabaseTarget,
     corpusKey: string,
     options?: { force?: boolean },
   ): Promise<Progress | undefined>;
@@ -82,18 +103,23 @@ export interface DatabaseAccess {
    * credentials. At most one read per budget key every few seconds; throws (with a scrubbed message) when the
    * sessions cannot be read, and keeps throwing that for as long as a reading would have stood.
    */
-  ledger(budgetKey: string, url: string, ledgerDatabase: string): Promise<LedgerReading>;
+  ledger(budgetKey: string, db: DatabaseTarget, ledgerDatabase: string): Promise<LedgerReading>;
   /**
    * Ends the backends among `pids` that still carry `applicationName` (a pid alone may have been reused since the
    * reading). The next ledger() reads the server afresh.
    */
-  endBackends(budgetKey: string, url: string, applicationName: string, pids: readonly number[]): Promise<EndedBackends>;
+  endBackends(
+    budgetKey: string,
+    db: DatabaseTarget,
+    applicationName: string,
+    pids: readonly number[],
+  ): Promise<EndedBackends>;
   /**
    * Deletes every row of the corpus (its files, and all that cascades from them, then its midi.corpora row), in
    * batches so that no statement runs long; the number of files deleted. Nothing to delete (never scanned, or no
    * schema yet) is 0. Throws with a scrubbed message when the database cannot be reached.
    */
-  deleteCorpusRows(budgetKey: string, url: string, corpusKey: string): Promise<number>;
+  deleteCorpusRows(budgetKey: string, db: DatabaseTarget, corpusKey: string): Promise<number>;
 }
 
 /**
@@ -102,9 +128,68 @@ export interface DatabaseAccess {
  * The label is checked before the data is looked at, so a refused Secret's keys are never used, not even to say which
  * is missing: the message names the Secret and the label, nothing of its content.
  */
-export function resolveFromSecret(corpus: MidiCorpus, secret: SecretData): Resolution {
+export function resolveFromSecret(corpus: MidiCorpus, secret: SecretData, tlsSecret?: SecretData): Resolution {
   const { namespace } = corpus.metadata;
   const { name, key } = corpus.spec.database.secretRef;
+  const url = secretValue(namespace, name, secret, key);
+  if (!url.ok) return url;
+  let tls: TlsMaterial | undefined;
+  const tlsSpec = corpus.spec.database.tls;
+  if (tlsSpec !== undefined) {
+    const tlsName = tlsSpec.secretRef.name;
+    const read = (k: string) => secretValue(namespace, tlsName, tlsSecret, k);
+    const ca = read(tlsSpec.caKey);
+    if (!ca.ok) return ca;
+    tls = { ca: ca.value, caSource: `Secret ${namespace}/${tlsName} key ${tlsSpec.caKey}` };
+    if (tlsSpec.certKey !== undefined && tlsSpec.keyKey !== undefined) {
+      const cert = read(tlsSpec.certKey);
+      if (!cert.ok) return cert;
+      const clientKey = read(tlsSpec.keyKey);
+      if (!clientKey.ok) return clientKey;
+      tls = { ...tls, cert: cert.value, key: clientKey.value };
+    }
+  }
+  const invalid = (message: string): Resolution => ({
+    ok: false,
+    reason: Reason.InvalidDatabaseUrl,
+    message: `Secret ${namespace}/${name} key "${key}": ${message}.`,
+  });
+  try {
+    const { files } = readUrlTls(url.value);
+    // In a pod such paths name nothing (the operator mounts spec.database.tls's Secret, at paths of its own).
+    if (files.rootCert !== undefined || files.cert !== undefined || files.key !== undefined)
+      return invalid(
+        'the URL names certificate files (sslrootcert, sslcert or sslkey), which the pods do not have: give the ' +
+          'certificates in a Secret named by spec.database.tls',
+      );
+    pgTlsOptions(url.value, tls);
+    return {
+      ok: true,
+      url: url.value,
+      budgetKey: budgetKey(corpus.spec.database, url.value),
+      ...(tls !== undefined ? { tls } : {}),
+    };
+  } catch (err) {
+    if (err instanceof InvalidDatabaseUrlError) return invalid(err.message);
+    if (err instanceof TlsConfigurationError)
+      return invalid(
+        err.message.replace('sslrootcert (a file), --ssl-root-cert, spec.database.tls', 'spec.database.tls'),
+      );
+    if (err instanceof TypeError) return invalid('the database URL is not a valid URL');
+    throw err;
+  }
+}
+
+/**
+ * A value of a Secret the spec names, trimmed, or why there is none. The label is checked before the data is looked
+ * at, so a refused Secret's keys are never used, not even to say which is missing.
+ */
+function secretValue(
+  namespace: string,
+  name: string,
+  secret: SecretData,
+  key: string,
+): { ok: true; value: string } | { ok: false; reason: Reason; message: string } {
   if (secret === undefined)
     return { ok: false, reason: Reason.SecretNotFound, message: `Secret ${namespace}/${name} not found.` };
   if (secret.labels[DATABASE_SECRET_LABEL] !== DATABASE_SECRET_LABEL_VALUE)
@@ -115,24 +200,10 @@ export function resolveFromSecret(corpus: MidiCorpus, secret: SecretData): Resol
         `Secret ${namespace}/${name} is not labelled ${DATABASE_SECRET_LABEL}=${DATABASE_SECRET_LABEL_VALUE}: ` +
         'label it to let MidiCorpora use it (the operator passes it to the pods it creates).',
     };
-  const url = secret.data[key];
-  if (url === undefined || url === '')
-    return {
-      ok: false,
-      reason: Reason.SecretKeyMissing,
-      message: `Secret ${namespace}/${name} has no key "${key}".`,
-    };
-  try {
-    return { ok: true, url: url.trim(), budgetKey: budgetKey(corpus.spec.database, url.trim()) };
-  } catch (err) {
-    if (err instanceof InvalidDatabaseUrlError)
-      return {
-        ok: false,
-        reason: Reason.InvalidDatabaseUrl,
-        message: `Secret ${namespace}/${name} key "${key}": ${err.message}.`,
-      };
-    throw err;
-  }
+  const value = secret.data[key];
+  if (value === undefined || value.trim() === '')
+    return { ok: false, reason: Reason.SecretKeyMissing, message: `Secret ${namespace}/${name} has no key "${key}".` };
+  return { ok: true, value: value.trim() };
 }
 
 /** Files deleted per statement when a corpus's rows go (each batch cascades to their analyses, tracks, channels). */
@@ -154,22 +225,27 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
 
   async resolve(corpus: MidiCorpus): Promise<Resolution> {
     const { namespace } = corpus.metadata;
-    const { name } = corpus.spec.database.secretRef;
+    const secret = await this.secret(namespace, corpus.spec.database.secretRef.name);
+    const tlsName = corpus.spec.database.tls?.secretRef.name;
+    return resolveFromSecret(corpus, secret, tlsName !== undefined ? await this.secret(namespace, tlsName) : undefined);
+  }
+
+  private async secret(namespace: string, name: string): Promise<SecretData> {
     const cacheKey = `${namespace}/${name}`;
     let cached = this.secrets.get(cacheKey);
     if (!cached || this.clock.now() - cached.at > (this.o.secretTtlMs ?? 60_000)) {
       cached = { at: this.clock.now(), data: await this.o.readSecret(namespace, name) };
       this.secrets.set(cacheKey, cached);
     }
-    return resolveFromSecret(corpus, cached.data);
+    return cached.data;
   }
 
   /** From cache or one short query. */
-  async maxConnections(key: string, url: string): Promise<number> {
+  async maxConnections(key: string, db: DatabaseTarget): Promise<number> {
     const cached = this.limits.get(key);
     if (cached && this.clock.now() - cached.at <= (this.o.limitTtlMs ?? 600_000)) return cached.value;
     const value = await this.serial(key, () =>
-      this.query(url, async (c) => {
+      this.query(db, async (c) => {
         const r = await c.query<{ max_connections: string }>('SHOW max_connections');
         const n = Number(r.rows[0]?.max_connections);
         if (!Number.isInteger(n) || n < 1) throw new Error('SHOW max_connections gave no whole number');
@@ -182,7 +258,7 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
 
   async progress(
     key: string,
-    url: string,
+    db: DatabaseTarget,
     corpusKey: string,
     options: { force?: boolean } = {},
   ): Promise<Progress | undefined> {
@@ -191,7 +267,7 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
       return undefined;
     this.progressAt.set(corpusKey, this.clock.now());
     return this.serial(key, () =>
-      this.query(url, async (c) => {
+      this.query(db, async (c) => {
         const exists = await c.query<{ t: string | null }>("SELECT to_regclass('midi.files') AS t");
         if (!exists.rows[0]?.t) return undefined;
         const r = await c.query<{ processed: string; failed: string }>(
@@ -204,7 +280,7 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
     );
   }
 
-  async ledger(key: string, url: string, ledgerDatabase: string): Promise<LedgerReading> {
+  async ledger(key: string, db: DatabaseTarget, ledgerDatabase: string): Promise<LedgerReading> {
     const cacheKey = `${key}\0${ledgerDatabase}`;
     const fresh = () => {
       const cached = this.ledgers.get(cacheKey);
@@ -218,7 +294,7 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
         if (again) return again;
         let entry: { at: number; reading?: LedgerReading; error?: Error };
         try {
-          entry = await this.query(ledgerDatabaseUrl(url, ledgerDatabase), async (c) => {
+          entry = await this.query({ ...db, url: ledgerDatabaseUrl(db.url, ledgerDatabase) }, async (c) => {
             const reading = await readLedgerSessions(c);
             const max = await c.query<{ max_connections: string }>('SHOW max_connections');
             const n = Number(max.rows[0]?.max_connections);
@@ -228,7 +304,12 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
         } catch (err) {
           entry = {
             at: this.clock.now(),
-            error: new Error(`through the ledger database "${ledgerDatabase}": ${(err as Error).message}`),
+            // A refused handshake is the server's, whichever database: it keeps its class (the reconcile starts
+            // nothing on it) and its message, which names the cause.
+            error:
+              err instanceof TlsRefusedError
+                ? err
+                : new Error(`through the ledger database "${ledgerDatabase}": ${(err as Error).message}`),
           };
         }
         this.ledgers.set(cacheKey, entry);
@@ -240,12 +321,12 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
 
   async endBackends(
     key: string,
-    url: string,
+    db: DatabaseTarget,
     applicationName: string,
     pids: readonly number[],
   ): Promise<EndedBackends> {
     const result = await this.serial(key, () =>
-      this.query(url, async (c) => {
+      this.query(db, async (c) => {
         try {
           // One statement: a pid is ended only if it still carries the name, i.e. is still the backend the reading saw.
           const r = await c.query<{ ended: boolean }>(
@@ -266,9 +347,9 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
   }
 
   /** Runs `fn` after every earlier call for the same budget key has finished: one connection per database at most. */
-  async deleteCorpusRows(key: string, url: string, corpusKey: string): Promise<number> {
+  async deleteCorpusRows(key: string, db: DatabaseTarget, corpusKey: string): Promise<number> {
     return this.serial(key, () =>
-      this.query(url, async (c) => {
+      this.query(db, async (c) => {
         const exists = await c.query<{ t: string | null }>("SELECT to_regclass('midi.corpora') AS t");
         if (!exists.rows[0]?.t) return 0;
         const found = await c.query<{ id: string }>('SELECT id FROM midi.corpora WHERE key = $1', [corpusKey]);
@@ -301,19 +382,26 @@ export class PostgresDatabaseAccess implements DatabaseAccess {
     return next;
   }
 
-  private async query<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  private async query<T>(db: DatabaseTarget, fn: (c: pg.Client) => Promise<T>): Promise<T> {
     const timeout = this.o.queryTimeoutMs ?? 5000;
+    // The certificates in memory, as read from the Secret: nothing is read from or written to the operator's disk.
+    const connection = pgTlsOptions(db.url, db.tls);
     const client = new pg.Client({
-      connectionString: url,
+      connectionString: connection.connectionString,
+      ssl: connection.ssl,
       application_name: 'mco operator',
       connectionTimeoutMillis: timeout,
       statement_timeout: timeout,
     });
     client.on('error', () => {}); // a dying connection must not crash the operator; the query fails instead
     try {
-      await client.connect();
+      await client.connect().catch((err: unknown) => {
+        throw tlsRefusal(err, connection.tls) ?? err;
+      });
       return await fn(client);
     } catch (err) {
+      // Its message is one of ours, safe as it is; the class tells the reconcile what kind of problem it is.
+      if (tlsRefusal(err, connection.tls)) throw err;
       throw new Error(describeError(err));
     } finally {
       await client.end().catch(() => {});

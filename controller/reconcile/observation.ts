@@ -53,7 +53,9 @@ export interface Peer {
 }
 
 /** The server's ledger as this pass read it, or why it could not (a scrubbed message, no URL). */
-export type LedgerOutcome = { ok: true; reading: LedgerReading } | { ok: false; reason: string };
+export type LedgerOutcome =
+  | { ok: true; reading: LedgerReading }
+  | { ok: false; reason: string; /** The server refused the TLS handshake. */ tlsRefused?: boolean };
 
 /** The cases of a pass. Each carries what is known in it; the decisions switch on `case`. */
 export type Observation =
@@ -62,7 +64,15 @@ export type Observation =
   /** The spec cannot be acted on: nothing is started until it is fixed (or the Secret appears). */
   | (Owned & { case: 'invalid'; invalid: Invalid })
   /** The database is known but its max_connections is not: nothing new is started meanwhile. */
-  | (Owned & { case: 'budgetUnknown'; database: Database; scan: ScanAnswer; peers: Peer[]; reason: string })
+  | (Owned & {
+      case: 'budgetUnknown';
+      database: Database;
+      scan: ScanAnswer;
+      peers: Peer[];
+      reason: string;
+      /** The server refused the TLS handshake: a configuration problem, not an outage. */
+      tlsRefused: boolean;
+    })
   /** The budget of the database is planned across every corpus and Job on it: children may be written. */
   | (Owned & {
       case: 'planned';
@@ -208,7 +218,12 @@ export function statusInput(obs: Observation, now: Date, files: Progress | undef
     case 'invalid':
       return { ...input, invalid: obs.invalid };
     case 'budgetUnknown':
-      return { ...input, ...scanFacts(obs.scan), budgetUnknown: obs.reason };
+      return {
+        ...input,
+        ...scanFacts(obs.scan),
+        budgetUnknown: obs.reason,
+        ...(obs.tlsRefused ? { budgetUnknownReason: Reason.DatabaseTlsRefused } : {}),
+      };
     case 'planned':
       return { ...input, ...scanFacts(obs.scan), budget: budgetObservation(obs) };
   }

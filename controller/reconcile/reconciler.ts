@@ -31,9 +31,11 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
+import { TlsRefusedError } from '../../contract/database-tls.js';
 import { ConditionType, isFinalPhase, Reason } from '../api/v1alpha1/conditions.js';
 import type { MidiCorpus } from '../api/v1alpha1/midicorpus.js';
 import { connectionBudget, mergeLimits, type BudgetPlan, type DatabaseLimits } from '../budget/connection-budget.js';
+import { REJECTED_RETRY_MS } from '../defaults.js';
 import { cpuMillis } from '../plan/cpu.js';
 import { runJob, scanJob } from '../plan/desired-jobs.js';
 import { planRerun, rescanDueAt } from '../plan/rerun.js';
@@ -83,12 +85,6 @@ import {
 export const RESYNC_MS = 30_000;
 /** How soon a corpus with an unusable spec is looked at again (the Secret may appear). */
 export const INVALID_RETRY_MS = 60_000;
-/**
- * How soon a write the API server refused for good is tried again with the same spec: slowly, since the same request
- * gets the same answer, yet not never, since what it refers to may be fixed without the spec changing (a Role granted,
- * a ServiceAccount created, an admission policy relaxed).
- */
-export const REJECTED_RETRY_MS = 300_000;
 /** Longest message of the WriteRejected condition (Events are cut at 1024 characters). */
 const MAX_REJECTION_MESSAGE = 1000;
 /** How soon a corpus waiting for its last run's pods to stop (before running again) is looked at without events. */
@@ -245,7 +241,7 @@ export class Reconciler {
     const resolution = await this.o.database.resolve(corpus);
     if (resolution.ok) {
       try {
-        const files = await this.o.database.deleteCorpusRows(resolution.budgetKey, resolution.url, corpusKeyText);
+        const files = await this.o.database.deleteCorpusRows(resolution.budgetKey, resolution, corpusKeyText);
         log.info({ files }, "deleted the corpus's rows (spec.deletionPolicy Delete)");
         await event('Normal', Reason.RowsDeleted, `Deleted the rows of corpus key ${corpusKeyText} (${files} files).`);
         await this.o.writer.setFinalizers(corpus, finalizers);
@@ -473,8 +469,28 @@ export class Reconciler {
 
     // Before the limits: the same connection refreshes max_connections, so the limits seldom need one of their own.
     const ledger = await this.readLedger(corpus, database);
+    // A refused handshake is the runners' fate too (they would fail their shards at once): start none.
+    if (!ledger.ok && ledger.tlsRefused)
+      return {
+        ...owned,
+        case: 'budgetUnknown',
+        database,
+        scan,
+        peers,
+        reason: `The database refused the TLS connection: ${ledger.reason}. Nothing new is started meanwhile.`,
+        tlsRefused: true,
+      };
     const limits = await this.readLimits(database, [corpus, ...usable.map((p) => p.corpus)]);
-    if (!limits.ok) return { ...owned, case: 'budgetUnknown', database, scan, peers, reason: limits.reason };
+    if (!limits.ok)
+      return {
+        ...owned,
+        case: 'budgetUnknown',
+        database,
+        scan,
+        peers,
+        reason: limits.reason,
+        tlsRefused: limits.tlsRefused,
+      };
 
     const claim = claimOf(corpus, owned, scan, spec.cpu);
     const plan = this.planBudget(database, limits.limits, claim, usable, jobs, ledger);
@@ -514,14 +530,10 @@ export class Reconciler {
    */
   private async readLedger(corpus: MidiCorpus, database: Database): Promise<LedgerOutcome> {
     try {
-      const reading = await this.o.database.ledger(
-        database.budgetKey,
-        database.url,
-        corpus.spec.database.ledgerDatabase,
-      );
+      const reading = await this.o.database.ledger(database.budgetKey, database, corpus.spec.database.ledgerDatabase);
       return { ok: true, reading };
     } catch (err) {
-      return { ok: false, reason: describeError(err) };
+      return { ok: false, reason: describeError(err), tlsRefused: err instanceof TlsRefusedError };
     }
   }
 
@@ -532,14 +544,14 @@ export class Reconciler {
   private async readLimits(
     database: Database,
     corpora: readonly MidiCorpus[],
-  ): Promise<{ ok: true; limits: DatabaseLimits } | { ok: false; reason: string }> {
+  ): Promise<{ ok: true; limits: DatabaseLimits } | { ok: false; reason: string; tlsRefused: boolean }> {
     const all: DatabaseLimits[] = [];
     let detected: number | undefined;
     try {
       for (const c of corpora) {
         let max = c.spec.database.maxConnections;
         if (max === undefined) {
-          detected ??= await this.o.database.maxConnections(database.budgetKey, database.url);
+          detected ??= await this.o.database.maxConnections(database.budgetKey, database);
           max = detected;
         }
         all.push({
@@ -549,9 +561,16 @@ export class Reconciler {
         });
       }
     } catch (err) {
+      if (err instanceof TlsRefusedError)
+        return {
+          ok: false,
+          reason: `The database refused the TLS connection: ${err.message}. Nothing new is started meanwhile.`,
+          tlsRefused: true,
+        };
       return {
         ok: false,
         reason: `max_connections of the database is unknown (${describeError(err)}); set spec.database.maxConnections or make the database reachable. Nothing new is started meanwhile.`,
+        tlsRefused: false,
       };
     }
     return { ok: true, limits: mergeLimits(all) };
@@ -627,7 +646,7 @@ export class Reconciler {
           log.debug({ pod: holder.pod }, "a holder's pod is missing from the cache but exists: its backends stay");
           continue;
         }
-        const r = await this.o.database.endBackends(budgetKey, url, holder.applicationName, holder.pids);
+        const r = await this.o.database.endBackends(budgetKey, obs.database, holder.applicationName, holder.pids);
         if (r.denied) {
           if (!this.refusedEnding.has(budgetKey)) {
             this.refusedEnding.add(budgetKey);
@@ -701,7 +720,7 @@ export class Reconciler {
     try {
       return await this.o.database.progress(
         database.budgetKey,
-        database.url,
+        database,
         corpusKey(corpus.metadata.namespace, corpus.metadata.name),
         { force: options.force },
       );

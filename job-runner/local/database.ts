@@ -3,6 +3,8 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../db/embedded.js';
+import { databaseConnection } from '../db/connection.js';
+import { tlsRefusal } from '../../contract/database-tls.js';
 import { describeDatabaseUrl } from '../../contract/describe-error.js';
 import { PermanentError } from '../../contract/error-kinds.js';
 import { UsageError } from '../runner/errors.js';
@@ -11,9 +13,6 @@ import { UsageError } from '../runner/errors.js';
  * The database of a local run: the one --database-url names, or an embedded Postgres whose data lives under the data
  * directory (so the next run, and `midi-corpus db`, find the results again).
  */
-
-/** Where local mode keeps its embedded Postgres and its runner logs when --data-dir is not given (relative to cwd). */
-export const DEFAULT_DATA_DIR = path.join('.data', 'midi-corpus');
 
 /** The database local mode creates on its embedded server (the server's own `postgres` database stays untouched). */
 export const EMBEDDED_DATABASE = 'midi_corpus';
@@ -164,8 +163,15 @@ export function withDatabase(url: string, database: string): string {
 }
 
 async function ensureDatabase(serverUrl: string, database: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl, application_name: 'mco local setup' });
-  await client.connect();
+  const connection = databaseConnection(serverUrl);
+  const client = new pg.Client({
+    connectionString: connection.connectionString,
+    ssl: connection.ssl,
+    application_name: 'mco local setup',
+  });
+  await client.connect().catch((err: unknown) => {
+    throw tlsRefusal(err, connection.tls) ?? err;
+  });
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
     if (!rowCount) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);

@@ -100,11 +100,29 @@ export function runnersAllowed(plan: Pick<LocalPlan, 'allowance' | 'perRunner' |
 }
 
 /**
- * Shards for a local run when none are asked for: enough for every runner to get several (so one slow shard does not
- * leave the others idle at the end), at most 2000 files each (a shard rerun after a crash stays cheap), and at least
- * 50 files each (each shard costs a process start, a pool and a migration check).
+ * Most files in a shard of a local run by default: a shard rerun after a crash stays cheap, and a large corpus still
+ * gets enough shards for every runner to have several.
+ */
+export const LOCAL_MAX_FILES_PER_SHARD = 4000;
+
+/**
+ * Fewest files in a shard of a local run by default. Every shard is a process of its own that pays start-up,
+ * admission, its pool's connections and its parse workers (`npm run bench` (h)), and a runner started beside a busy
+ * one pays it slowly: on the 2-core development machine, 2 to 5 s against 3 to 4 ms a real-world-like file, so a
+ * second runner only pays for itself past about a thousand files of its own. Measured there on 2000 such files with
+ * bench (j)'s sweep: 1 shard 8.9 s, 2 shards 16.0 s (the second runner started as the first was half-way), 4 14.7 s,
+ * 8 the slowest; on 200 files 1 shard 25 s, 2 27 s, 4 30 s, 8 48 s (under heavy load from elsewhere).
+ */
+export const LOCAL_MIN_FILES_PER_SHARD = 2000;
+
+/**
+ * Shards for a local run when none are asked for: at most one per runner slot while shards stay under
+ * LOCAL_MAX_FILES_PER_SHARD, more beyond it and then a multiple of the slots (so that no shard runs alone at the end),
+ * and never fewer than LOCAL_MIN_FILES_PER_SHARD files a shard. Four shards per runner, the rule before, paid every
+ * runner's fixed cost four times: 8 shards were 2.7 times as slow as one on 2,080 real files (issue 11).
  */
 export function localShardRequest(files: number, runners: number): ShardRequest {
-  const wanted = Math.max(runners * 4, Math.ceil(files / 2000));
-  return { shards: Math.max(1, Math.min(wanted, Math.ceil(files / 50))) };
+  const slots = Math.max(1, runners);
+  const wanted = Math.ceil(Math.ceil(files / LOCAL_MAX_FILES_PER_SHARD) / slots) * slots;
+  return { shards: Math.max(1, Math.min(wanted, Math.floor(files / LOCAL_MIN_FILES_PER_SHARD))) };
 }

@@ -3,6 +3,8 @@ import { backoffDelay, equalJitter, type BackoffPolicy } from '../../common/back
 import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
+import { tlsRefusal, type TlsContext } from '../../contract/database-tls.js';
+import { databaseConnection } from '../db/connection.js';
 import { PermanentError, TransientError } from '../../contract/error-kinds.js';
 import {
   connectionCap,
@@ -84,6 +86,8 @@ export interface AdmissionStats {
 interface Probe {
   client: pg.Client;
   connected: boolean;
+  /** What a refused handshake is explained with. */
+  tls: TlsContext;
 }
 
 type Try<T> = { admitted: true; value: T } | { admitted: false; why: 'lock' | 'room' | 'unreachable'; err?: unknown };
@@ -166,15 +170,18 @@ export class Admission {
    */
   private newProbe(): Probe {
     const timeout = this.o.probeTimeoutMs ?? 5_000;
+    // Built for each probe, not once: a rotated Secret's files are read again.
+    const connection = databaseConnection(this.probeUrl);
     const probe = new pg.Client({
-      connectionString: this.probeUrl,
+      connectionString: connection.connectionString,
+      ssl: connection.ssl,
       application_name: waitingName(this.o.holder),
       connectionTimeoutMillis: timeout,
       statement_timeout: timeout,
       keepAlive: true,
     });
     probe.on('error', () => {}); // a dying probe fails its next query instead
-    return { client: probe, connected: false };
+    return { client: probe, connected: false, tls: connection.tls };
   }
 
   private async tryOnce<T>(p: Probe, publish: () => Promise<T>): Promise<Try<T>> {
@@ -183,7 +190,9 @@ export class Admission {
     let publishing = false;
     try {
       if (!p.connected) {
-        await probe.connect();
+        await probe.connect().catch((err: unknown) => {
+          throw tlsRefusal(err, p.tls) ?? err;
+        });
         p.connected = true;
         // A waiting holder whose node vanishes must not hold its probe's slot for the OS's two hours either.
         const keepalive = sessionSettings(DEFAULT_SERVER_KEEPALIVE, 0)!;

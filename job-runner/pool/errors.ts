@@ -1,5 +1,6 @@
 import { describeError } from '../../contract/describe-error.js';
 import { errorKind, TransientError, type ErrorKind } from '../../contract/error-kinds.js';
+import { isTlsRefusal } from '../../contract/database-tls.js';
 
 /**
  * Errors the pool raises, and what the database's own errors mean for a retry (contract/error-kinds.ts): a transient
@@ -85,10 +86,14 @@ export function isTransientDatabaseError(err: unknown): boolean {
  */
 const CONFIGURATION_SQLSTATES = new Set(['28000', '28P01', '3D000', '42501']);
 
-/** The database said no to who we are or what we asked for: a configuration problem, not an outage. */
+/**
+ * The database said no to who we are or what we asked for: a configuration problem, not an outage. A refused TLS
+ * handshake is one too (a certificate for another host will not become one for this host by waiting), raw or already
+ * explained (contract/database-tls.ts).
+ */
 export function isConfigurationDatabaseError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && CONFIGURATION_SQLSTATES.has(code);
+  return (typeof code === 'string' && CONFIGURATION_SQLSTATES.has(code)) || isTlsRefusal(err);
 }
 
 /** The kind of an error that ended a database command: the database's own errors by their code, ours by their class. */

@@ -2,6 +2,8 @@ import pg from 'pg';
 import { realClock, sleep, type Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
 import { describeError } from '../../contract/describe-error.js';
+import { tlsRefusal, type TlsContext } from '../../contract/database-tls.js';
+import { databaseConnection } from '../db/connection.js';
 import type { Admission } from './admission.js';
 import { DEFAULT_SERVER_KEEPALIVE, sessionSettings, type ServerKeepalive } from './keepalive.js';
 import { DatabaseUnavailableError, isTransientDatabaseError, PoolAcquireTimeoutError } from './errors.js';
@@ -24,7 +26,7 @@ export type { ValidationMode } from './timing.js';
  */
 
 export interface RunnerPoolOptions {
-  /** A secret: never logged. */
+  /** A secret: never logged. Its TLS parameters are libpq's (job-runner/db/connection.ts). */
   connectionString: string;
   /** From poolSizeFor(): the hard maximum and how many to open before the first file. */
   size: Pick<PoolSize, 'max' | 'warm'>;
@@ -144,6 +146,8 @@ export class RunnerPool {
   private closed = false;
   private readonly admission: Admission | undefined;
   private readonly keepalive: ServerKeepalive | false;
+  /** What a refused handshake is explained with. */
+  private readonly tls: TlsContext;
   /** The admission under way: callers that find the pool empty at once share it. */
   private admitting: Promise<void> | undefined;
 
@@ -177,8 +181,11 @@ export class RunnerPool {
     };
     if (!(this.opts.lifetimeJitter >= 0 && this.opts.lifetimeJitter < 1))
       throw new RangeError('lifetimeJitter must be in [0, 1)');
+    const connection = databaseConnection(options.connectionString);
+    this.tls = connection.tls;
     this.pool = new pg.Pool({
-      connectionString: options.connectionString,
+      connectionString: connection.connectionString,
+      ssl: connection.ssl,
       max,
       // Keeps the warm clients from being closed when idle; opening them is open()'s job.
       min: warm,
@@ -234,7 +241,7 @@ export class RunnerPool {
       // Each connection goes back to the pool the moment it is up, so a caller that acquires while open() is still
       // under way (the runner's migration, say) starts on the first one instead of waiting for the slowest.
       const results = await Promise.allSettled(
-        Array.from({ length: this.warm }, () => this.pool.connect().then((c) => c.release())),
+        Array.from({ length: this.warm }, () => this.connect().then((c) => c.release())),
       );
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (!failure) break;
@@ -272,7 +279,7 @@ export class RunnerPool {
       let client: pg.PoolClient;
       try {
         await this.admitIfEmpty();
-        client = await this.pool.connect();
+        client = await this.connect();
       } catch (err) {
         if (err instanceof Error && err.message === QUEUE_TIMEOUT_MESSAGE) {
           throw new PoolAcquireTimeoutError(this.clock.now() - started, this.picture());
@@ -353,13 +360,22 @@ export class RunnerPool {
     if (!this.admission || this.pool.totalCount > 0) return Promise.resolve();
     this.admitting ??= this.admission
       .admit(async () => {
-        const first = await this.pool.connect();
+        const first = await this.connect();
         first.release();
       })
       .finally(() => {
         this.admitting = undefined;
       });
     return this.admitting;
+  }
+
+  /** A pooled client; a refused TLS handshake comes out as the TlsRefusedError that names its cause. */
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw tlsRefusal(err, this.tls) ?? err;
+    }
   }
 
   /** Wraps release so it records the end of use and retires a client past its lifetime. */

@@ -1,5 +1,7 @@
 import pg from 'pg';
 import { applicationNameFor } from '../../contract/application-name.js';
+import { tlsRefusal } from '../../contract/database-tls.js';
+import { databaseConnection } from '../db/connection.js';
 import { TransientError } from '../../contract/error-kinds.js';
 import { openLocalDatabase } from '../local/database.js';
 
@@ -65,8 +67,10 @@ export async function withResultsDatabase<T>(
     });
     try {
       if (interrupted) throw new ResultsInterruptedError(interrupted);
+      const connection = databaseConnection(db.url);
       client = new pg.Client({
-        connectionString: db.url,
+        connectionString: connection.connectionString,
+        ssl: connection.ssl,
         application_name: applicationNameFor({ role: options.role, corpus: options.corpus }),
         ...(options.connectTimeoutMs !== undefined ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
         ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
@@ -74,7 +78,9 @@ export async function withResultsDatabase<T>(
       // An idle connection the server drops (a restart) must not crash the process with an unhandled 'error'.
       client.on('error', () => {});
       try {
-        await client.connect();
+        await client.connect().catch((err: unknown) => {
+          throw tlsRefusal(err, connection.tls) ?? err;
+        });
         return await work(client, db.description);
       } catch (err) {
         if (interrupted) throw new ResultsInterruptedError(interrupted);

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { migrate } from '../db/migrations.js';
 import { UsageError } from '../runner/errors.js';
+import { DEFAULT_FETCH_SIZE } from './export-options.js';
 import { filterSql, type ExportFilter } from './filters.js';
 
 /**
@@ -68,9 +69,6 @@ export interface RowSink {
   write(rows: readonly ExportRow[]): Promise<void>;
   end(): Promise<void>;
 }
-
-/** Rows per FETCH: a few megabytes at most, whatever the corpus's size. */
-export const DEFAULT_FETCH_SIZE = 2000;
 
 /** The statement and its parameters, for `filter`: every value a parameter (filters.ts). */
 export function exportStatement(filter: ExportFilter): { text: string; values: unknown[] } {

@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import { DEFAULT_ROW_GROUP_SIZE, type ExportFormat } from './export-options.js';
 import { EXPORT_COLUMNS, type ColumnType, type ExportColumn, type ExportRow, type RowSink } from './export.js';
 
 /**
@@ -13,12 +14,6 @@ import { EXPORT_COLUMNS, type ColumnType, type ExportColumn, type ExportRow, typ
  * - Parquet: typed columns (lists as LIST), snappy-compressed, one row group per `rowGroupSize` files, each written
  *   out before the next is gathered.
  */
-
-export const EXPORT_FORMATS = ['csv', 'jsonl', 'parquet'] as const;
-export type ExportFormat = (typeof EXPORT_FORMATS)[number];
-
-/** Files per Parquet row group: large enough for good compression, small enough to hold in memory with ease. */
-export const DEFAULT_ROW_GROUP_SIZE = 10_000;
 
 export function sinkFor(
   format: ExportFormat,

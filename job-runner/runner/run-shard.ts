@@ -68,16 +68,6 @@ export interface RunShardConfig {
   memoryLimitBytes?: number | null;
 }
 
-export const RUN_SHARD_DEFAULTS = {
-  cpuMillis: 1000,
-  maxFileBytes: 64 * 1024 * 1024,
-  fileTimeoutMs: 30_000,
-  batchFiles: 50,
-  batchDelayMs: 200,
-  writeDeadlineMs: 120_000,
-  progressIntervalMs: 5_000,
-} as const;
-
 /** Files handed to the parse pool per worker before waiting for one to finish (the benchmark feeds the same way). */
 export const FILES_QUEUED_PER_WORKER = 8;
 
@@ -121,6 +111,18 @@ export async function runShard(config: RunShardConfig, log: Logger, signal: Abor
     log,
   });
   const pool = new RunnerPool({ connectionString: config.databaseUrl, size, applicationName, admission, log });
+  const memory = memoryPlan(config.memoryLimitBytes ?? null, size.workers, {
+    maxEvents: DEFAULT_READER_LIMITS.maxEvents,
+    workerHeapMb: DEFAULT_WORKER_HEAP_MB,
+    maxFileBytes: config.maxFileBytes,
+  });
+  // Started before the pool opens: each worker loads the analysis while the connections are set up, which is mostly
+  // waiting on the server, instead of after (bench/startup.ts (h)). Workers are idle threads until the first file.
+  const parse = new ParsePool({
+    workers: size.workers,
+    fileTimeoutMs: config.fileTimeoutMs,
+    maxWorkerHeapMb: memory.workerHeapMb,
+  });
   log.info({ workers: size.workers, poolMax: size.max, poolWarm: size.warm }, 'opening the pool');
   try {
     await pool.open();
@@ -132,7 +134,7 @@ export async function runShard(config: RunShardConfig, log: Logger, signal: Abor
         `corpus ${JSON.stringify(config.corpus)} has not been scanned: run \`midi-corpus scan\` first`,
       );
     const files = await pool.use((c) => shardFiles(c, corpusId, config.shard));
-    const run = new ShardRun(config, size, root, pool, corpusId, log, signal);
+    const run = new ShardRun(config, size, root, pool, corpusId, log, signal, parse, memory);
     const counts = await run.process(files);
     const summary: ShardSummary = {
       corpus: config.corpus,
@@ -147,6 +149,7 @@ export async function runShard(config: RunShardConfig, log: Logger, signal: Abor
     if (signal.aborted) throw new ShutdownRequestedError(String(signal.reason ?? 'a signal'));
     return summary;
   } finally {
+    await parse.close();
     await pool.close();
   }
 }
@@ -274,6 +277,8 @@ class ShardRun {
     private readonly corpusId: number,
     private readonly log: Logger,
     private readonly signal: AbortSignal,
+    private readonly parse: ParsePool,
+    private readonly memory: MemoryPlan,
   ) {}
 
   async process(
@@ -284,11 +289,7 @@ class ShardRun {
     this.log.info({ files: files.length, toRead: todo.length, settled: this.counts.settled }, 'shard loaded');
     if (todo.length === 0) return this.counts;
 
-    const memory = memoryPlan(this.config.memoryLimitBytes ?? null, this.size.workers, {
-      maxEvents: DEFAULT_READER_LIMITS.maxEvents,
-      workerHeapMb: DEFAULT_WORKER_HEAP_MB,
-      maxFileBytes: this.config.maxFileBytes,
-    });
+    const { memory, parse } = this;
     this.log.info(
       {
         memoryLimitMb: memory.limitBytes === null ? null : Math.round(memory.limitBytes / 1048576),
@@ -300,11 +301,6 @@ class ShardRun {
         ? "per-file bounds at their floor: the pod's memory limit is too small for a runner with this many workers"
         : 'per-file bounds from the memory limit',
     );
-    const parse = new ParsePool({
-      workers: this.size.workers,
-      fileTimeoutMs: this.config.fileTimeoutMs,
-      maxWorkerHeapMb: memory.workerHeapMb,
-    });
     const writer = new BatchWriter<FileResult>({
       maxFiles: this.config.batchFiles,
       maxDelayMs: this.config.batchDelayMs,

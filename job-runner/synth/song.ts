@@ -4,6 +4,12 @@
  * with program changes, volume/pan/expression/modulation CCs and pitch bends. Sizes range from a few hundred bytes to
  * a few hundred kilobytes. The spec returned beside the bytes gives the answers an analysis should find.
  *
+ * The 'real-world' profile writes songs shaped like the MIDI files people collect (and like those in Debian's game
+ * packages, e.g. planetblupi-music-midi: five to nine tracks, drums in every one): always format 1 with drums, five to
+ * seven tracks (a pad and an arpeggio besides melody, chords and bass), a tempo map of several changes ending in a
+ * ritardando, one or two changes of meter, a change of instrument half-way, and bends and controllers several times
+ * as often. The default profile keeps the bench's and the sample corpus's songs byte for byte as they were.
+ *
  * Every file is well formed in the sense @tonejs/midi needs to agree with the analysis: the first tempo at tick 0,
  * program changes before the first note of their channel, every note released, no stray note-offs.
  */
@@ -12,6 +18,7 @@ import { buildSmf, encodeTrack, microsecondsPerQuarter, note, type TrackEvent } 
 
 export type SongSize = 'small' | 'medium' | 'large';
 export type Mode = 'major' | 'minor';
+export type SongProfile = 'generated' | 'real-world';
 
 export interface SongOptions {
   size?: SongSize;
@@ -22,6 +29,8 @@ export interface SongOptions {
   bpm?: number;
   meter?: [number, number];
   drums?: boolean;
+  /** Default 'generated'. */
+  profile?: SongProfile;
 }
 
 export interface SongSpec {
@@ -34,6 +43,8 @@ export interface SongSpec {
   bpm: number;
   /** Tempo events after the first. */
   tempoChanges: number;
+  /** Time signatures after the first. */
+  meterChanges: number;
   /** The meter at tick 0. */
   meter: [number, number];
   bars: number;
@@ -86,6 +97,7 @@ const PROGRAMS = {
   chords: [0, 48, 88, 16, 24, 5],
   bass: [32, 33, 34, 38],
   arpeggio: [8, 11, 46, 81, 6],
+  pad: [48, 49, 50, 52, 89, 91],
 };
 const DRUM = { kick: 36, snare: 38, closedHat: 42, openHat: 46, crash: 49 };
 
@@ -110,7 +122,19 @@ function chooseBars(random: Random, size: SongSize): number {
 }
 
 export function generateSong(random: Random, options: SongOptions = {}): GeneratedSong {
-  const size = options.size ?? (random.chance(0.5) ? 'small' : random.chance(0.8) ? 'medium' : 'large');
+  const realWorld = options.profile === 'real-world';
+  // Every draw of the default profile stays where it was: its songs must not change (the committed sample corpus).
+  const size =
+    options.size ??
+    (realWorld
+      ? random.chance(0.9)
+        ? 'medium'
+        : 'large'
+      : random.chance(0.5)
+        ? 'small'
+        : random.chance(0.8)
+          ? 'medium'
+          : 'large');
   const ppq = random.pick(DIVISIONS);
   const tonic = options.tonic ?? random.int(0, 11);
   const mode = options.mode ?? (random.chance(0.6) ? 'major' : 'minor');
@@ -118,8 +142,8 @@ export function generateSong(random: Random, options: SongOptions = {}): Generat
   const meter = options.meter ?? random.pick(METERS);
   const bpm = options.bpm ?? random.int(60, 180);
   const barCount = chooseBars(random, size);
-  const drums = options.drums ?? random.chance(0.7);
-  const format = options.format ?? (random.chance(0.2) ? 0 : 1);
+  const drums = options.drums ?? (realWorld || random.chance(0.7));
+  const format = options.format ?? (realWorld ? 1 : random.chance(0.2) ? 0 : 1);
   const runningStatus = random.chance(0.5);
   const noteOffAsNoteOn = random.chance(0.4);
 
@@ -131,12 +155,16 @@ export function generateSong(random: Random, options: SongOptions = {}): Generat
     { tick: 0, type: 'timeSignature', numerator: meter[0], denominator: meter[1] },
     { tick: 0, type: 'keySignature', sharpsFlats: sharpsFlatsOf(tonic, mode), minor: mode === 'minor' },
   ];
-  const meterChangeBar = barCount >= 16 && random.chance(0.15) ? Math.floor(barCount / 2) : -1;
+  const meterChangeBars = realWorld
+    ? new Set(
+        random.chance(0.5) ? [Math.floor(barCount / 2)] : [Math.floor(barCount / 3), Math.floor((2 * barCount) / 3)],
+      )
+    : new Set(barCount >= 16 && random.chance(0.15) ? [Math.floor(barCount / 2)] : []);
   let current = meter;
   let tick = 0;
   for (let b = 0; b < barCount; b++) {
-    if (b === meterChangeBar) {
-      current = random.pick(METERS.filter((m) => m[0] !== meter[0] || m[1] !== meter[1]));
+    if (meterChangeBars.has(b)) {
+      current = random.pick(METERS.filter((m) => m[0] !== current[0] || m[1] !== current[1]));
       conductor.push({ tick, type: 'timeSignature', numerator: current[0], denominator: current[1] });
     }
     const length = (current[0] * ppq * 4) / current[1];
@@ -149,13 +177,25 @@ export function generateSong(random: Random, options: SongOptions = {}): Generat
   let tempoChanges = 0;
   let tempo = bpm;
   const changeBars = new Set<number>();
-  const changes = random.int(0, Math.min(3, Math.floor(barCount / 8)));
-  while (changeBars.size < changes) changeBars.add(random.int(1, barCount - 1));
+  const changes = realWorld
+    ? random.int(3, Math.min(8, barCount - 3))
+    : random.int(0, Math.min(3, Math.floor(barCount / 8)));
+  // The real-world profile's last bar is its ritardando's.
+  while (changeBars.size < changes) changeBars.add(random.int(1, barCount - (realWorld ? 2 : 1)));
   for (const b of [...changeBars].sort((x, y) => x - y)) {
     const bar = bars[b]!;
     tempo = Math.min(200, Math.max(50, tempo + random.pick([-1, 1]) * random.int(5, 30)));
     conductor.push({ tick: bar.start, type: 'tempo', microsecondsPerQuarter: microsecondsPerQuarter(tempo) });
     tempoChanges++;
+  }
+  if (realWorld) {
+    const last = bars[barCount - 1]!;
+    for (let k = 1; k <= 4; k++) {
+      tempo = Math.max(40, Math.round(tempo * 0.94));
+      const at = last.start + Math.floor((last.length * (k - 1)) / 4);
+      conductor.push({ tick: at, type: 'tempo', microsecondsPerQuarter: microsecondsPerQuarter(tempo) });
+      tempoChanges++;
+    }
   }
   if (random.chance(0.3)) {
     const marker = [...'B section'].map((c) => c.charCodeAt(0));
@@ -207,7 +247,7 @@ export function generateSong(random: Random, options: SongOptions = {}): Generat
       if (!random.chance(0.08) || t === bar.start) {
         const sounding = Math.max(1, Math.round(length * 0.9));
         melody.push(...off(note(t, sounding, 0, pitchOf(degree, 60 - 12 * +(tonic > 5), chord), random.int(70, 110))));
-        if (random.chance(0.04) && sounding >= 8) {
+        if (random.chance(realWorld ? 0.15 : 0.04) && sounding >= 8) {
           // A bend up a whole tone and back inside the note.
           for (let k = 0; k <= 4; k++) {
             melody.push({
@@ -219,11 +259,16 @@ export function generateSong(random: Random, options: SongOptions = {}): Generat
           }
           melody.push({ tick: t + sounding - 1, type: 'pitchBend', channel: 0, value: 0 });
         }
-        if (random.chance(0.03)) {
+        if (random.chance(realWorld ? 0.1 : 0.03)) {
           melody.push({ tick: t, type: 'controlChange', channel: 0, controller: 1, value: random.int(0, 127) });
         }
       }
       t += length;
+    }
+    // A change of instrument half-way, as arrangers write them: on the bar line, before that bar's first note.
+    if (realWorld && b === Math.floor(barCount / 2) - 1) {
+      const next = bars[b + 1]?.start ?? bar.start + bar.length;
+      melody.push({ tick: next, type: 'programChange', channel: 0, program: random.pick(PROGRAMS.melody) });
     }
   }
 
@@ -274,7 +319,7 @@ export function generateSong(random: Random, options: SongOptions = {}): Generat
   const tracks: TrackEvent[][] = [melody, chords, bass];
 
   // Arpeggio in sixteenths over the chord, for the bigger songs.
-  if (size !== 'small' && random.chance(0.6)) {
+  if (size !== 'small' && random.chance(realWorld ? 0.7 : 0.6)) {
     const arpeggio = setup(3, random.pick(PROGRAMS.arpeggio), 'arpeggio');
     const step = Math.round(ppq / 4);
     for (let b = 0; b < barCount; b++) {
@@ -287,6 +332,25 @@ export function generateSong(random: Random, options: SongOptions = {}): Generat
       }
     }
     tracks.push(arpeggio);
+  }
+
+  // A pad of long chords, swelling with expression and panned slowly across: only in the real-world profile.
+  if (realWorld && random.chance(0.6)) {
+    const pad = setup(4, random.pick(PROGRAMS.pad), 'pad');
+    for (let b = 0; b < barCount; b += 2) {
+      const bar = bars[b]!;
+      const span = bar.length + (bars[b + 1]?.length ?? 0);
+      for (const d of chordDegrees(chordOf(b)))
+        pad.push(
+          ...off(note(bar.start, Math.round(span * 0.98), 4, pitchOf(d + 7, 48, chordOf(b)), random.int(40, 60))),
+        );
+      for (let k = 0; k < 8; k++) {
+        const at = bar.start + Math.floor((span * k) / 8);
+        pad.push({ tick: at, type: 'controlChange', channel: 4, controller: 11, value: 60 + 8 * Math.min(k, 8 - k) });
+        pad.push({ tick: at, type: 'controlChange', channel: 4, controller: 10, value: 32 + 8 * k });
+      }
+    }
+    tracks.push(pad);
   }
 
   if (drums) {
@@ -322,6 +386,7 @@ export function generateSong(random: Random, options: SongOptions = {}): Generat
       sharpsFlats: sharpsFlatsOf(tonic, mode),
       bpm,
       tempoChanges,
+      meterChanges: meterChangeBars.size,
       meter,
       bars: barCount,
       trackCount: trackBodies.length,

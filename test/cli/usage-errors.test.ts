@@ -144,6 +144,37 @@ const cases: Record<string, Case[]> = {
     ['no database at all', () => ['migrate'], /no database: pass --database-url or set DATABASE_URL/],
     ['a bad DATABASE_URL', () => ['migrate'], /DATABASE_URL is not a URL/, () => ({ DATABASE_URL: 's3cret' })],
     ['a wait that is not a number', () => ['migrate', ...DB, '--wait-seconds', 'abc'], /--wait-seconds must be/],
+    [
+      'a CA file that does not exist',
+      () => ['migrate', ...DB, '--ssl-root-cert', path.join(tmp, 'no-ca.crt')],
+      /--ssl-root-cert must be a file this user may read, got .*no-ca\.crt \(not found\)/,
+    ],
+    [
+      'a CA that is a directory',
+      () => ['migrate', ...DB, '--ssl-root-cert', tmp],
+      /--ssl-root-cert must be a file this user may read, got .* \(is not a file\)/,
+    ],
+    [
+      'sslmode=prefer',
+      () => ['migrate', '--database-url', 'postgres://u:s3cret@db.invalid/midi?sslmode=prefer'],
+      /the database's TLS settings: sslmode=prefer is not supported: it falls back to an unencrypted connection/,
+    ],
+    [
+      'sslmode=verify-full without a CA',
+      () => ['migrate', '--database-url', 'postgres://u:s3cret@db.invalid/midi?sslmode=verify-full'],
+      /sslmode=verify-full needs the CA that signed the server's certificate/,
+    ],
+    [
+      'an unknown sslmode in DATABASE_URL',
+      () => ['migrate'],
+      /sslmode=verify-most is not one of disable, require, verify-ca, verify-full/,
+      () => ({ DATABASE_URL: 'postgres://u:s3cret@db.invalid/midi?sslmode=verify-most' }),
+    ],
+    [
+      'a client certificate without its key',
+      () => ['migrate', '--database-url', 'postgres://db.invalid/midi?sslmode=require', '--ssl-cert', aFile],
+      /a client certificate needs its key and a key its certificate/,
+    ],
   ],
   scan: [
     [
@@ -494,6 +525,11 @@ const LOCAL_CASES: Case[] = [
     /--split-output must be a directory this user may write/,
   ],
   ['an unknown option', () => ['local', tmp, '--bogus'], /unknown option --bogus: `midi-corpus local --help`/],
+  [
+    'a CA file that does not exist',
+    () => ['local', tmp, '--ssl-root-cert', path.join(tmp, 'no-ca.crt')],
+    /--ssl-root-cert must be a file this user may read/,
+  ],
 ];
 
 /**

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import yargs, { type Argv } from 'yargs';
@@ -144,6 +144,29 @@ describe('the run-shard command line', () => {
       'retry-failed': true,
       json: true,
     });
+  });
+});
+
+describe('the TLS files on the run-shard command line', () => {
+  it('are read back by run-shard as the paths given, and absent without them', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'run-shard-tls-'));
+    const files = {
+      rootCert: path.join(dir, 'ca.crt'),
+      cert: path.join(dir, 'tls.crt'),
+      key: path.join(dir, 'tls.key'),
+    };
+    for (const f of Object.values(files)) writeFileSync(f, 'PEM');
+    const args = runShardArgs({ corpus: 'c', root: dir, shard: 0, pool: DEFAULT_POOL_TUNING, cap: CAP, tls: files });
+    expect(
+      parsedByRunShard([...args, '--database-url', 'postgres://db.example/midi?sslmode=verify-full']),
+    ).toMatchObject({
+      'ssl-root-cert': files.rootCert,
+      'ssl-cert': files.cert,
+      'ssl-key': files.key,
+    });
+    expect(runShardArgs({ corpus: 'c', root: dir, pool: DEFAULT_POOL_TUNING, cap: CAP }).join(' ')).not.toContain(
+      '--ssl',
+    );
   });
 });
 

@@ -99,6 +99,11 @@ export const Reason = {
   SecretKeyMissing: 'SecretKeyMissing',
   InvalidDatabaseUrl: 'InvalidDatabaseUrl',
   DatabaseUnreachable: 'DatabaseUnreachable',
+  /**
+   * The database refused the TLS handshake for a cause waiting will not mend (a certificate for another host, one the
+   * CA of spec.database.tls did not sign, a server without TLS under sslmode=require): the message names it.
+   */
+  DatabaseTlsRefused: 'DatabaseTlsRefused',
   InvalidCpuRequest: 'InvalidCpuRequest',
   InvalidSource: 'InvalidSource',
   InvalidScanResult: 'InvalidScanResult',

@@ -51,6 +51,9 @@ export const MAX_CONNECTIONS_PER_POD = 1000;
 /** A core VolumeSource (the `volumes[]` entry of a pod, without its name): `{persistentVolumeClaim: {claimName: x}}`. */
 export type VolumeSource = Omit<V1Volume, 'name'>;
 
+/** A Secret's data key, as Kubernetes allows it. */
+const SECRET_KEY = '^[-._a-zA-Z0-9]+$';
+
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 
 function volumeSource(description: string) {
@@ -125,7 +128,7 @@ const databaseSchema = object(
             default: 'url',
             minLength: 1,
             maxLength: 253,
-            pattern: '^[-._a-zA-Z0-9]+$',
+            pattern: SECRET_KEY,
             description: 'Key of the Secret that holds the postgres:// URL.',
           }),
         },
@@ -134,6 +137,55 @@ const databaseSchema = object(
             'The Secret holding the database URL (postgres://user:password@host:port/db). Only the runner pods and the operator read it; it never appears in status, Events or logs.',
         },
       ),
+    ),
+    tls: object(
+      {
+        secretRef: required(
+          object(
+            {
+              name: required(
+                string({
+                  minLength: 1,
+                  maxLength: 253,
+                  pattern: DNS_SUBDOMAIN,
+                  description: `Name of a Secret in the MidiCorpus's namespace, labelled ${DATABASE_SECRET_LABEL}=${DATABASE_SECRET_LABEL_VALUE} like the database Secret (the operator mounts it into the pods it creates).`,
+                }),
+              ),
+            },
+            { description: 'The Secret holding the CA certificate, and the client certificate and key if any.' },
+          ),
+        ),
+        caKey: string({
+          default: 'ca.crt',
+          minLength: 1,
+          maxLength: 253,
+          pattern: SECRET_KEY,
+          description:
+            "Key of the Secret holding the CA certificate (PEM) the server's certificate must chain to: libpq's sslrootcert.",
+        }),
+        certKey: string({
+          minLength: 1,
+          maxLength: 253,
+          pattern: SECRET_KEY,
+          description: 'Key of the client certificate (PEM), for a server that asks for one: sslcert. Needs keyKey.',
+        }),
+        keyKey: string({
+          minLength: 1,
+          maxLength: 253,
+          pattern: SECRET_KEY,
+          description: "Key of the client certificate's private key (PEM, unencrypted): sslkey. Needs certKey.",
+        }),
+      },
+      {
+        description:
+          "Certificates for a TLS connection to the database. What is checked is the URL's sslmode, with libpq's meaning: require (encrypted; with this CA the chain is verified too), verify-ca (the chain), verify-full (the chain and the host name: what a managed database wants). The runner and scan pods get the Secret mounted read-only as files, never in their environment; the operator reads it through the API and keeps it in memory.",
+        validations: [
+          {
+            rule: 'has(self.certKey) == has(self.keyKey)',
+            message: 'certKey and keyKey go together: a client certificate needs its key',
+          },
+        ],
+      },
     ),
     maxConnections: integer({
       minimum: 1,

@@ -230,6 +230,70 @@ describe('the scan Job', () => {
   });
 });
 
+describe('spec.database.tls in the pods', () => {
+  const tls = (extra: Record<string, unknown> = {}) =>
+    makeCorpus({
+      spec: {
+        database: { secretRef: { name: 'db' }, tls: { secretRef: { name: 'db-ca' }, caKey: 'root.pem', ...extra } },
+      },
+    });
+  const run = (corpus: ReturnType<typeof makeCorpus>) =>
+    runJob(corpus, { ...options, shards: 3, parallelism: 1, perPod: 2 }).spec!.template.spec!;
+  const scan = (corpus: ReturnType<typeof makeCorpus>) => scanJob(corpus, options).spec!.template.spec!;
+
+  it.each([
+    ['run', run],
+    ['scan', scan],
+  ])(
+    'the %s pod mounts only the named keys of the Secret, read-only, and is told their paths by flag',
+    (_role, podOf) => {
+      const pod = podOf(tls({ certKey: 'client.crt', keyKey: 'client.key' }));
+      const c = pod.containers[0]!;
+      const secretVolumes = pod.volumes!.filter((v) => v.secret !== undefined);
+      expect(secretVolumes).toEqual([
+        {
+          name: 'database-tls',
+          secret: {
+            secretName: 'db-ca',
+            items: [
+              { key: 'root.pem', path: 'ca.crt' },
+              { key: 'client.crt', path: 'tls.crt' },
+              { key: 'client.key', path: 'tls.key' },
+            ],
+            defaultMode: 0o444,
+          },
+        },
+      ]);
+      expect(c.volumeMounts).toContainEqual({
+        name: 'database-tls',
+        mountPath: '/etc/midi-corpus/database-tls',
+        readOnly: true,
+      });
+      const args = c.args!.join(' ');
+      expect(args).toContain(
+        '--ssl-root-cert /etc/midi-corpus/database-tls/ca.crt --ssl-cert /etc/midi-corpus/database-tls/tls.crt ' +
+          '--ssl-key /etc/midi-corpus/database-tls/tls.key',
+      );
+      // The certificates reach the pod as files only: nothing of the TLS Secret in the environment.
+      expect(JSON.stringify(c.env)).not.toContain('db-ca');
+    },
+  );
+
+  it('without a client certificate: the CA only', () => {
+    const pod = run(tls());
+    expect(pod.volumes!.find((v) => v.name === 'database-tls')!.secret!.items).toEqual([
+      { key: 'root.pem', path: 'ca.crt' },
+    ]);
+    expect(pod.containers[0]!.args).not.toContain('--ssl-cert');
+  });
+
+  it('without spec.database.tls: no volume, no flag', () => {
+    const pod = run(makeCorpus());
+    expect(pod.volumes!.map((v) => v.name)).toEqual(['corpus', 'tmp']);
+    expect(pod.containers[0]!.args!.some((a) => a.startsWith('--ssl'))).toBe(false);
+  });
+});
+
 describe('childName', () => {
   const table = [
     { name: 'short names get a plain suffix', corpus: 'bach', role: 'run' as const, want: 'bach-run' },

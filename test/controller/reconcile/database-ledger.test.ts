@@ -53,7 +53,7 @@ describe('PostgresDatabaseAccess.ledger', () => {
   it('reads every session but its own through the ledger database: claims, other applications, exactly as the superuser', async () => {
     await session(holder);
     await session('grafana');
-    const { picture, sessions } = await access().ledger('k', url, 'postgres');
+    const { picture, sessions } = await access().ledger('k', { url }, 'postgres');
     expect(picture.exact).toBe(true);
     expect(picture.holders.get(holder)).toEqual({ claim: 3, live: 1 });
     expect(picture.unclaimed).toBe(1);
@@ -67,11 +67,11 @@ describe('PostgresDatabaseAccess.ledger', () => {
   it("gives an ordinary role an upper bound (another user's sessions are counted by database and role), pg_monitor an exact count", async () => {
     await session(holder);
     await session('grafana');
-    const plain = await access().ledger('k', as('plain'), 'postgres');
+    const plain = await access().ledger('k', { url: as('plain') }, 'postgres');
     expect(plain.picture.exact).toBe(false);
     expect(plain.picture.holders.get(holder)).toEqual({ claim: 3, live: 1 }); // application_name is shown to all
     expect(plain.picture.unclaimed).toBeGreaterThanOrEqual(1);
-    const monitor = await access().ledger('k', as('monitor'), 'postgres');
+    const monitor = await access().ledger('k', { url: as('monitor') }, 'postgres');
     expect(monitor.picture.exact).toBe(true);
     expect(monitor.picture.unclaimed).toBe(1);
   });
@@ -79,22 +79,22 @@ describe('PostgresDatabaseAccess.ledger', () => {
   it('reads the server at most once per budget key every few seconds', async () => {
     const clock = new ManualClock(Date.parse('2025-03-01T12:00:00Z'));
     const a = access({ clock });
-    expect((await a.ledger('k', url, 'postgres')).picture.unclaimed).toBe(0);
+    expect((await a.ledger('k', { url }, 'postgres')).picture.unclaimed).toBe(0);
     await session('grafana');
-    expect((await a.ledger('k', url, 'postgres')).picture.unclaimed).toBe(0);
+    expect((await a.ledger('k', { url }, 'postgres')).picture.unclaimed).toBe(0);
     clock.advance(5_000);
-    expect((await a.ledger('k', url, 'postgres')).picture.unclaimed).toBe(1);
+    expect((await a.ledger('k', { url }, 'postgres')).picture.unclaimed).toBe(1);
   });
 
   it('says through which database it could not read, never the URL, and refreshes max_connections when it can', async () => {
     const a = access();
-    await expect(a.ledger('k', url, 'no_such_db')).rejects.toThrow(
+    await expect(a.ledger('k', { url }, 'no_such_db')).rejects.toThrow(
       /^through the ledger database "no_such_db": .*no_such_db.* does not exist/,
     );
-    await expect(a.ledger('k', url, 'no_such_db')).rejects.not.toThrow(/postgres:\/\/|:[^ ]*@/);
-    await a.ledger('k', url, 'postgres');
+    await expect(a.ledger('k', { url }, 'no_such_db')).rejects.not.toThrow(/postgres:\/\/|:[^ ]*@/);
+    await a.ledger('k', { url }, 'postgres');
     // Read on the ledger's connection: asked with a URL where nothing listens, it is answered from that reading.
-    expect(await a.maxConnections('k', 'postgres://u:p@127.0.0.1:1/x')).toBe(30);
+    expect(await a.maxConnections('k', { url: 'postgres://u:p@127.0.0.1:1/x' })).toBe(30);
   });
 });
 
@@ -104,16 +104,20 @@ describe('PostgresDatabaseAccess.endBackends', () => {
     const theirs = await session('mco run/2 music/a s2 a-run-2-bcdfj');
     const a = access();
     // A pid whose backend now carries another name is not the one the reading saw: left alone.
-    expect(await a.endBackends('k', as('plain'), 'something else', [await pidOf(mine)])).toEqual({
+    expect(await a.endBackends('k', { url: as('plain') }, 'something else', [await pidOf(mine)])).toEqual({
       ended: 0,
       denied: false,
     });
-    expect(await a.endBackends('k', as('plain'), 'mco run/2 music/a s1 a-run-1-bcdfh', [await pidOf(mine)])).toEqual({
+    expect(
+      await a.endBackends('k', { url: as('plain') }, 'mco run/2 music/a s1 a-run-1-bcdfh', [await pidOf(mine)]),
+    ).toEqual({
       ended: 1,
       denied: false,
     });
     await waitUntil('the backend to end', async () => !(await names()).includes('mco run/2 music/a s1 a-run-1-bcdfh'));
-    expect(await a.endBackends('k', as('plain'), 'mco run/2 music/a s2 a-run-2-bcdfj', [await pidOf(theirs)])).toEqual({
+    expect(
+      await a.endBackends('k', { url: as('plain') }, 'mco run/2 music/a s2 a-run-2-bcdfj', [await pidOf(theirs)]),
+    ).toEqual({
       ended: 0,
       denied: true,
     });

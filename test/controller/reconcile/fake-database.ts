@@ -10,6 +10,7 @@ import { pictureOf, type LedgerReading, type LocatedSessionRow } from '../../../
 import {
   resolveFromSecret,
   type DatabaseAccess,
+  type DatabaseTarget,
   type EndedBackends,
   type Progress,
   type Resolution,
@@ -48,8 +49,13 @@ export class FakeDatabase implements DatabaseAccess {
   constructor(private readonly secrets: ReadonlyMap<string, SecretContent>) {}
 
   async resolve(corpus: MidiCorpus): Promise<Resolution> {
-    const secret = this.secrets.get(`${corpus.metadata.namespace}/${corpus.spec.database.secretRef.name}`);
-    return resolveFromSecret(corpus, secret);
+    const secret = (name: string) => this.secrets.get(`${corpus.metadata.namespace}/${name}`);
+    const tlsName = corpus.spec.database.tls?.secretRef.name;
+    return resolveFromSecret(
+      corpus,
+      secret(corpus.spec.database.secretRef.name),
+      tlsName !== undefined ? secret(tlsName) : undefined,
+    );
   }
 
   async maxConnections(): Promise<number> {
@@ -69,7 +75,7 @@ export class FakeDatabase implements DatabaseAccess {
   /** Corpus keys whose rows were deleted; `deleteError`: the database cannot be reached. */
   readonly deletedCorpora: string[] = [];
   deleteError?: Error;
-  async deleteCorpusRows(_key: string, _url: string, corpusKey: string): Promise<number> {
+  async deleteCorpusRows(_key: string, _db: DatabaseTarget, corpusKey: string): Promise<number> {
     if (this.deleteError) throw this.deleteError;
     this.deletedCorpora.push(corpusKey);
     return 0;
@@ -77,7 +83,7 @@ export class FakeDatabase implements DatabaseAccess {
 
   async endBackends(
     _key: string,
-    _url: string,
+    _db: DatabaseTarget,
     applicationName: string,
     pids: readonly number[],
   ): Promise<EndedBackends> {

@@ -58,6 +58,87 @@ describe('resolveFromSecret', () => {
   });
 });
 
+describe('resolveFromSecret with spec.database.tls', () => {
+  const CA = '-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----';
+  const tlsCorpus = (tls: Record<string, unknown> = {}) =>
+    makeCorpus({
+      name: 'a',
+      namespace: 'music',
+      spec: { database: { secretRef: { name: 'db' }, tls: { secretRef: { name: 'db-ca' }, caKey: 'ca.crt', ...tls } } },
+    });
+  const dbSecret = (u: string): SecretData => ({ labels: labelled, data: { url: u } });
+  const full = `${url}?sslmode=verify-full`;
+
+  it("gives the CA (the Secret's ca.crt by default) beside the URL, named by where it came from", () => {
+    expect(resolveFromSecret(tlsCorpus(), dbSecret(full), { labels: labelled, data: { 'ca.crt': CA } })).toEqual({
+      ok: true,
+      url: full,
+      budgetKey: expect.any(String),
+      tls: { ca: CA, caSource: 'Secret music/db-ca key ca.crt' },
+    });
+  });
+
+  it('gives the client certificate and key when the spec names them', () => {
+    const r = resolveFromSecret(tlsCorpus({ certKey: 'tls.crt', keyKey: 'tls.key' }), dbSecret(full), {
+      labels: labelled,
+      data: { 'ca.crt': CA, 'tls.crt': 'C', 'tls.key': 'K' },
+    });
+    expect(r).toMatchObject({ ok: true, tls: { ca: CA, cert: 'C', key: 'K' } });
+  });
+
+  const refused: Array<{ name: string; url: string; tlsSecret: SecretData; expected: Record<string, unknown> }> = [
+    {
+      name: 'an unlabelled CA Secret, like an unlabelled database Secret',
+      url: full,
+      tlsSecret: { labels: {}, data: { 'ca.crt': CA } },
+      expected: { reason: 'SecretNotLabelled', message: expect.stringContaining('Secret music/db-ca is not labelled') },
+    },
+    {
+      name: 'no CA Secret',
+      url: full,
+      tlsSecret: undefined,
+      expected: { reason: 'SecretNotFound', message: 'Secret music/db-ca not found.' },
+    },
+    {
+      name: 'a CA Secret without the key',
+      url: full,
+      tlsSecret: { labels: labelled, data: { other: CA } },
+      expected: { reason: 'SecretKeyMissing', message: 'Secret music/db-ca has no key "ca.crt".' },
+    },
+    {
+      name: 'a URL naming certificate files, which the pods do not have',
+      url: `${full}&sslrootcert=/etc/ssl/ca.pem`,
+      tlsSecret: { labels: labelled, data: { 'ca.crt': CA } },
+      expected: { reason: 'InvalidDatabaseUrl', message: expect.stringContaining('names certificate files') },
+    },
+    {
+      name: 'sslmode=prefer',
+      url: `${url}?sslmode=prefer`,
+      tlsSecret: { labels: labelled, data: { 'ca.crt': CA } },
+      expected: { reason: 'InvalidDatabaseUrl', message: expect.stringContaining('sslmode=prefer is not supported') },
+    },
+  ];
+  it.each(refused)('refuses $name', ({ url: u, tlsSecret, expected }) => {
+    const r = resolveFromSecret(tlsCorpus(), dbSecret(u), tlsSecret);
+    expect(r).toMatchObject({ ok: false, ...expected });
+    expect(JSON.stringify(r)).not.toContain('hunter2');
+  });
+
+  it('refuses verify-full without spec.database.tls, saying where the CA goes', () => {
+    const r = resolveFromSecret(
+      makeCorpus({ name: 'a', namespace: 'music', spec: { database: { secretRef: { name: 'db' } } } }),
+      dbSecret(full),
+    );
+    expect(r).toMatchObject({
+      ok: false,
+      reason: 'InvalidDatabaseUrl',
+      message: expect.stringContaining(
+        "sslmode=verify-full needs the CA that signed the server's certificate: give it as spec.database.tls",
+      ),
+    });
+  });
+});
+
 describe("the e2e tests' database Secret", () => {
   // Every e2e corpus names one: were it refused, every e2e test would end Invalid instead of ingesting.
   const corpus = makeCorpus({ name: 'a', namespace: 'e2e', spec: { database: { secretRef: { name: 'db' } } } });

@@ -98,9 +98,14 @@ describe('runnersAllowed', () => {
 describe('localShardRequest', () => {
   it.each<[string, number, number, number]>([
     ['a handful of files: one shard', 30, 2, 1],
-    ['a small corpus: at least 50 files a shard', 300, 2, 6],
-    ['a medium corpus: four shards per runner', 5000, 2, 8],
-    ['a large corpus: at most 2000 files a shard', 1_000_000, 2, 500],
+    ['a small corpus: one shard, since a second runner would cost more than it saves', 300, 2, 1],
+    ['2000 real-world-like files: one shard, the fastest measured', 2000, 2, 1],
+    ['not enough for two shards of 2000 files: one', 3999, 2, 1],
+    ['enough for two: one shard per runner', 4000, 2, 2],
+    ['more than the runners can take at 4000 a shard: a multiple of the runners', 10_000, 2, 4],
+    ['a large corpus: at most 4000 files a shard', 1_000_000, 2, 250],
+    ['a large corpus on 3 runners: a multiple of 3', 20_000, 3, 6],
+    ['a single runner: one shard up to 4000 files', 4000, 1, 1],
     ['an empty corpus still asks for one', 0, 2, 1],
   ])('%s', (_name, files, runners, shards) => {
     expect(localShardRequest(files, runners)).toEqual({ shards });

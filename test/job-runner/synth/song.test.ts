@@ -1,3 +1,4 @@
+import { parseMidi } from 'midi-file';
 import { describe, expect, it } from 'vitest';
 import { analyzeMidi } from '../../../job-runner/analysis/analyze.js';
 import { keySignatureName } from '../../../job-runner/analysis/key.js';
@@ -67,5 +68,50 @@ describe('synthetic songs', () => {
     [4, 'minor', 1],
   ] as const)('writes the key signature of tonic %i %s with %i sharps or flats', (tonic, mode, sharpsFlats) => {
     expect(sharpsFlatsOf(tonic, mode)).toBe(sharpsFlats);
+  });
+});
+
+describe('real-world-like songs', () => {
+  it('have five to seven tracks, drums on channel 10, a tempo map, meter and instrument changes, bends and controllers', () => {
+    const corpus = generateCorpus({ files: 40, seed: 5, profile: 'real-world' });
+    const tracks: number[] = [];
+    let bends = 0;
+    for (const { bytes, spec, path } of corpus) {
+      const events = parseMidi(bytes).tracks.flat();
+      const count = (type: string) => events.filter((e) => e.type === type).length;
+      // One per track but the conductor, and the melody's change of instrument half-way.
+      expect(count('programChange'), path).toBe(spec.trackCount);
+      expect(count('controller'), path).toBeGreaterThan(4 * (spec.trackCount - 1));
+      bends += count('pitchBend');
+      const outcome = analyzeMidi(bytes);
+      if (!outcome.ok) throw new Error(`${path}: ${outcome.reason}`);
+      const { analysis, warnings } = outcome;
+      expect(warnings, path).toEqual([]);
+      expect(analysis, path).toMatchObject({ format: 1, trackCount: spec.trackCount, noteCount: spec.noteCount });
+      expect(
+        analysis.channels.filter((c) => c.isDrum).map((c) => c.channel),
+        path,
+      ).toEqual([9]);
+      expect(spec.tempoChanges, path).toBeGreaterThanOrEqual(7);
+      expect(analysis.tempoMap.length, path).toBe(1 + spec.tempoChanges);
+      expect(spec.meterChanges, path).toBeGreaterThanOrEqual(1);
+      expect(analysis.timeSignatures.length, path).toBe(1 + spec.meterChanges);
+      tracks.push(spec.trackCount);
+    }
+    expect(bends).toBeGreaterThan(corpus.length);
+    expect(Math.min(...tracks)).toBe(5);
+    expect(Math.max(...tracks)).toBe(7);
+    // About six, like the files of Debian's planetblupi-music-midi (5 to 9, 6.6 on average).
+    const mean = tracks.reduce((a, b) => a + b, 0) / tracks.length;
+    expect(mean).toBeGreaterThan(5.5);
+    expect(mean).toBeLessThan(6.8);
+  });
+
+  it('leave the default profile as it was: the same seed gives the same bytes with or without naming it', () => {
+    expect(generateCorpus({ files: 5, seed: 11, profile: 'generated' })).toEqual(
+      generateCorpus({ files: 5, seed: 11 }),
+    );
+    const realWorld = generateCorpus({ files: 5, seed: 11, profile: 'real-world' });
+    expect(realWorld.map((f) => f.bytes)).not.toEqual(generateCorpus({ files: 5, seed: 11 }).map((f) => f.bytes));
   });
 });
