@@ -8,11 +8,13 @@ interface MigrateArgs extends TlsArgs {
   'wait-seconds': number;
   /** Absent when the handler is called without the builder's defaults (tests): direct. */
   'pool-mode'?: PoolMode;
+  contract: boolean;
 }
 
 /**
  * `midi-corpus migrate`: brings the database schema up to date. Runners and local mode migrate by themselves; this
- * command is for operators who want the schema in place (or checked) before anything runs.
+ * command is for operators who want the schema in place (or checked) before anything runs, and the only way contract
+ * steps are applied (--contract), since only a person knows that no runner of an older release will start again.
  */
 export const migrateCommand: CommandModule<object, MigrateArgs> = {
   command: 'migrate',
@@ -29,6 +31,12 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
         describe: 'How long to retry while the database is unreachable',
         coerce: wholeNumber('--wait-seconds', { min: 0 }),
       })
+      .option('contract', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'Also apply contract steps (they stop older releases): only once no runner of an older release is left',
+      })
       .options(TLS_OPTIONS)
       .options(POOL_MODE_OPTIONS)
       .check(
@@ -42,7 +50,7 @@ export const migrateCommand: CommandModule<object, MigrateArgs> = {
 };
 
 async function runMigrate(args: MigrateArgs): Promise<number> {
-  const [{ migrate }, { runWithOneConnection }] = await Promise.all([
+  const [{ MIGRATIONS, migrate }, { runWithOneConnection }] = await Promise.all([
     import('../../job-runner/db/migrations.js'),
     import('../one-connection.js'),
   ]);
@@ -54,7 +62,12 @@ async function runMigrate(args: MigrateArgs): Promise<number> {
     poolMode: args['pool-mode'],
   };
   return runWithOneConnection(command, async (pool, log, database) => {
-    const result = await pool.use(migrate);
+    const result = await pool.use((c) => migrate(c, MIGRATIONS, { contract: args.contract }));
     log.info({ database, ...result }, result.applied.length ? 'migrations applied' : 'schema already current');
+    if (result.deferred.length)
+      log.warn(
+        { deferred: result.deferred },
+        'contract steps left out: run `midi-corpus migrate --contract` once no runner of an older release is left',
+      );
   });
 }

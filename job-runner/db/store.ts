@@ -396,10 +396,10 @@ interface PreparedRow {
     sha256: string | null;
     analysis_version: number | null;
   };
-  analysis: Record<string, unknown> | null;
-  tracks: Record<string, unknown>[];
-  channels: Record<string, unknown>[];
-  splits: Record<string, unknown>[];
+  analysis: ChildRow<typeof ANALYSIS_COLUMNS> | null;
+  tracks: ChildRow<typeof TRACK_COLUMNS>[];
+  channels: ChildRow<typeof CHANNEL_COLUMNS>[];
+  splits: ChildRow<typeof SPLIT_COLUMNS>[];
 }
 
 function prepare(results: readonly FileResult[]): PreparedRow[] {
@@ -439,7 +439,7 @@ function prepareOne(r: FileResult): PreparedRow {
   const bad = firstNonFinite(o.analysis) ?? firstNonFinite(o.splitTracks ?? []);
   if (bad) return asFailed(row, `the analysis produced a number that is not finite: ${bad}`);
   row.analysis = analysisColumns(o.analysis);
-  row.tracks = o.analysis.tracks.map((t) => ({
+  row.tracks = o.analysis.tracks.map((t): ChildRow<typeof TRACK_COLUMNS> => ({
     track_index: t.index,
     name: t.name,
     channels: t.channels,
@@ -450,7 +450,7 @@ function prepareOne(r: FileResult): PreparedRow {
     program: t.program,
     is_drum: t.isDrum,
   }));
-  row.channels = o.analysis.channels.map((c) => ({
+  row.channels = o.analysis.channels.map((c): ChildRow<typeof CHANNEL_COLUMNS> => ({
     channel: c.channel,
     program: c.program,
     program_name: c.programName,
@@ -458,7 +458,7 @@ function prepareOne(r: FileResult): PreparedRow {
     is_drum: c.isDrum,
     note_count: c.noteCount,
   }));
-  row.splits = (o.splitTracks ?? []).map((s) => ({
+  row.splits = (o.splitTracks ?? []).map((s): ChildRow<typeof SPLIT_COLUMNS> => ({
     track_index: s.trackIndex,
     output_path: s.outputPath,
     size_bytes: s.size,
@@ -467,7 +467,7 @@ function prepareOne(r: FileResult): PreparedRow {
   return row;
 }
 
-function analysisColumns(a: FileAnalysis): Record<string, unknown> {
+function analysisColumns(a: FileAnalysis): ChildRow<typeof ANALYSIS_COLUMNS> {
   return {
     format: a.format,
     division_kind: a.division.kind,
@@ -538,16 +538,77 @@ old AS (DELETE FROM midi.file_analysis a USING f WHERE a.file_id = f.id)
 SELECT id, encode(raw_path, 'hex') AS key FROM f`;
 
 /**
+ * The columns each child table is written with. Named, never `INSERT … SELECT *` of the table's row type: that writes
+ * every column the table has in the database, so a column a later release adds (an expand step: docs/database.md,
+ * "Upgrades") would get NULL over its default from this release, and a NOT NULL one would refuse its rows. The row
+ * builders (prepareOne) are typed by these lists, so a column cannot be built and not written, or the other way round.
+ */
+const ANALYSIS_COLUMNS = [
+  'file_id',
+  'format',
+  'division_kind',
+  'ticks_per_quarter',
+  'smpte_fps',
+  'ticks_per_frame',
+  'track_count',
+  'channel_count',
+  'duration_seconds',
+  'duration_ticks',
+  'main_bpm',
+  'tempo_map',
+  'time_signatures',
+  'key_signatures',
+  'key_tonic',
+  'key_mode',
+  'key_correlation',
+  'key_confidence',
+  'note_count',
+  'pitch_min',
+  'pitch_max',
+  'distinct_pitches',
+  'velocity_min',
+  'velocity_mean',
+  'velocity_max',
+  'note_density',
+  'max_polyphony',
+  'mean_polyphony',
+  'pitch_class_histogram',
+  'has_drums',
+  'control_change_count',
+  'pitch_bend_count',
+] as const;
+const TRACK_COLUMNS = [
+  'file_id',
+  'track_index',
+  'name',
+  'channels',
+  'note_count',
+  'pitch_min',
+  'pitch_max',
+  'duration_seconds',
+  'program',
+  'is_drum',
+] as const;
+const CHANNEL_COLUMNS = ['file_id', 'channel', 'program', 'program_name', 'family', 'is_drum', 'note_count'] as const;
+const SPLIT_COLUMNS = ['file_id', 'track_index', 'output_path', 'size_bytes', 'sha256'] as const;
+
+/** A child row as the builders make it: every column of its list but file_id, which writeRows adds. */
+type ChildRow<C extends readonly string[]> = Record<Exclude<C[number], 'file_id'>, unknown>;
+
+const insertFromJson = (table: string, columns: readonly string[], param: number) =>
+  `INSERT INTO midi.${table} (${columns.join(', ')}) SELECT ${columns.join(', ')} FROM jsonb_populate_recordset(NULL::midi.${table}, $${param}::jsonb)`;
+
+/**
  * Every child row of a batch in one statement, each table's rows a JSON array with their file ids in. The INSERTs go
  * to a table each, and the foreign keys are checked at the end of the statement, once the analyses are in. A separate
  * statement from FILE_ROWS_SQL because the old child rows must be gone (the cascade runs at the end of that
  * statement) before new ones with the same keys go in.
  */
 const CHILD_ROWS_SQL = `
-WITH analysis AS (INSERT INTO midi.file_analysis SELECT * FROM jsonb_populate_recordset(NULL::midi.file_analysis, $1::jsonb)),
-tracks AS (INSERT INTO midi.tracks SELECT * FROM jsonb_populate_recordset(NULL::midi.tracks, $2::jsonb)),
-channels AS (INSERT INTO midi.channel_instruments SELECT * FROM jsonb_populate_recordset(NULL::midi.channel_instruments, $3::jsonb))
-INSERT INTO midi.split_tracks SELECT * FROM jsonb_populate_recordset(NULL::midi.split_tracks, $4::jsonb)`;
+WITH analysis AS (${insertFromJson('file_analysis', ANALYSIS_COLUMNS, 1)}),
+tracks AS (${insertFromJson('tracks', TRACK_COLUMNS, 2)}),
+channels AS (${insertFromJson('channel_instruments', CHANNEL_COLUMNS, 3)})
+${insertFromJson('split_tracks', SPLIT_COLUMNS, 4)}`;
 
 /**
  * The statements of one batch (inside the caller's transaction): two, whatever the batch holds, where there were one

@@ -72,7 +72,12 @@ describe('database error classification', () => {
       transient: false,
       exit: 64,
     },
-    { name: 'schema newer than the code', err: new SchemaTooNewError(3, 1), transient: false, exit: 64 },
+    {
+      name: 'schema newer than the code',
+      err: new SchemaTooNewError({ version: 3, name: 'drop-x', compatibleFrom: 3 }, 1),
+      transient: false,
+      exit: 64,
+    },
     {
       name: 'a syntax error is a bug',
       err: withCode('syntax error at or near "x"', '42601'),
