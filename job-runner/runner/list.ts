@@ -68,97 +68,107 @@ export async function listCorpus(options: ListOptions): Promise<Listing> {
   const root = await realpath(path.resolve(options.root));
   const rootStat = await stat(root);
   if (!rootStat.isDirectory()) throw new Error(`corpus root ${options.root} is not a directory`);
-  const matches = picomatch(options.include?.length ? options.include : DEFAULT_INCLUDE, { nocase: true, dot: true });
-  return { root, walk: () => walkTree(Buffer.from(root), rootStat, matches) };
+  const matcher = matcherFor(options.include?.length ? options.include : DEFAULT_INCLUDE);
+  return { root, walk: () => walkTree(Buffer.from(root), rootStat, matcher) };
 }
 
-function* walkTree(rootBytes: Buffer, rootStat: Stats, matches: (path: string) => boolean): Generator<CorpusEntry> {
+/** Whether a path is wanted, given its directory's display path (with its '/') and its name's. */
+type Matcher = (dirDisplay: string, nameDisplay: string) => boolean;
+
+/**
+ * Globs that are each `**` then `/` then a pattern without a slash (the default ones) ask only about the name: matching
+ * the name alone saves building and matching every full path, a tenth of the walk's time. `**` never matches `.` or
+ * `..`, which a walk never yields, so the two agree; any other glob is matched against the whole relative path.
+ */
+function matcherFor(globs: string[]): Matcher {
+  const options = { nocase: true, dot: true };
+  if (globs.every((g) => /^\*\*\/[^/]+$/.test(g))) {
+    const byName = picomatch(
+      globs.map((g) => g.slice(3)),
+      options,
+    );
+    return (_dir, name) => byName(name);
+  }
+  const byPath = picomatch(globs, options);
+  return (dir, name) => byPath(dir + name);
+}
+
+function* walkTree(rootBytes: Buffer, rootStat: Stats, matches: Matcher): Generator<CorpusEntry> {
   // Directories already walked, by device and inode: a symlink back up the tree must not loop forever.
   const visited = new Set<string>([inodeKey(rootStat)]);
   // Directories still to walk, the next one last: popping gives the same order as walking each subdirectory in turn.
   const pending: (Buffer | null)[] = [null];
   while (pending.length > 0) {
     const relDir = pending.pop()!;
+    const absDir = relDir ? Buffer.concat([rootBytes, SLASH, relDir]) : rootBytes;
     if (relDir) {
-      const s = statOrNull(Buffer.concat([rootBytes, SLASH, relDir]));
+      const s = statOrNull(absDir);
       if (s) {
         const key = inodeKey(s);
         if (visited.has(key)) continue;
         visited.add(key);
       }
     }
+    const unreadable = (e: unknown): CorpusEntry => ({
+      path: relDir ?? Buffer.from('.'),
+      size: 0,
+      modifiedUs: null,
+      problem: { status: 'failed', reason: `directory could not be read (${errorCode(e)})` },
+    });
+    let dir: Dir;
+    try {
+      // Node gives Buffer names for encoding 'buffer' here as readdir does; @types/node only lists string encodings.
+      dir = opendirSync(absDir, { encoding: 'buffer' as BufferEncoding, bufferSize: DIRENT_BUFFER });
+    } catch (e) {
+      yield unreadable(e);
+      continue;
+    }
+    // A name's display form is its directory's plus its own: UTF-8 sequences never span a '/'.
+    const dirDisplay = relDir ? `${displayPath(relDir)}/` : '';
+    const relPrefix = relDir ? Buffer.concat([relDir, SLASH]) : null;
+    const absPrefix = Buffer.concat([absDir, SLASH]);
     const subdirs: Buffer[] = [];
-    yield* walkDirectory(rootBytes, relDir, matches, visited, subdirs);
+    try {
+      for (;;) {
+        let d: Dirent<Buffer> | null;
+        try {
+          d = dir.readSync() as Dirent<Buffer> | null;
+        } catch (e) {
+          yield unreadable(e);
+          break;
+        }
+        if (d === null) break;
+        const rel = relPrefix ? Buffer.concat([relPrefix, d.name]) : d.name;
+        const wanted = matches(dirDisplay, displayPath(d.name));
+        if (d.isDirectory()) {
+          subdirs.push(rel);
+        } else if (d.isFile()) {
+          if (wanted) yield regularFile(rel, Buffer.concat([absPrefix, d.name]));
+        } else if (d.isSymbolicLink()) {
+          const target = followSymlink(Buffer.concat([absPrefix, d.name]), rootBytes);
+          if ('problem' in target) {
+            if (wanted || target.isDirectory) yield { path: rel, size: 0, modifiedUs: null, problem: target.problem };
+          } else if (target.stats.isDirectory()) {
+            if (!visited.has(inodeKey(target.stats))) subdirs.push(rel);
+          } else if (wanted) {
+            yield target.stats.isFile()
+              ? { path: rel, size: target.stats.size, modifiedUs: micros(target.stats), problem: null }
+              : { path: rel, size: 0, modifiedUs: null, problem: notRegular(target.stats) };
+          }
+        } else if (wanted) {
+          yield {
+            path: rel,
+            size: 0,
+            modifiedUs: null,
+            problem: { status: 'failed', reason: `not a regular file (${direntKind(d)})` },
+          };
+        }
+      }
+    } finally {
+      dir.closeSync();
+    }
     subdirs.sort(Buffer.compare);
     for (let i = subdirs.length - 1; i >= 0; i--) pending.push(subdirs[i]!);
-  }
-}
-
-/** One directory's entries; its subdirectories (and links to directories to follow) go into `subdirs`. */
-function* walkDirectory(
-  rootBytes: Buffer,
-  relDir: Buffer | null,
-  matches: (path: string) => boolean,
-  visited: Set<string>,
-  subdirs: Buffer[],
-): Generator<CorpusEntry> {
-  const absDir = relDir ? Buffer.concat([rootBytes, SLASH, relDir]) : rootBytes;
-  const unreadable = (e: unknown): CorpusEntry => ({
-    path: relDir ?? Buffer.from('.'),
-    size: 0,
-    modifiedUs: null,
-    problem: { status: 'failed', reason: `directory could not be read (${errorCode(e)})` },
-  });
-  let dir: Dir;
-  try {
-    // Node gives Buffer names for encoding 'buffer' here as readdir does; @types/node only lists string encodings.
-    dir = opendirSync(absDir, { encoding: 'buffer' as BufferEncoding, bufferSize: DIRENT_BUFFER });
-  } catch (e) {
-    yield unreadable(e);
-    return;
-  }
-  // A name's display form is its directory's plus its own: UTF-8 sequences never span a '/'.
-  const dirDisplay = relDir ? `${displayPath(relDir)}/` : '';
-  const relPrefix = relDir ? Buffer.concat([relDir, SLASH]) : null;
-  const absPrefix = Buffer.concat([absDir, SLASH]);
-  try {
-    for (;;) {
-      let d: Dirent<Buffer> | null;
-      try {
-        d = dir.readSync() as Dirent<Buffer> | null;
-      } catch (e) {
-        yield unreadable(e);
-        return;
-      }
-      if (d === null) return;
-      const rel = relPrefix ? Buffer.concat([relPrefix, d.name]) : d.name;
-      const wanted = matches(dirDisplay + displayPath(d.name));
-      if (d.isDirectory()) {
-        subdirs.push(rel);
-      } else if (d.isFile()) {
-        if (wanted) yield regularFile(rel, Buffer.concat([absPrefix, d.name]));
-      } else if (d.isSymbolicLink()) {
-        const target = followSymlink(Buffer.concat([absPrefix, d.name]), rootBytes);
-        if ('problem' in target) {
-          if (wanted || target.isDirectory) yield { path: rel, size: 0, modifiedUs: null, problem: target.problem };
-        } else if (target.stats.isDirectory()) {
-          if (!visited.has(inodeKey(target.stats))) subdirs.push(rel);
-        } else if (wanted) {
-          yield target.stats.isFile()
-            ? { path: rel, size: target.stats.size, modifiedUs: micros(target.stats), problem: null }
-            : { path: rel, size: 0, modifiedUs: null, problem: notRegular(target.stats) };
-        }
-      } else if (wanted) {
-        yield {
-          path: rel,
-          size: 0,
-          modifiedUs: null,
-          problem: { status: 'failed', reason: `not a regular file (${direntKind(d)})` },
-        };
-      }
-    }
-  } finally {
-    dir.closeSync();
   }
 }
 
