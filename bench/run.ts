@@ -8,11 +8,15 @@
  *   (d) validation overhead: bypass window vs ping on every checkout  bench/pool.ts       target ≤ 2 %
  *   (e) runner vs naive (a connection per file, an INSERT per row)    bench/runner.ts     target ≥ 10x
  *   (f) export: live heap of a 100x larger corpus over a small one's   bench/export.ts     about 1 when it streams
+ *   (g) scan vs find | psql \copy + unique index, same empty files      bench/scan.ts       target ≤ 2x
  *
  * Sizes can be changed through the environment: BENCH_FILES (corpus size, default 1500), BENCH_WORKERS (parse
  * workers for (b) and (e), default 1), BENCH_ROUNDS (default 5), and the evenly spread subsets that the slow sides
  * run over: BENCH_ANALYSIS_FILES for (a) (default 150: one pass of `new Midi(bytes)` over them takes seconds) and
- * BENCH_NAIVE_FILES for (e) (default 150); BENCH_EXPORT_ROWS, the large corpus of (f) (default 200 000).
+ * BENCH_NAIVE_FILES for (e) (default 150); BENCH_EXPORT_ROWS, the large corpus of (f) (default 200 000);
+ * BENCH_SCAN_FILES, the corpus of (g) (default 100 000), BENCH_SCAN_LARGE, a second, larger one to show the scan's
+ * memory is flat (default 0, none: 1 000 000 files take about eight minutes on the 2-core development machine, made,
+ * found, copied and scanned twice), BENCH_SCAN_ROUNDS (default 1).
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -24,6 +28,7 @@ import { benchAnalysis } from './analysis.js';
 import { benchExport } from './export.js';
 import { benchPool } from './pool.js';
 import { benchRunner } from './runner.js';
+import { benchScan, totalCpu, type ScanRun, type ScanSize } from './scan.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url));
 
@@ -80,6 +85,14 @@ async function main(): Promise<void> {
     done = step(`(f) export of ${exportRows} files vs ${exportRows / 100}, CSV and Parquet`);
     const exported = await benchExport(db.url, { largeRows: exportRows });
     done();
+    const scanSizes = [envNumber('BENCH_SCAN_FILES', 100_000), envNumber('BENCH_SCAN_LARGE', 0)].filter((n) => n > 0);
+    done = step(`(g) scan vs find + COPY + index over ${scanSizes.join(' and ')} files`);
+    const scanned = await benchScan(db.url, {
+      sizes: scanSizes,
+      rounds: envNumber('BENCH_SCAN_ROUNDS', 1),
+      dataDir: db.dataDir,
+    });
+    done();
 
     const result = {
       analysisSpeedupVsTonejs: analysis.analysisSpeedupVsTonejs,
@@ -89,11 +102,18 @@ async function main(): Promise<void> {
       validationOverheadPingEvery: pool.validationOverheadPingEvery,
       speedupOverNaive: runner.speedupOverNaive,
       exportLiveHeapLargeOverSmall: exported.liveHeapLargeOverSmall,
+      scanOverFindCopy: scanned.scanOverFindCopy,
+      rescanOverFindCopy: scanned.rescanOverFindCopy,
+      scanPeakRssLargeOverSmall: scanned.peakRssLargeOverSmall,
+      scanCpuOverFindCopy: scanned.scanCpuOverFindCopy,
+      rescanCpuOverFindCopy: scanned.rescanCpuOverFindCopy,
       targets: {
         analysisSpeedupVsTonejs: '>= 10',
         endToEndOverAnalysis: '>= 0.8',
         validationOverheadBypass: '<= 0.02',
         speedupOverNaive: '>= 10',
+        scanOverFindCopy: '<= 2',
+        rescanOverFindCopy: '<= 2',
       },
       raw: {
         machine: {
@@ -107,6 +127,7 @@ async function main(): Promise<void> {
         runner,
         pool: pool.raw,
         export: exported,
+        scan: scanned,
       },
       measuredAt: new Date().toISOString(),
       totalSeconds: (Date.now() - started) / 1000,
@@ -119,6 +140,41 @@ async function main(): Promise<void> {
     await db.stop().catch(() => {});
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** (g): each size's scan and rescan over find + COPY + index, then the memory of the largest over the smallest. */
+function scanRows(s: Awaited<ReturnType<typeof benchScan>>): [string, string, string, string][] {
+  const x = (v: number) => `${v.toFixed(2)}x`;
+  // CPU seconds: the command's (scan, or find and psql) + the server backends'.
+  const cpu = (r: ScanRun) => `${r.cpu.command.toFixed(1)} + ${r.cpu.server.toFixed(1)} s`;
+  const baseline = (z: ScanSize): ScanRun => ({
+    seconds: z.findCopyIndexSeconds,
+    peakRssMb: 0,
+    cpu: z.findCopyIndexCpu,
+  });
+  const rows = s.sizes.flatMap((z): [string, string, string, string][] => [
+    [
+      `(g) scan over find + COPY + index, ${z.files} files`,
+      x(z.scanOverFindCopy),
+      `${z.scan.seconds.toFixed(1)} s vs ${z.findCopyIndexSeconds.toFixed(1)} s; CPU ${cpu(z.scan)} vs ${totalCpu(baseline(z)).toFixed(1)} s (${x(z.scanCpuOverFindCopy)}); peak RSS ${z.scan.peakRssMb.toFixed(0)} MB`,
+      `≤ 2x ${z.scanOverFindCopy <= 2 ? 'met' : 'SHORT'}`,
+    ],
+    [
+      `(g) rescan (unchanged) over the same, ${z.files} files`,
+      x(z.rescanOverFindCopy),
+      `${z.rescan.seconds.toFixed(1)} s; CPU ${cpu(z.rescan)} (${x(z.rescanCpuOverFindCopy)}); peak RSS ${z.rescan.peakRssMb.toFixed(0)} MB`,
+      `≤ 2x ${z.rescanOverFindCopy <= 2 ? 'met' : 'SHORT'}`,
+    ],
+  ]);
+  const [small, large] = [s.sizes[0]!, s.sizes[s.sizes.length - 1]!];
+  if (large !== small)
+    rows.push([
+      `(g) scan peak RSS, ${large.files} files over ${small.files}`,
+      x(s.peakRssLargeOverSmall),
+      `${large.scan.peakRssMb.toFixed(0)} MB vs ${small.scan.peakRssMb.toFixed(0)} MB${s.directory.tmpfs ? '' : ' (not on tmpfs)'}`,
+      'about 1x',
+    ]);
+  return rows;
 }
 
 /** `n` items evenly spread over `xs`: the same mix of small and large songs as the whole corpus. */
@@ -139,6 +195,7 @@ interface Printable {
     runner: Awaited<ReturnType<typeof benchRunner>>;
     pool: Awaited<ReturnType<typeof benchPool>>['raw'];
     export: Awaited<ReturnType<typeof benchExport>>;
+    scan: Awaited<ReturnType<typeof benchScan>>;
   };
 }
 
@@ -193,6 +250,7 @@ function table(r: Printable): string {
           '',
         ];
       }),
+    ...scanRows(r.raw.scan),
   ];
   const widths = [0, 1, 2, 3].map((i) =>
     Math.max(...rows.map((row) => row[i]!.length), ['benchmark', 'ratio', 'figures', 'target'][i]!.length),

@@ -13,9 +13,9 @@ import { displayPath } from '../db/paths.js';
  *
  * The walk is a generator, so a scan holds one directory's subdirectory names per level and never the listing: a
  * million files cost what a thousand do. It is synchronous, one stat at a time like find(1): on a local or in-memory
- * file system a stat takes a microsecond or two, and a trip through libuv's thread pool per file cost the scan twice
- * the CPU (measured on 100 000 files), CPU that the database, receiving the COPY on the same machine, needs more. It
- * still gives way between COPY chunks, whenever the stream to Postgres is full.
+ * file system a stat takes a microsecond or two, and a trip through libuv's thread pool per file took twice the CPU
+ * (measured on 100 000 files), CPU the database needs too when it shares the machine. On a network file system each
+ * stat waits for a round trip, as find's do. The walk still gives way whenever the COPY stream to Postgres is full.
  */
 
 /** MIDI files and their usual wrappers: .kar is a Standard MIDI File with lyrics, .rmi the RIFF-wrapped form. */
