@@ -12,9 +12,8 @@
  *
  * Figures, not a pass/fail: the ratio of the large export's live heap to the small one's (about 1 when it streams).
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,6 +29,7 @@ import { exportFiles, type RowSink } from '../job-runner/results/export.js';
 import type { ExportFormat } from '../job-runner/results/export-options.js';
 import { sinkFor } from '../job-runner/results/formats.js';
 import { generateCorpus } from '../job-runner/synth/corpus.js';
+import { measureProcess } from './measure-process.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -188,36 +188,27 @@ async function liveHeap(client: pg.Client, corpus: string, format: ExportFormat,
 
 /** Runs the real `export` command and samples its peak resident memory until it exits. */
 async function timedExport(databaseUrl: string, corpus: string, format: string, output: string): Promise<ExportRun> {
-  const started = process.hrtime.bigint();
-  const child = spawn(
-    process.execPath,
-    [CLI_MAIN, 'export', '--database-url', databaseUrl, '--corpus', corpus, '--format', format, '-o', output],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  let peakKb = 0;
-  const sample = () => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (m) peakKb = Math.max(peakKb, Number(m[1]));
-    } catch {
-      // Exited between two samples: the last one stands.
-    }
-  };
-  const timer = setInterval(sample, 20);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
-  clearInterval(timer);
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (code !== 0) throw new Error(`export of ${corpus} as ${format} exited ${code}: ${stderr.slice(-500)}`);
-  const rows = Number(/exported (\d+) files/.exec(stderr)?.[1]);
+  const run = await measureProcess(process.execPath, [
+    CLI_MAIN,
+    'export',
+    '--database-url',
+    databaseUrl,
+    '--corpus',
+    corpus,
+    '--format',
+    format,
+    '-o',
+    output,
+  ]);
+  if (run.code !== 0) throw new Error(`export of ${corpus} as ${format} exited ${run.code}: ${run.stderr.slice(-500)}`);
+  const rows = Number(/exported (\d+) files/.exec(run.stderr)?.[1]);
   return {
     corpus,
     format,
     rows,
-    seconds,
-    rowsPerSecond: rows / seconds,
+    seconds: run.seconds,
+    rowsPerSecond: rows / run.seconds,
     outputBytes: (await stat(output)).size,
-    peakRssMb: peakKb / 1024,
+    peakRssMb: run.peakRssMb,
   };
 }

@@ -13,13 +13,17 @@
  *   (i) local vs a Python ingester (mido + psycopg2), real-world-like  bench/local-vs-python.ts  target ≥ 20x
  *   (j) local's shard count: 1, 2, 4, 8 shards on the same corpus      bench/local-vs-python.ts
  *   (k) analysis MB/s per core over a native parser's (portSMF, C++)    bench/native.ts     the gap to native speed
+ *   (l) scan vs find | psql \copy + unique index, same empty files      bench/scan.ts       target ≤ 2x
  *
  * Sizes can be changed through the environment: BENCH_FILES (corpus size, default 1500), BENCH_WORKERS (parse
  * workers for (b) and (e), default 1), BENCH_ROUNDS (default 5), and the evenly spread subsets that the slow sides
  * run over: BENCH_ANALYSIS_FILES for (a) (default 150: one pass of `new Midi(bytes)` over them takes seconds) and
  * BENCH_NAIVE_FILES for (e) (default 150); BENCH_EXPORT_ROWS, the large corpus of (f) (default 200 000);
  * BENCH_STARTUP_ROUNDS for (g) and (h) (default 7); BENCH_REAL_WORLD_FILES, the real-world-like corpus of (i) and (j)
- * (default 2000); BENCH_SWEEP_ROUNDS, rounds of (j) (default 3).
+ * (default 2000); BENCH_SWEEP_ROUNDS, rounds of (j) (default 3);
+ * BENCH_SCAN_FILES, the corpus of (l) (default 100 000), BENCH_SCAN_LARGE, a second, larger one to show the scan's
+ * memory is flat (default 0, none: 1 000 000 files take about eight minutes on the 2-core development machine, made,
+ * found, copied and scanned twice), BENCH_SCAN_ROUNDS (default 1).
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -35,6 +39,7 @@ import { benchPool } from './pool.js';
 import { benchRunner } from './runner.js';
 import { benchLocalVsPython, fastestShards } from './local-vs-python.js';
 import { benchShardStart, benchStartup } from './startup.js';
+import { benchScan, totalCpu, type ScanRun, type ScanSize } from './scan.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url));
 
@@ -127,6 +132,14 @@ async function main(): Promise<void> {
       { minSeconds: 4, scratch: tmp },
     );
     done();
+    const scanSizes = [envNumber('BENCH_SCAN_FILES', 100_000), envNumber('BENCH_SCAN_LARGE', 0)].filter((n) => n > 0);
+    done = step(`(l) scan vs find + COPY + index over ${scanSizes.join(' and ')} files`);
+    const scanned = await benchScan(db.url, {
+      sizes: scanSizes,
+      rounds: envNumber('BENCH_SCAN_ROUNDS', 1),
+      dataDir: db.dataDir,
+    });
+    done();
 
     const result = {
       analysisSpeedupVsTonejs: analysis.analysisSpeedupVsTonejs,
@@ -142,6 +155,11 @@ async function main(): Promise<void> {
       localRerunSpeedupOverPython: vsPython.localOverPythonRerun,
       localFastestShards: fastestShards(vsPython.sweep),
       analysisOverNative: native.analysisOverNative,
+      scanOverFindCopy: scanned.scanOverFindCopy,
+      rescanOverFindCopy: scanned.rescanOverFindCopy,
+      scanPeakRssLargeOverSmall: scanned.peakRssLargeOverSmall,
+      scanCpuOverFindCopy: scanned.scanCpuOverFindCopy,
+      rescanCpuOverFindCopy: scanned.rescanCpuOverFindCopy,
       targets: {
         analysisSpeedupVsTonejs: '>= 10',
         endToEndOverAnalysis: '>= 0.8',
@@ -150,6 +168,8 @@ async function main(): Promise<void> {
         startupOverBareNode: '<= 4',
         shardFixedCostOverBareNode: '<= 3',
         localSpeedupOverPython: '>= 20 (aim 50)',
+        scanOverFindCopy: '<= 2',
+        rescanOverFindCopy: '<= 2',
       },
       raw: {
         machine: {
@@ -167,6 +187,7 @@ async function main(): Promise<void> {
         shardStart,
         localVsPython: vsPython,
         native,
+        scan: scanned,
       },
       measuredAt: new Date().toISOString(),
       totalSeconds: (Date.now() - started) / 1000,
@@ -179,6 +200,41 @@ async function main(): Promise<void> {
     await db.stop().catch(() => {});
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** (l): each size's scan and rescan over find + COPY + index, then the memory of the largest over the smallest. */
+function scanRows(s: Awaited<ReturnType<typeof benchScan>>): [string, string, string, string][] {
+  const x = (v: number) => `${v.toFixed(2)}x`;
+  // CPU seconds: the command's (scan, or find and psql) + the server backends'.
+  const cpu = (r: ScanRun) => `${r.cpu.command.toFixed(1)} + ${r.cpu.server.toFixed(1)} s`;
+  const baseline = (z: ScanSize): ScanRun => ({
+    seconds: z.findCopyIndexSeconds,
+    peakRssMb: 0,
+    cpu: z.findCopyIndexCpu,
+  });
+  const rows = s.sizes.flatMap((z): [string, string, string, string][] => [
+    [
+      `(l) scan over find + COPY + index, ${z.files} files`,
+      x(z.scanOverFindCopy),
+      `${z.scan.seconds.toFixed(1)} s vs ${z.findCopyIndexSeconds.toFixed(1)} s; CPU ${cpu(z.scan)} vs ${totalCpu(baseline(z)).toFixed(1)} s (${x(z.scanCpuOverFindCopy)}); peak RSS ${z.scan.peakRssMb.toFixed(0)} MB`,
+      `≤ 2x ${z.scanOverFindCopy <= 2 ? 'met' : 'SHORT'}`,
+    ],
+    [
+      `(l) rescan (unchanged) over the same, ${z.files} files`,
+      x(z.rescanOverFindCopy),
+      `${z.rescan.seconds.toFixed(1)} s; CPU ${cpu(z.rescan)} (${x(z.rescanCpuOverFindCopy)}); peak RSS ${z.rescan.peakRssMb.toFixed(0)} MB`,
+      `≤ 2x ${z.rescanOverFindCopy <= 2 ? 'met' : 'SHORT'}`,
+    ],
+  ]);
+  const [small, large] = [s.sizes[0]!, s.sizes[s.sizes.length - 1]!];
+  if (large !== small)
+    rows.push([
+      `(l) scan peak RSS, ${large.files} files over ${small.files}`,
+      x(s.peakRssLargeOverSmall),
+      `${large.scan.peakRssMb.toFixed(0)} MB vs ${small.scan.peakRssMb.toFixed(0)} MB${s.directory.tmpfs ? '' : ' (not on tmpfs)'}`,
+      'about 1x',
+    ]);
+  return rows;
 }
 
 /** `n` items evenly spread over `xs`: the same mix of small and large songs as the whole corpus. */
@@ -207,6 +263,7 @@ interface Printable {
     shardStart: Awaited<ReturnType<typeof benchShardStart>>;
     localVsPython: Awaited<ReturnType<typeof benchLocalVsPython>>;
     native: Awaited<ReturnType<typeof benchNative>>;
+    scan: Awaited<ReturnType<typeof benchScan>>;
   };
 }
 
@@ -269,6 +326,7 @@ function table(r: Printable): string {
         ];
       }),
     ...startupRows(r),
+    ...scanRows(r.raw.scan),
   ];
   const widths = [0, 1, 2, 3].map((i) =>
     Math.max(...rows.map((row) => row[i]!.length), ['benchmark', 'ratio', 'figures', 'target'][i]!.length),

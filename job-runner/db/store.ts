@@ -8,7 +8,8 @@ import type { FileAnalysis } from '../analysis/types.js';
 import { describeError } from '../../contract/describe-error.js';
 import { planShards, type ShardPlan, type ShardRequest } from '../../contract/shards.js';
 import { displayPath, rawPath } from './paths.js';
-import { copyField, pgJson, pgText } from './text.js';
+import { copyChunks, copyChunksAsync } from './scan-copy.js';
+import { pgJson, pgText } from './text.js';
 import { inTransaction, isDataError } from './transaction.js';
 
 /**
@@ -162,19 +163,24 @@ export async function recordScan(
   return inTransaction(client, async () => {
     await client.query(
       `CREATE TEMP TABLE scan_in (raw_path bytea NOT NULL, path text NOT NULL, size_bytes bigint NOT NULL,
-                                  modified_us bigint, problem boolean NOT NULL)
+                                  modified_at timestamptz, problem boolean NOT NULL)
        ON COMMIT DROP`,
     );
-    await pipeline(Readable.from(copyLines(files)), client.query(copyFrom('COPY pg_temp.scan_in FROM STDIN')));
-    // One row per listed path with what the last scan recorded for it, what changed, and whether it needs work.
+    const chunks = Symbol.asyncIterator in files ? copyChunksAsync(files) : copyChunks(files);
+    await pipeline(Readable.from(chunks), client.query(copyFrom('COPY pg_temp.scan_in FROM STDIN (FORMAT binary)')));
+    // Autovacuum never analyses temporary tables: without statistics the planner takes the listing for a couple of
+    // hundred distinct paths and looks each one up in the index (five seconds a million) instead of one merge join.
+    await client.query('ANALYZE pg_temp.scan_in');
+    // One row per listed path with what the last scan recorded for it, what changed, whether it needs work, and its
+    // rank among the files that need work in path order (the window reads the rows in the order DISTINCT ON sorted
+    // them, so the listing is sorted once).
     await client.query(
       `CREATE TEMP TABLE scan_cmp ON COMMIT DROP AS
        WITH listed AS (
-         SELECT DISTINCT ON (raw_path) raw_path, path, size_bytes, problem,
-                timestamptz 'epoch' + modified_us * interval '1 microsecond' AS modified_at
-           FROM pg_temp.scan_in ORDER BY raw_path),
+         SELECT DISTINCT ON (raw_path) * FROM pg_temp.scan_in ORDER BY raw_path),
        compared AS (
-         SELECT l.*, f.id AS file_id, f.status,
+         SELECT l.*, f.id AS file_id, f.status, f.path AS old_path, f.size_bytes AS old_size,
+                f.modified_at AS old_modified_at, f.shard AS old_shard,
                 CASE WHEN f.id IS NULL THEN 'added'
                      WHEN f.status = 'missing' OR f.size_bytes <> l.size_bytes OR f.modified_at <> l.modified_at
                        THEN 'changed'
@@ -184,68 +190,82 @@ export async function recordScan(
            FROM listed l LEFT JOIN midi.files f ON f.corpus_id = $1 AND f.raw_path = l.raw_path),
        judged AS (
          SELECT *, NOT problem AND status <> 'pending' AND (change = 'changed' OR settled_unread) AS reset
-           FROM compared)
-       SELECT *, NOT problem AND (change = 'added' OR reset OR status IN ('pending', 'failed') OR outdated) AS work
-         FROM judged`,
+           FROM compared),
+       worked AS (
+         SELECT *, NOT problem AND (change = 'added' OR reset OR status IN ('pending', 'failed') OR outdated) AS work
+           FROM judged)
+       SELECT *, count(*) FILTER (WHERE work) OVER (ORDER BY raw_path ROWS UNBOUNDED PRECEDING) - 1 AS rank
+         FROM worked`,
       [corpusId, ANALYSIS_VERSION],
     );
-    // Temporary tables are never analysed by autovacuum: without statistics the joins below may be planned badly.
-    await client.query('ANALYZE pg_temp.scan_cmp');
-    const { rows } = await client.query<Record<'files' | 'added' | 'changed' | 'work', string>>(
+    const { rows } = await client.query<Record<'files' | 'added' | 'changed' | 'work' | 'known' | 'recorded', string>>(
       `SELECT count(*) AS files, count(*) FILTER (WHERE change = 'added') AS added,
-              count(*) FILTER (WHERE change = 'changed') AS changed, count(*) FILTER (WHERE work) AS work
+              count(*) FILTER (WHERE change = 'changed') AS changed, count(*) FILTER (WHERE work) AS work,
+              count(file_id) AS known, (SELECT count(*) FROM midi.files WHERE corpus_id = $1) AS recorded
          FROM pg_temp.scan_cmp`,
+      [corpusId],
     );
     const counts = rows[0]!;
     const work = Number(counts.work);
     const plan = planShards(work, typeof options.shards === 'function' ? options.shards(work) : options.shards);
-    await client.query(
-      `UPDATE midi.files f
-          SET status = 'pending', reason = NULL, warnings = '{}', sha256 = NULL, analysis_version = NULL,
-              analysed_at = NULL, updated_at = now()
-         FROM pg_temp.scan_cmp s
-        WHERE f.id = s.file_id AND s.reset`,
-    );
     // The i-th file needing work (in path order) goes to shard planShards(...).shardOf(i): width_bucket finds it by
     // binary search in the shards' first indexes, so the SQL follows the plan instead of repeating its arithmetic.
+    const shard = `CASE WHEN s.work THEN width_bucket(s.rank, $1::bigint[]) - 1 ELSE $2 END`;
+    const shardParams = [shardStarts(plan, work), plan.shards];
+    // Known files: only those whose row changes are written, so a rescan of an unchanged corpus writes nothing. They
+    // are picked out first: a new temporary table's size is known to the planner, so a handful of changed files is
+    // looked up by id rather than joined with every row of the corpus.
+    await client.query(
+      `CREATE TEMP TABLE scan_changed ON COMMIT DROP AS
+       SELECT * FROM (SELECT file_id, reset, path, size_bytes, modified_at, ${shard} AS new_shard, old_path, old_size,
+                             old_modified_at, old_shard
+                        FROM pg_temp.scan_cmp s WHERE file_id IS NOT NULL) s
+        WHERE reset OR (old_path, old_size, old_modified_at, old_shard)
+                       IS DISTINCT FROM (path, size_bytes, modified_at, new_shard)`,
+      shardParams,
+    );
+    await client.query(
+      `UPDATE midi.files f
+          SET path = s.path, size_bytes = s.size_bytes, modified_at = s.modified_at, shard = s.new_shard,
+              scanned_at = now(), updated_at = now(),
+              status = CASE WHEN s.reset THEN 'pending' ELSE f.status END,
+              reason = CASE WHEN s.reset THEN NULL ELSE f.reason END,
+              warnings = CASE WHEN s.reset THEN '{}' ELSE f.warnings END,
+              sha256 = CASE WHEN s.reset THEN NULL ELSE f.sha256 END,
+              analysis_version = CASE WHEN s.reset THEN NULL ELSE f.analysis_version END,
+              analysed_at = CASE WHEN s.reset THEN NULL ELSE f.analysed_at END
+         FROM pg_temp.scan_changed s
+        WHERE f.id = s.file_id`,
+    );
+    // New files, in path order (the indexes on path and shard then grow at their ends). A conflict means another scan
+    // of the same corpus recorded the file meanwhile: this scan's listing and plan win, as they would have before.
     await client.query(
       `INSERT INTO midi.files AS f (corpus_id, raw_path, path, size_bytes, modified_at, shard)
-       SELECT $1, raw_path, path, size_bytes, modified_at,
-              CASE WHEN work THEN width_bucket(rank, $2::bigint[]) - 1 ELSE $3 END
-         FROM (SELECT *, row_number() OVER (PARTITION BY work ORDER BY raw_path) - 1 AS rank FROM pg_temp.scan_cmp) s
+       SELECT $3, raw_path, path, size_bytes, modified_at, ${shard}
+         FROM pg_temp.scan_cmp s WHERE file_id IS NULL ORDER BY raw_path
        ON CONFLICT (corpus_id, raw_path) DO UPDATE
          SET path = EXCLUDED.path, size_bytes = EXCLUDED.size_bytes, modified_at = EXCLUDED.modified_at,
-             shard = EXCLUDED.shard, scanned_at = now(), updated_at = now()
-         WHERE (f.path, f.size_bytes, f.modified_at, f.shard)
-               IS DISTINCT FROM (EXCLUDED.path, EXCLUDED.size_bytes, EXCLUDED.modified_at, EXCLUDED.shard)`,
-      [corpusId, shardStarts(plan, work), plan.shards],
+             shard = EXCLUDED.shard, scanned_at = now(), updated_at = now()`,
+      [...shardParams, corpusId],
     );
-    await client.query(
-      `UPDATE midi.files f SET status = 'missing', shard = $2, updated_at = now()
-        WHERE f.corpus_id = $1 AND (f.status <> 'missing' OR f.shard <> $2)
-          AND NOT EXISTS (SELECT 1 FROM pg_temp.scan_cmp s WHERE s.raw_path = f.raw_path)`,
-      [corpusId, plan.shards],
-    );
-    const missing = await client.query<{ n: string }>(
-      `SELECT count(*) AS n FROM midi.files WHERE corpus_id = $1 AND status = 'missing'`,
-      [corpusId],
-    );
+    // Recorded files the listing does not have; when it has them all (every rescan of a corpus that lost nothing),
+    // there is nothing to look for.
+    const listed = Number(counts.files);
+    const missing = Number(counts.recorded) - Number(counts.known);
+    if (missing > 0)
+      await client.query(
+        `UPDATE midi.files f SET status = 'missing', shard = $2, updated_at = now()
+          WHERE f.corpus_id = $1 AND (f.status <> 'missing' OR f.shard <> $2)
+            AND NOT EXISTS (SELECT 1 FROM pg_temp.scan_cmp s WHERE s.raw_path = f.raw_path)`,
+        [corpusId, plan.shards],
+      );
     await client.query('UPDATE midi.corpora SET shard_count = $2, updated_at = now() WHERE id = $1', [
       corpusId,
       plan.shards,
     ]);
-    const listed = Number(counts.files);
     const added = Number(counts.added);
     const changed = Number(counts.changed);
-    return {
-      files: listed,
-      added,
-      changed,
-      unchanged: listed - added - changed,
-      missing: Number(missing.rows[0]!.n),
-      work,
-      shards: plan.shards,
-    };
+    return { files: listed, added, changed, unchanged: listed - added - changed, missing, work, shards: plan.shards };
   });
 }
 
@@ -254,23 +274,6 @@ function shardStarts(plan: ShardPlan, files: number): number[] {
   const starts: number[] = [];
   for (let i = 0; i < files; i++) if (plan.shardOf(i) === starts.length) starts.push(i);
   return starts;
-}
-
-/** COPY text-format lines, a thousand per chunk: one write per line would cost more than the COPY itself. */
-async function* copyLines(files: Iterable<ScannedFile> | AsyncIterable<ScannedFile>): AsyncGenerator<string> {
-  let chunk = '';
-  let n = 0;
-  for await (const f of files) {
-    const raw = rawPath(f.path);
-    const modified = f.modifiedUs === undefined || f.modifiedUs === null ? '\\N' : String(f.modifiedUs);
-    chunk += `\\\\x${raw.toString('hex')}\t${copyField(displayPath(raw))}\t${f.size}\t${modified}\t${f.problem ? 't' : 'f'}\n`;
-    if (++n === 1000) {
-      yield chunk;
-      chunk = '';
-      n = 0;
-    }
-  }
-  if (chunk) yield chunk;
 }
 
 /** The files of one shard with what is recorded about them, in path order. */

@@ -13,13 +13,3 @@ export function pgText(s: string): string {
 export function pgJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? pgText(v) : v));
 }
-
-/**
- * One field of COPY's text format: backslash, tab, newline and carriage return escaped (file names may hold any of
- * them). https://www.postgresql.org/docs/current/sql-copy.html#id-1.9.3.55.9.2
- */
-export function copyField(s: string): string {
-  return pgText(s).replace(/[\\\t\n\r]/g, (c) =>
-    c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r',
-  );
-}

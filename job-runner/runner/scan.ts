@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { ensureCorpus, recordScan, writeBatch, type FileResult } from '../db/store.js';
+import { ensureCorpus, recordScan, writeBatch, type FileResult, type ScannedFile } from '../db/store.js';
 import { describeError } from '../../contract/describe-error.js';
 import type { ScanSummary } from '../../contract/scan-summary.js';
 import type { ShardRequest } from '../../contract/shards.js';
@@ -7,8 +7,8 @@ import { UsageError } from './errors.js';
 import { listCorpus, type CorpusEntry } from './list.js';
 
 /**
- * The scan: list the corpus, record the listing in Postgres (COPY, one transaction), compare it with the last scan of
- * the same corpus key, and give shards to the files that need work (recordScan says which).
+ * The scan: walk the corpus and stream the listing into Postgres as it is walked (COPY, one transaction), compare it
+ * with the last scan of the same corpus key, and give shards to the files that need work (recordScan says which).
  * Entries the listing already knows will not be read (symlinks out of the root, FIFOs, dangling links, directories
  * it could not open) are then recorded with their status and reason, so they show up among the results at once and
  * no runner ever opens them.
@@ -40,25 +40,32 @@ export async function scanCorpus(client: pg.ClientBase, options: ScanOptions): P
     include: options.include ?? null,
     ...options.settings,
   });
+  let files = 0;
+  let bytes = 0;
+  // Held until the listing is recorded, which decides their shard; only these: a corpus has few, whatever its size.
+  const problems: CorpusEntry[] = [];
+  function* scanned(): Generator<ScannedFile> {
+    for (const e of listing.walk()) {
+      files++;
+      bytes += e.size;
+      if (e.problem) problems.push(e);
+      yield { path: e.path, size: e.size, modifiedUs: e.modifiedUs, problem: e.problem !== null };
+    }
+  }
   // Shards are planned over the files that need work, which only the comparison with the last scan knows.
-  const recorded = await recordScan(
-    client,
-    corpusId,
-    listing.entries.map((e) => ({ path: e.path, size: e.size, modifiedUs: e.modifiedUs, problem: e.problem !== null })),
-    { shards: options.shards },
-  );
+  const recorded = await recordScan(client, corpusId, scanned(), { shards: options.shards });
   // Parked with the files that need no work (recordScan gives them shard number `shards`): the scan records them.
-  const problems = problemRecords(listing.entries, recorded.shards);
-  for (let i = 0; i < problems.length; i += PROBLEM_BATCH)
-    await writeBatch(client, corpusId, problems.slice(i, i + PROBLEM_BATCH), {
+  const records = problemRecords(problems, recorded.shards);
+  for (let i = 0; i < records.length; i += PROBLEM_BATCH)
+    await writeBatch(client, corpusId, records.slice(i, i + PROBLEM_BATCH), {
       namedStatements: options.namedStatements ?? true,
     });
   return {
     corpus: options.corpus,
-    files: listing.entries.length,
-    bytes: listing.entries.reduce((n, e) => n + e.size, 0),
+    files,
+    bytes,
     shards: recorded.shards,
-    problems: problems.length,
+    problems: records.length,
     added: recorded.added,
     changed: recorded.changed,
     unchanged: recorded.unchanged,
@@ -68,16 +75,11 @@ export async function scanCorpus(client: pg.ClientBase, options: ScanOptions): P
 }
 
 function problemRecords(entries: CorpusEntry[], parked: number): FileResult[] {
-  const out: FileResult[] = [];
-  for (const e of entries) {
-    if (e.problem)
-      out.push({
-        path: e.path,
-        size: e.size,
-        shard: parked,
-        sha256: null,
-        outcome: { status: e.problem.status, reason: e.problem.reason, warnings: [] },
-      });
-  }
-  return out;
+  return entries.map((e) => ({
+    path: e.path,
+    size: e.size,
+    shard: parked,
+    sha256: null,
+    outcome: { status: e.problem!.status, reason: e.problem!.reason, warnings: [] },
+  }));
 }

@@ -104,6 +104,29 @@ describe('a rescan', () => {
     expect(after['a.mid']!.attempts).toBe(before['a.mid']!.attempts);
   });
 
+  it('of an unchanged corpus writes no row, not even a lock: every row stays the version it was', async () => {
+    const listing = Array.from({ length: 50 }, (_, i) => file(`f${i}.mid`));
+    await recordScan(client, corpus, listing, perTwo);
+    await writeBatch(
+      client,
+      corpus,
+      listing.slice(0, 20).map((f) => okResult(String(f.path))),
+    );
+    await recordScan(client, corpus, listing, perTwo); // settles the shards of the 30 still to do
+    // ctid is a row version's place, xmax the transaction that updated, deleted or locked it (0: none did).
+    const versions = async () =>
+      (
+        await client.query<{ path: string; ctid: string; xmax: string }>(
+          'SELECT path, ctid::text, xmax::text FROM midi.files WHERE corpus_id = $1 ORDER BY path',
+          [corpus],
+        )
+      ).rows;
+    const before = await versions();
+    expect(await recordScan(client, corpus, listing, perTwo)).toMatchObject({ unchanged: 50, work: 30, shards: 15 });
+    expect(await versions()).toEqual(before);
+    expect(before.every((r) => r.xmax === '0')).toBe(true);
+  });
+
   it('gives shards only to added, changed, failed, pending and unread files; parks the rest; marks the gone missing', async () => {
     await recordScan(
       client,

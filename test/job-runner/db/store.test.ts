@@ -166,6 +166,28 @@ describe('the store', () => {
     });
   });
 
+  it('records every byte of every name and every modification time exactly, across COPY chunks', async () => {
+    // Every byte a name may hold (not NUL or '/'), the text format's specials among them (tab, newline, CR,
+    // backslash, `\.`), names long enough to fill several 64 KiB COPY chunks, and times before 1970 and 2000 (negative
+    // in Postgres' binary form) and unknown.
+    const every = Buffer.from(Array.from({ length: 255 }, (_, i) => i + 1).filter((b) => b !== 0x2f));
+    const specials = ['\\.', 'a\tb', 'a\nb', 'a\rb', 'back\\slash', '\\N', 'quote"\''].map((s) => Buffer.from(s));
+    const long = Array.from({ length: 40 }, (_, i) => Buffer.from(`${String(i).padStart(2, '0')}-${'x'.repeat(4000)}`));
+    const names = [every, every.subarray(100), ...specials, ...long];
+    const times = [null, -86_400_000_001, 0, 946_684_799_999_999, 946_684_800_000_001, 1_760_000_000_123_456];
+    const listing = names.map((path, i) => ({ path, size: i * 1_000_003, modifiedUs: times[i % times.length]! }));
+    await recordScan(client, corpus, listing, { shards: { shards: 1 } });
+    const { rows } = await client.query<{ raw_path: Buffer; size_bytes: string; us: string | null }>(
+      `SELECT raw_path, size_bytes, ((extract(epoch FROM modified_at) * 1000000)::numeric)::bigint::text AS us
+         FROM midi.files WHERE corpus_id = $1`,
+      [corpus],
+    );
+    const stored = rows
+      .map((r) => [r.raw_path.toString('hex'), Number(r.size_bytes), r.us === null ? null : Number(r.us)])
+      .sort();
+    expect(stored).toEqual(listing.map((f) => [f.path.toString('hex'), f.size, f.modifiedUs]).sort());
+  });
+
   it('records ten thousand files with one COPY', async () => {
     async function* listing() {
       for (let i = 0; i < 10_000; i++)

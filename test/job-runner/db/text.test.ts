@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyField, pgJson, pgText } from '../../../job-runner/db/text.js';
+import { pgJson, pgText } from '../../../job-runner/db/text.js';
 
 describe('text bound for Postgres', () => {
   it('drops NUL and replaces lone surrogates, keeping valid pairs', () => {
@@ -10,8 +10,5 @@ describe('text bound for Postgres', () => {
   });
   it('cleans every string inside JSON', () => {
     expect(JSON.parse(pgJson({ name: 'x\u0000y', list: ['\ud83d'] }))).toEqual({ name: 'xy', list: ['\ufffd'] });
-  });
-  it('escapes COPY text-format specials', () => {
-    expect(copyField('a\\b\tc\nd\re')).toBe('a\\\\b\\tc\\nd\\re');
   });
 });

@@ -4,7 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { displayPath } from '../../../job-runner/db/paths.js';
-import { listCorpus, type CorpusEntry } from '../../../job-runner/runner/list.js';
+import { listCorpus, type CorpusEntry, type Listing } from '../../../job-runner/runner/list.js';
+
+/** A whole walk in byte order (the walk itself does not sort: the database does). */
+function walked(listing: Listing): CorpusEntry[] {
+  return [...listing.walk()].sort((a, b) => Buffer.compare(a.path, b.path));
+}
 
 /** Entries as [display path, size, status, reason] rows, for diff-style assertions. */
 function rows(entries: CorpusEntry[]): [string, number, string, string | null][] {
@@ -48,9 +53,9 @@ describe('listCorpus', () => {
   });
   afterAll(async () => rm(tmp, { recursive: true, force: true }));
 
-  it('lists matching files in byte order with sizes, and records every entry it will not read with a reason', async () => {
+  it('lists matching files with sizes, and records every entry it will not read with a reason', async () => {
     const listing = await listCorpus({ root });
-    expect(rows(listing.entries)).toEqual([
+    expect(rows(walked(listing))).toEqual([
       ['a/TWO.MID', 3, 'pending', null],
       ['a/one.mid', 10, 'pending', null],
       ['b/deep/three.midi', 7, 'pending', null],
@@ -67,20 +72,33 @@ describe('listCorpus', () => {
 
   it('keeps a name that is not UTF-8 as its exact bytes', async () => {
     const listing = await listCorpus({ root });
-    expect(listing.entries.some((e) => e.path.equals(latin1Name))).toBe(true);
+    expect(walked(listing).some((e) => e.path.equals(latin1Name))).toBe(true);
   });
 
   it('applies include globs to the relative path, but always reports a directory link it did not follow', async () => {
     const listing = await listCorpus({ root, include: ['a/**'] });
-    expect(rows(listing.entries).map((r) => r[0])).toEqual(['a/TWO.MID', 'a/notes.txt', 'a/one.mid', 'dir-outside']);
+    expect(rows(walked(listing)).map((r) => r[0])).toEqual(['a/TWO.MID', 'a/notes.txt', 'a/one.mid', 'dir-outside']);
   });
 
   it('gives the same listing twice', async () => {
     const [x, y] = [await listCorpus({ root }), await listCorpus({ root })];
-    expect(rows(x.entries)).toEqual(rows(y.entries));
+    expect(rows([...x.walk()])).toEqual(rows([...y.walk()]));
   });
 
   it('refuses a root that is not a directory', async () => {
     await expect(listCorpus({ root: path.join(root, 'a/one.mid') })).rejects.toThrow(/not a directory/);
+  });
+
+  it('yields entries while it walks, so the listing is never held: a file made after the first entry is in it', async () => {
+    const tree = path.join(tmp, 'streamed');
+    await mkdir(path.join(tree, 'a'), { recursive: true });
+    await mkdir(path.join(tree, 'z'));
+    await writeFile(path.join(tree, 'a/first.mid'), 'x');
+    const walk = (await listCorpus({ root: tree })).walk();
+    const first = walk.next();
+    expect(first.done ? null : displayPath(first.value.path)).toBe('a/first.mid');
+    // z/ is walked after a/ (subdirectories by name): a walker that had listed everything before yielding misses it.
+    await writeFile(path.join(tree, 'z/late.mid'), 'xy');
+    expect(rows([...walk])).toEqual([['z/late.mid', 2, 'pending', null]]);
   });
 });
