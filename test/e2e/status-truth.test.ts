@@ -165,7 +165,7 @@ describeWithCluster('what the status shows when the API server or the pods say n
       corpus('image', { image: 'localhost:5999/midi-corpus/nothing:1' }),
       corpus('config', { image: BUSYBOX_IMAGE }),
       corpus('nowhere', { nodeSelector: { pool: 'later' } }),
-      corpus('memory', { resources: { requests: { cpu: RUNNER_CPU, memory: '40Mi' }, limits: { memory: '40Mi' } } }),
+      corpus('memory', { resources: { requests: { cpu: RUNNER_CPU, memory: '20Mi' }, limits: { memory: '20Mi' } } }),
       {
         ...corpus('crashing'),
         spec: { ...corpus('crashing').spec, database: { secretRef: { name: 'broken' }, maxConnections: 20 } },
@@ -324,7 +324,7 @@ describeWithCluster('what the status shows when the API server or the pods say n
   it('a scan over its memory limit: PodsFailing OOMKilled with the limit, and an Event', async () => {
     const c = await shows(NS, 'memory', 'PodsFailing', 'OOMKilled');
     expect(c.message).toMatch(
-      /pod memory-scan-\w+ \(scan\): killed for using more memory than its limit \(40Mi\), exit code 137/,
+      /pod memory-scan-\w+ \(scan\): killed for using more memory than its limit \(20Mi\), exit code 137/,
     );
     expect(await events(NS, 'memory', 'OOMKilled')).toHaveLength(1);
   });
