@@ -56,6 +56,16 @@ const SECRET_KEY = '^[-._a-zA-Z0-9]+$';
 
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 
+/** The name of a Secret in the MidiCorpus's namespace (secretRef.name of the database and of its TLS files). */
+function secretName(description: string) {
+  return required(string({ minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN, description }));
+}
+
+/** A key of such a Secret. */
+function secretKey<const O extends { default?: string; description: string }>(o: O) {
+  return string({ minLength: 1, maxLength: 253, pattern: SECRET_KEY, ...o });
+}
+
 function volumeSource(description: string) {
   return required(
     preserved<VolumeSource>({
@@ -154,21 +164,10 @@ const databaseSchema = object(
     secretRef: required(
       object(
         {
-          name: required(
-            string({
-              minLength: 1,
-              maxLength: 253,
-              pattern: DNS_SUBDOMAIN,
-              description: `Name of a Secret in the MidiCorpus's namespace, labelled ${DATABASE_SECRET_LABEL}=${DATABASE_SECRET_LABEL_VALUE} (the operator refuses any other: it passes the Secret to the pods it creates).`,
-            }),
+          name: secretName(
+            `Name of a Secret in the MidiCorpus's namespace, labelled ${DATABASE_SECRET_LABEL}=${DATABASE_SECRET_LABEL_VALUE} (the operator refuses any other: it passes the Secret to the pods it creates).`,
           ),
-          key: string({
-            default: 'url',
-            minLength: 1,
-            maxLength: 253,
-            pattern: SECRET_KEY,
-            description: 'Key of the Secret that holds the postgres:// URL.',
-          }),
+          key: secretKey({ default: 'url', description: 'Key of the Secret that holds the postgres:// URL.' }),
         },
         {
           description:
@@ -181,36 +180,22 @@ const databaseSchema = object(
         secretRef: required(
           object(
             {
-              name: required(
-                string({
-                  minLength: 1,
-                  maxLength: 253,
-                  pattern: DNS_SUBDOMAIN,
-                  description: `Name of a Secret in the MidiCorpus's namespace, labelled ${DATABASE_SECRET_LABEL}=${DATABASE_SECRET_LABEL_VALUE} like the database Secret (the operator mounts it into the pods it creates).`,
-                }),
+              name: secretName(
+                `Name of a Secret in the MidiCorpus's namespace, labelled ${DATABASE_SECRET_LABEL}=${DATABASE_SECRET_LABEL_VALUE} like the database Secret (the operator mounts it into the pods it creates).`,
               ),
             },
             { description: 'The Secret holding the CA certificate, and the client certificate and key if any.' },
           ),
         ),
-        caKey: string({
+        caKey: secretKey({
           default: 'ca.crt',
-          minLength: 1,
-          maxLength: 253,
-          pattern: SECRET_KEY,
           description:
             "Key of the Secret holding the CA certificate (PEM) the server's certificate must chain to: libpq's sslrootcert.",
         }),
-        certKey: string({
-          minLength: 1,
-          maxLength: 253,
-          pattern: SECRET_KEY,
+        certKey: secretKey({
           description: 'Key of the client certificate (PEM), for a server that asks for one: sslcert. Needs keyKey.',
         }),
-        keyKey: string({
-          minLength: 1,
-          maxLength: 253,
-          pattern: SECRET_KEY,
+        keyKey: secretKey({
           description: "Key of the client certificate's private key (PEM, unencrypted): sslkey. Needs certKey.",
         }),
       },
