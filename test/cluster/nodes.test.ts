@@ -205,12 +205,14 @@ describeWithCluster('test cluster on real nodes: nodes come and go', () => {
     const lostNetns = ledgerEntries(cluster().dir).netns?.find((n) => n.endsWith('-node-lost'));
     expect(lostNetns).toBeDefined();
     expect(existsSync(`/run/netns/${lostNetns}`)).toBe(false);
+    // The node-lifecycle controller sets Ready=Unknown in one update and adds the taint in a later one.
     const unknown = await eventually(
-      'the node-lifecycle controller to mark node-lost unreachable',
+      'the node-lifecycle controller to mark node-lost Unknown and taint it unreachable',
       async () => {
         const node = await core().readNode({ name: 'node-lost' });
         const readyCondition = node.status?.conditions?.find((c) => c.type === 'Ready');
-        return readyCondition?.status === 'Unknown' ? node : undefined;
+        const tainted = node.spec?.taints?.some((t) => t.key === 'node.kubernetes.io/unreachable');
+        return readyCondition?.status === 'Unknown' && tainted ? node : undefined;
       },
       90_000,
     );
