@@ -93,6 +93,14 @@ describe('start-up', () => {
     expect(r.packages.filter((p) => HEAVY.includes(p))).toEqual([]);
   });
 
+  it("measures yargs' help text with fast-string-width, not string-width 7/8 (an Intl.Segmenter built at import)", async () => {
+    const r = await run(['run-shard', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.packages).toContain('fast-string-truncated-width');
+    // get-east-asian-width is what string-width 7 and 8 import: present, the npm override in package.json was lost.
+    expect(r.packages).not.toContain('get-east-asian-width');
+  });
+
   it('lists every command in --help without loading any heavy package', async () => {
     const r = await run(['--help']);
     expect(r.code).toBe(0);
