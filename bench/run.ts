@@ -14,6 +14,8 @@
  *   (j) local's shard count: 1, 2, 4, 8 shards on the same corpus      bench/local-vs-python.ts
  *   (k) analysis MB/s per core over a native parser's (portSMF, C++)    bench/native.ts     the gap to native speed
  *   (l) scan vs find | psql \copy + unique index, same empty files      bench/scan.ts       target ≤ 2x
+ *   (p) a plan for 3M files; with BENCH_CLUSTER=1, the operator on two   bench/cluster.ts    plan < 1 s, peak ≤ budget
+ *       real nodes vs local, its connection peak, the controller's memory
  *
  * Sizes can be changed through the environment: BENCH_FILES (corpus size, default 1500), BENCH_WORKERS (parse
  * workers for (b) and (e), default 1), BENCH_ROUNDS (default 5), and the evenly spread subsets that the slow sides
@@ -23,7 +25,8 @@
  * (default 2000); BENCH_SWEEP_ROUNDS, rounds of (j) (default 3);
  * BENCH_SCAN_FILES, the corpus of (l) (default 100 000), BENCH_SCAN_LARGE, a second, larger one to show the scan's
  * memory is flat (default 0, none: 1 000 000 files take about eight minutes on the 2-core development machine, made,
- * found, copied and scanned twice), BENCH_SCAN_ROUNDS (default 1).
+ * found, copied and scanned twice), BENCH_SCAN_ROUNDS (default 1); BENCH_CLUSTER=1 and the BENCH_CLUSTER_* sizes of
+ * bench/cluster.ts (clusterOptionsFromEnv) for (p)'s cluster part.
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -40,6 +43,7 @@ import { benchRunner } from './runner.js';
 import { benchLocalVsPython, fastestShards } from './local-vs-python.js';
 import { benchShardStart, benchStartup } from './startup.js';
 import { benchScan, totalCpu, type ScanRun, type ScanSize } from './scan.js';
+import { benchCluster, benchPlan3M, clusterOptionsFromEnv, clusterRows } from './cluster.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url));
 
@@ -140,6 +144,13 @@ async function main(): Promise<void> {
       dataDir: db.dataDir,
     });
     done();
+    const clusterOptions = clusterOptionsFromEnv();
+    done = step(
+      `(p) a plan for 3M files${clusterOptions ? `; ${clusterOptions.files} files through the operator on real nodes vs local` : ''}`,
+    );
+    const plan3M = await benchPlan3M();
+    const cluster = clusterOptions ? await benchCluster(clusterOptions) : undefined;
+    done();
 
     const result = {
       analysisSpeedupVsTonejs: analysis.analysisSpeedupVsTonejs,
@@ -160,6 +171,12 @@ async function main(): Promise<void> {
       scanPeakRssLargeOverSmall: scanned.peakRssLargeOverSmall,
       scanCpuOverFindCopy: scanned.scanCpuOverFindCopy,
       rescanCpuOverFindCopy: scanned.rescanCpuOverFindCopy,
+      plan3MSeconds: plan3M.controllerPlanSeconds + plan3M.shardAssignmentSeconds,
+      ...(cluster && {
+        clusterOverLocal: cluster.clusterOverLocal,
+        clusterConnectionPeakOverBudget: cluster.clusterConnectionPeakOverBudget,
+        controllerMemoryLargeOverSmall: cluster.controllerMemoryLargeOverSmall,
+      }),
       targets: {
         analysisSpeedupVsTonejs: '>= 10',
         endToEndOverAnalysis: '>= 0.8',
@@ -170,6 +187,8 @@ async function main(): Promise<void> {
         localSpeedupOverPython: '>= 20 (aim 50)',
         scanOverFindCopy: '<= 2',
         rescanOverFindCopy: '<= 2',
+        plan3MSeconds: '< 1',
+        clusterConnectionPeakOverBudget: '<= 1',
       },
       raw: {
         machine: {
@@ -188,6 +207,8 @@ async function main(): Promise<void> {
         localVsPython: vsPython,
         native,
         scan: scanned,
+        plan3M,
+        cluster,
       },
       measuredAt: new Date().toISOString(),
       totalSeconds: (Date.now() - started) / 1000,
@@ -264,6 +285,8 @@ interface Printable {
     localVsPython: Awaited<ReturnType<typeof benchLocalVsPython>>;
     native: Awaited<ReturnType<typeof benchNative>>;
     scan: Awaited<ReturnType<typeof benchScan>>;
+    plan3M: Awaited<ReturnType<typeof benchPlan3M>>;
+    cluster: Awaited<ReturnType<typeof benchCluster>> | undefined;
   };
 }
 
@@ -327,6 +350,7 @@ function table(r: Printable): string {
       }),
     ...startupRows(r),
     ...scanRows(r.raw.scan),
+    ...clusterRows(r.raw.plan3M, r.raw.cluster),
   ];
   const widths = [0, 1, 2, 3].map((i) =>
     Math.max(...rows.map((row) => row[i]!.length), ['benchmark', 'ratio', 'figures', 'target'][i]!.length),
