@@ -14,6 +14,7 @@
  *   (j) local's shard count: 1, 2, 4, 8 shards on the same corpus      bench/local-vs-python.ts
  *   (k) analysis MB/s per core over a native parser's (portSMF, C++)    bench/native.ts     the gap to native speed
  *   (l) scan vs find | psql \copy + unique index, same empty files      bench/scan.ts       target ≤ 2x
+ *   (o) the pool under 0.5/2/10 ms round trips (delaying TCP proxy)   bench/pool-latency.ts  defaults chosen from it
  *
  * Sizes can be changed through the environment: BENCH_FILES (corpus size, default 1500), BENCH_WORKERS (parse
  * workers for (b) and (e), default 1), BENCH_ROUNDS (default 5), and the evenly spread subsets that the slow sides
@@ -24,6 +25,8 @@
  * BENCH_SCAN_FILES, the corpus of (l) (default 100 000), BENCH_SCAN_LARGE, a second, larger one to show the scan's
  * memory is flat (default 0, none: 1 000 000 files take about eight minutes on the 2-core development machine, made,
  * found, copied and scanned twice), BENCH_SCAN_ROUNDS (default 1).
+ * (o): BENCH_LATENCIES (round trips in ms, default 0.5,2,10), BENCH_LATENCY_WORKERS (default 2), BENCH_LATENCY_ROUNDS
+ * (default 3); alone: `node dist/bench/pool-latency-alone.js`.
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -36,6 +39,7 @@ import { benchAnalysis } from './analysis.js';
 import { benchExport } from './export.js';
 import { benchNative } from './native.js';
 import { benchPool } from './pool.js';
+import { benchPoolLatency, poolLatencyOptionsFromEnv, poolLatencyRatios, poolLatencyRows } from './pool-latency.js';
 import { benchRunner } from './runner.js';
 import { benchLocalVsPython, fastestShards } from './local-vs-python.js';
 import { benchShardStart, benchStartup } from './startup.js';
@@ -140,6 +144,16 @@ async function main(): Promise<void> {
       dataDir: db.dataDir,
     });
     done();
+    const latencyOptions = poolLatencyOptionsFromEnv();
+    done = step(`(o) pool under ${latencyOptions.roundTripsMs.join(', ')} ms round trips`);
+    const poolLatency = await benchPoolLatency({
+      ...latencyOptions,
+      databaseUrl: db.url,
+      root,
+      files,
+      step: (line) => process.stderr.write(`bench:   ${line}\n`),
+    });
+    done();
 
     const result = {
       analysisSpeedupVsTonejs: analysis.analysisSpeedupVsTonejs,
@@ -160,6 +174,7 @@ async function main(): Promise<void> {
       scanPeakRssLargeOverSmall: scanned.peakRssLargeOverSmall,
       scanCpuOverFindCopy: scanned.scanCpuOverFindCopy,
       rescanCpuOverFindCopy: scanned.rescanCpuOverFindCopy,
+      poolUnderLatency: poolLatencyRatios(poolLatency),
       targets: {
         analysisSpeedupVsTonejs: '>= 10',
         endToEndOverAnalysis: '>= 0.8',
@@ -188,6 +203,7 @@ async function main(): Promise<void> {
         localVsPython: vsPython,
         native,
         scan: scanned,
+        poolLatency,
       },
       measuredAt: new Date().toISOString(),
       totalSeconds: (Date.now() - started) / 1000,
@@ -264,6 +280,7 @@ interface Printable {
     localVsPython: Awaited<ReturnType<typeof benchLocalVsPython>>;
     native: Awaited<ReturnType<typeof benchNative>>;
     scan: Awaited<ReturnType<typeof benchScan>>;
+    poolLatency: Awaited<ReturnType<typeof benchPoolLatency>>;
   };
 }
 
@@ -327,6 +344,7 @@ function table(r: Printable): string {
       }),
     ...startupRows(r),
     ...scanRows(r.raw.scan),
+    ...poolLatencyRows(r.raw.poolLatency),
   ];
   const widths = [0, 1, 2, 3].map((i) =>
     Math.max(...rows.map((row) => row[i]!.length), ['benchmark', 'ratio', 'figures', 'target'][i]!.length),

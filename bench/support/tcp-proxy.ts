@@ -7,7 +7,9 @@
  *   chunk is held for `oneWayDelayMs` before it is written on, in both directions, so a round trip costs twice that.
  *   This kernel has no netem, and loopback alone hides everything a pool does about network latency.
  */
+import { once } from 'node:events';
 import net from 'node:net';
+import { Worker } from 'node:worker_threads';
 
 export interface TcpProxyOptions {
   /** Held this long in each direction before being written on. Default 0: piped straight through. */
@@ -76,6 +78,38 @@ export class TcpProxy {
   async stop(): Promise<void> {
     await this.cut();
   }
+}
+
+/**
+ * A TcpProxy on a thread of its own, from the compiled build (dist/bench): the benchmark's own work on the main thread
+ * (building batches, handling results) must not hold up the chunks in flight, as it would if the proxy shared its
+ * event loop; the network being imitated does not slow down when its client is busy.
+ */
+export async function startTcpProxyThread(
+  target: { host: string; port: number },
+  options: TcpProxyOptions = {},
+): Promise<{ port: number; stop: () => Promise<void> }> {
+  const module = new URL('./tcp-proxy.js', import.meta.url).href;
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    import(${JSON.stringify(module)}).then(async ({ TcpProxy }) => {
+      const proxy = new TcpProxy(workerData.target, workerData.options);
+      parentPort.postMessage(await proxy.start());
+      parentPort.once('message', () => proxy.stop().then(() => parentPort.close()));
+    });`;
+  const worker = new Worker(code, { eval: true, workerData: { target, options } });
+  const [port] = (await Promise.race([
+    once(worker, 'message'),
+    once(worker, 'error').then(([e]) => Promise.reject(e as Error)),
+  ])) as [number];
+  return {
+    port,
+    stop: async () => {
+      const exited = once(worker, 'exit');
+      worker.postMessage('stop');
+      await exited;
+    },
+  };
 }
 
 /** Bytes held in one direction before the proxy stops reading from the sender, as a real link's window would. */
