@@ -79,8 +79,11 @@ export interface LatencyPoint {
   /** ms a ping on every checkout adds to a batch, and the same for the bypass window (against no validation). */
   pingEveryMsPerBatch: number;
   bypassMsPerBatch: number;
-  connections: Record<'perWorker' | 'half' | 'one', ConnectionsVariant>;
-  /** Files per second with half as many connections (and with one) over one per worker: below 1, fewer is slower. */
+  connections: Record<'perWorker' | 'double' | 'half' | 'one', ConnectionsVariant>;
+  /**
+   * Files per second with two connections per worker, half as many and one, over one per worker: below 1, slower.
+   */
+  doubleOverPerWorker: number;
   halfOverPerWorker: number;
   oneOverPerWorker: number;
   claim: Record<ClaimSide, { filesPerSecond: number; connectionsOpened: number }>;
@@ -220,10 +223,12 @@ async function benchConnections(
   prefix: string,
   corpus: PoolLatencyOptions,
   o: Settings,
-): Promise<Pick<LatencyPoint, 'connections' | 'halfOverPerWorker' | 'oneOverPerWorker'>> {
+): Promise<Pick<LatencyPoint, 'connections' | 'doubleOverPerWorker' | 'halfOverPerWorker' | 'oneOverPerWorker'>> {
   const cpuMillis = o.workers * 1000;
   const variants = {
     perWorker: [] as string[],
+    // Not a candidate default for free: each pod would claim twice the budget. Measured to see what it leaves behind.
+    double: ['--connections-per-worker', '2'],
     half: ['--connections-per-worker', '0.5'],
     one: ['--connections-per-worker', String(1 / o.workers), '--extra-connections', '0'],
   };
@@ -254,12 +259,22 @@ async function benchConnections(
       acquires: m.pool.acquires,
     };
   };
-  const connections = { perWorker: variant('perWorker'), half: variant('half'), one: variant('one') };
+  const connections = {
+    perWorker: variant('perWorker'),
+    double: variant('double'),
+    half: variant('half'),
+    one: variant('one'),
+  };
   const ratio = (name: keyof typeof variants) => median(runs[name].map((s, i) => fps(s) / fps(runs.perWorker[i]!)));
   o.step(
     `connections: ${names.map((n) => `${connections[n].poolMax} → ${connections[n].filesPerSecond.toFixed(0)} files/s`).join(', ')}`,
   );
-  return { connections, halfOverPerWorker: ratio('half'), oneOverPerWorker: ratio('one') };
+  return {
+    connections,
+    doubleOverPerWorker: ratio('double'),
+    halfOverPerWorker: ratio('half'),
+    oneOverPerWorker: ratio('one'),
+  };
 }
 
 function runShardProcess(
@@ -457,6 +472,7 @@ export function poolLatencyRatios(r: PoolLatencyResult): Record<string, Record<s
         validationBypassMsPerBatch: p.bypassMsPerBatch,
         validationOverheadPingEvery: round4(p.validation.overhead.always),
         validationOverheadBypass: round4(p.validation.overhead['bypass-window']),
+        doubleConnectionsOverPerWorker: round2(p.doubleOverPerWorker),
         halfConnectionsOverPerWorker: round2(p.halfOverPerWorker),
         oneConnectionOverPerWorker: round2(p.oneOverPerWorker),
         shippedPoolOverConnectionPerOperation: round2(p.shippedOverPerOperation),
@@ -487,9 +503,9 @@ export function poolLatencyRows(r: PoolLatencyResult): [string, string, string, 
         '',
       ],
       [
-        `(o) ${at}: run-shard, fewer connections over one per worker`,
+        `(o) ${at}: run-shard, half / one connection over one per worker`,
         `${x(p.halfOverPerWorker)} / ${x(p.oneOverPerWorker)}`,
-        `${c.perWorker.poolMax}: ${c.perWorker.filesPerSecond.toFixed(0)}, ${c.half.poolMax}: ${c.half.filesPerSecond.toFixed(0)}, ${c.one.poolMax}: ${c.one.filesPerSecond.toFixed(0)} files/s (${r.workers} workers)`,
+        `pool max ${c.perWorker.poolMax}: ${c.perWorker.filesPerSecond.toFixed(0)}, ${c.half.poolMax}: ${c.half.filesPerSecond.toFixed(0)}, ${c.one.poolMax}: ${c.one.filesPerSecond.toFixed(0)} files/s (${r.workers} workers); two per worker (${c.double.poolMax}) ${x(p.doubleOverPerWorker)}`,
         '',
       ],
       [

@@ -4,9 +4,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TcpProxy } from '../../bench/support/tcp-proxy.js';
+import { TcpProxy, type startTcpProxyThread } from '../../bench/support/tcp-proxy.js';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.js';
 
 /** A server that sends back every byte it receives, and ends when the sender does. */
@@ -111,6 +113,27 @@ describe('the delaying TCP proxy', () => {
       }
     },
   );
+
+  it('delays as much on a thread of its own (the build, as the benchmark runs it)', async () => {
+    // From dist/ (`npm test` builds it first): the thread loads the compiled proxy beside it.
+    const built = (await import(pathToFileURL(path.resolve('dist/bench/support/tcp-proxy.js')).href)) as {
+      startTcpProxyThread: typeof startTcpProxyThread;
+    };
+    const proxy = await built.startTcpProxyThread({ host: '127.0.0.1', port: echo.port }, { oneWayDelayMs: 2 });
+    const socket = net.connect(proxy.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    try {
+      const times: number[] = [];
+      for (let i = 0; i < 10; i++) times.push(await messageRoundTripMs(socket));
+      expect(Math.min(...times)).toBeGreaterThanOrEqual(4);
+      const data = randomBytes(4 << 20);
+      const back = await roundTrip(proxy.port, data);
+      expect(back.equals(data)).toBe(true);
+    } finally {
+      socket.destroy();
+      await proxy.stop();
+    }
+  });
 
   it('refuses a negative delay', () => {
     expect(() => new TcpProxy({ host: '127.0.0.1', port: 1 }, { oneWayDelayMs: -1 })).toThrow(/oneWayDelayMs/);
