@@ -35,7 +35,7 @@ import { ParsePool } from '../job-runner/runner/parse-pool.js';
 import { FILES_QUEUED_PER_WORKER, toRecord, type ShardSummary } from '../job-runner/runner/run-shard.js';
 import { scanCorpus } from '../job-runner/runner/scan.js';
 import { analysedResults, benchStart, benchValidation } from './pool.js';
-import { startTcpProxyThread } from './support/tcp-proxy.js';
+import { startTcpProxyProcess } from './support/tcp-proxy.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -73,6 +73,8 @@ export interface LatencyPoint {
   /** Median ms of an empty query through the proxy, and straight to the server. */
   measuredRoundTripMs: number;
   directRoundTripMs: number;
+  /** Whether the proxy's process got its raised CPU priority (bench/support/tcp-proxy.ts). */
+  proxyPriorityRaised: boolean;
   start: Awaited<ReturnType<typeof benchStart>>;
   warmFirstBatchOverCold: number;
   validation: Awaited<ReturnType<typeof benchValidation>>;
@@ -144,7 +146,7 @@ export async function benchPoolLatency(options: PoolLatencyOptions): Promise<Poo
   try {
     await migrate(admin);
     for (const roundTripMs of o.roundTripsMs) {
-      const proxy = await startTcpProxyThread(
+      const proxy = await startTcpProxyProcess(
         { host: target.hostname, port: Number(target.port) },
         { oneWayDelayMs: roundTripMs / 2 },
       );
@@ -178,6 +180,7 @@ export async function benchPoolLatency(options: PoolLatencyOptions): Promise<Poo
           roundTripMs,
           measuredRoundTripMs: round2(measured),
           directRoundTripMs: round2(direct),
+          proxyPriorityRaised: proxy.priorityRaised,
           start,
           warmFirstBatchOverCold: start.warmFirstBatchMedianMs / start.coldFirstBatchMedianMs,
           validation,

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TcpProxy, type startTcpProxyThread } from '../../bench/support/tcp-proxy.js';
+import { TcpProxy, type startTcpProxyProcess } from '../../bench/support/tcp-proxy.js';
 import { startTestPostgres, type TestPostgres } from '../support/postgres.js';
 
 /** A server that sends back every byte it receives, and ends when the sender does. */
@@ -114,12 +114,12 @@ describe('the delaying TCP proxy', () => {
     },
   );
 
-  it('delays as much on a thread of its own (the build, as the benchmark runs it)', async () => {
-    // From dist/ (`npm test` builds it first): the thread loads the compiled proxy beside it.
+  it('delays as much in a process of its own (the build, as the benchmark runs it)', async () => {
+    // From dist/ (`npm test` builds it first): the process loads the compiled proxy beside it.
     const built = (await import(pathToFileURL(path.resolve('dist/bench/support/tcp-proxy.js')).href)) as {
-      startTcpProxyThread: typeof startTcpProxyThread;
+      startTcpProxyProcess: typeof startTcpProxyProcess;
     };
-    const proxy = await built.startTcpProxyThread({ host: '127.0.0.1', port: echo.port }, { oneWayDelayMs: 2 });
+    const proxy = await built.startTcpProxyProcess({ host: '127.0.0.1', port: echo.port }, { oneWayDelayMs: 2 });
     const socket = net.connect(proxy.port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
     try {
