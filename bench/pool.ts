@@ -124,7 +124,7 @@ export async function benchPool(databaseUrl: string, options: PoolBenchOptions =
 }
 
 /** Real analyses of generated songs, shaped as the runner hands them to writeBatch (path and shard set later). */
-function analysedResults(n: number): Omit<FileResult, 'path' | 'shard'>[] {
+export function analysedResults(n: number): Omit<FileResult, 'path' | 'shard'>[] {
   return generateCorpus({ files: n, seed: 7, song: { size: 'small' } }).map((f) => {
     const outcome = analyzeMidi(f.bytes);
     if (!outcome.ok) throw new Error(`generated song ${f.path} failed analysis: ${outcome.reason}`);
@@ -136,14 +136,15 @@ function analysedResults(n: number): Omit<FileResult, 'path' | 'shard'>[] {
   });
 }
 
-type Options = Required<PoolBenchOptions>;
+/** Every option given: what (c) and (d) run with; bench/pool-latency.ts runs them behind a delaying proxy too. */
+export type PoolBenchSettings = Required<PoolBenchOptions>;
 
-async function benchStart(
+export async function benchStart(
   url: string,
   admin: pg.Client,
   prefix: string,
   results: Omit<FileResult, 'path' | 'shard'>[],
-  o: Options,
+  o: PoolBenchSettings,
 ) {
   const size = poolSizeFor(o.writers * 1000);
   const coldFirstMs: number[] = [];
@@ -238,12 +239,12 @@ async function stopWorkers(workers: Worker[]): Promise<void> {
   await Promise.all(workers.map((w) => w.terminate()));
 }
 
-async function benchValidation(
+export async function benchValidation(
   url: string,
   admin: pg.Client,
   prefix: string,
   results: Omit<FileResult, 'path' | 'shard'>[],
-  o: Options,
+  o: PoolBenchSettings,
 ) {
   const modes: ValidationMode[] = ['never', 'always', 'bypass-window'];
   const totalMs = mapModes(() => 0);

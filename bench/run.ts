@@ -14,6 +14,7 @@
  *   (j) local's shard count: 1, 2, 4, 8 shards on the same corpus      bench/local-vs-python.ts
  *   (k) analysis MB/s per core over a native parser's (portSMF, C++)    bench/native.ts     the gap to native speed
  *   (l) scan vs find | psql \copy + unique index, same empty files      bench/scan.ts       target ≤ 2x
+ *   (o) the pool under 0.5/2/10 ms round trips (delaying TCP proxy)   bench/pool-latency.ts  defaults chosen from it
  *   (p) a plan for 3M files; with BENCH_CLUSTER=1, the operator on two   bench/cluster.ts    plan < 1 s, peak ≤ budget
  *       real nodes vs local, its connection peak, the controller's memory
  *
@@ -27,6 +28,8 @@
  * memory is flat (default 0, none: 1 000 000 files take about eight minutes on the 2-core development machine, made,
  * found, copied and scanned twice), BENCH_SCAN_ROUNDS (default 1); BENCH_CLUSTER=1 and the BENCH_CLUSTER_* sizes of
  * bench/cluster.ts (clusterOptionsFromEnv) for (p)'s cluster part.
+ * (o): BENCH_LATENCIES (round trips in ms, default 0.5,2,10), BENCH_LATENCY_WORKERS (default 2), BENCH_LATENCY_ROUNDS
+ * (default 3); alone: `node dist/bench/pool-latency-alone.js`.
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -39,6 +42,7 @@ import { benchAnalysis } from './analysis.js';
 import { benchExport } from './export.js';
 import { benchNative } from './native.js';
 import { benchPool } from './pool.js';
+import { benchPoolLatency, poolLatencyOptionsFromEnv, poolLatencyRatios, poolLatencyRows } from './pool-latency.js';
 import { benchRunner } from './runner.js';
 import { benchLocalVsPython, fastestShards } from './local-vs-python.js';
 import { benchShardStart, benchStartup } from './startup.js';
@@ -151,6 +155,16 @@ async function main(): Promise<void> {
     const plan3M = await benchPlan3M();
     const cluster = clusterOptions ? await benchCluster(clusterOptions) : undefined;
     done();
+    const latencyOptions = poolLatencyOptionsFromEnv();
+    done = step(`(o) pool under ${latencyOptions.roundTripsMs.join(', ')} ms round trips`);
+    const poolLatency = await benchPoolLatency({
+      ...latencyOptions,
+      databaseUrl: db.url,
+      root,
+      files,
+      step: (line) => process.stderr.write(`bench:   ${line}\n`),
+    });
+    done();
 
     const result = {
       analysisSpeedupVsTonejs: analysis.analysisSpeedupVsTonejs,
@@ -177,6 +191,7 @@ async function main(): Promise<void> {
         clusterConnectionPeakOverBudget: cluster.clusterConnectionPeakOverBudget,
         controllerMemoryLargeOverSmall: cluster.controllerMemoryLargeOverSmall,
       }),
+      poolUnderLatency: poolLatencyRatios(poolLatency),
       targets: {
         analysisSpeedupVsTonejs: '>= 10',
         endToEndOverAnalysis: '>= 0.8',
@@ -209,6 +224,7 @@ async function main(): Promise<void> {
         scan: scanned,
         plan3M,
         cluster,
+        poolLatency,
       },
       measuredAt: new Date().toISOString(),
       totalSeconds: (Date.now() - started) / 1000,
@@ -287,6 +303,7 @@ interface Printable {
     scan: Awaited<ReturnType<typeof benchScan>>;
     plan3M: Awaited<ReturnType<typeof benchPlan3M>>;
     cluster: Awaited<ReturnType<typeof benchCluster>> | undefined;
+    poolLatency: Awaited<ReturnType<typeof benchPoolLatency>>;
   };
 }
 
@@ -351,6 +368,7 @@ function table(r: Printable): string {
     ...startupRows(r),
     ...scanRows(r.raw.scan),
     ...clusterRows(r.raw.plan3M, r.raw.cluster),
+    ...poolLatencyRows(r.raw.poolLatency),
   ];
   const widths = [0, 1, 2, 3].map((i) =>
     Math.max(...rows.map((row) => row[i]!.length), ['benchmark', 'ratio', 'figures', 'target'][i]!.length),

@@ -20,7 +20,7 @@ import { describeWithCluster, eventually } from '../cluster/vitest.js';
 import { applyOrFail, corpusObject, repoRoot, waitForPhase } from './support/operator.js';
 import { useE2ECluster } from './support/suite.js';
 import { expectEveryFileRecordedOnce, startScenario, type Scenario } from './support/scenario.js';
-import { TcpProxy } from './support/tcp-proxy.js';
+import { TcpProxy } from '../../bench/support/tcp-proxy.js';
 
 const TIMEOUT_MS = 300_000;
 
