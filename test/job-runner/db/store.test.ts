@@ -252,7 +252,7 @@ describe('the store', () => {
     const { rows } = await client.query<{ query: string; calls: string; rows: string }>(
       `SELECT query, calls, rows FROM pg_stat_statements
         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-          AND query ~ 'midi\.(file_analysis|tracks|channel_instruments|split_tracks)' AND query !~ 'DELETE'
+          AND query ~ 'midi[.](file_analysis|tracks|channel_instruments|split_tracks)' AND query !~ 'DELETE'
         ORDER BY query`,
     );
     // Two writes of three files, each with an analysis, three tracks, two channels and two split tracks.
