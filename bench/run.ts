@@ -14,6 +14,8 @@
  *   (j) local's shard count: 1, 2, 4, 8 shards on the same corpus      bench/local-vs-python.ts
  *   (k) analysis MB/s per core over a native parser's (portSMF, C++)    bench/native.ts     the gap to native speed
  *   (l) scan vs find | psql \copy + unique index, same empty files      bench/scan.ts       target ≤ 2x
+ *   (m) server CPU per file: the runner's batches over one COPY         bench/write-path.ts target ≤ 1.5
+ *   (n) (b) with Postgres pinned to one core, the runner to the other   bench/pinned.ts     target ≥ 0.8
  *
  * Sizes can be changed through the environment: BENCH_FILES (corpus size, default 1500), BENCH_WORKERS (parse
  * workers for (b) and (e), default 1), BENCH_ROUNDS (default 5), and the evenly spread subsets that the slow sides
@@ -23,7 +25,9 @@
  * (default 2000); BENCH_SWEEP_ROUNDS, rounds of (j) (default 3);
  * BENCH_SCAN_FILES, the corpus of (l) (default 100 000), BENCH_SCAN_LARGE, a second, larger one to show the scan's
  * memory is flat (default 0, none: 1 000 000 files take about eight minutes on the 2-core development machine, made,
- * found, copied and scanned twice), BENCH_SCAN_ROUNDS (default 1).
+ * found, copied and scanned twice), BENCH_SCAN_ROUNDS (default 1); BENCH_WRITE_ROUNDS, rounds of (m) over the
+ * real-world-like corpus (default 5). (n) runs over the corpus of (b), BENCH_ROUNDS rounds. `node
+ * dist/bench/write-path-main.js [m] [n]` runs (m) and (n) alone.
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -40,6 +44,8 @@ import { benchRunner } from './runner.js';
 import { benchLocalVsPython, fastestShards } from './local-vs-python.js';
 import { benchShardStart, benchStartup } from './startup.js';
 import { benchScan, totalCpu, type ScanRun, type ScanSize } from './scan.js';
+import { benchWritePath } from './write-path.js';
+import { benchPinned } from './pinned.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url));
 
@@ -140,6 +146,16 @@ async function main(): Promise<void> {
       dataDir: db.dataDir,
     });
     done();
+    done = step(`(m) server CPU per file: the runner's batches vs COPY, ${realWorld.length} real-world-like files`);
+    const writePath = await benchWritePath(db.url, {
+      dataDir: db.dataDir,
+      files: realWorld,
+      rounds: envNumber('BENCH_WRITE_ROUNDS', 5),
+    });
+    done();
+    done = step(`(n) end to end over analysis alone, Postgres and the runner pinned to a core each, ${rounds} rounds`);
+    const pinned = await benchPinned({ root, paths, bytes, rounds, scratch: tmp });
+    done();
 
     const result = {
       analysisSpeedupVsTonejs: analysis.analysisSpeedupVsTonejs,
@@ -160,6 +176,8 @@ async function main(): Promise<void> {
       scanPeakRssLargeOverSmall: scanned.peakRssLargeOverSmall,
       scanCpuOverFindCopy: scanned.scanCpuOverFindCopy,
       rescanCpuOverFindCopy: scanned.rescanCpuOverFindCopy,
+      serverCpuPerFileOverCopy: writePath.serverCpuPerFileOverCopy,
+      ...('skipped' in pinned ? {} : { endToEndOverAnalysisPinned: pinned.endToEndOverAnalysisPinned }),
       targets: {
         analysisSpeedupVsTonejs: '>= 10',
         endToEndOverAnalysis: '>= 0.8',
@@ -170,6 +188,8 @@ async function main(): Promise<void> {
         localSpeedupOverPython: '>= 20 (aim 50)',
         scanOverFindCopy: '<= 2',
         rescanOverFindCopy: '<= 2',
+        serverCpuPerFileOverCopy: '<= 1.5',
+        endToEndOverAnalysisPinned: '>= 0.8',
       },
       raw: {
         machine: {
@@ -188,6 +208,8 @@ async function main(): Promise<void> {
         localVsPython: vsPython,
         native,
         scan: scanned,
+        writePath,
+        pinned,
       },
       measuredAt: new Date().toISOString(),
       totalSeconds: (Date.now() - started) / 1000,
@@ -237,6 +259,31 @@ function scanRows(s: Awaited<ReturnType<typeof benchScan>>): [string, string, st
   return rows;
 }
 
+/** (m) and (n): what a file costs the server, and the runner with Postgres off its core. */
+function writePathRows(
+  w: Awaited<ReturnType<typeof benchWritePath>>,
+  p: Awaited<ReturnType<typeof benchPinned>>,
+): [string, string, string, string][] {
+  const us = (v: number) => `${v.toFixed(0)} µs`;
+  const fps = (v: number) => `${v.toFixed(0)} files/s`;
+  return [
+    [
+      `(m) server CPU per file, the runner's batches over COPY, ${w.files} files`,
+      `${w.serverCpuPerFileOverCopy.toFixed(2)}x`,
+      `${us(w.runner.serverCpuUsPerFile)} vs ${us(w.copy.serverCpuUsPerFile)} (${w.rowsPerFile.toFixed(1)} rows per file); into an unscanned corpus ${us(w.runnerFresh.serverCpuUsPerFile)} (${w.serverCpuPerFileOverCopyFresh.toFixed(2)}x)`,
+      `≤ 1.5x ${w.serverCpuPerFileOverCopy <= 1.5 ? 'met' : 'SHORT'}`,
+    ],
+    'skipped' in p
+      ? ['(n) end to end over analysis alone, pinned', 'skipped', p.skipped, '≥ 0.8']
+      : [
+          `(n) end to end over analysis alone, Postgres on core ${p.cores.server}, runner on core ${p.cores.runner}`,
+          p.endToEndOverAnalysisPinned.toFixed(2),
+          `${fps(p.endToEnd.filesPerSecond)} vs ${fps(p.analysisAlone.filesPerSecond)} (medians)`,
+          `≥ 0.8 ${p.endToEndOverAnalysisPinned >= 0.8 ? 'met' : 'SHORT'}`,
+        ],
+  ];
+}
+
 /** `n` items evenly spread over `xs`: the same mix of small and large songs as the whole corpus. */
 function spread<T>(xs: T[], n: number): T[] {
   const every = Math.max(1, Math.floor(xs.length / n));
@@ -264,6 +311,8 @@ interface Printable {
     localVsPython: Awaited<ReturnType<typeof benchLocalVsPython>>;
     native: Awaited<ReturnType<typeof benchNative>>;
     scan: Awaited<ReturnType<typeof benchScan>>;
+    writePath: Awaited<ReturnType<typeof benchWritePath>>;
+    pinned: Awaited<ReturnType<typeof benchPinned>>;
   };
 }
 
@@ -284,7 +333,7 @@ function table(r: Printable): string {
       `≥ 10x ${verdict(r.analysisSpeedupVsTonejs >= 10)}`,
     ],
     [
-      `(b) end to end over analysis alone, ${e.workers} worker(s)`,
+      `(b) end to end over analysis alone, ${e.workers} worker(s), unpinned (Postgres shares the cores)`,
       r.endToEndOverAnalysis.toFixed(2),
       `${fps(e.endToEnd.filesPerSecond)} vs ${fps(e.analysisAlone.filesPerSecond)} (medians)`,
       `≥ 0.8 ${verdict(r.endToEndOverAnalysis >= 0.8)}`,
@@ -327,6 +376,7 @@ function table(r: Printable): string {
       }),
     ...startupRows(r),
     ...scanRows(r.raw.scan),
+    ...writePathRows(r.raw.writePath, r.raw.pinned),
   ];
   const widths = [0, 1, 2, 3].map((i) =>
     Math.max(...rows.map((row) => row[i]!.length), ['benchmark', 'ratio', 'figures', 'target'][i]!.length),
