@@ -102,6 +102,10 @@ export async function benchWritePath(serverUrl: string, options: WritePathBenchO
           // As the runner does before its first batch: reading the shard also sets the scanned rows' hint bits, a cost
           // of the scan's commit that the first reader pays, not of the write path.
           if (side === 'runner') await shardFiles(client, corpusId, 0);
+          // Every side starts just after a checkpoint, so each pays the same way for the first change to each page
+          // (its full image goes to the WAL), as a runner does whose scan was long ago; otherwise whichever side the
+          // server's own checkpoint happened to precede paid for it.
+          await client.query('CHECKPOINT');
           const statements = countStatements(client);
           const [b0, s0] = [backendCpu(), wholeServer()];
           if (side === 'copy') await copyRows(client, corpusId, results);
@@ -117,8 +121,9 @@ export async function benchWritePath(serverUrl: string, options: WritePathBenchO
             throw new Error(`the ${SIDES[i]} side wrote other rows than the ${SIDES[0]} side`);
         rowsPerFile = written[0]!.rows / results.length;
         rounds.push(measured);
-        await client.query('DELETE FROM midi.corpora WHERE key LIKE $1', ['bench-write-path-%']);
-        await client.query('VACUUM ANALYZE');
+        // Empty tables again, the same for every round: a DELETE would leave free space scattered over the pages,
+        // for the next round's sides to fill unevenly.
+        await client.query('TRUNCATE midi.corpora CASCADE');
         const us = (s: Side) => (measured[s].backendNs / 1e3 / results.length).toFixed(0);
         process.stderr.write(
           `bench:   round ${round + 1}: server CPU per file: runner ${us('runner')} µs, fresh ${us('runnerFresh')} µs, COPY ${us('copy')} µs\n`,
