@@ -14,6 +14,8 @@
  *   (j) local's shard count: 1, 2, 4, 8 shards on the same corpus      bench/local-vs-python.ts
  *   (k) analysis MB/s per core over a native parser's (portSMF, C++)    bench/native.ts     the gap to native speed
  *   (l) scan vs find | psql \copy + unique index, same empty files      bench/scan.ts       target ≤ 2x
+ *   (m) server CPU per file: the runner's batches over one COPY         bench/write-path.ts target ≤ 1.5
+ *   (n) (b) with Postgres pinned to one core, the runner to the other   bench/pinned.ts     target ≥ 0.8
  *   (o) the pool under 0.5/2/10 ms round trips (delaying TCP proxy)   bench/pool-latency.ts  defaults chosen from it
  *   (p) a plan for 3M files; with BENCH_CLUSTER=1, the operator on two   bench/cluster.ts    plan < 1 s, peak ≤ budget
  *       real nodes vs local, its connection peak, the controller's memory
@@ -30,6 +32,8 @@
  * bench/cluster.ts (clusterOptionsFromEnv) for (p)'s cluster part.
  * (o): BENCH_LATENCIES (round trips in ms, default 0.5,2,10), BENCH_LATENCY_WORKERS (default 2), BENCH_LATENCY_ROUNDS
  * (default 3); alone: `node dist/bench/pool-latency-alone.js`.
+ * (m): BENCH_WRITE_ROUNDS, rounds of (m) over the real-world-like corpus (default 5). (n) runs over the corpus of
+ * (b), BENCH_ROUNDS rounds. `node dist/bench/write-path-main.js [m] [n]` runs (m) and (n) alone.
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -48,6 +52,8 @@ import { benchLocalVsPython, fastestShards } from './local-vs-python.js';
 import { benchShardStart, benchStartup } from './startup.js';
 import { benchScan, totalCpu, type ScanRun, type ScanSize } from './scan.js';
 import { benchCluster, benchPlan3M, clusterOptionsFromEnv, clusterRows } from './cluster.js';
+import { benchWritePath } from './write-path.js';
+import { benchPinned } from './pinned.js';
 
 const RESULTS = fileURLToPath(new URL('../../bench/results/latest.json', import.meta.url));
 
@@ -165,6 +171,16 @@ async function main(): Promise<void> {
       step: (line) => process.stderr.write(`bench:   ${line}\n`),
     });
     done();
+    done = step(`(m) server CPU per file: the runner's batches vs COPY, ${realWorld.length} real-world-like files`);
+    const writePath = await benchWritePath(db.url, {
+      dataDir: db.dataDir,
+      files: realWorld,
+      rounds: envNumber('BENCH_WRITE_ROUNDS', 5),
+    });
+    done();
+    done = step(`(n) end to end over analysis alone, Postgres and the runner pinned to a core each, ${rounds} rounds`);
+    const pinned = await benchPinned({ root, paths, bytes, rounds, scratch: tmp });
+    done();
 
     const result = {
       analysisSpeedupVsTonejs: analysis.analysisSpeedupVsTonejs,
@@ -192,6 +208,8 @@ async function main(): Promise<void> {
         controllerMemoryLargeOverSmall: cluster.controllerMemoryLargeOverSmall,
       }),
       poolUnderLatency: poolLatencyRatios(poolLatency),
+      serverCpuPerFileOverCopy: writePath.serverCpuPerFileOverCopy,
+      ...('skipped' in pinned ? {} : { endToEndOverAnalysisPinned: pinned.endToEndOverAnalysisPinned }),
       targets: {
         analysisSpeedupVsTonejs: '>= 10',
         endToEndOverAnalysis: '>= 0.8',
@@ -204,6 +222,8 @@ async function main(): Promise<void> {
         rescanOverFindCopy: '<= 2',
         plan3MSeconds: '< 1',
         clusterConnectionPeakOverBudget: '<= 1',
+        serverCpuPerFileOverCopy: '<= 1.5',
+        endToEndOverAnalysisPinned: '>= 0.8',
       },
       raw: {
         machine: {
@@ -225,6 +245,8 @@ async function main(): Promise<void> {
         plan3M,
         cluster,
         poolLatency,
+        writePath,
+        pinned,
       },
       measuredAt: new Date().toISOString(),
       totalSeconds: (Date.now() - started) / 1000,
@@ -274,6 +296,31 @@ function scanRows(s: Awaited<ReturnType<typeof benchScan>>): [string, string, st
   return rows;
 }
 
+/** (m) and (n): what a file costs the server, and the runner with Postgres off its core. */
+function writePathRows(
+  w: Awaited<ReturnType<typeof benchWritePath>>,
+  p: Awaited<ReturnType<typeof benchPinned>>,
+): [string, string, string, string][] {
+  const us = (v: number) => `${v.toFixed(0)} µs`;
+  const fps = (v: number) => `${v.toFixed(0)} files/s`;
+  return [
+    [
+      `(m) server CPU per file, the runner's batches over COPY, ${w.files} files`,
+      `${w.serverCpuPerFileOverCopy.toFixed(2)}x`,
+      `${us(w.runner.serverCpuUsPerFile)} vs ${us(w.copy.serverCpuUsPerFile)} (${w.rowsPerFile.toFixed(1)} rows per file); into an unscanned corpus ${us(w.runnerFresh.serverCpuUsPerFile)} (${w.serverCpuPerFileOverCopyFresh.toFixed(2)}x)`,
+      `≤ 1.5x ${w.serverCpuPerFileOverCopy <= 1.5 ? 'met' : 'SHORT'}`,
+    ],
+    'skipped' in p
+      ? ['(n) end to end over analysis alone, pinned', 'skipped', p.skipped, '≥ 0.8']
+      : [
+          `(n) end to end over analysis alone, Postgres on core ${p.cores.server}, runner on core ${p.cores.runner}`,
+          p.endToEndOverAnalysisPinned.toFixed(2),
+          `${fps(p.endToEnd.filesPerSecond)} vs ${fps(p.analysisAlone.filesPerSecond)} (medians)`,
+          `≥ 0.8 ${p.endToEndOverAnalysisPinned >= 0.8 ? 'met' : 'SHORT'}`,
+        ],
+  ];
+}
+
 /** `n` items evenly spread over `xs`: the same mix of small and large songs as the whole corpus. */
 function spread<T>(xs: T[], n: number): T[] {
   const every = Math.max(1, Math.floor(xs.length / n));
@@ -304,6 +351,8 @@ interface Printable {
     plan3M: Awaited<ReturnType<typeof benchPlan3M>>;
     cluster: Awaited<ReturnType<typeof benchCluster>> | undefined;
     poolLatency: Awaited<ReturnType<typeof benchPoolLatency>>;
+    writePath: Awaited<ReturnType<typeof benchWritePath>>;
+    pinned: Awaited<ReturnType<typeof benchPinned>>;
   };
 }
 
@@ -324,7 +373,7 @@ function table(r: Printable): string {
       `≥ 10x ${verdict(r.analysisSpeedupVsTonejs >= 10)}`,
     ],
     [
-      `(b) end to end over analysis alone, ${e.workers} worker(s)`,
+      `(b) end to end over analysis alone, ${e.workers} worker(s), unpinned (Postgres shares the cores)`,
       r.endToEndOverAnalysis.toFixed(2),
       `${fps(e.endToEnd.filesPerSecond)} vs ${fps(e.analysisAlone.filesPerSecond)} (medians)`,
       `≥ 0.8 ${verdict(r.endToEndOverAnalysis >= 0.8)}`,
@@ -369,6 +418,7 @@ function table(r: Printable): string {
     ...scanRows(r.raw.scan),
     ...clusterRows(r.raw.plan3M, r.raw.cluster),
     ...poolLatencyRows(r.raw.poolLatency),
+    ...writePathRows(r.raw.writePath, r.raw.pinned),
   ];
   const widths = [0, 1, 2, 3].map((i) =>
     Math.max(...rows.map((row) => row[i]!.length), ['benchmark', 'ratio', 'figures', 'target'][i]!.length),

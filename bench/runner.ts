@@ -56,7 +56,7 @@ export interface RunnerBenchResult {
   perRound: { analysisAlone: number; endToEnd: number; naive: number }[];
 }
 
-function throughput(files: number, bytes: number, seconds: number): Throughput {
+export function throughput(files: number, bytes: number, seconds: number): Throughput {
   return { files, bytes, seconds, filesPerSecond: files / seconds, mbPerSecond: bytes / 1e6 / seconds };
 }
 
@@ -66,8 +66,13 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** The runner's parse workers over every file, without a database: the ceiling for (b). */
-async function analysisAlone(root: string, paths: string[], workers: number, bytes: number): Promise<Throughput> {
+/** The runner's parse workers over every file, without a database: the ceiling for (b) and (n). */
+export async function analysisAlone(
+  root: string,
+  paths: string[],
+  workers: number,
+  bytes: number,
+): Promise<Throughput> {
   const rootBytes = Buffer.from(path.resolve(root));
   const started = process.hrtime.bigint();
   const pool = new ParsePool({ workers, fileTimeoutMs: 60_000 });
@@ -95,13 +100,20 @@ async function analysisAlone(root: string, paths: string[], workers: number, byt
   return throughput(paths.length, bytes, Number(process.hrtime.bigint() - started) / 1e9);
 }
 
-/** One real `run-shard` process over the corpus recorded under `corpus` (one shard). */
-function runShardProcess(databaseUrl: string, corpus: string, root: string, workers: number): Promise<ShardSummary> {
+/** One real `run-shard` process over the corpus recorded under `corpus` (one shard); `cpus`: pinned there by taskset. */
+export function runShardProcess(
+  databaseUrl: string,
+  corpus: string,
+  root: string,
+  workers: number,
+  cpus?: string,
+): Promise<ShardSummary> {
   return new Promise((resolve, reject) => {
+    const node = [process.execPath, CLI_MAIN];
     const child = spawn(
-      process.execPath,
+      cpus === undefined ? node[0]! : 'taskset',
       [
-        CLI_MAIN,
+        ...(cpus === undefined ? node.slice(1) : ['-c', cpus, ...node]),
         'run-shard',
         '--corpus',
         corpus,

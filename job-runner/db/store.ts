@@ -8,6 +8,7 @@ import type { FileAnalysis } from '../analysis/types.js';
 import { describeError } from '../../contract/describe-error.js';
 import { planShards, type ShardPlan, type ShardRequest } from '../../contract/shards.js';
 import { displayPath, rawPath } from './paths.js';
+import { copyText, Json, type CopyValue } from './copy-text.js';
 import { copyChunks, copyChunksAsync } from './scan-copy.js';
 import { pgJson, pgText } from './text.js';
 import { inTransaction, isDataError } from './transaction.js';
@@ -385,7 +386,7 @@ export async function writeBatch(
   return summarise(written);
 }
 
-/** A result in the shape of the tables, as jsonb_populate_recordset reads it (keys = column names). */
+/** A result in the shape of the tables (keys = column names): the file row as JSON, its children as COPY rows. */
 interface PreparedRow {
   key: string;
   file: {
@@ -541,8 +542,8 @@ old AS (DELETE FROM midi.file_analysis a USING f WHERE a.file_id = f.id)
 SELECT id, encode(raw_path, 'hex') AS key FROM f`;
 
 /**
- * The columns each child table is written with. Named, never `INSERT … SELECT *` of the table's row type: that writes
- * every column the table has in the database, so a column a later release adds (an expand step: docs/database.md,
+ * The columns each child table is written with. Named, never a COPY without a column list (or `INSERT … SELECT *` of
+ * the table's row type): that writes every column the table has in the database, so a column a later release adds (an expand step: docs/database.md,
  * "Upgrades") would get NULL over its default from this release, and a NOT NULL one would refuse its rows. The row
  * builders (prepareOne) are typed by these lists, so a column cannot be built and not written, or the other way round.
  */
@@ -595,30 +596,24 @@ const TRACK_COLUMNS = [
 const CHANNEL_COLUMNS = ['file_id', 'channel', 'program', 'program_name', 'family', 'is_drum', 'note_count'] as const;
 const SPLIT_COLUMNS = ['file_id', 'track_index', 'output_path', 'size_bytes', 'sha256'] as const;
 
-/** A child row as the builders make it: every column of its list but file_id, which writeRows adds. */
+/** A child row as the builders make it: every column of its list but file_id, which writeRowsOf adds. */
 type ChildRow<C extends readonly string[]> = Record<Exclude<C[number], 'file_id'>, unknown>;
 
-const insertFromJson = (table: string, columns: readonly string[], param: number) =>
-  `INSERT INTO midi.${table} (${columns.join(', ')}) SELECT ${columns.join(', ')} FROM jsonb_populate_recordset(NULL::midi.${table}, $${param}::jsonb)`;
+/** The child tables' jsonb columns: their lists are JSON, where any other list is an array column. */
+const JSON_COLUMNS: ReadonlySet<string> = new Set(['tempo_map', 'time_signatures', 'key_signatures']);
 
 /**
- * Every child row of a batch in one statement, each table's rows a JSON array with their file ids in. The INSERTs go
- * to a table each, and the foreign keys are checked at the end of the statement, once the analyses are in. A separate
- * statement from FILE_ROWS_SQL because the old child rows must be gone (the cascade runs at the end of that
- * statement) before new ones with the same keys go in.
- */
-const CHILD_ROWS_SQL = `
-WITH analysis AS (${insertFromJson('file_analysis', ANALYSIS_COLUMNS, 1)}),
-tracks AS (${insertFromJson('tracks', TRACK_COLUMNS, 2)}),
-channels AS (${insertFromJson('channel_instruments', CHANNEL_COLUMNS, 3)})
-${insertFromJson('split_tracks', SPLIT_COLUMNS, 4)}`;
-
-/**
- * The statements of one batch (inside the caller's transaction): two, whatever the batch holds, where there were one
- * per table. Named, so each connection parses them once. Round trips are what a batch costs most on a busy machine:
- * each one waits for the server's backend, and then this thread, to get a core again. Unnamed behind a transaction
- * pooler (`named` false): pg then sends parse, bind and execute together, in the one round trip a named statement's
- * first use takes too, so a batch still costs two; only the server's parse is done again each time.
+ * The statements of one batch (inside the caller's transaction): the file rows, then a COPY into each child table
+ * that has rows (analyses, tracks, channels, split tracks). The file rows first, because the old child rows must be
+ * gone (the cascade runs at the end of FILE_ROWS_SQL) before new ones with the same keys go in, and the children need
+ * the files' ids. A child row is never there already, so the children need no ON CONFLICT and go in by COPY: the
+ * server reads each field with the column's input function and inserts the rows a page at a time, where one INSERT …
+ * SELECT from jsonb_populate_recordset parsed a JSON document, made a jsonb value of every field, turned it back into
+ * text for the same input function, and inserted row by row (twice the server CPU per file: README, "Design notes").
+ * Up to five round trips a batch, where there were two: a few tens of microseconds each on any network, against
+ * hundreds of microseconds of server CPU saved per file. The file rows keep their named statement (unnamed behind a
+ * transaction pooler, `named` false: RunnerPool.namedStatements); COPY has nothing to prepare, and works behind a
+ * transaction pooler as it runs inside the batch's transaction.
  */
 async function writeRowsOf(
   client: pg.ClientBase,
@@ -633,16 +628,52 @@ async function writeRowsOf(
   });
   const idOf = new Map(ids.map((r) => [r.key, r.id]));
   const ok = rows.filter((r) => r.analysis !== null);
-  if (ok.length === 0) return;
-  const withId = <T extends object>(r: PreparedRow, x: T) => ({ file_id: idOf.get(r.key), ...x });
-  await client.query({
-    ...(named ? { name: 'mco-write-children' } : {}),
-    text: CHILD_ROWS_SQL,
-    values: [
-      pgJson(ok.map((r) => withId(r, r.analysis!))),
-      pgJson(ok.flatMap((r) => r.tracks.map((t) => withId(r, t)))),
-      pgJson(ok.flatMap((r) => r.channels.map((c) => withId(r, c)))),
-      pgJson(ok.flatMap((r) => r.splits.map((s) => withId(r, s)))),
-    ],
-  });
+  const children = <C extends readonly string[]>(columns: C, of: (r: PreparedRow) => ChildRow<C>[]) =>
+    ok.flatMap((r) => {
+      const id = idOf.get(r.key)!;
+      return of(r).map((x) =>
+        columns.map((c): CopyValue => {
+          if (c === 'file_id') return id;
+          const v = x[c as keyof typeof x];
+          return (JSON_COLUMNS.has(c) ? new Json(v) : v) as CopyValue;
+        }),
+      );
+    });
+  await copyInto(
+    client,
+    'file_analysis',
+    ANALYSIS_COLUMNS,
+    children(ANALYSIS_COLUMNS, (r) => [r.analysis!]),
+  );
+  await copyInto(
+    client,
+    'tracks',
+    TRACK_COLUMNS,
+    children(TRACK_COLUMNS, (r) => r.tracks),
+  );
+  await copyInto(
+    client,
+    'channel_instruments',
+    CHANNEL_COLUMNS,
+    children(CHANNEL_COLUMNS, (r) => r.channels),
+  );
+  await copyInto(
+    client,
+    'split_tracks',
+    SPLIT_COLUMNS,
+    children(SPLIT_COLUMNS, (r) => r.splits),
+  );
+}
+
+async function copyInto(
+  client: pg.ClientBase,
+  table: string,
+  columns: readonly string[],
+  rows: readonly CopyValue[][],
+): Promise<void> {
+  if (rows.length === 0) return;
+  await pipeline(
+    Readable.from(copyText(rows)),
+    client.query(copyFrom(`COPY midi.${table} (${columns.join(', ')}) FROM STDIN`)),
+  );
 }

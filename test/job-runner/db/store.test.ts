@@ -20,10 +20,12 @@ describe('the store', () => {
   let corpus: number;
 
   beforeAll(async () => {
-    db = await startTestPostgres();
+    // pg_stat_statements: what the server was asked to run, to see how a batch reaches it.
+    db = await startTestPostgres({ settings: { shared_preload_libraries: 'pg_stat_statements' } });
     client = new pg.Client({ connectionString: await db.createDatabase() });
     await client.connect();
     await migrate(client);
+    await client.query('CREATE EXTENSION pg_stat_statements');
   });
   afterAll(async () => {
     await client?.end();
@@ -236,6 +238,67 @@ describe('the store', () => {
     expect(f!.path).toBe('bad.mid');
     expect(f!.reason).toMatch(/^the database refused the analysis: .*pitch_max.*\(23514\)$/);
     expect(await corpusCounts(client, corpus)).toMatchObject({ ok: 2, failed: 1 });
+  });
+
+  it("writes a batch's analyses, tracks, channels and split tracks with one COPY per table, again on a rewrite", async () => {
+    const split = (i: number) => ({ trackIndex: i, outputPath: `split/${i}.mid`, size: 9, sha256: sha256(`s${i}`) });
+    const batch = ['a.mid', 'b.mid', 'c.mid'].map((p) => ({
+      ...okResult(p),
+      outcome: { status: 'ok' as const, analysis: sampleAnalysis(), warnings: [], splitTracks: [split(1), split(2)] },
+    }));
+    await client.query('SELECT pg_stat_statements_reset()');
+    await writeBatch(client, corpus, batch);
+    await writeBatch(client, corpus, batch);
+    const { rows } = await client.query<{ query: string; calls: string; rows: string }>(
+      `SELECT query, calls, rows FROM pg_stat_statements
+        WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND query ~ 'midi[.](file_analysis|tracks|channel_instruments|split_tracks)' AND query !~ 'DELETE'
+        ORDER BY query`,
+    );
+    // Two writes of three files, each with an analysis, three tracks, two channels and two split tracks.
+    expect(rows.map((r) => [r.query.replace(/ \(.*/, ''), Number(r.calls), Number(r.rows)])).toEqual([
+      ['COPY midi.channel_instruments', 2, 12],
+      ['COPY midi.file_analysis', 2, 6],
+      ['COPY midi.split_tracks', 2, 12],
+      ['COPY midi.tracks', 2, 18],
+    ]);
+    expect(await corpusCounts(client, corpus)).toMatchObject({ total: 3, ok: 3 });
+  });
+
+  it("stores text that COPY's format or an array literal give a meaning to exactly as it was", async () => {
+    const awkward = 'tab\there\nnew\rline \\N \\. back\\slash "quoted" {a,b} NULL , \\x00';
+    const analysis = sampleAnalysis({
+      keySignatures: [{ tick: 0, seconds: 0, sharpsFlats: 0, mode: 'major', key: awkward }],
+      channels: [{ ...sampleAnalysis().channels[0]!, programName: awkward, family: `${awkward}\t` }],
+      tracks: [{ ...sampleAnalysis().tracks[1]!, name: awkward }],
+    });
+    const result: FileResult = {
+      ...okResult('awkward.mid', 0, analysis),
+      outcome: {
+        status: 'ok',
+        analysis,
+        warnings: [awkward, 'NULL', ''],
+        splitTracks: [{ trackIndex: 1, outputPath: awkward, size: 3, sha256: sha256('x') }],
+      },
+    };
+    await writeBatch(client, corpus, [result]);
+    const one = async (sql: string) => (await client.query(sql, [corpus])).rows[0] as Record<string, unknown>;
+    const join = 'JOIN midi.files f ON f.id = x.file_id WHERE f.corpus_id = $1';
+    expect(await one(`SELECT x.name FROM midi.tracks x ${join}`)).toEqual({ name: awkward });
+    expect(await one(`SELECT x.program_name, x.family FROM midi.channel_instruments x ${join}`)).toEqual({
+      program_name: awkward,
+      family: `${awkward}\t`,
+    });
+    expect(await one(`SELECT x.output_path, x.sha256 FROM midi.split_tracks x ${join}`)).toEqual({
+      output_path: awkward,
+      sha256: sha256('x'),
+    });
+    expect(await one(`SELECT x.key_signatures -> 0 ->> 'key' AS key FROM midi.file_analysis x ${join}`)).toEqual({
+      key: awkward,
+    });
+    expect(await one('SELECT warnings FROM midi.files WHERE corpus_id = $1')).toEqual({
+      warnings: [awkward, 'NULL', ''],
+    });
   });
 
   it('stores track names and reasons that hold NUL bytes or broken UTF-16, cleaned', async () => {
