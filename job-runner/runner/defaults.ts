@@ -6,8 +6,8 @@ export const RUN_SHARD_DEFAULTS = {
   cpuMillis: 1000,
   maxFileBytes: 64 * 1024 * 1024,
   fileTimeoutMs: 30_000,
-  batchFiles: 200,
-  batchDelayMs: 1000,
+  batchFiles: 50,
+  batchDelayMs: 200,
   writeDeadlineMs: 120_000,
   progressIntervalMs: 5_000,
 } as const;
