@@ -30,7 +30,7 @@ import { planShards } from '../contract/shards.js';
 import { dryRun } from '../controller/plan/dry-run.js';
 import { parseScanResult } from '../controller/plan/scan-result.js';
 import type { ClusterRunFigures, ClusterSide } from './cluster-figures.js';
-import { median } from './startup.js';
+import { median } from './support/stats.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));

@@ -21,7 +21,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { parseMidi } from 'midi-file';
 import type { LocalRunReport } from '../job-runner/local/report.js';
-import { median } from './startup.js';
+import { median } from './support/stats.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const PYTHON_DIR = fileURLToPath(new URL('../../bench/python/', import.meta.url));

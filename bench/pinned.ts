@@ -20,6 +20,7 @@ import { startEmbeddedPostgres } from '../job-runner/db/embedded.js';
 import { migrate } from '../job-runner/db/migrations.js';
 import { scanCorpus } from '../job-runner/runner/scan.js';
 import { analysisAlone, runShardProcess, throughput, type Throughput } from './runner.js';
+import { median } from './support/stats.js';
 
 export interface PinnedBenchOptions {
   root: string;
@@ -201,10 +202,4 @@ function childrenOf(pid: string): string[] {
       return [];
     }
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }

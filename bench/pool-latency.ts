@@ -36,6 +36,7 @@ import { FILES_QUEUED_PER_WORKER, toRecord, type ShardSummary } from '../job-run
 import { scanCorpus } from '../job-runner/runner/scan.js';
 import { analysedResults, benchStart, benchValidation } from './pool.js';
 import { startTcpProxyProcess } from './support/tcp-proxy.js';
+import { median } from './support/stats.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -451,12 +452,6 @@ function rotate<T>(xs: readonly T[], round: number): T[] {
 function medianBy<T>(xs: readonly T[], by: (x: T) => number): T {
   const s = [...xs].sort((a, b) => by(a) - by(b));
   return s[Math.floor((s.length - 1) / 2)]!;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function round2(x: number): number {

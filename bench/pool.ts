@@ -31,6 +31,7 @@ import { generateCorpus } from '../job-runner/synth/corpus.js';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
+import { median } from './support/stats.js';
 
 export interface PoolBenchOptions {
   /** Rounds of (c); each round runs cold and warm once. Default 21. */
@@ -214,12 +215,12 @@ export async function benchStart(
     writers: o.writers,
     poolMax: size.max,
     batchFiles: o.startBatchFiles,
-    coldFirstBatchMedianMs: median(coldFirstMs),
-    warmFirstBatchMedianMs: median(warmFirstMs),
-    coldAllWritersMedianMs: median(coldAllMs),
-    warmAllWritersMedianMs: median(warmAllMs),
-    warmAllWritersOverCold: median(warmAllMs) / median(coldAllMs),
-    warmOpenMedianMs: median(openMs),
+    coldFirstBatchMedianMs: medianMs(coldFirstMs),
+    warmFirstBatchMedianMs: medianMs(warmFirstMs),
+    coldAllWritersMedianMs: medianMs(coldAllMs),
+    warmAllWritersMedianMs: medianMs(warmAllMs),
+    warmAllWritersOverCold: medianMs(warmAllMs) / medianMs(coldAllMs),
+    warmOpenMedianMs: medianMs(openMs),
   };
 }
 
@@ -324,10 +325,8 @@ function mapModes(f: (m: ValidationMode) => number): Record<ValidationMode, numb
   return { never: f('never'), always: f('always'), 'bypass-window': f('bypass-window') };
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return round2(s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2);
+function medianMs(xs: readonly number[]): number {
+  return round2(median(xs));
 }
 
 function round2(x: number): number {

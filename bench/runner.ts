@@ -30,6 +30,7 @@ import { applicationNameFor } from '../contract/application-name.js';
 import { ParsePool } from '../job-runner/runner/parse-pool.js';
 import { FILES_QUEUED_PER_WORKER, type ShardSummary } from '../job-runner/runner/run-shard.js';
 import { scanCorpus } from '../job-runner/runner/scan.js';
+import { median } from './support/stats.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -58,12 +59,6 @@ export interface RunnerBenchResult {
 
 export function throughput(files: number, bytes: number, seconds: number): Throughput {
   return { files, bytes, seconds, filesPerSecond: files / seconds, mbPerSecond: bytes / 1e6 / seconds };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** The runner's parse workers over every file, without a database: the ceiling for (b) and (n). */

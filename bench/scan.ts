@@ -23,6 +23,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { ScanSummary } from '../contract/scan-summary.js';
 import { measureProcess } from './measure-process.js';
+import { median } from './support/stats.js';
+import { inFreshDatabase } from './support/database.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const FILES_PER_DIRECTORY = 1000;
@@ -88,7 +90,7 @@ export async function benchScan(
       const rounds: ScanSize['rounds'] = [];
       let summary: ScanSummary | undefined;
       for (let r = 0; r < options.rounds; r++) {
-        const round = await inFreshDatabase(serverUrl, `mco_bench_scan_${files}`, async (url) => {
+        const round = await inFreshDatabase(serverUrl, `mco_bench_scan_${files}`, 'mco bench scan', async (url) => {
           const baseline = await findCopyIndex(url, root, serverCpu);
           const first = await scan(url, root, `bench-scan-${files}`, serverCpu);
           const again = await scan(url, root, `bench-scan-${files}`, serverCpu);
@@ -158,25 +160,6 @@ function makeEmptyFiles(root: string, files: number): void {
     mkdirSync(dir, { recursive: true });
     for (let i = 0; i < FILES_PER_DIRECTORY && d * FILES_PER_DIRECTORY + i < files; i++)
       closeSync(openSync(path.join(dir, `song${String(i).padStart(4, '0')}.mid`), 'w'));
-  }
-}
-
-/** Runs `fn` against a database of its own on the server, created empty and dropped after. */
-async function inFreshDatabase<T>(serverUrl: string, name: string, fn: (url: string) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: serverUrl, application_name: 'mco bench scan' });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    try {
-      return await fn(url.toString());
-    } finally {
-      await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-    }
-  } finally {
-    await admin.end();
   }
 }
 
@@ -274,11 +257,6 @@ function postmasterChildrenCpu(clusterDir: string): () => number {
 
 export function totalCpu(r: ScanRun): number {
   return r.cpu.command + r.cpu.server;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 function medianRun(runs: ScanRun[]): ScanRun {

@@ -20,6 +20,7 @@ import { isAdmittedMessage } from '../contract/run-shard-command.js';
 import { migrate } from '../job-runner/db/migrations.js';
 import { scanCorpus } from '../job-runner/runner/scan.js';
 import { generateCorpus } from '../job-runner/synth/corpus.js';
+import { median } from './support/stats.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -62,13 +63,7 @@ export interface ShardStartResult {
   emptyShardOverBareNode: number;
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-interface Timed {
+export interface Timed {
   exitMs: number;
   /** When the process sent ADMITTED_MESSAGE on its IPC channel; null when it sent none. */
   admittedMs: number | null;

@@ -29,10 +29,21 @@ import { analyzeMidi } from '../job-runner/analysis/analyze.js';
 import { ANALYSIS_VERSION } from '../job-runner/analysis/version.js';
 import { migrate } from '../job-runner/db/migrations.js';
 import { displayPath } from '../job-runner/db/paths.js';
-import { ensureCorpus, recordScan, shardFiles, writeBatch, type FileResult } from '../job-runner/db/store.js';
+import {
+  ANALYSIS_COLUMNS,
+  CHANNEL_COLUMNS,
+  ensureCorpus,
+  recordScan,
+  shardFiles,
+  TRACK_COLUMNS,
+  writeBatch,
+  type FileResult,
+} from '../job-runner/db/store.js';
 import { copyText, Json, type CopyValue } from '../job-runner/db/copy-text.js';
 import { inTransaction } from '../job-runner/db/transaction.js';
 import { RUN_SHARD_DEFAULTS } from '../job-runner/runner/defaults.js';
+import { median } from './support/stats.js';
+import { inFreshDatabase } from './support/database.js';
 
 export interface WritePathSide {
   /** Microseconds of the serving backend's CPU per file (median over the rounds). */
@@ -76,7 +87,7 @@ export async function benchWritePath(serverUrl: string, options: WritePathBenchO
   const results = options.files.map(({ path: p, bytes }) => resultOf(p, bytes));
   const ok = results.filter((r) => r.outcome.status === 'ok').length;
   const wholeServer = postmasterCpuNs(path.join(options.dataDir, 'pgdata'));
-  return inFreshDatabase(serverUrl, 'mco_bench_write_path', async (url) => {
+  return inFreshDatabase(serverUrl, 'mco_bench_write_path', 'mco bench write-path', async (url) => {
     const client = new pg.Client({ connectionString: url, application_name: 'mco bench write-path' });
     await client.connect();
     try {
@@ -190,7 +201,7 @@ function countStatements(client: pg.Client): () => number {
 
 /** The floor: every row in one transaction, a text COPY per table. */
 async function copyRows(client: pg.Client, corpusId: number, results: readonly FileResult[]): Promise<void> {
-  const copy = (table: string, columns: string[], rows: Iterable<CopyValue[]>) =>
+  const copy = (table: string, columns: readonly string[], rows: Iterable<CopyValue[]>) =>
     pipeline(
       Readable.from(copyText(rows)),
       client.query(copyFrom(`COPY midi.${table} (${columns.join(', ')}) FROM STDIN`)),
@@ -242,7 +253,7 @@ async function copyRows(client: pg.Client, corpusId: number, results: readonly F
     );
     await copy(
       'file_analysis',
-      ANALYSIS,
+      ANALYSIS_COLUMNS,
       ok.map(({ id, a }) => [
         id,
         a.format,
@@ -280,18 +291,7 @@ async function copyRows(client: pg.Client, corpusId: number, results: readonly F
     );
     await copy(
       'tracks',
-      [
-        'file_id',
-        'track_index',
-        'name',
-        'channels',
-        'note_count',
-        'pitch_min',
-        'pitch_max',
-        'duration_seconds',
-        'program',
-        'is_drum',
-      ],
+      TRACK_COLUMNS,
       ok.flatMap(({ id, a }) =>
         a.tracks.map((t) => [
           id,
@@ -309,48 +309,13 @@ async function copyRows(client: pg.Client, corpusId: number, results: readonly F
     );
     await copy(
       'channel_instruments',
-      ['file_id', 'channel', 'program', 'program_name', 'family', 'is_drum', 'note_count'],
+      CHANNEL_COLUMNS,
       ok.flatMap(({ id, a }) =>
         a.channels.map((c) => [id, c.channel, c.program, c.programName, c.family, c.isDrum, c.noteCount]),
       ),
     );
   });
 }
-
-const ANALYSIS = [
-  'file_id',
-  'format',
-  'division_kind',
-  'ticks_per_quarter',
-  'smpte_fps',
-  'ticks_per_frame',
-  'track_count',
-  'channel_count',
-  'duration_seconds',
-  'duration_ticks',
-  'main_bpm',
-  'tempo_map',
-  'time_signatures',
-  'key_signatures',
-  'key_tonic',
-  'key_mode',
-  'key_correlation',
-  'key_confidence',
-  'note_count',
-  'pitch_min',
-  'pitch_max',
-  'distinct_pitches',
-  'velocity_min',
-  'velocity_mean',
-  'velocity_max',
-  'note_density',
-  'max_polyphony',
-  'mean_polyphony',
-  'pitch_class_histogram',
-  'has_drums',
-  'control_change_count',
-  'pitch_bend_count',
-];
 
 /** Every row a corpus has in the four tables, ids, timestamps and attempt counts apart, as one digest. */
 async function rowsOf(client: pg.Client, corpusId: number): Promise<{ rows: number; digest: string }> {
@@ -396,29 +361,4 @@ function childrenOf(pid: string): string[] {
   return readdirSync(`/proc/${pid}/task`).flatMap((t) =>
     readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(' ').filter(Boolean),
   );
-}
-
-/** Runs `fn` against a database of its own on the server, created empty and dropped after. */
-async function inFreshDatabase<T>(serverUrl: string, name: string, fn: (url: string) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: serverUrl, application_name: 'mco bench write-path' });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    try {
-      return await fn(url.toString());
-    } finally {
-      await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
-    }
-  } finally {
-    await admin.end();
-  }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }

@@ -547,7 +547,7 @@ SELECT id, encode(raw_path, 'hex') AS key FROM f`;
  * "Upgrades") would get NULL over its default from this release, and a NOT NULL one would refuse its rows. The row
  * builders (prepareOne) are typed by these lists, so a column cannot be built and not written, or the other way round.
  */
-const ANALYSIS_COLUMNS = [
+export const ANALYSIS_COLUMNS = [
   'file_id',
   'format',
   'division_kind',
@@ -581,7 +581,7 @@ const ANALYSIS_COLUMNS = [
   'control_change_count',
   'pitch_bend_count',
 ] as const;
-const TRACK_COLUMNS = [
+export const TRACK_COLUMNS = [
   'file_id',
   'track_index',
   'name',
@@ -593,7 +593,15 @@ const TRACK_COLUMNS = [
   'program',
   'is_drum',
 ] as const;
-const CHANNEL_COLUMNS = ['file_id', 'channel', 'program', 'program_name', 'family', 'is_drum', 'note_count'] as const;
+export const CHANNEL_COLUMNS = [
+  'file_id',
+  'channel',
+  'program',
+  'program_name',
+  'family',
+  'is_drum',
+  'note_count',
+] as const;
 const SPLIT_COLUMNS = ['file_id', 'track_index', 'output_path', 'size_bytes', 'sha256'] as const;
 
 /** A child row as the builders make it: every column of its list but file_id, which writeRowsOf adds. */
