@@ -119,7 +119,9 @@ export async function benchPinned(options: PinnedBenchOptions): Promise<PinnedBe
           const scan = await scanCorpus(admin, { corpus, root: options.root, shards: { shards: 1 } });
           if (scan.files !== options.paths.length)
             throw new Error(`scan found ${scan.files} files, expected ${options.paths.length}`);
-          const summary = await checked(() => runShardProcess(db.url, corpus, options.root, 1, String(runner)));
+          const summary = await checked(() =>
+            runShardProcess(db.url, corpus, options.root, { cpuMillis: 1000, cpus: String(runner) }),
+          );
           if (summary.recorded.ok + summary.recorded.failed !== options.paths.length)
             throw new Error(`run-shard recorded ${JSON.stringify(summary.recorded)} of ${options.paths.length}`);
           sides.e2e.push(throughput(options.paths.length, options.bytes, summary.durationSeconds));

@@ -19,9 +19,7 @@
  * ratios are medians of the rounds' ratios. The round trip the proxy really gives is measured and reported beside the
  * one asked for (timers and a shared machine add to it).
  */
-import { spawn } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { applicationNameFor } from '../contract/application-name.js';
 import { poolSizeFor, type PoolSize } from '../contract/pool-sizing.js';
@@ -37,8 +35,7 @@ import { scanCorpus } from '../job-runner/runner/scan.js';
 import { analysedResults, benchStart, benchValidation } from './pool.js';
 import { startTcpProxyProcess } from './support/tcp-proxy.js';
 import { median } from './support/stats.js';
-
-const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+import { runShardProcess } from './runner.js';
 
 export interface PoolLatencyOptions {
   databaseUrl: string;
@@ -245,7 +242,7 @@ async function benchConnections(
     for (const name of rotate(names, round)) {
       const key = `${prefix}-shard-${name}-${round}`;
       await scanCorpus(admin, { corpus: key, root: corpus.root, shards: { shards: 1 } });
-      const summary = await runShardProcess(url, key, corpus.root, cpuMillis, variants[name]);
+      const summary = await runShardProcess(url, key, corpus.root, { cpuMillis, flags: variants[name] });
       if (summary.recorded.ok + summary.recorded.failed !== corpus.files)
         throw new Error(`run-shard recorded ${JSON.stringify(summary.recorded)} of ${corpus.files}`);
       runs[name].push(summary);
@@ -279,43 +276,6 @@ async function benchConnections(
     halfOverPerWorker: ratio('half'),
     oneOverPerWorker: ratio('one'),
   };
-}
-
-function runShardProcess(
-  url: string,
-  corpus: string,
-  root: string,
-  cpuMillis: number,
-  flags: string[],
-): Promise<ShardSummary> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        CLI_MAIN,
-        'run-shard',
-        '--corpus',
-        corpus,
-        '--root',
-        root,
-        '--shard',
-        '0',
-        '--cpu-millis',
-        String(cpuMillis),
-        '--json',
-        ...flags,
-      ],
-      { env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-    });
-    child.once('close', (code) => {
-      if (code !== 0) return reject(new Error(`run-shard exited with code ${code}`));
-      resolve(JSON.parse(out.trim().split('\n').pop()!) as ShardSummary);
-    });
-  });
 }
 
 /** How the claim's pipeline gets its connections. */

@@ -95,14 +95,17 @@ export async function analysisAlone(
   return throughput(paths.length, bytes, Number(process.hrtime.bigint() - started) / 1e9);
 }
 
-/** One real `run-shard` process over the corpus recorded under `corpus` (one shard); `cpus`: pinned there by taskset. */
+/**
+ * One real `run-shard` process over the corpus recorded under `corpus` (one shard), given `cpuMillis` (its workers and
+ * pool follow from it) and any further `flags`; `cpus`: pinned there by taskset.
+ */
 export function runShardProcess(
   databaseUrl: string,
   corpus: string,
   root: string,
-  workers: number,
-  cpus?: string,
+  options: { cpuMillis: number; cpus?: string; flags?: readonly string[] },
 ): Promise<ShardSummary> {
+  const { cpuMillis, cpus, flags = [] } = options;
   return new Promise((resolve, reject) => {
     const node = [process.execPath, CLI_MAIN];
     const child = spawn(
@@ -117,8 +120,9 @@ export function runShardProcess(
         '--shard',
         '0',
         '--cpu-millis',
-        String(workers * 1000),
+        String(cpuMillis),
         '--json',
+        ...flags,
       ],
       {
         env: { ...process.env, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' },
@@ -164,7 +168,7 @@ export async function benchRunner(options: RunnerBenchOptions): Promise<RunnerBe
       const corpus = `${prefix}-${round}`;
       const scan = await scanCorpus(admin, { corpus, root, shards: { shards: 1 } });
       if (scan.files !== paths.length) throw new Error(`scan found ${scan.files} files, expected ${paths.length}`);
-      const summary = await runShardProcess(databaseUrl, corpus, root, workers);
+      const summary = await runShardProcess(databaseUrl, corpus, root, { cpuMillis: workers * 1000 });
       if (summary.recorded.ok + summary.recorded.failed !== paths.length)
         throw new Error(`run-shard recorded ${JSON.stringify(summary.recorded)} of ${paths.length}`);
       sides.e2e.push(throughput(paths.length, bytes, summary.durationSeconds));
