@@ -319,10 +319,11 @@ const RESULT_CASES: Case[] = [
     () => ['report', '-o', path.join(tmp, 'gone', 'r.html')],
     /--output must be a file this user may write, got .*gone\/r\.html \(.*gone: not found\)/,
   ],
+  // Each command its own directory: the cases run concurrently, and each looks for any process naming its directory.
   [
     'report: a data directory that holds no database',
-    () => ['report', '--data-dir', path.join(tmp, 'no-cluster')],
-    /^midi-corpus report: no local-mode database in .*no-cluster .*give --data-dir the directory a `midi-corpus local` run used$/,
+    () => ['report', '--data-dir', path.join(tmp, 'no-cluster-report')],
+    /^midi-corpus report: no local-mode database in .*no-cluster-report .*give --data-dir the directory a `midi-corpus local` run used$/,
   ],
   ['report: an unknown option', () => ['report', '--bogus'], /unknown option --bogus: `midi-corpus report --help`/],
   ['export: a status with no value', () => ['export', '--status'], /--status needs a value/],
@@ -370,8 +371,8 @@ const RESULT_CASES: Case[] = [
   ],
   [
     'export: a data directory that holds no database',
-    () => ['export', '--data-dir', path.join(tmp, 'no-cluster')],
-    /^midi-corpus export: no local-mode database in .*no-cluster /,
+    () => ['export', '--data-dir', path.join(tmp, 'no-cluster-export')],
+    /^midi-corpus export: no local-mode database in .*no-cluster-export /,
   ],
   ['query: no statement', () => ['query'], /missing <sql>: usage midi-corpus query <sql>/],
   ['query: an empty statement', () => ['query', ''], /<sql> needs a value/],
@@ -389,8 +390,8 @@ const RESULT_CASES: Case[] = [
   ],
   [
     'query: a data directory that holds no database',
-    () => ['query', 'SELECT 1', '--data-dir', path.join(tmp, 'no-cluster')],
-    /^midi-corpus query: no local-mode database in .*no-cluster /,
+    () => ['query', 'SELECT 1', '--data-dir', path.join(tmp, 'no-cluster-query')],
+    /^midi-corpus query: no local-mode database in .*no-cluster-query /,
   ],
 ];
 

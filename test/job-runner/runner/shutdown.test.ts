@@ -8,19 +8,24 @@ import { createLogger } from '../../../common/log.js';
 import { installShutdownHandlers } from '../../../job-runner/runner/shutdown.js';
 
 const log = createLogger({ level: 'silent' });
-const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+// 'disconnect' too: vitest's worker is a forked process with an IPC channel, so the handlers take it for local mode's
+// lifeline, listen on it and unref it. Left behind, a channel closing at the worker's end would call the real
+// process.exit, and an unref'd channel lets the worker's loop end under vitest's feet.
+const EVENTS = ['SIGTERM', 'SIGINT', 'disconnect'] as const;
 
 describe('installShutdownHandlers', () => {
-  let before: Map<NodeJS.Signals, NodeJS.SignalsListener[]>;
+  let before: Map<(typeof EVENTS)[number], ((...args: unknown[]) => void)[]>;
   let exit: ReturnType<typeof vi.spyOn>;
   beforeEach(() => {
     vi.useFakeTimers();
-    before = new Map(SIGNALS.map((s) => [s, process.listeners(s)]));
+    before = new Map(EVENTS.map((e) => [e, process.listeners(e as 'disconnect') as (() => void)[]]));
     exit = vi.spyOn(process, 'exit').mockImplementation((() => undefined) as never);
   });
   afterEach(() => {
-    for (const s of SIGNALS)
-      for (const l of process.listeners(s)) if (!before.get(s)!.includes(l)) process.removeListener(s, l);
+    for (const e of EVENTS)
+      for (const l of process.listeners(e as 'disconnect'))
+        if (!before.get(e)!.includes(l)) process.removeListener(e as 'disconnect', l);
+    process.channel?.ref();
     exit.mockRestore();
     vi.useRealTimers();
   });
